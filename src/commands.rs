@@ -1,0 +1,92 @@
+//! What each subcommand does, over the library. `main.rs` only parses and reports.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+use crate::definition::Definitions;
+use crate::diagnostic::Diagnostics;
+use crate::model::Fleet;
+use crate::output::Staging;
+use crate::render::{self, tree};
+
+pub type CommandResult = Result<ExitCode, Box<dyn std::error::Error>>;
+
+pub fn run(cli: &Cli) -> CommandResult {
+    let (definitions, diagnostics, fleet) = crate::load_fleet(&cli.hosts);
+    match &cli.command {
+        Command::Check { deny_warnings } => {
+            report(&definitions, &diagnostics);
+            let failed = diagnostics.has_errors() || (*deny_warnings && diagnostics.warning_count() > 0);
+            if !failed {
+                let hosts = fleet.as_ref().map_or(0, |f| f.hosts.len());
+                println!("{}: {hosts} hosts checked, no errors", cli.hosts.display());
+            }
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Show { host } => {
+            let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
+                return Ok(ExitCode::from(1));
+            };
+            let Some(checked) = fleet.host(host) else {
+                return Err(unknown_host(&fleet, host).into());
+            };
+            let definition = definitions.hosts.iter().find(|d| d.name == *host).ok_or("host vanished")?;
+            print!("{}", crate::show::effective_definition(&definitions, definition, checked));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Render { names, all, out } => {
+            let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
+                return Ok(ExitCode::from(1));
+            };
+            let selected = select(&fleet, names, *all)?;
+            let staging = Staging::new(out)?;
+            let nested = *all || selected.len() > 1;
+            for host in &selected {
+                let rendered = render::render_host(&fleet, host)?;
+                let base = if nested { PathBuf::from(&host.name) } else { PathBuf::new() };
+                tree::write_host(&staging, &base, &rendered)?;
+            }
+            staging.commit()?;
+            println!("rendered {} host(s) into {}", selected.len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { .. } | Command::Man => unreachable!("handled in main"),
+    }
+}
+
+/// Prints diagnostics to stderr with a summary line.
+fn report(definitions: &Definitions, diagnostics: &Diagnostics) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(diagnostics.render(&definitions.sources).as_bytes());
+    let (errors, warnings) = (diagnostics.error_count(), diagnostics.warning_count());
+    if errors + warnings > 0 {
+        let _ = writeln!(stderr, "{errors} error(s), {warnings} warning(s)");
+    }
+}
+
+/// The fleet if it is valid; otherwise reports why and returns `None`.
+fn checked(definitions: &Definitions, diagnostics: &Diagnostics, fleet: Option<Fleet>) -> Option<Fleet> {
+    if diagnostics.has_errors() || fleet.is_none() {
+        report(definitions, diagnostics);
+        eprintln!("hostnet: the definitions have errors; fix them first (hostnet check)");
+        return None;
+    }
+    if diagnostics.warning_count() > 0 {
+        report(definitions, diagnostics);
+    }
+    fleet
+}
+
+fn select<'f>(fleet: &'f Fleet, names: &[String], all: bool) -> Result<Vec<&'f crate::model::Host>, String> {
+    if all {
+        return Ok(fleet.hosts.iter().collect());
+    }
+    names.iter().map(|name| fleet.host(name).ok_or_else(|| unknown_host(fleet, name))).collect()
+}
+
+fn unknown_host(fleet: &Fleet, name: &str) -> String {
+    let known: Vec<&str> = fleet.hosts.iter().map(|h| h.name.as_str()).collect();
+    format!("no host named {name:?}; defined hosts: {}", known.join(", "))
+}

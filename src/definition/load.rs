@@ -1,0 +1,236 @@
+//! Reads the `hosts/` tree and merges each host's settings over its group folders and the site.
+//!
+//! Layout: `hosts/site.toml` (catalog and fleet-wide `[defaults]`), optional `group.toml` in any
+//! sub-folder (defaults for the hosts below it; nested folders apply outer to inner), and one
+//! `<host>.toml` per host anywhere in the tree. Precedence, lowest first: site `[defaults]`, each
+//! enclosing folder's `group.toml` from the top down, the host file. Tables merge key by key;
+//! a value (string, number, boolean or array) set at a lower level replaces the inherited one whole.
+
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+use super::located::Layer;
+use super::schema::{HostLayer, SiteFile};
+use crate::diagnostic::Diagnostics;
+use crate::source::{FileId, Location, SourceMap};
+
+pub const SITE_FILE: &str = "site.toml";
+pub const GROUP_FILE: &str = "group.toml";
+
+/// Everything read from a `hosts/` tree.
+#[derive(Debug)]
+pub struct Definitions {
+    pub sources: SourceMap,
+    /// `None` when the site file is missing or does not parse (already reported).
+    pub site: Option<(FileId, SiteFile)>,
+    pub hosts: Vec<HostDefinition>,
+}
+
+/// One host's settings after inheritance.
+#[derive(Debug, Clone)]
+pub struct HostDefinition {
+    /// The file name without `.toml`.
+    pub name: String,
+    pub file: FileId,
+    /// The files the settings came from, site first, host last.
+    pub chain: Vec<FileId>,
+    /// The host file alone, to tell host-only settings from inherited ones.
+    pub own: HostLayer,
+    pub merged: HostLayer,
+}
+
+/// Loads every definition under `root`, reporting unreadable or malformed files into `diagnostics`.
+/// Hosts whose site or group file is broken are left out: their problems would only echo that one.
+pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
+    let mut sources = SourceMap::default();
+    let display_root = root.to_path_buf();
+
+    let site_path = root.join(SITE_FILE);
+    let site = match read_file(&mut sources, &site_path, &display_root, diagnostics) {
+        Some(id) => parse::<SiteFile>(&sources, id, diagnostics).map(|mut site| {
+            site.defaults.set_file(id);
+            site.site.set_file(id);
+            site.package.set_file(id);
+            for vlan in site.vlans.values_mut() {
+                vlan.at.file = id;
+                vlan.value.set_file(id);
+            }
+            (id, site)
+        }),
+        None => None,
+    };
+
+    let mut groups: Vec<(PathBuf, Option<(FileId, HostLayer)>)> = Vec::new();
+    let mut host_files: Vec<(String, PathBuf, FileId)> = Vec::new();
+    for entry in WalkDir::new(root)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
+    {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                let path = err.path().unwrap_or(root).to_path_buf();
+                let id = sources.add(path, String::new());
+                diagnostics.error(&Location::file_start(id), format!("cannot read: {err}"));
+                continue;
+            }
+        };
+        let path = entry.path();
+        if !entry.file_type().is_file() || path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let is_top = entry.depth() == 1;
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if is_top && file_name == SITE_FILE {
+            continue;
+        }
+        let Some(id) = read_file(&mut sources, path, &display_root, diagnostics) else {
+            continue;
+        };
+        if file_name == SITE_FILE {
+            diagnostics.error(
+                &Location::file_start(id),
+                format!("a site file belongs at the top of the tree ({}); in a folder, use group.toml for the group's defaults",
+                    site_path.display()),
+            );
+            continue;
+        }
+        if file_name == GROUP_FILE {
+            if is_top {
+                diagnostics.error(
+                    &Location::file_start(id),
+                    "group.toml is for folders of hosts; fleet-wide defaults go under [defaults] in site.toml",
+                );
+                continue;
+            }
+            let layer = parse::<HostLayer>(&sources, id, diagnostics).map(|mut layer| {
+                layer.set_file(id);
+                reject_host_only(&layer, "a group file", diagnostics);
+                (id, layer)
+            });
+            groups.push((path.parent().unwrap_or(root).to_path_buf(), layer));
+            continue;
+        }
+        let name = file_name.trim_end_matches(".toml").to_string();
+        host_files.push((name, path.to_path_buf(), id));
+    }
+
+    if let Some((_, site)) = &site {
+        reject_host_only(&site.defaults, "the site's [defaults]", diagnostics);
+    }
+
+    let mut hosts = Vec::new();
+    for (name, path, id) in host_files {
+        let Some(mut own) = parse::<HostLayer>(&sources, id, diagnostics) else {
+            continue;
+        };
+        own.set_file(id);
+        let Some((site_id, site)) = &site else {
+            continue;
+        };
+        let mut merged = site.defaults.clone();
+        let mut chain = vec![*site_id];
+        let mut inherited_ok = true;
+        for (folder, group) in &groups {
+            if !path.starts_with(folder) {
+                continue;
+            }
+            match group {
+                Some((group_id, layer)) => {
+                    merged.overlay(layer.clone());
+                    chain.push(*group_id);
+                }
+                None => inherited_ok = false,
+            }
+        }
+        if !inherited_ok {
+            continue;
+        }
+        merged.overlay(own.clone());
+        chain.push(id);
+        hosts.push(HostDefinition {
+            name,
+            file: id,
+            chain,
+            own,
+            merged,
+        });
+    }
+
+    Definitions {
+        sources,
+        site,
+        hosts,
+    }
+}
+
+fn read_file(
+    sources: &mut SourceMap,
+    path: &Path,
+    display_root: &Path,
+    diagnostics: &mut Diagnostics,
+) -> Option<FileId> {
+    let shown = display_path(path, display_root);
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(sources.add(shown, text)),
+        Err(err) => {
+            let id = sources.add(shown, String::new());
+            let hint = if err.kind() == std::io::ErrorKind::NotFound && path.ends_with(SITE_FILE) {
+                ": every hosts tree needs a site.toml with the VLAN catalog"
+            } else {
+                ""
+            };
+            diagnostics.error(&Location::file_start(id), format!("cannot read: {err}{hint}"));
+            None
+        }
+    }
+}
+
+/// Paths are shown as given on the command line (`hosts/rack-a/x.toml`), which is what an operator
+/// types into an editor.
+fn display_path(path: &Path, _display_root: &Path) -> PathBuf {
+    path.strip_prefix("./").unwrap_or(path).to_path_buf()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    sources: &SourceMap,
+    id: FileId,
+    diagnostics: &mut Diagnostics,
+) -> Option<T> {
+    match toml::from_str::<T>(&sources.file(id).text) {
+        Ok(value) => Some(value),
+        Err(err) => {
+            let span = err.span().unwrap_or(0..0);
+            diagnostics.error(&Location::new(id, span), explain_toml_error(err.message()));
+            None
+        }
+    }
+}
+
+/// serde's messages name Rust types; say it in the terms of the definition language.
+fn explain_toml_error(message: &str) -> String {
+    let message = message.trim_end();
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let (field, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let expected = expected.replace("one of ", "");
+        return if expected.is_empty() {
+            format!("unknown setting {field}")
+        } else {
+            format!("unknown setting {field}; allowed here: {expected}")
+        };
+    }
+    message
+        .replace("data did not match any variant of untagged enum VlanRef", "expected a VLAN id (number) or a VLAN name from the catalog (string)")
+        .replace("data did not match any variant of untagged enum ScalarValue", "expected a number or a string")
+}
+
+fn reject_host_only(layer: &HostLayer, place: &str, diagnostics: &mut Diagnostics) {
+    if let Some(fqdn) = &layer.fqdn {
+        diagnostics.error(&fqdn.at, format!("fqdn: names one machine, so it belongs in a host file, not in {place}"));
+    }
+    if let Some(mac) = &layer.boot_mac {
+        diagnostics.error(&mac.at, format!("boot-mac: names one machine's NIC, so it belongs in a host file, not in {place}"));
+    }
+}

@@ -1,0 +1,31 @@
+//! hostnet compiles Docker host network definitions (TOML under `hosts/`) into the files a CentOS 7
+//! host needs: ifcfg files, sysctl and modules-load drop-ins, a dockerd systemd drop-in and package
+//! scriptlets; later stages package them as signed RPMs and kickstarts.
+//!
+//! The pipeline runs one way: [`definition`] loads and merges, [`validate`] checks and resolves into
+//! the [`model`], [`render`] turns the model into files.
+
+pub mod cli;
+pub mod commands;
+pub mod definition;
+pub mod diagnostic;
+pub mod model;
+pub mod output;
+pub mod render;
+pub mod shell;
+pub mod show;
+pub mod source;
+pub mod templates;
+pub mod validate;
+
+use std::path::Path;
+
+use diagnostic::Diagnostics;
+
+/// Loads and checks a `hosts/` tree: the one entry point every command uses.
+pub fn load_fleet(root: &Path) -> (definition::Definitions, Diagnostics, Option<model::Fleet>) {
+    let mut diagnostics = Diagnostics::default();
+    let definitions = definition::load(root, &mut diagnostics);
+    let fleet = validate::check(&definitions, &mut diagnostics);
+    (definitions, diagnostics, fleet)
+}

@@ -1,0 +1,215 @@
+//! The checked model of a fleet: every value parsed, resolved against the VLAN catalog and defaults,
+//! and validated. Every output hostnet writes is a pure function of these types.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use crate::source::FileId;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fleet {
+    pub site: Site,
+    pub hosts: Vec<Host>,
+}
+
+impl Fleet {
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Site {
+    pub name: String,
+    pub domain: Option<String>,
+    pub vlans: Vec<Vlan>,
+    pub package: PackageMetadata,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PackageMetadata {
+    pub vendor: Option<String>,
+    pub url: Option<String>,
+    pub license: String,
+    pub packager: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vlan {
+    pub id: u16,
+    pub name: String,
+    pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    pub dns: Vec<Ipv4Addr>,
+    pub mtu: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// Short host name: the definition file's name, and the package's `hostnet-<name>`.
+    pub name: String,
+    pub fqdn: String,
+    pub boot_mac: Option<MacAddress>,
+    pub bond: Bond,
+    pub management: Management,
+    pub containers: Containers,
+    pub docker: Docker,
+    /// Extra sysctl settings, in key order.
+    pub sysctl: Vec<(String, String)>,
+    pub source: FileId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bond {
+    pub name: String,
+    pub slaves: Vec<String>,
+    pub mode: BondMode,
+    /// `miimon` and the further options, each `(name, value)`, in the order they are written.
+    pub options: Vec<(String, String)>,
+    pub mtu: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Management {
+    pub vlan: Vlan,
+    /// The interface holding the address: `bond0.51`, or the bond itself when untagged.
+    pub interface: String,
+    pub tagged: bool,
+    pub address: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    pub dns: Vec<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Containers {
+    pub vlan: Vlan,
+    /// The VLAN interface enslaved to the bridge, e.g. `bond0.136`.
+    pub interface: String,
+    pub bridge: String,
+    /// dockerd `--fixed-cidr`.
+    pub slice: Ipv4Net,
+    /// The bridge's address with the VLAN's prefix (dockerd `--bip`, or the bridge's IPADDR when the
+    /// bridge is not `docker0`).
+    pub bridge_address: Ipv4Net,
+    /// dockerd `--default-gateway`.
+    pub gateway: Ipv4Addr,
+}
+
+impl Containers {
+    /// dockerd creates and addresses `docker0` itself from `--bip`; any other bridge is handed to it
+    /// with `-b`, which is incompatible with `--bip`, so that bridge carries the address in its ifcfg.
+    pub fn bridge_is_dockers_default(&self) -> bool {
+        self.bridge == DEFAULT_BRIDGE
+    }
+}
+
+pub const DEFAULT_BRIDGE: &str = "docker0";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Docker {
+    pub package: Option<String>,
+    pub dockerd: String,
+    pub base_args: Vec<String>,
+    pub storage_driver: String,
+    pub log_driver: String,
+    pub registry_mirrors: Vec<String>,
+    pub insecure_registries: Vec<String>,
+    pub ip_forward: bool,
+    pub iptables: bool,
+    pub extra_flags: Vec<String>,
+    pub group: String,
+    pub user: String,
+    pub users: Vec<String>,
+}
+
+/// Linux bonding modes. The number is what the kernel and the seed's `mode=0` use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BondMode {
+    BalanceRr,
+    ActiveBackup,
+    BalanceXor,
+    Broadcast,
+    Ieee8023ad,
+    BalanceTlb,
+    BalanceAlb,
+}
+
+impl BondMode {
+    pub const ALL: [BondMode; 7] = [
+        BondMode::BalanceRr,
+        BondMode::ActiveBackup,
+        BondMode::BalanceXor,
+        BondMode::Broadcast,
+        BondMode::Ieee8023ad,
+        BondMode::BalanceTlb,
+        BondMode::BalanceAlb,
+    ];
+
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BondMode::BalanceRr => "balance-rr",
+            BondMode::ActiveBackup => "active-backup",
+            BondMode::BalanceXor => "balance-xor",
+            BondMode::Broadcast => "broadcast",
+            BondMode::Ieee8023ad => "802.3ad",
+            BondMode::BalanceTlb => "balance-tlb",
+            BondMode::BalanceAlb => "balance-alb",
+        }
+    }
+
+    pub fn from_number(n: i64) -> Option<BondMode> {
+        usize::try_from(n).ok().and_then(|i| Self::ALL.get(i).copied())
+    }
+
+    pub fn from_name(name: &str) -> Option<BondMode> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+impl std::fmt::Display for BondMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MacAddress(pub [u8; 6]);
+
+impl MacAddress {
+    /// Accepts `aa:bb:cc:dd:ee:ff` and `aa-bb-cc-dd-ee-ff`, any case.
+    pub fn parse(text: &str) -> Option<MacAddress> {
+        let parts: Vec<&str> = text.split([':', '-']).collect();
+        if parts.len() != 6 {
+            return None;
+        }
+        let mut bytes = [0u8; 6];
+        for (byte, part) in bytes.iter_mut().zip(&parts) {
+            if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            *byte = u8::from_str_radix(part, 16).ok()?;
+        }
+        Some(MacAddress(bytes))
+    }
+
+    /// Lower-case with the given separator: `aa:bb:...` or, for PXE file names, `aa-bb-...`.
+    pub fn joined(&self, separator: &str) -> String {
+        self.0
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+}
+
+impl std::fmt::Display for MacAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.joined(":"))
+    }
+}

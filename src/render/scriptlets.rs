@@ -1,0 +1,50 @@
+//! The package's `%pre`, `%post` and `%postun` scriptlets, from the `specs/*.sh.j2` templates.
+
+use minijinja::context;
+
+use super::{MODULES_LOAD_FILE, NETWORK_SCRIPTS, RenderError, RenderedFile, SYSCTL_FILE, ifcfg};
+use crate::model::{Fleet, Host};
+use crate::templates::{TemplateError, Templates};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scriptlets {
+    pub pre: String,
+    pub post: String,
+    pub postun: String,
+}
+
+pub fn render(fleet: &Fleet, host: &Host, files: &[RenderedFile]) -> Result<Scriptlets, RenderError> {
+    let templates = Templates::new(None).map_err(template_error)?;
+    render_with(&templates, fleet, host, files)
+}
+
+pub fn render_with(templates: &Templates, _fleet: &Fleet, host: &Host, files: &[RenderedFile]) -> Result<Scriptlets, RenderError> {
+    let ifcfg_files: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.path.strip_prefix(NETWORK_SCRIPTS)?.strip_prefix('/').map(String::from))
+        .collect();
+    let context = context! {
+        version => env!("CARGO_PKG_VERSION"),
+        host => &host.name,
+        fqdn => &host.fqdn,
+        boot_mac => host.boot_mac.map(|m| m.to_string()),
+        group => &host.docker.group,
+        user => &host.docker.user,
+        users => &host.docker.users,
+        devices => ifcfg::managed_devices(host),
+        ifcfg_files => ifcfg_files,
+        management_interface => &host.management.interface,
+        sysctl_file => SYSCTL_FILE,
+        modules_file => MODULES_LOAD_FILE,
+    };
+    let render = |name: &str| templates.render(name, context.clone()).map_err(template_error);
+    Ok(Scriptlets {
+        pre: render("specs/pre.sh.j2")?,
+        post: render("specs/post.sh.j2")?,
+        postun: render("specs/postun.sh.j2")?,
+    })
+}
+
+fn template_error(error: TemplateError) -> RenderError {
+    RenderError::Template { message: error.to_string() }
+}

@@ -1,0 +1,134 @@
+//! `hostnet show`: a host's effective definition after inheritance, as TOML, each value annotated
+//! with the file and line it came from, or how hostnet derived it.
+
+use crate::definition::schema::Field;
+use crate::definition::{Definitions, HostDefinition};
+use crate::model::Host;
+use crate::source::Location;
+
+struct Printer<'a> {
+    definitions: &'a Definitions,
+    out: String,
+}
+
+impl Printer<'_> {
+    fn origin(&self, at: &Location) -> String {
+        let sources = &self.definitions.sources;
+        let (line, _) = sources.line_col(at.file, at.span.start);
+        format!("{}:{line}", sources.path(at.file).display())
+    }
+
+    /// `key = value`, annotated with where `field` was set or, if nowhere, `otherwise`.
+    fn line<T>(&mut self, key: &str, value: String, field: &Field<T>, otherwise: &str) {
+        let origin = match field {
+            Some(located) => self.origin(&located.at),
+            None => otherwise.to_string(),
+        };
+        let setting = format!("{key} = {value}");
+        self.out.push_str(&format!("{setting:<48} # {origin}\n"));
+    }
+
+    fn section(&mut self, name: &str) {
+        self.out.push_str(&format!("\n[{name}]\n"));
+    }
+}
+
+fn quoted(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn list<T: ToString>(items: &[T]) -> String {
+    let items: Vec<String> = items.iter().map(|i| quoted(&i.to_string())).collect();
+    format!("[{}]", items.join(", "))
+}
+
+pub fn effective_definition(definitions: &Definitions, definition: &HostDefinition, host: &Host) -> String {
+    let merged = &definition.merged;
+    let chain: Vec<String> = definition
+        .chain
+        .iter()
+        .map(|id| definitions.sources.path(*id).display().to_string())
+        .collect();
+    let mut p = Printer {
+        definitions,
+        out: format!(
+            "# Effective definition of host {}\n# Inherited, lowest precedence first: {}\n\n",
+            host.name,
+            chain.join(" -> ")
+        ),
+    };
+    p.line("fqdn", quoted(&host.fqdn), &merged.fqdn, "default: <host>.<site.domain>");
+    match host.boot_mac {
+        Some(mac) => p.line("boot-mac", quoted(&mac.to_string()), &merged.boot_mac, ""),
+        None => p.out.push_str("# boot-mac: not set\n"),
+    }
+
+    let bond = &host.bond;
+    let layer = &merged.bond;
+    p.section("bond");
+    p.line("name", quoted(&bond.name), &layer.name, "default");
+    p.line("slaves", list(&bond.slaves), &layer.slaves, "");
+    p.line("mode", quoted(bond.mode.name()), &layer.mode, "default");
+    let miimon = bond.options.iter().find(|(k, _)| k == "miimon").map_or("100", |(_, v)| v.as_str());
+    p.line("miimon", miimon.to_string(), &layer.miimon, "default");
+    match bond.mtu {
+        Some(mtu) => p.line("mtu", mtu.to_string(), &layer.mtu, ""),
+        None => p.out.push_str("# mtu: not set (kernel default 1500)\n"),
+    }
+    for (key, value) in bond.options.iter().filter(|(k, _)| k != "miimon") {
+        let field = layer.options.get(key).cloned();
+        p.line(&format!("options.{key}"), quoted(value), &field, "");
+    }
+
+    let m = &host.management;
+    let layer = &merged.management;
+    let catalog = format!("VLAN {} ({}) in the site catalog", m.vlan.name, m.vlan.id);
+    p.section("management");
+    p.line("vlan", quoted(&m.vlan.name), &layer.vlan, "");
+    p.line("tagged", m.tagged.to_string(), &layer.tagged, "default");
+    p.line("address", quoted(&m.address.to_string()), &layer.address, "");
+    p.line("prefix", m.prefix.to_string(), &layer.prefix, &catalog);
+    p.line("gateway", quoted(&m.gateway.to_string()), &layer.gateway, &catalog);
+    p.line("dns", list(&m.dns), &layer.dns, &catalog);
+    p.out.push_str(&format!("# interface: {}\n", m.interface));
+
+    let c = &host.containers;
+    let layer = &merged.containers;
+    let catalog = format!("VLAN {} ({}) in the site catalog", c.vlan.name, c.vlan.id);
+    p.section("containers");
+    p.line("vlan", quoted(&c.vlan.name), &layer.vlan, "");
+    p.line("bridge", quoted(&c.bridge), &layer.bridge, "default");
+    p.line("slice", quoted(&c.slice.to_string()), &layer.slice, "");
+    p.line("bridge-address", quoted(&c.bridge_address.to_string()), &layer.bridge_address, "default: first address of the slice, VLAN prefix");
+    p.line("gateway", quoted(&c.gateway.to_string()), &layer.gateway, &catalog);
+    p.out.push_str(&format!("# interface: {}\n", c.interface));
+
+    let d = &host.docker;
+    let layer = &merged.docker;
+    p.section("docker");
+    match &d.package {
+        Some(package) => p.line("package", quoted(package), &layer.package, ""),
+        None => p.out.push_str("# package: not set (no docker package required)\n"),
+    }
+    p.line("dockerd", quoted(&d.dockerd), &layer.dockerd, "default");
+    p.line("base-args", list(&d.base_args), &layer.base_args, "default");
+    p.line("storage-driver", quoted(&d.storage_driver), &layer.storage_driver, "default");
+    p.line("log-driver", quoted(&d.log_driver), &layer.log_driver, "default");
+    p.line("registry-mirrors", list(&d.registry_mirrors), &layer.registry_mirrors, "default");
+    p.line("insecure-registries", list(&d.insecure_registries), &layer.insecure_registries, "default");
+    p.line("ip-forward", d.ip_forward.to_string(), &layer.ip_forward, "default");
+    p.line("iptables", d.iptables.to_string(), &layer.iptables, "default");
+    p.line("extra-flags", list(&d.extra_flags), &layer.extra_flags, "default");
+    p.line("group", quoted(&d.group), &layer.group, "default");
+    p.line("user", quoted(&d.user), &layer.user, "default");
+    p.line("users", list(&d.users), &layer.users, "default");
+
+    if !host.sysctl.is_empty() {
+        p.section("sysctl");
+        for (key, value) in &host.sysctl {
+            let field = merged.sysctl.get(key).cloned();
+            p.line(&quoted(key), quoted(value), &field, "");
+        }
+    }
+    p.out
+}

@@ -1,0 +1,78 @@
+//! The minijinja templates hostnet renders (package scriptlets in `specs/`, kickstart files in
+//! `kickstart/`), compiled into the binary and overridable file by file from a directory.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::{Environment, UndefinedBehavior};
+
+/// Built-in templates: (name, text). Names are paths relative to the repository root.
+const BUILTIN: &[(&str, &str)] = &[
+    ("specs/pre.sh.j2", include_str!("../specs/pre.sh.j2")),
+    ("specs/post.sh.j2", include_str!("../specs/post.sh.j2")),
+    ("specs/postun.sh.j2", include_str!("../specs/postun.sh.j2")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("{path}: cannot read template override: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", describe(.0))]
+    Render(#[from] minijinja::Error),
+}
+
+/// `file:line: message` for a template error, the way an editor wants it.
+fn describe(error: &minijinja::Error) -> String {
+    let mut message = match (error.name(), error.line()) {
+        (Some(name), Some(line)) => format!("{name}:{line}: {}", error.kind()),
+        (Some(name), None) => format!("{name}: {}", error.kind()),
+        _ => error.kind().to_string(),
+    };
+    if let Some(detail) = error.detail() {
+        message.push_str(": ");
+        message.push_str(detail);
+    }
+    message
+}
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// The built-in templates, each replaced by `<dir>/<name>` where that file exists
+    /// (e.g. `overrides/kickstart/network.ks.j2`).
+    pub fn new(override_dir: Option<&Path>) -> Result<Templates, TemplateError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_syntax(
+            minijinja::syntax::SyntaxConfig::builder()
+                .keep_trailing_newline(true)
+                .trim_blocks(true)
+                .build()
+                .expect("the default delimiters are valid"),
+        );
+        env.add_filter("sh", |value: String| crate::shell::sh_word(&value));
+        for (name, text) in BUILTIN {
+            let text = match override_dir.map(|dir| dir.join(name)).filter(|p| p.is_file()) {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path).map_err(|source| TemplateError::Read { path: path.clone(), source })?;
+                    env.add_template_owned(path.display().to_string(), text)?;
+                    // Callers look templates up by their built-in name.
+                    env.add_template_owned(name.to_string(), format!("{{% include {:?} %}}", path.display().to_string()))?;
+                    continue;
+                }
+                None => *text,
+            };
+            env.add_template(name, text)?;
+        }
+        Ok(Templates { env })
+    }
+
+    pub fn render(&self, name: &str, context: minijinja::Value) -> Result<String, TemplateError> {
+        Ok(self.env.get_template(name)?.render(context)?)
+    }
+}

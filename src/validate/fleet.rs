@@ -1,0 +1,125 @@
+//! Rules across hosts: names, addresses and MACs are unique, and container slices do not overlap.
+
+use std::collections::HashMap;
+
+use ipnet::Ipv4Net;
+
+use super::host::HostLocations;
+use crate::diagnostic::Diagnostics;
+use crate::model::Host;
+use crate::source::{Location, SourceMap};
+
+/// A range of addresses one host takes on one VLAN.
+struct Claim<'a> {
+    vlan: u16,
+    range: Ipv4Net,
+    what: &'static str,
+    key: &'static str,
+    host: &'a Host,
+    at: &'a Location,
+}
+
+pub fn check_fleet(hosts: &[(Host, HostLocations)], sources: &SourceMap, diagnostics: &mut Diagnostics) {
+    unique(hosts, sources, diagnostics, "host name", "rename one of the files", |h, l| Some((h.name.clone(), &l.file)));
+    unique(hosts, sources, diagnostics, "fqdn", "give each host its own name", |h, l| Some((h.fqdn.clone(), &l.fqdn)));
+    unique(hosts, sources, diagnostics, "boot-mac", "each machine has its own NIC", |h, l| {
+        h.boot_mac.map(|m| (m.to_string(), &l.boot_mac))
+    });
+
+    let mut claims = Vec::new();
+    for (host, locations) in hosts {
+        let m = &host.management;
+        claims.push(Claim {
+            vlan: m.vlan.id,
+            range: Ipv4Net::from(m.address),
+            what: "management address",
+            key: "management.address",
+            host,
+            at: &locations.address,
+        });
+        let c = &host.containers;
+        claims.push(Claim {
+            vlan: c.vlan.id,
+            range: c.slice,
+            what: "container slice",
+            key: "containers.slice",
+            host,
+            at: &locations.slice,
+        });
+        if !c.slice.contains(&c.bridge_address.addr()) {
+            claims.push(Claim {
+                vlan: c.vlan.id,
+                range: Ipv4Net::from(c.bridge_address.addr()),
+                what: "bridge address",
+                key: "containers.bridge-address",
+                host,
+                at: &locations.bridge_address,
+            });
+        }
+    }
+    claims.sort_by_key(|c| (c.vlan, c.range.network(), std::cmp::Reverse(c.range.prefix_len())));
+    for (i, first) in claims.iter().enumerate() {
+        for second in &claims[i + 1..] {
+            if second.vlan != first.vlan || second.range.network() > first.range.broadcast() {
+                break;
+            }
+            if std::ptr::eq(first.host, second.host) {
+                continue;
+            }
+            let (earlier, later) = order(first, second, sources);
+            diagnostics.error(
+                later.at,
+                format!(
+                    "{}: {} {} of host {} overlaps {} {} of host {} ({}) in VLAN {}; give each host its own addresses",
+                    later.key,
+                    later.what,
+                    later.range,
+                    later.host.name,
+                    earlier.what,
+                    earlier.range,
+                    earlier.host.name,
+                    describe(earlier.at, sources),
+                    later.vlan
+                ),
+            );
+        }
+    }
+}
+
+/// Reports the second and later holders of a value that must be unique.
+fn unique<'a>(
+    hosts: &'a [(Host, HostLocations)],
+    sources: &SourceMap,
+    diagnostics: &mut Diagnostics,
+    what: &str,
+    fix: &str,
+    key: impl Fn(&'a Host, &'a HostLocations) -> Option<(String, &'a Location)>,
+) {
+    let mut seen: HashMap<String, (&Host, &Location)> = HashMap::new();
+    for (host, locations) in hosts {
+        let Some((value, at)) = key(host, locations) else { continue };
+        if let Some((first, first_at)) = seen.get(&value) {
+            diagnostics.error(
+                at,
+                format!(
+                    "{what}: {value} of host {} is also used by host {} ({}); {fix}",
+                    host.name,
+                    first.name,
+                    describe(first_at, sources)
+                ),
+            );
+        } else {
+            seen.insert(value, (host, at));
+        }
+    }
+}
+
+fn order<'c, 'a>(a: &'c Claim<'a>, b: &'c Claim<'a>, sources: &SourceMap) -> (&'c Claim<'a>, &'c Claim<'a>) {
+    let key = |c: &Claim| (sources.path(c.host.source).to_path_buf(), c.at.span.start);
+    if key(a) <= key(b) { (a, b) } else { (b, a) }
+}
+
+fn describe(at: &Location, sources: &SourceMap) -> String {
+    let (line, col) = sources.line_col(at.file, at.span.start);
+    format!("{}:{line}:{col}", sources.path(at.file).display())
+}

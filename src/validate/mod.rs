@@ -1,0 +1,35 @@
+//! Turns loaded definitions into the checked [`Fleet`], reporting every problem at once.
+//!
+//! Per host: names, VLAN references, addresses inside their subnets, bonding options valid for the
+//! mode, and a small grammar for every value that reaches a shell-sourced file, a scriptlet, a systemd
+//! unit or a kickstart. Across the fleet: unique names, addresses and MACs, disjoint container slices.
+
+pub mod bonding;
+pub mod catalog;
+pub mod fleet;
+pub mod host;
+pub mod values;
+
+use crate::definition::Definitions;
+use crate::diagnostic::Diagnostics;
+use crate::model::Fleet;
+
+/// Checks everything; returns the fleet only when there is no error (warnings are allowed).
+pub fn check(definitions: &Definitions, diagnostics: &mut Diagnostics) -> Option<Fleet> {
+    let (site_file, site) = definitions.site.as_ref()?;
+    let catalog = catalog::check_site(*site_file, site, diagnostics);
+    let mut hosts = Vec::new();
+    for definition in &definitions.hosts {
+        if let Some(checked) = host::HostChecker::new(definition, &catalog, diagnostics).check() {
+            hosts.push(checked);
+        }
+    }
+    fleet::check_fleet(&hosts, &definitions.sources, diagnostics);
+    if diagnostics.has_errors() {
+        return None;
+    }
+    Some(Fleet {
+        site: catalog.site,
+        hosts: hosts.into_iter().map(|(host, _)| host).collect(),
+    })
+}
