@@ -26,6 +26,18 @@ pub struct Diagnostic {
     pub location: Location,
     /// Says what is wrong and what would be right; starts with the field's dotted name.
     pub message: String,
+    /// For a problem in a site or group file that shows only in some hosts: those hosts.
+    pub inherited_by: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn full_message(&self) -> String {
+        match self.inherited_by.as_slice() {
+            [] => self.message.clone(),
+            [host] => format!("{} (inherited by host {host})", self.message),
+            hosts => format!("{} (inherited by hosts {})", self.message, hosts.join(", ")),
+        }
+    }
 }
 
 /// All problems found so far. Checking goes on after a problem so that one run reports them all.
@@ -44,20 +56,27 @@ impl Diagnostics {
     }
 
     fn push(&mut self, severity: Severity, location: &Location, message: String) {
-        let diagnostic = Diagnostic {
-            severity,
-            location: location.clone(),
-            message,
-        };
-        // Fleet rules may reach the same conclusion from two hosts; say it once.
-        if !self.items.contains(&diagnostic) {
-            self.items.push(diagnostic);
-        }
+        self.push_inherited(severity, location, message, None);
     }
 
-    pub fn extend(&mut self, other: Diagnostics) {
-        for d in other.items {
-            self.push(d.severity, &d.location, d.message);
+    /// A problem found while checking `host` in a value it inherited: reported once, naming every
+    /// host it shows in.
+    pub fn push_inherited(&mut self, severity: Severity, location: &Location, message: String, host: Option<&str>) {
+        let same = |d: &&mut Diagnostic| d.severity == severity && d.location == *location && d.message == message;
+        match self.items.iter_mut().find(same) {
+            Some(existing) => {
+                if let Some(host) = host {
+                    if !existing.inherited_by.iter().any(|h| h == host) {
+                        existing.inherited_by.push(host.to_string());
+                    }
+                }
+            }
+            None => self.items.push(Diagnostic {
+                severity,
+                location: location.clone(),
+                message,
+                inherited_by: host.map(String::from).into_iter().collect(),
+            }),
         }
     }
 
@@ -109,7 +128,7 @@ fn render_one(diagnostic: &Diagnostic, sources: &SourceMap) -> String {
         line,
         col,
         diagnostic.severity,
-        diagnostic.message
+        diagnostic.full_message()
     );
     if location.span.is_empty() {
         return out;

@@ -4,9 +4,8 @@ use std::collections::HashMap;
 
 use ipnet::Ipv4Net;
 
-use super::host::HostLocations;
+use super::host::HostFacts;
 use crate::diagnostic::Diagnostics;
-use crate::model::Host;
 use crate::source::{Location, SourceMap};
 
 /// A range of addresses one host takes on one VLAN.
@@ -15,29 +14,33 @@ struct Claim<'a> {
     range: Ipv4Net,
     what: &'static str,
     key: &'static str,
-    host: &'a Host,
+    host: &'a HostFacts,
     at: &'a Location,
 }
 
-pub fn check_fleet(hosts: &[(Host, HostLocations)], sources: &SourceMap, diagnostics: &mut Diagnostics) {
-    unique(hosts, sources, diagnostics, "host name", "rename one of the files", |h, l| Some((h.name.clone(), &l.file)));
-    unique(hosts, sources, diagnostics, "fqdn", "give each host its own name", |h, l| Some((h.fqdn.clone(), &l.fqdn)));
-    unique(hosts, sources, diagnostics, "boot-mac", "each machine has its own NIC", |h, l| {
-        h.boot_mac.map(|m| (m.to_string(), &l.boot_mac))
+pub fn check_fleet(hosts: &[HostFacts], sources: &SourceMap, diagnostics: &mut Diagnostics) {
+    unique(hosts, sources, diagnostics, "host name", "rename one of the files", |h| Some((h.name.clone(), &h.locations.file)));
+    unique(hosts, sources, diagnostics, "fqdn", "give each host its own name", |h| {
+        h.fqdn.clone().map(|f| (f, &h.locations.fqdn))
+    });
+    unique(hosts, sources, diagnostics, "boot-mac", "each machine has its own NIC", |h| {
+        h.boot_mac.map(|m| (m.to_string(), &h.locations.boot_mac))
     });
 
     let mut claims = Vec::new();
-    for (host, locations) in hosts {
-        let m = &host.management;
-        claims.push(Claim {
+    for host in hosts {
+        let locations = &host.locations;
+        if let Some(m) = &host.management {
+            claims.push(Claim {
             vlan: m.vlan.id,
             range: Ipv4Net::from(m.address),
             what: "management address",
             key: "management.address",
             host,
             at: &locations.address,
-        });
-        let c = &host.containers;
+            });
+        }
+        let Some(c) = &host.containers else { continue };
         claims.push(Claim {
             vlan: c.vlan.id,
             range: c.slice,
@@ -88,16 +91,16 @@ pub fn check_fleet(hosts: &[(Host, HostLocations)], sources: &SourceMap, diagnos
 
 /// Reports the second and later holders of a value that must be unique.
 fn unique<'a>(
-    hosts: &'a [(Host, HostLocations)],
+    hosts: &'a [HostFacts],
     sources: &SourceMap,
     diagnostics: &mut Diagnostics,
     what: &str,
     fix: &str,
-    key: impl Fn(&'a Host, &'a HostLocations) -> Option<(String, &'a Location)>,
+    key: impl Fn(&'a HostFacts) -> Option<(String, &'a Location)>,
 ) {
-    let mut seen: HashMap<String, (&Host, &Location)> = HashMap::new();
-    for (host, locations) in hosts {
-        let Some((value, at)) = key(host, locations) else { continue };
+    let mut seen: HashMap<String, (&HostFacts, &Location)> = HashMap::new();
+    for host in hosts {
+        let Some((value, at)) = key(host) else { continue };
         if let Some((first, first_at)) = seen.get(&value) {
             diagnostics.error(
                 at,

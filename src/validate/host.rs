@@ -10,12 +10,25 @@ use super::values;
 use crate::definition::HostDefinition;
 use crate::definition::located::Located;
 use crate::definition::schema::{Field, ScalarValue};
-use crate::diagnostic::Diagnostics;
+use crate::diagnostic::{Diagnostics, Severity};
 use crate::model::{Bond, BondMode, Containers, DEFAULT_BRIDGE, Docker, Host, MacAddress, Management, Vlan};
 use crate::source::Location;
 
 pub const DEFAULT_DOCKERD: &str = "/usr/bin/dockerd";
 pub const DEFAULT_BASE_ARGS: [&str; 3] = ["-H", "fd://", "--containerd=/run/containerd/containerd.sock"];
+
+/// What fleet rules compare, gathered even from a host that has errors elsewhere, so that one run
+/// reports a duplicate address alongside the host's own problems.
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    pub name: String,
+    pub source: crate::source::FileId,
+    pub fqdn: Option<String>,
+    pub boot_mac: Option<MacAddress>,
+    pub management: Option<Management>,
+    pub containers: Option<Containers>,
+    pub locations: HostLocations,
+}
 
 /// Where the values that fleet rules compare were written, for their messages.
 #[derive(Debug, Clone)]
@@ -62,22 +75,17 @@ impl<'a> HostChecker<'a> {
     }
 
     fn error(&mut self, at: &Location, message: String) {
-        let message = self.for_host(at, message);
-        self.diagnostics.error(at, message);
+        self.report(Severity::Error, at, message);
     }
 
     fn warning(&mut self, at: &Location, message: String) {
-        let message = self.for_host(at, message);
-        self.diagnostics.warning(at, message);
+        self.report(Severity::Warning, at, message);
     }
 
-    /// A problem reported in a site or group file concerns one host here: say which.
-    fn for_host(&self, at: &Location, message: String) -> String {
-        if at.file == self.def.file {
-            message
-        } else {
-            format!("{message} (inherited by host {})", self.def.name)
-        }
+    /// A problem reported in a site or group file concerns this host: say which.
+    fn report(&mut self, severity: Severity, at: &Location, message: String) {
+        let host = (at.file != self.def.file).then_some(self.def.name.as_str());
+        self.diagnostics.push_inherited(severity, at, message, host);
     }
 
     fn missing(&mut self, key: &str, what: &str) {
@@ -128,7 +136,7 @@ impl<'a> HostChecker<'a> {
         }
     }
 
-    pub fn check(mut self) -> Option<(Host, HostLocations)> {
+    pub fn check(mut self) -> (Option<Host>, HostFacts) {
         let def = self.def;
         let merged = &def.merged;
         let file = self.file.clone();
@@ -166,9 +174,11 @@ impl<'a> HostChecker<'a> {
             None => Some(None),
         };
 
-        let bond = self.bond();
-        let management = bond.as_ref().and_then(|b| self.management(b));
-        let containers = bond.as_ref().and_then(|b| self.containers(b));
+        let bond_name = self.text(&merged.bond.name, "bond.name", "bond0", values::interface_name);
+        let bond = bond_name.as_ref().and_then(|name| self.bond(name));
+        let slaves = bond.as_ref().map_or(&[][..], |b| b.slaves.as_slice());
+        let management = self.management(bond_name.as_deref());
+        let containers = self.containers(bond_name.as_deref(), slaves);
         if let (Some(m), Some(c)) = (&management, &containers) {
             self.check_distinct(m, c);
         }
@@ -191,12 +201,18 @@ impl<'a> HostChecker<'a> {
                 .map_or(file.clone(), |f| f.at.clone()),
             boot_mac: merged.boot_mac.as_ref().map_or(file.clone(), |f| f.at.clone()),
         };
-        if !name_ok {
-            return None;
-        }
-        Some((
-            Host {
-                name: def.name.clone(),
+        let facts = HostFacts {
+            name: def.name.clone(),
+            source: def.file,
+            fqdn: fqdn.clone(),
+            boot_mac: boot_mac.flatten(),
+            management: management.clone(),
+            containers: containers.clone(),
+            locations,
+        };
+        let host = || {
+            Some(Host {
+                name: name_ok.then(|| def.name.clone())?,
                 fqdn: fqdn?,
                 boot_mac: boot_mac?,
                 bond: bond?,
@@ -205,14 +221,14 @@ impl<'a> HostChecker<'a> {
                 docker: docker?,
                 sysctl: sysctl?,
                 source: def.file,
-            },
-            locations,
-        ))
+            })
+        };
+        (host(), facts)
     }
 
-    fn bond(&mut self) -> Option<Bond> {
+    fn bond(&mut self, name: &str) -> Option<Bond> {
         let layer = &self.def.merged.bond;
-        let name = self.text(&layer.name, "bond.name", "bond0", values::interface_name);
+        let name = Some(name.to_string());
         let mode = match &layer.mode {
             Some(mode) => match bonding::parse_mode(&mode.value) {
                 Ok(mode) => Some(mode),
@@ -302,11 +318,15 @@ impl<'a> HostChecker<'a> {
         ok.then_some(Bond { name, slaves, mode, options, mtu })
     }
 
-    fn management(&mut self, bond: &Bond) -> Option<Management> {
+    fn management(&mut self, bond_name: Option<&str>) -> Option<Management> {
         let layer = &self.def.merged.management;
         let vlan = self.vlan(&layer.vlan, "management.vlan")?;
         let tagged = layer.tagged.as_ref().is_none_or(|t| t.value);
-        let interface = if tagged { self.vlan_interface(bond, &vlan, "management.vlan", &layer.vlan)? } else { bond.name.clone() };
+        let interface = if tagged {
+            self.vlan_interface(bond_name, &vlan, "management.vlan", &layer.vlan)
+        } else {
+            bond_name.map(String::from)
+        };
         let prefix = match &layer.prefix {
             Some(p) if (vlan.subnet.prefix_len() as i64..=30).contains(&p.value) => p.value as u8,
             Some(p) => {
@@ -352,12 +372,12 @@ impl<'a> HostChecker<'a> {
             self.error(&at, format!("management.dns: {} servers listed; resolv.conf uses at most 3", dns.len()));
             ok = false;
         }
-        ok.then_some(Management { vlan, interface, tagged, address, prefix, gateway, dns })
+        ok.then_some(Management { vlan, interface: interface?, tagged, address, prefix, gateway, dns })
     }
 
     /// `bond0.51`, checked against the 15-byte limit.
-    fn vlan_interface(&mut self, bond: &Bond, vlan: &Vlan, key: &str, field: &Field<crate::definition::schema::VlanRef>) -> Option<String> {
-        let name = format!("{}.{}", bond.name, vlan.id);
+    fn vlan_interface(&mut self, bond_name: Option<&str>, vlan: &Vlan, key: &str, field: &Field<crate::definition::schema::VlanRef>) -> Option<String> {
+        let name = format!("{}.{}", bond_name?, vlan.id);
         if name.len() > values::MAX_INTERFACE_NAME {
             let at = field.as_ref().map_or(self.file.clone(), |f| f.at.clone());
             self.error(&at, format!("{key}: the VLAN interface {name:?} is {} bytes; Linux allows {}; shorten bond.name", name.len(), values::MAX_INTERFACE_NAME));
@@ -366,12 +386,12 @@ impl<'a> HostChecker<'a> {
         Some(name)
     }
 
-    fn containers(&mut self, bond: &Bond) -> Option<Containers> {
+    fn containers(&mut self, bond_name: Option<&str>, slaves: &[String]) -> Option<Containers> {
         let layer = &self.def.merged.containers;
         let vlan = self.vlan(&layer.vlan, "containers.vlan")?;
-        let interface = self.vlan_interface(bond, &vlan, "containers.vlan", &layer.vlan)?;
+        let interface = self.vlan_interface(bond_name, &vlan, "containers.vlan", &layer.vlan);
         let bridge = self.text(&layer.bridge, "containers.bridge", DEFAULT_BRIDGE, values::interface_name)?;
-        if bridge == bond.name || bond.slaves.contains(&bridge) {
+        if Some(bridge.as_str()) == bond_name || slaves.contains(&bridge) {
             let at = layer.bridge.as_ref().map_or(self.file.clone(), |b| b.at.clone());
             self.error(&at, format!("containers.bridge: {bridge:?} is already the bond or one of its slaves; give the bridge its own name"));
             return None;
@@ -405,7 +425,7 @@ impl<'a> HostChecker<'a> {
             self.error(&at, format!("containers.bridge-address: {} is the containers' gateway; pick another address", bridge_address.addr()));
             return None;
         }
-        Some(Containers { vlan, interface, bridge, slice, bridge_address, gateway })
+        Some(Containers { vlan, interface: interface?, bridge, slice, bridge_address, gateway })
     }
 
     fn slice(&mut self, field: &Located<String>, vlan: &Vlan) -> Option<Ipv4Net> {

@@ -19,17 +19,15 @@ pub fn check(definitions: &Definitions, diagnostics: &mut Diagnostics) -> Option
     let (site_file, site) = definitions.site.as_ref()?;
     let catalog = catalog::check_site(*site_file, site, diagnostics);
     let mut hosts = Vec::new();
+    let mut facts = Vec::new();
     for definition in &definitions.hosts {
-        if let Some(checked) = host::HostChecker::new(definition, &catalog, diagnostics).check() {
-            hosts.push(checked);
-        }
+        let (host, host_facts) = host::HostChecker::new(definition, &catalog, diagnostics).check();
+        hosts.extend(host);
+        facts.push(host_facts);
     }
-    fleet::check_fleet(&hosts, &definitions.sources, diagnostics);
+    fleet::check_fleet(&facts, &definitions.sources, diagnostics);
     if diagnostics.has_errors() {
         return None;
     }
-    Some(Fleet {
-        site: catalog.site,
-        hosts: hosts.into_iter().map(|(host, _)| host).collect(),
-    })
+    Some(Fleet { site: catalog.site, hosts })
 }

@@ -1,0 +1,83 @@
+//! Helpers shared by the integration tests: a scratch hosts tree and running the real binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A copy of the example fleet in a temporary directory, to break or extend.
+pub struct Fleet {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    pub fn example() -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&repo_root().join("hosts"), &dir.path().join("hosts"));
+        Fleet { dir }
+    }
+
+    pub fn hosts(&self) -> PathBuf {
+        self.dir.path().join("hosts")
+    }
+
+    /// Writes (or replaces) a file relative to the hosts tree.
+    pub fn write(&self, relative: &str, content: &str) -> &Self {
+        let path = self.hosts().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+        self
+    }
+
+    pub fn append(&self, relative: &str, content: &str) -> &Self {
+        let path = self.hosts().join(relative);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(content);
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        hostnet(self.dir.path(), args)
+    }
+}
+
+/// Runs the hostnet binary in `cwd` (so that paths in messages read `hosts/...`).
+pub fn hostnet(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("HOSTNET_HOSTS")
+        .output()
+        .expect("run hostnet")
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Whether a command exists; tests that need a real tool fail loudly when it is missing,
+/// because `make test` installs it.
+pub fn require_tool(name: &str) {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().unwrap();
+    assert!(found.status.success(), "{name} is not installed; run the tests with `make test`, which installs it");
+}
