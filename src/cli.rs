@@ -18,7 +18,13 @@ Exit status: 0 on success, 1 when the definitions are invalid or an output canno
 )]
 pub struct Cli {
     /// The definitions tree: site.toml, optional group folders with group.toml, one <host>.toml per host
-    #[arg(long, global = true, value_name = "DIR", env = "HOSTNET_HOSTS", default_value = "hosts")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "HOSTNET_HOSTS",
+        default_value = "hosts"
+    )]
     pub hosts: PathBuf,
 
     #[command(subcommand)]
@@ -28,9 +34,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check every definition and report all problems as path:line:col: error: message
-    #[command(long_about = "Check every definition and report all problems at once, each as \
+    #[command(
+        long_about = "Check every definition and report all problems at once, each as \
 `path:line:col: error: message` (or `warning:`) followed by the offending line. Exits 0 when the fleet \
-is valid (warnings allowed), 1 when any error is found.")]
+is valid (warnings allowed), 1 when any error is found."
+    )]
     Check {
         /// Treat warnings as errors
         #[arg(long)]
@@ -44,14 +52,20 @@ is valid (warnings allowed), 1 when any error is found.")]
     },
 
     /// Write hosts' files as they will be installed, plus the package scriptlets, for review
-    #[command(long_about = "Write each host's files into DIR exactly as they will be installed \
+    #[command(
+        long_about = "Write each host's files into DIR exactly as they will be installed \
 (DIR/etc/sysconfig/network-scripts/ifcfg-*, DIR/etc/sysctl.d/90-hostnet.conf, ...) and the package \
 scriptlets under DIR/scriptlets/. With several hosts or --all, each host gets DIR/<host>/. \
 The fleet is checked first; nothing is written if it has errors. DIR is replaced as a whole, \
-atomically; hostnet refuses to replace a non-empty directory it did not write.")]
+atomically; hostnet refuses to replace a non-empty directory it did not write."
+    )]
     Render {
         /// Hosts to render
-        #[arg(value_name = "HOST", required_unless_present = "all", conflicts_with = "all")]
+        #[arg(
+            value_name = "HOST",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
         names: Vec<String>,
         /// Render every host, each into DIR/<host>/
         #[arg(long)]

@@ -10,6 +10,7 @@ use crate::diagnostic::Diagnostics;
 use crate::model::Fleet;
 use crate::output::Staging;
 use crate::render::{self, tree};
+use crate::templates::Templates;
 
 pub type CommandResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
@@ -18,12 +19,17 @@ pub fn run(cli: &Cli) -> CommandResult {
     match &cli.command {
         Command::Check { deny_warnings } => {
             report(&definitions, &diagnostics);
-            let failed = diagnostics.has_errors() || (*deny_warnings && diagnostics.warning_count() > 0);
+            let failed =
+                diagnostics.has_errors() || (*deny_warnings && diagnostics.warning_count() > 0);
             if !failed {
                 let hosts = fleet.as_ref().map_or(0, |f| f.hosts.len());
                 println!("{}: {hosts} hosts checked, no errors", cli.hosts.display());
             }
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Show { host } => {
             let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
@@ -32,8 +38,15 @@ pub fn run(cli: &Cli) -> CommandResult {
             let Some(checked) = fleet.host(host) else {
                 return Err(unknown_host(&fleet, host).into());
             };
-            let definition = definitions.hosts.iter().find(|d| d.name == *host).ok_or("host vanished")?;
-            print!("{}", crate::show::effective_definition(&definitions, definition, checked));
+            let definition = definitions
+                .hosts
+                .iter()
+                .find(|d| d.name == *host)
+                .ok_or("host vanished")?;
+            print!(
+                "{}",
+                crate::show::effective_definition(&definitions, definition, checked)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Render { names, all, out } => {
@@ -41,11 +54,16 @@ pub fn run(cli: &Cli) -> CommandResult {
                 return Ok(ExitCode::from(1));
             };
             let selected = select(&fleet, names, *all)?;
+            let templates = Templates::new(None)?;
             let staging = Staging::new(out)?;
             let nested = *all || selected.len() > 1;
             for host in &selected {
-                let rendered = render::render_host(&fleet, host)?;
-                let base = if nested { PathBuf::from(&host.name) } else { PathBuf::new() };
+                let rendered = render::render_host(&templates, &fleet, host)?;
+                let base = if nested {
+                    PathBuf::from(&host.name)
+                } else {
+                    PathBuf::new()
+                };
                 tree::write_host(&staging, &base, &rendered)?;
             }
             staging.commit()?;
@@ -67,7 +85,11 @@ fn report(definitions: &Definitions, diagnostics: &Diagnostics) {
 }
 
 /// The fleet if it is valid; otherwise reports why and returns `None`.
-fn checked(definitions: &Definitions, diagnostics: &Diagnostics, fleet: Option<Fleet>) -> Option<Fleet> {
+fn checked(
+    definitions: &Definitions,
+    diagnostics: &Diagnostics,
+    fleet: Option<Fleet>,
+) -> Option<Fleet> {
     if diagnostics.has_errors() || fleet.is_none() {
         report(definitions, diagnostics);
         eprintln!("hostnet: the definitions have errors; fix them first (hostnet check)");
@@ -79,14 +101,24 @@ fn checked(definitions: &Definitions, diagnostics: &Diagnostics, fleet: Option<F
     fleet
 }
 
-fn select<'f>(fleet: &'f Fleet, names: &[String], all: bool) -> Result<Vec<&'f crate::model::Host>, String> {
+fn select<'f>(
+    fleet: &'f Fleet,
+    names: &[String],
+    all: bool,
+) -> Result<Vec<&'f crate::model::Host>, String> {
     if all {
         return Ok(fleet.hosts.iter().collect());
     }
-    names.iter().map(|name| fleet.host(name).ok_or_else(|| unknown_host(fleet, name))).collect()
+    names
+        .iter()
+        .map(|name| fleet.host(name).ok_or_else(|| unknown_host(fleet, name)))
+        .collect()
 }
 
 fn unknown_host(fleet: &Fleet, name: &str) -> String {
     let known: Vec<&str> = fleet.hosts.iter().map(|h| h.name.as_str()).collect();
-    format!("no host named {name:?}; defined hosts: {}", known.join(", "))
+    format!(
+        "no host named {name:?}; defined hosts: {}",
+        known.join(", ")
+    )
 }

@@ -61,8 +61,16 @@ impl Diagnostics {
 
     /// A problem found while checking `host` in a value it inherited: reported once, naming every
     /// host it shows in.
-    pub fn push_inherited(&mut self, severity: Severity, location: &Location, message: String, host: Option<&str>) {
-        let same = |d: &&mut Diagnostic| d.severity == severity && d.location == *location && d.message == message;
+    pub fn push_inherited(
+        &mut self,
+        severity: Severity,
+        location: &Location,
+        message: String,
+        host: Option<&str>,
+    ) {
+        let same = |d: &&mut Diagnostic| {
+            d.severity == severity && d.location == *location && d.message == message
+        };
         match self.items.iter_mut().find(same) {
             Some(existing) => {
                 if let Some(host) = host {
@@ -104,8 +112,11 @@ impl Diagnostics {
     pub fn sorted(&self) -> Vec<&Diagnostic> {
         let mut items: Vec<&Diagnostic> = self.items.iter().collect();
         items.sort_by(|a, b| {
-            (a.location.file, a.location.span.start, a.severity)
-                .cmp(&(b.location.file, b.location.span.start, b.severity))
+            (a.location.file, a.location.span.start, a.severity).cmp(&(
+                b.location.file,
+                b.location.span.start,
+                b.severity,
+            ))
         });
         items
     }

@@ -9,7 +9,12 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         // Completions and the man page come straight from the clap definition.
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "hostnet", &mut std::io::stdout());
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "hostnet",
+                &mut std::io::stdout(),
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Man => clap_mangen::Man::new(Cli::command())

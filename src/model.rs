@@ -164,7 +164,9 @@ impl BondMode {
     }
 
     pub fn from_number(n: i64) -> Option<BondMode> {
-        usize::try_from(n).ok().and_then(|i| Self::ALL.get(i).copied())
+        usize::try_from(n)
+            .ok()
+            .and_then(|i| Self::ALL.get(i).copied())
     }
 
     pub fn from_name(name: &str) -> Option<BondMode> {

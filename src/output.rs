@@ -26,7 +26,10 @@ pub enum OutputError {
 }
 
 pub fn io_error(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
-    move |source| OutputError::Io { path: path.to_path_buf(), source }
+    move |source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A directory being filled; becomes `target` on [`Staging::commit`], vanishes if dropped.
@@ -49,8 +52,12 @@ impl Staging {
             .prefix(".hostnet-staging-")
             .tempdir_in(&parent)
             .map_err(io_error(&parent))?;
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).map_err(io_error(dir.path()))?;
-        Ok(Staging { dir, target: target.to_path_buf() })
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+            .map_err(io_error(dir.path()))?;
+        Ok(Staging {
+            dir,
+            target: target.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -64,7 +71,11 @@ impl Staging {
 
     pub fn commit(self) -> Result<(), OutputError> {
         let staged = self.dir.keep();
-        write_file(&staged.join(MARKER), b"This directory is written by hostnet and replaced on each run.\n", 0o644)?;
+        write_file(
+            &staged.join(MARKER),
+            b"This directory is written by hostnet and replaced on each run.\n",
+            0o644,
+        )?;
         let old = if self.target.exists() {
             let old = staged.with_extension("old");
             fs::rename(&self.target, &old).map_err(io_error(&self.target))?;
@@ -77,7 +88,10 @@ impl Staging {
                 let _ = fs::rename(old, &self.target);
             }
             let _ = fs::remove_dir_all(&staged);
-            return Err(OutputError::Io { path: self.target.clone(), source });
+            return Err(OutputError::Io {
+                path: self.target.clone(),
+                source,
+            });
         }
         if let Some(old) = old {
             fs::remove_dir_all(&old).map_err(io_error(&old))?;

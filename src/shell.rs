@@ -22,7 +22,9 @@ pub struct UnquotableValue {
 /// characters (newline, NUL...) are refused: ifcfg-rh reads one assignment per line.
 pub fn ifcfg_value(value: &str) -> Result<String, UnquotableValue> {
     if value.chars().any(char::is_control) {
-        return Err(UnquotableValue { value: value.to_string() });
+        return Err(UnquotableValue {
+            value: value.to_string(),
+        });
     }
     if !value.is_empty() && value.chars().all(is_bare) {
         return Ok(value.to_string());
@@ -54,13 +56,19 @@ mod tests {
     #[test]
     fn plain_values_stay_bare() {
         assert_eq!(ifcfg_value("bond0.51").unwrap(), "bond0.51");
-        assert_eq!(ifcfg_value("mode=0 miimon=100").unwrap(), "\"mode=0 miimon=100\"");
+        assert_eq!(
+            ifcfg_value("mode=0 miimon=100").unwrap(),
+            "\"mode=0 miimon=100\""
+        );
         assert_eq!(ifcfg_value("").unwrap(), "\"\"");
     }
 
     #[test]
     fn hostile_values_are_escaped_or_refused() {
-        assert_eq!(ifcfg_value("a\"$(id)`x`\\").unwrap(), r#""a\"\$(id)\`x\`\\""#);
+        assert_eq!(
+            ifcfg_value("a\"$(id)`x`\\").unwrap(),
+            r#""a\"\$(id)\`x\`\\""#
+        );
         assert!(ifcfg_value("a\nb").is_err());
         assert!(ifcfg_value("a\0b").is_err());
         assert_eq!(sh_word("it's $HOME"), r"'it'\''s $HOME'");

@@ -42,7 +42,11 @@ fn list<T: ToString>(items: &[T]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-pub fn effective_definition(definitions: &Definitions, definition: &HostDefinition, host: &Host) -> String {
+pub fn effective_definition(
+    definitions: &Definitions,
+    definition: &HostDefinition,
+    host: &Host,
+) -> String {
     let merged = &definition.merged;
     let chain: Vec<String> = definition
         .chain
@@ -57,7 +61,12 @@ pub fn effective_definition(definitions: &Definitions, definition: &HostDefiniti
             chain.join(" -> ")
         ),
     };
-    p.line("fqdn", quoted(&host.fqdn), &merged.fqdn, "default: <host>.<site.domain>");
+    p.line(
+        "fqdn",
+        quoted(&host.fqdn),
+        &merged.fqdn,
+        "default: <host>.<site.domain>",
+    );
     match host.boot_mac {
         Some(mac) => p.line("boot-mac", quoted(&mac.to_string()), &merged.boot_mac, ""),
         None => p.out.push_str("# boot-mac: not set\n"),
@@ -69,7 +78,11 @@ pub fn effective_definition(definitions: &Definitions, definition: &HostDefiniti
     p.line("name", quoted(&bond.name), &layer.name, "default");
     p.line("slaves", list(&bond.slaves), &layer.slaves, "");
     p.line("mode", quoted(bond.mode.name()), &layer.mode, "default");
-    let miimon = bond.options.iter().find(|(k, _)| k == "miimon").map_or("100", |(_, v)| v.as_str());
+    let miimon = bond
+        .options
+        .iter()
+        .find(|(k, _)| k == "miimon")
+        .map_or("100", |(_, v)| v.as_str());
     p.line("miimon", miimon.to_string(), &layer.miimon, "default");
     match bond.mtu {
         Some(mtu) => p.line("mtu", mtu.to_string(), &layer.mtu, ""),
@@ -86,9 +99,19 @@ pub fn effective_definition(definitions: &Definitions, definition: &HostDefiniti
     p.section("management");
     p.line("vlan", quoted(&m.vlan.name), &layer.vlan, "");
     p.line("tagged", m.tagged.to_string(), &layer.tagged, "default");
-    p.line("address", quoted(&m.address.to_string()), &layer.address, "");
+    p.line(
+        "address",
+        quoted(&m.address.to_string()),
+        &layer.address,
+        "",
+    );
     p.line("prefix", m.prefix.to_string(), &layer.prefix, &catalog);
-    p.line("gateway", quoted(&m.gateway.to_string()), &layer.gateway, &catalog);
+    p.line(
+        "gateway",
+        quoted(&m.gateway.to_string()),
+        &layer.gateway,
+        &catalog,
+    );
     p.line("dns", list(&m.dns), &layer.dns, &catalog);
     p.out.push_str(&format!("# interface: {}\n", m.interface));
 
@@ -99,8 +122,18 @@ pub fn effective_definition(definitions: &Definitions, definition: &HostDefiniti
     p.line("vlan", quoted(&c.vlan.name), &layer.vlan, "");
     p.line("bridge", quoted(&c.bridge), &layer.bridge, "default");
     p.line("slice", quoted(&c.slice.to_string()), &layer.slice, "");
-    p.line("bridge-address", quoted(&c.bridge_address.to_string()), &layer.bridge_address, "default: first address of the slice, VLAN prefix");
-    p.line("gateway", quoted(&c.gateway.to_string()), &layer.gateway, &catalog);
+    p.line(
+        "bridge-address",
+        quoted(&c.bridge_address.to_string()),
+        &layer.bridge_address,
+        "default: first address of the slice, VLAN prefix",
+    );
+    p.line(
+        "gateway",
+        quoted(&c.gateway.to_string()),
+        &layer.gateway,
+        &catalog,
+    );
     p.out.push_str(&format!("# interface: {}\n", c.interface));
 
     let d = &host.docker;
@@ -108,17 +141,54 @@ pub fn effective_definition(definitions: &Definitions, definition: &HostDefiniti
     p.section("docker");
     match &d.package {
         Some(package) => p.line("package", quoted(package), &layer.package, ""),
-        None => p.out.push_str("# package: not set (no docker package required)\n"),
+        None => p
+            .out
+            .push_str("# package: not set (no docker package required)\n"),
     }
     p.line("dockerd", quoted(&d.dockerd), &layer.dockerd, "default");
     p.line("base-args", list(&d.base_args), &layer.base_args, "default");
-    p.line("storage-driver", quoted(&d.storage_driver), &layer.storage_driver, "default");
-    p.line("log-driver", quoted(&d.log_driver), &layer.log_driver, "default");
-    p.line("registry-mirrors", list(&d.registry_mirrors), &layer.registry_mirrors, "default");
-    p.line("insecure-registries", list(&d.insecure_registries), &layer.insecure_registries, "default");
-    p.line("ip-forward", d.ip_forward.to_string(), &layer.ip_forward, "default");
-    p.line("iptables", d.iptables.to_string(), &layer.iptables, "default");
-    p.line("extra-flags", list(&d.extra_flags), &layer.extra_flags, "default");
+    p.line(
+        "storage-driver",
+        quoted(&d.storage_driver),
+        &layer.storage_driver,
+        "default",
+    );
+    p.line(
+        "log-driver",
+        quoted(&d.log_driver),
+        &layer.log_driver,
+        "default",
+    );
+    p.line(
+        "registry-mirrors",
+        list(&d.registry_mirrors),
+        &layer.registry_mirrors,
+        "default",
+    );
+    p.line(
+        "insecure-registries",
+        list(&d.insecure_registries),
+        &layer.insecure_registries,
+        "default",
+    );
+    p.line(
+        "ip-forward",
+        d.ip_forward.to_string(),
+        &layer.ip_forward,
+        "default",
+    );
+    p.line(
+        "iptables",
+        d.iptables.to_string(),
+        &layer.iptables,
+        "default",
+    );
+    p.line(
+        "extra-flags",
+        list(&d.extra_flags),
+        &layer.extra_flags,
+        "default",
+    );
     p.line("group", quoted(&d.group), &layer.group, "default");
     p.line("user", quoted(&d.user), &layer.user, "default");
     p.line("users", list(&d.users), &layer.users, "default");

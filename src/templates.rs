@@ -57,12 +57,22 @@ impl Templates {
         );
         env.add_filter("sh", |value: String| crate::shell::sh_word(&value));
         for (name, text) in BUILTIN {
-            let text = match override_dir.map(|dir| dir.join(name)).filter(|p| p.is_file()) {
+            let text = match override_dir
+                .map(|dir| dir.join(name))
+                .filter(|p| p.is_file())
+            {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path).map_err(|source| TemplateError::Read { path: path.clone(), source })?;
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+                            path: path.clone(),
+                            source,
+                        })?;
                     env.add_template_owned(path.display().to_string(), text)?;
                     // Callers look templates up by their built-in name.
-                    env.add_template_owned(name.to_string(), format!("{{% include {:?} %}}", path.display().to_string()))?;
+                    env.add_template_owned(
+                        name.to_string(),
+                        format!("{{% include {:?} %}}", path.display().to_string()),
+                    )?;
                     continue;
                 }
                 None => *text,

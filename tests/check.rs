@@ -44,151 +44,251 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "VLAN id out of range",
-        files: &[("site.toml", "\n[vlans.storage]\nid = 4095\nsubnet = \"10.30.0.0/24\"\ngateway = \"10.30.0.1\"\n", true)],
+        files: &[(
+            "site.toml",
+            "\n[vlans.storage]\nid = 4095\nsubnet = \"10.30.0.0/24\"\ngateway = \"10.30.0.1\"\n",
+            true,
+        )],
         position: "hosts/site.toml:49:6: error: ",
         message: "vlans.storage.id: 4095 is not a VLAN id; use 1 to 4094",
     },
     Case {
         name: "duplicate VLAN id in the catalog",
-        files: &[("site.toml", "\n[vlans.storage]\nid = 51\nsubnet = \"10.30.0.0/24\"\ngateway = \"10.30.0.1\"\n", true)],
+        files: &[(
+            "site.toml",
+            "\n[vlans.storage]\nid = 51\nsubnet = \"10.30.0.0/24\"\ngateway = \"10.30.0.1\"\n",
+            true,
+        )],
         position: "hosts/site.toml:48:1: error: ",
         message: "VLAN id 51 is already used by vlans.mgmt",
     },
     Case {
         name: "VLAN gateway outside its subnet",
-        files: &[("site.toml", "\n[vlans.storage]\nid = 60\nsubnet = \"10.30.0.0/24\"\ngateway = \"10.31.0.1\"\n", true)],
+        files: &[(
+            "site.toml",
+            "\n[vlans.storage]\nid = 60\nsubnet = \"10.30.0.0/24\"\ngateway = \"10.31.0.1\"\n",
+            true,
+        )],
         position: "hosts/site.toml:51:11: error: ",
         message: "vlans.storage.gateway: 10.31.0.1 is outside the subnet 10.30.0.0/24; use an address from 10.30.0.1 to 10.30.0.254",
     },
     Case {
         name: "VLAN not in the catalog",
-        files: &[("t.toml", "[management]\nvlan = 52\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\nvlan = 52\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:2:8: error: ",
         message: "management.vlan: VLAN id 52 is not in the site's catalog; known VLANs: containers (136), mgmt (51)",
     },
     Case {
         name: "management and container VLANs are the same",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nvlan = \"mgmt\"\nslice = \"10.20.51.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nvlan = \"mgmt\"\nslice = \"10.20.51.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:4:8: error: ",
         message: "containers.vlan: VLAN 51 is also the management VLAN",
     },
     Case {
         name: "VLAN interface name longer than 15 bytes",
-        files: &[("t.toml", "[bond]\nname = \"bond-long-name\"\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[bond]\nname = \"bond-long-name\"\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/site.toml:36:8: error: ",
         message: "management.vlan: the VLAN interface \"bond-long-name.51\" is 17 bytes; Linux allows 15; shorten bond.name (inherited by host t)",
     },
     Case {
         name: "interface name with a shell metacharacter",
-        files: &[("t.toml", "[bond]\nslaves = [\"eth0\", \"eth1;reboot\"]\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[bond]\nslaves = [\"eth0\", \"eth1;reboot\"]\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:2:10: error: ",
         message: "bond.slaves[1]: \"eth1;reboot\" contains ';'",
     },
     Case {
         name: "slave listed twice",
-        files: &[("t.toml", "[bond]\nslaves = [\"eth0\", \"eth0\"]\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[bond]\nslaves = [\"eth0\", \"eth0\"]\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:2:10: error: ",
         message: "bond.slaves[1]: \"eth0\" is listed twice",
     },
     Case {
         name: "slave named like the bond",
-        files: &[("t.toml", "[bond]\nslaves = [\"eth0\", \"bond0\"]\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[bond]\nslaves = [\"eth0\", \"bond0\"]\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:2:10: error: ",
         message: "bond.slaves: \"bond0\" is the bond itself",
     },
     Case {
         name: "bridge named like a slave",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nbridge = \"enp2s0f1\"\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nbridge = \"enp2s0f1\"\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:4:10: error: ",
         message: "containers.bridge: \"enp2s0f1\" is already the bond or one of its slaves",
     },
     Case {
         name: "unknown bonding mode",
-        files: &[("t.toml", "[bond]\nmode = 7\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[bond]\nmode = 7\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:2:8: error: ",
         message: "bond.mode: 7 is not a bonding mode; use one of balance-rr (0)",
     },
     Case {
         name: "bonding option for another mode",
-        files: &[("t.toml", "[bond.options]\nlacp_rate = \"fast\"\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[bond.options]\nlacp_rate = \"fast\"\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:2:13: error: ",
         message: "bond.options.lacp_rate: lacp_rate has no effect in mode balance-rr; it applies to 802.3ad",
     },
     Case {
         name: "bonding option with a bad value",
-        files: &[("t.toml", "[bond]\nmode = 4\n[bond.options]\nxmit_hash_policy = \"layer9\"\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[bond]\nmode = 4\n[bond.options]\nxmit_hash_policy = \"layer9\"\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:4:20: error: ",
         message: "xmit_hash_policy = \"layer9\" is not valid; use one of layer2, layer2+3, layer3+4",
     },
     Case {
         name: "updelay not a multiple of miimon",
-        files: &[("t.toml", "[bond.options]\nupdelay = 150\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[bond.options]\nupdelay = 150\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:2:11: error: ",
         message: "bond.options.updelay: 150 is not a multiple of miimon (100)",
     },
     Case {
         name: "management address outside the VLAN",
-        files: &[("t.toml", "[management]\naddress = \"10.20.52.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.52.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:2:11: error: ",
         message: "management.address: in VLAN 51 (mgmt): 10.20.52.40 is outside the subnet 10.20.51.0/24; use an address from 10.20.51.1 to 10.20.51.254",
     },
     Case {
         name: "management address is the network address",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.0\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.0\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:2:11: error: ",
         message: "10.20.51.0 is the network address of 10.20.51.0/24",
     },
     Case {
         name: "management address is the broadcast address",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.255\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.255\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:2:11: error: ",
         message: "10.20.51.255 is the broadcast address of 10.20.51.0/24",
     },
     Case {
         name: "management address is the gateway",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.1\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.1\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:2:11: error: ",
         message: "management.address: 10.20.51.1 is the VLAN's gateway",
     },
     Case {
         name: "management address that is not an address",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.400\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.400\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:2:11: error: ",
         message: "management.address: \"10.20.51.400\" is not an IPv4 address",
     },
     Case {
         name: "missing management address",
-        files: &[("t.toml", "[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:1:1: error: ",
         message: "management.address: missing; give the host's IPv4 address in VLAN mgmt (10.20.51.0/24)",
     },
     Case {
         name: "slice outside the container VLAN",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.57.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.57.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:4:9: error: ",
         message: "containers.slice: 172.20.57.64/28 is not inside VLAN 136 (containers) subnet 172.20.56.0/24",
     },
     Case {
         name: "slice containing the gateway",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.0/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.0/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:4:9: error: ",
         message: "containers.slice: 172.20.56.0/28 contains the VLAN's gateway 172.20.56.1",
     },
     Case {
         name: "slice with host bits",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.70/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.70/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:4:9: error: ",
         message: "containers.slice: 172.20.56.70/28 has host bits set; did you mean 172.20.56.64/28?",
     },
     Case {
         name: "bridge address outside the VLAN",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\nbridge-address = \"172.20.99.1\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\nbridge-address = \"172.20.99.1\"\n",
+            false,
+        )],
         position: "hosts/t.toml:5:18: error: ",
         message: "containers.bridge-address: in VLAN 136 (containers): 172.20.99.1 is outside the subnet 172.20.56.0/24",
     },
     Case {
         name: "bridge address with another prefix",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\nbridge-address = \"172.20.56.65/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\nbridge-address = \"172.20.56.65/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:5:18: error: ",
         message: "its prefix is /24; write 172.20.56.65 or 172.20.56.65/24",
     },
@@ -200,73 +300,121 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "duplicate management address",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.21\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.21\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:2:11: error: ",
         message: "management address 10.20.51.21/32 of host t overlaps management address 10.20.51.21/32 of host dockerhost-01 (hosts/dockerhost-01.toml:6:11)",
     },
     Case {
         name: "duplicate boot MAC",
-        files: &[("t.toml", "boot-mac = \"52-54-00-20-51-21\"\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)],
+        files: &[(
+            "t.toml",
+            "boot-mac = \"52-54-00-20-51-21\"\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+            false,
+        )],
         position: "hosts/t.toml:1:12: error: ",
         message: "boot-mac: 52:54:00:20:51:21 of host t is also used by host dockerhost-01 (hosts/dockerhost-01.toml:3:12)",
     },
     Case {
         name: "overlapping container slices",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.16/29\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.16/29\"\n",
+            false,
+        )],
         position: "hosts/t.toml:4:9: error: ",
         message: "containers.slice: container slice 172.20.56.16/29 of host t overlaps container slice 172.20.56.16/28 of host dockerhost-01",
     },
     Case {
         name: "bridge address inside another host's slice",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\nbridge-address = \"172.20.56.20\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\nbridge-address = \"172.20.56.20\"\n",
+            false,
+        )],
         position: "hosts/t.toml:5:18: error: ",
         message: "bridge address 172.20.56.20/32 of host t overlaps container slice 172.20.56.16/28 of host dockerhost-01",
     },
     Case {
         name: "registry mirror without a scheme",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n[docker]\nregistry-mirrors = [\"mirror.example.com\"]\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n[docker]\nregistry-mirrors = [\"mirror.example.com\"]\n",
+            false,
+        )],
         position: "hosts/t.toml:6:20: error: ",
         message: "docker.registry-mirrors[0]: \"mirror.example.com\" is not a URL",
     },
     Case {
         name: "insecure registry with a bad port",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n[docker]\ninsecure-registries = [\"docker.example.com:99999\"]\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n[docker]\ninsecure-registries = [\"docker.example.com:99999\"]\n",
+            false,
+        )],
         position: "hosts/t.toml:6:23: error: ",
         message: "has port \"99999\"; a port is a number from 1 to 65535",
     },
     Case {
         name: "user name that is not a POSIX name",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n[docker]\nusers = [\"Apps\"]\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n[docker]\nusers = [\"Apps\"]\n",
+            false,
+        )],
         position: "hosts/t.toml:6:9: error: ",
         message: "docker.users[0]: \"Apps\" is not a valid user or group name",
     },
     Case {
         name: "group name that is not a POSIX name",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n[docker]\ngroup = \"dock er\"\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n[docker]\ngroup = \"dock er\"\n",
+            false,
+        )],
         position: "hosts/t.toml:6:9: error: ",
         message: "docker.group: \"dock er\" is not a valid user or group name",
     },
     Case {
         name: "group setting in the site inherited by a host",
-        files: &[("site.toml", "\n[defaults.sysctl]\n\"net.ipv4.conf.bond0.51.rp_filter\" = 1\n", true)],
+        files: &[(
+            "site.toml",
+            "\n[defaults.sysctl]\n\"net.ipv4.conf.bond0.51.rp_filter\" = 1\n",
+            true,
+        )],
         position: "hosts/site.toml:49:38: error: ",
         message: "write it with a slash: net.ipv4.conf.bond0/51.rp_filter (inherited by hosts dockerhost-01, dockerhost-02, dockerhost-03)",
     },
     Case {
         name: "sysctl key hostnet manages",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n[sysctl]\n\"net.ipv4.conf.all.rp_filter\" = 1\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n[sysctl]\n\"net.ipv4.conf.all.rp_filter\" = 1\n",
+            false,
+        )],
         position: "hosts/t.toml:6:33: error: ",
         message: "sysctl: net.ipv4.conf.all.rp_filter is set by hostnet itself",
     },
     Case {
         name: "dockerd flag hostnet writes itself",
-        files: &[("t.toml", "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n[docker]\nextra-flags = [\"-b\", \"br0\"]\n", false)],
+        files: &[(
+            "t.toml",
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n[docker]\nextra-flags = [\"-b\", \"br0\"]\n",
+            false,
+        )],
         position: "hosts/t.toml:6:15: error: ",
         message: "docker.extra-flags[0]: hostnet writes -b itself; set containers.bridge instead",
     },
     Case {
         name: "fqdn in a group file",
-        files: &[("rack-a/group.toml", "fqdn = \"x.example.com\"\n[bond]\nmode = 4\n", false)],
+        files: &[(
+            "rack-a/group.toml",
+            "fqdn = \"x.example.com\"\n[bond]\nmode = 4\n",
+            false,
+        )],
         position: "hosts/rack-a/group.toml:1:8: error: ",
         message: "fqdn: names one machine, so it belongs in a host file, not in a group file",
     },
@@ -281,18 +429,71 @@ const CASES: &[Case] = &[
 /// Hostile values in every field that reaches a shell-sourced file, a scriptlet or a unit:
 /// (whole host file, expected message).
 const HOSTILE: &[(&str, &str)] = &[
-    (concat!("fqdn = \"x$(reboot).example.com\"\n", new_host!()), "fqdn: in \"x$(reboot).example.com\""),
-    (concat!("[bond]\nname = \"bond`id`\"\n", new_host!()), "bond.name: \"bond`id`\" contains '`'"),
-    (concat!("[bond]\nslaves = [\"eth0\", \"eth1\\\"; reboot; \\\"\"]\n", new_host!()), "bond.slaves[1]: \"eth1\\\"; reboot; \\\"\" contains '\"'"),
-    (concat!("[bond]\nmode = 1\n[bond.options]\nprimary = \"eth0\\nreboot\"\n", new_host!()), "bond.options.primary: primary = \"eth0\\nreboot\" is not one of the bond's slaves"),
-    (concat!("[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\nbridge = \"br$(id)\"\n"), "containers.bridge: \"br$(id)\" contains '$'"),
-    (concat!("[docker]\nusers = [\"apps\\nreboot\"]\n", new_host!()), "docker.users[0]: \"apps\\nreboot\" is not a valid user or group name"),
-    (concat!("[docker]\nuser = \"root'; reboot; '\"\n", new_host!()), "docker.user: \"root'; reboot; '\" is not a valid user or group name"),
-    (concat!("[docker]\ndockerd = \"/usr/bin/dockerd $(reboot)\"\n", new_host!()), "docker.dockerd: \"/usr/bin/dockerd $(reboot)\" contains a space"),
-    (concat!("[docker]\nextra-flags = [\"--label=a\\u0000b\"]\n", new_host!()), "docker.extra-flags[0]: \"--label=a\\0b\" contains a NUL byte"),
-    (concat!("[docker]\nextra-flags = [\"--label=$HOME\"]\n", new_host!()), "contains '$'"),
-    (concat!("[docker]\npackage = \"docker-ce; reboot\"\n", new_host!()), "docker.package: \"docker-ce; reboot\" is not a package name"),
-    (concat!("[sysctl]\n\"kernel.x\" = \"1\\nkernel.y = 2\"\n", new_host!()), "contains a newline"),
+    (
+        concat!("fqdn = \"x$(reboot).example.com\"\n", new_host!()),
+        "fqdn: in \"x$(reboot).example.com\"",
+    ),
+    (
+        concat!("[bond]\nname = \"bond`id`\"\n", new_host!()),
+        "bond.name: \"bond`id`\" contains '`'",
+    ),
+    (
+        concat!(
+            "[bond]\nslaves = [\"eth0\", \"eth1\\\"; reboot; \\\"\"]\n",
+            new_host!()
+        ),
+        "bond.slaves[1]: \"eth1\\\"; reboot; \\\"\" contains '\"'",
+    ),
+    (
+        concat!(
+            "[bond]\nmode = 1\n[bond.options]\nprimary = \"eth0\\nreboot\"\n",
+            new_host!()
+        ),
+        "bond.options.primary: primary = \"eth0\\nreboot\" is not one of the bond's slaves",
+    ),
+    (
+        concat!(
+            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\nbridge = \"br$(id)\"\n"
+        ),
+        "containers.bridge: \"br$(id)\" contains '$'",
+    ),
+    (
+        concat!("[docker]\nusers = [\"apps\\nreboot\"]\n", new_host!()),
+        "docker.users[0]: \"apps\\nreboot\" is not a valid user or group name",
+    ),
+    (
+        concat!("[docker]\nuser = \"root'; reboot; '\"\n", new_host!()),
+        "docker.user: \"root'; reboot; '\" is not a valid user or group name",
+    ),
+    (
+        concat!(
+            "[docker]\ndockerd = \"/usr/bin/dockerd $(reboot)\"\n",
+            new_host!()
+        ),
+        "docker.dockerd: \"/usr/bin/dockerd $(reboot)\" contains a space",
+    ),
+    (
+        concat!(
+            "[docker]\nextra-flags = [\"--label=a\\u0000b\"]\n",
+            new_host!()
+        ),
+        "docker.extra-flags[0]: \"--label=a\\0b\" contains a NUL byte",
+    ),
+    (
+        concat!("[docker]\nextra-flags = [\"--label=$HOME\"]\n", new_host!()),
+        "contains '$'",
+    ),
+    (
+        concat!("[docker]\npackage = \"docker-ce; reboot\"\n", new_host!()),
+        "docker.package: \"docker-ce; reboot\" is not a package name",
+    ),
+    (
+        concat!(
+            "[sysctl]\n\"kernel.x\" = \"1\\nkernel.y = 2\"\n",
+            new_host!()
+        ),
+        "contains a newline",
+    ),
 ];
 
 fn run_case(files: &[(&str, &str, bool)]) -> (std::process::Output, Fleet) {
@@ -311,7 +512,11 @@ fn run_case(files: &[(&str, &str, bool)]) -> (std::process::Output, Fleet) {
 fn the_example_fleet_is_valid() {
     let output = common::hostnet(&common::repo_root(), &["check"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).contains("3 hosts checked, no errors"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("3 hosts checked, no errors"),
+        "{}",
+        stdout(&output)
+    );
     assert_eq!(stderr(&output), "");
 }
 
@@ -321,7 +526,9 @@ fn each_rule_reports_its_position_and_message() {
     for case in CASES {
         let (output, _fleet) = run_case(case.files);
         let err = stderr(&output);
-        let expected_line = err.lines().find(|l| l.starts_with(case.position) && l.contains(case.message));
+        let expected_line = err
+            .lines()
+            .find(|l| l.starts_with(case.position) && l.contains(case.message));
         if output.status.code() != Some(1) || expected_line.is_none() {
             failures.push(format!(
                 "case {:?}: status {:?}, expected a line starting {:?} containing {:?}; got:\n{err}",
@@ -344,7 +551,10 @@ fn hostile_values_are_rejected() {
         let output = fleet.run(&["check"]);
         let err = stderr(&output);
         if output.status.code() != Some(1) || !err.contains(message) {
-            failures.push(format!("{content:?}: expected {message:?}; got status {:?}:\n{err}", output.status.code()));
+            failures.push(format!(
+                "{content:?}: expected {message:?}; got status {:?}:\n{err}",
+                output.status.code()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -376,18 +586,30 @@ fn all_problems_are_reported_in_one_run() {
 
 #[test]
 fn diagnostics_underline_the_value() {
-    let (output, _fleet) = run_case(&[("t.toml", "[management]\naddress = \"10.20.52.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n", false)]);
+    let (output, _fleet) = run_case(&[(
+        "t.toml",
+        "[management]\naddress = \"10.20.52.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+        false,
+    )]);
     let err = stderr(&output);
-    assert!(err.contains("2 | address = \"10.20.52.40\"\n  |           ^^^^^^^^^^^^^\n"), "{err}");
+    assert!(
+        err.contains("2 | address = \"10.20.52.40\"\n  |           ^^^^^^^^^^^^^\n"),
+        "{err}"
+    );
 }
 
 #[test]
 fn warnings_do_not_fail_unless_denied() {
     let fleet = Fleet::example();
-    fleet.append("dockerhost-01.toml", "[docker]\nstorage-driver = \"overlay\"\n");
+    fleet.append(
+        "dockerhost-01.toml",
+        "[docker]\nstorage-driver = \"overlay\"\n",
+    );
     let output = fleet.run(&["check"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(stderr(&output).contains("hosts/dockerhost-01.toml:11:18: warning: docker.storage-driver: \"overlay\" was deprecated"));
+    assert!(stderr(&output).contains(
+        "hosts/dockerhost-01.toml:11:18: warning: docker.storage-driver: \"overlay\" was deprecated"
+    ));
     let output = fleet.run(&["check", "--deny-warnings"]);
     assert_eq!(output.status.code(), Some(1));
 }
@@ -406,5 +628,9 @@ fn a_missing_site_file_is_reported() {
     std::fs::remove_file(fleet.hosts().join("site.toml")).unwrap();
     let output = fleet.run(&["check"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("hosts/site.toml:1:1: error: cannot read: "), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("hosts/site.toml:1:1: error: cannot read: "),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -182,7 +182,10 @@ fn read_file(
             } else {
                 ""
             };
-            diagnostics.error(&Location::file_start(id), format!("cannot read: {err}{hint}"));
+            diagnostics.error(
+                &Location::file_start(id),
+                format!("cannot read: {err}{hint}"),
+            );
             None
         }
     }
@@ -222,15 +225,29 @@ fn explain_toml_error(message: &str) -> String {
         };
     }
     message
-        .replace("data did not match any variant of untagged enum VlanRef", "expected a VLAN id (number) or a VLAN name from the catalog (string)")
-        .replace("data did not match any variant of untagged enum ScalarValue", "expected a number or a string")
+        .replace(
+            "data did not match any variant of untagged enum VlanRef",
+            "expected a VLAN id (number) or a VLAN name from the catalog (string)",
+        )
+        .replace(
+            "data did not match any variant of untagged enum ScalarValue",
+            "expected a number or a string",
+        )
 }
 
 fn reject_host_only(layer: &HostLayer, place: &str, diagnostics: &mut Diagnostics) {
     if let Some(fqdn) = &layer.fqdn {
-        diagnostics.error(&fqdn.at, format!("fqdn: names one machine, so it belongs in a host file, not in {place}"));
+        diagnostics.error(
+            &fqdn.at,
+            format!("fqdn: names one machine, so it belongs in a host file, not in {place}"),
+        );
     }
     if let Some(mac) = &layer.boot_mac {
-        diagnostics.error(&mac.at, format!("boot-mac: names one machine's NIC, so it belongs in a host file, not in {place}"));
+        diagnostics.error(
+            &mac.at,
+            format!(
+                "boot-mac: names one machine's NIC, so it belongs in a host file, not in {place}"
+            ),
+        );
     }
 }

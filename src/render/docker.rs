@@ -15,8 +15,18 @@ pub fn dockerd_flags(host: &Host) -> Vec<String> {
     }
     flags.push(format!("--fixed-cidr={}", containers.slice));
     flags.push(format!("--default-gateway={}", containers.gateway));
-    flags.extend(docker.registry_mirrors.iter().map(|m| format!("--registry-mirror={m}")));
-    flags.extend(docker.insecure_registries.iter().map(|r| format!("--insecure-registry={r}")));
+    flags.extend(
+        docker
+            .registry_mirrors
+            .iter()
+            .map(|m| format!("--registry-mirror={m}")),
+    );
+    flags.extend(
+        docker
+            .insecure_registries
+            .iter()
+            .map(|r| format!("--insecure-registry={r}")),
+    );
     flags.push(format!("--storage-driver={}", docker.storage_driver));
     flags.push(format!("--ip-forward={}", docker.ip_forward));
     flags.push(format!("--iptables={}", docker.iptables));
@@ -35,5 +45,9 @@ pub fn render_dropin(host: &Host) -> RenderedFile {
         header(host, "#"),
         words.join(" ")
     );
-    RenderedFile { path: DOCKER_DROPIN_FILE.into(), mode: 0o644, content }
+    RenderedFile {
+        path: DOCKER_DROPIN_FILE.into(),
+        mode: 0o644,
+        content,
+    }
 }

@@ -17,7 +17,10 @@ struct Ifcfg {
 
 impl Ifcfg {
     fn new(device: &str) -> Self {
-        Ifcfg { device: device.to_string(), keys: vec![("DEVICE", device.to_string())] }
+        Ifcfg {
+            device: device.to_string(),
+            keys: vec![("DEVICE", device.to_string())],
+        }
     }
 
     fn set(mut self, key: &'static str, value: impl ToString) -> Self {
@@ -34,13 +37,21 @@ impl Ifcfg {
 
     fn render(self, host: &Host) -> Result<RenderedFile, UnquotableValue> {
         let mut content = header(host, "#");
-        for (key, value) in self.keys.iter().chain(&[("NM_CONTROLLED", NM_CONTROLLED.to_string())]) {
+        for (key, value) in self
+            .keys
+            .iter()
+            .chain(&[("NM_CONTROLLED", NM_CONTROLLED.to_string())])
+        {
             content.push_str(key);
             content.push('=');
             content.push_str(&ifcfg_value(value)?);
             content.push('\n');
         }
-        Ok(RenderedFile { path: format!("{NETWORK_SCRIPTS}/ifcfg-{}", self.device), mode: 0o644, content })
+        Ok(RenderedFile {
+            path: format!("{NETWORK_SCRIPTS}/ifcfg-{}", self.device),
+            mode: 0o644,
+            content,
+        })
     }
 }
 
@@ -83,23 +94,38 @@ pub fn render(host: &Host) -> Result<Vec<RenderedFile>, UnquotableValue> {
         .set("BOOTPROTO", "none")
         .set("ONBOOT", "yes")
         .set_if("MTU", bond.mtu);
-    let bond_file = if management.tagged { bond_file } else { with_address(bond_file, host) };
+    let bond_file = if management.tagged {
+        bond_file
+    } else {
+        with_address(bond_file, host)
+    };
     files.push(bond_file.render(host)?);
 
     if management.tagged {
-        let vlan = vlan_file(&management.interface, host, management.vlan.id, management.vlan.mtu);
+        let vlan = vlan_file(
+            &management.interface,
+            host,
+            management.vlan.id,
+            management.vlan.mtu,
+        );
         files.push(with_address(vlan, host).render(host)?);
     }
 
     files.push(
-        vlan_file(&containers.interface, host, containers.vlan.id, containers.vlan.mtu)
-            .set("BRIDGE", &containers.bridge)
-            .render(host)?,
+        vlan_file(
+            &containers.interface,
+            host,
+            containers.vlan.id,
+            containers.vlan.mtu,
+        )
+        .set("BRIDGE", &containers.bridge)
+        .render(host)?,
     );
 
     // dockerd addresses docker0 itself from --bip; a bridge of another name is handed over with -b,
     // which takes the address the bridge already has.
-    let bridge_address = (!containers.bridge_is_dockers_default()).then_some(containers.bridge_address);
+    let bridge_address =
+        (!containers.bridge_is_dockers_default()).then_some(containers.bridge_address);
     files.push(
         Ifcfg::new(&containers.bridge)
             .set("TYPE", "Bridge")

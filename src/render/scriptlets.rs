@@ -13,15 +13,20 @@ pub struct Scriptlets {
     pub postun: String,
 }
 
-pub fn render(fleet: &Fleet, host: &Host, files: &[RenderedFile]) -> Result<Scriptlets, RenderError> {
-    let templates = Templates::new(None).map_err(template_error)?;
-    render_with(&templates, fleet, host, files)
-}
-
-pub fn render_with(templates: &Templates, _fleet: &Fleet, host: &Host, files: &[RenderedFile]) -> Result<Scriptlets, RenderError> {
+pub fn render(
+    templates: &Templates,
+    _fleet: &Fleet,
+    host: &Host,
+    files: &[RenderedFile],
+) -> Result<Scriptlets, RenderError> {
     let ifcfg_files: Vec<String> = files
         .iter()
-        .filter_map(|f| f.path.strip_prefix(NETWORK_SCRIPTS)?.strip_prefix('/').map(String::from))
+        .filter_map(|f| {
+            f.path
+                .strip_prefix(NETWORK_SCRIPTS)?
+                .strip_prefix('/')
+                .map(String::from)
+        })
         .collect();
     let context = context! {
         version => env!("CARGO_PKG_VERSION"),
@@ -37,7 +42,11 @@ pub fn render_with(templates: &Templates, _fleet: &Fleet, host: &Host, files: &[
         sysctl_file => SYSCTL_FILE,
         modules_file => MODULES_LOAD_FILE,
     };
-    let render = |name: &str| templates.render(name, context.clone()).map_err(template_error);
+    let render = |name: &str| {
+        templates
+            .render(name, context.clone())
+            .map_err(template_error)
+    };
     Ok(Scriptlets {
         pre: render("specs/pre.sh.j2")?,
         post: render("specs/post.sh.j2")?,
@@ -45,6 +54,8 @@ pub fn render_with(templates: &Templates, _fleet: &Fleet, host: &Host, files: &[
     })
 }
 
-fn template_error(error: TemplateError) -> RenderError {
-    RenderError::Template { message: error.to_string() }
+pub(crate) fn template_error(error: TemplateError) -> RenderError {
+    RenderError::Template {
+        message: error.to_string(),
+    }
 }

@@ -13,7 +13,11 @@ pub fn interface_key(interface: &str) -> String {
 
 /// Every interface whose own rp_filter must be 0: the effective value is max(all, interface).
 pub fn rp_filter_interfaces(host: &Host) -> Vec<String> {
-    let mut interfaces = vec!["all".to_string(), "default".to_string(), host.bond.name.clone()];
+    let mut interfaces = vec![
+        "all".to_string(),
+        "default".to_string(),
+        host.bond.name.clone(),
+    ];
     if host.management.tagged {
         interfaces.push(host.management.interface.clone());
     }
@@ -26,10 +30,17 @@ pub fn render(host: &Host) -> RenderedFile {
     let mut content = header(host, "#");
     content.push_str("net.ipv4.ip_forward = 1\n");
     for interface in rp_filter_interfaces(host) {
-        content.push_str(&format!("net.ipv4.conf.{}.rp_filter = 0\n", interface_key(&interface)));
+        content.push_str(&format!(
+            "net.ipv4.conf.{}.rp_filter = 0\n",
+            interface_key(&interface)
+        ));
     }
     for (key, value) in &host.sysctl {
         content.push_str(&format!("{key} = {value}\n"));
     }
-    RenderedFile { path: SYSCTL_FILE.into(), mode: 0o644, content }
+    RenderedFile {
+        path: SYSCTL_FILE.into(),
+        mode: 0o644,
+        content,
+    }
 }

@@ -52,32 +52,42 @@ pub fn check_site(file: FileId, site_file: &SiteFile, diagnostics: &mut Diagnost
         },
         None => "site".to_string(),
     };
-    let domain = section.domain.as_ref().and_then(|domain| match values::domain_name(&domain.value) {
-        Ok(()) => Some(domain.value.clone()),
-        Err(e) => {
-            diagnostics.error(&domain.at, format!("site.domain: {e}"));
-            None
-        }
-    });
+    let domain =
+        section
+            .domain
+            .as_ref()
+            .and_then(|domain| match values::domain_name(&domain.value) {
+                Ok(()) => Some(domain.value.clone()),
+                Err(e) => {
+                    diagnostics.error(&domain.at, format!("site.domain: {e}"));
+                    None
+                }
+            });
 
     let package = &site_file.package;
     let text = |field: &Option<Located<String>>, key: &str, diagnostics: &mut Diagnostics| {
-        field.as_ref().and_then(|v| match values::plain_text(&v.value) {
-            Ok(()) if !v.value.trim().is_empty() => Some(v.value.clone()),
-            Ok(()) => {
-                diagnostics.error(&v.at, format!("package.{key}: is empty; leave it out instead"));
-                None
-            }
-            Err(e) => {
-                diagnostics.error(&v.at, format!("package.{key}: {e}"));
-                None
-            }
-        })
+        field
+            .as_ref()
+            .and_then(|v| match values::plain_text(&v.value) {
+                Ok(()) if !v.value.trim().is_empty() => Some(v.value.clone()),
+                Ok(()) => {
+                    diagnostics.error(
+                        &v.at,
+                        format!("package.{key}: is empty; leave it out instead"),
+                    );
+                    None
+                }
+                Err(e) => {
+                    diagnostics.error(&v.at, format!("package.{key}: {e}"));
+                    None
+                }
+            })
     };
     let package = PackageMetadata {
         vendor: text(&package.vendor, "vendor", diagnostics),
         url: text(&package.url, "url", diagnostics),
-        license: text(&package.license, "license", diagnostics).unwrap_or_else(|| "Proprietary".into()),
+        license: text(&package.license, "license", diagnostics)
+            .unwrap_or_else(|| "Proprietary".into()),
         packager: text(&package.packager, "packager", diagnostics),
     };
 
@@ -102,7 +112,11 @@ pub fn check_site(file: FileId, site_file: &SiteFile, diagnostics: &mut Diagnost
     }
 }
 
-fn check_vlan(name: &str, entry: &Located<crate::definition::schema::VlanEntry>, diagnostics: &mut Diagnostics) -> Option<Vlan> {
+fn check_vlan(
+    name: &str,
+    entry: &Located<crate::definition::schema::VlanEntry>,
+    diagnostics: &mut Diagnostics,
+) -> Option<Vlan> {
     let entry_value = &entry.value;
     let key = format!("vlans.{name}");
     let mut ok = true;
@@ -112,13 +126,24 @@ fn check_vlan(name: &str, entry: &Located<crate::definition::schema::VlanEntry>,
     }
     let id = entry_value.id.value;
     if !(1..=4094).contains(&id) {
-        diagnostics.error(&entry_value.id.at, format!("{key}.id: {id} is not a VLAN id; use 1 to 4094 (0 and 4095 are reserved by 802.1Q)"));
+        diagnostics.error(
+            &entry_value.id.at,
+            format!(
+                "{key}.id: {id} is not a VLAN id; use 1 to 4094 (0 and 4095 are reserved by 802.1Q)"
+            ),
+        );
         ok = false;
     }
     let subnet = match entry_value.subnet.value.parse::<Ipv4Net>() {
         Ok(net) if net == net.trunc() && net.prefix_len() <= 30 => Some(net),
         Ok(net) if net != net.trunc() => {
-            diagnostics.error(&entry_value.subnet.at, format!("{key}.subnet: {net} has host bits set; did you mean {}?", net.trunc()));
+            diagnostics.error(
+                &entry_value.subnet.at,
+                format!(
+                    "{key}.subnet: {net} has host bits set; did you mean {}?",
+                    net.trunc()
+                ),
+            );
             None
         }
         Ok(net) => {
@@ -170,13 +195,23 @@ fn check_catalog_conflicts(vlans: &[Vlan], locations: &[Location], diagnostics: 
                 diagnostics.error(at, format!("vlans.{}.id: VLAN id {} is already used by vlans.{}; each VLAN id appears once in the catalog", b.name, b.id, a.name));
             }
             if a.subnet.contains(&b.subnet.network()) || b.subnet.contains(&a.subnet.network()) {
-                diagnostics.error(at, format!("vlans.{}.subnet: {} overlaps vlans.{} ({}); VLAN subnets must be disjoint", b.name, b.subnet, a.name, a.subnet));
+                diagnostics.error(
+                    at,
+                    format!(
+                        "vlans.{}.subnet: {} overlaps vlans.{} ({}); VLAN subnets must be disjoint",
+                        b.name, b.subnet, a.name, a.subnet
+                    ),
+                );
             }
         }
     }
 }
 
-pub fn parse_ipv4(field: &Located<String>, key: &str, diagnostics: &mut Diagnostics) -> Option<Ipv4Addr> {
+pub fn parse_ipv4(
+    field: &Located<String>,
+    key: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<Ipv4Addr> {
     match field.value.parse::<Ipv4Addr>() {
         Ok(addr) => Some(addr),
         Err(_) => {
@@ -186,7 +221,11 @@ pub fn parse_ipv4(field: &Located<String>, key: &str, diagnostics: &mut Diagnost
     }
 }
 
-pub fn parse_ipv4_list(field: &Located<Vec<String>>, key: &str, diagnostics: &mut Diagnostics) -> Option<Vec<Ipv4Addr>> {
+pub fn parse_ipv4_list(
+    field: &Located<Vec<String>>,
+    key: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<Vec<Ipv4Addr>> {
     let mut out = Vec::new();
     let mut ok = true;
     for item in &field.value {
@@ -221,10 +260,18 @@ pub fn usable_address(addr: Ipv4Addr, subnet: Ipv4Net) -> Result<(), String> {
         ));
     }
     if addr == subnet.network() {
-        return Err(format!("{addr} is the network address of {subnet}; use an address from {} to {}", first_host(subnet), last_host(subnet)));
+        return Err(format!(
+            "{addr} is the network address of {subnet}; use an address from {} to {}",
+            first_host(subnet),
+            last_host(subnet)
+        ));
     }
     if addr == subnet.broadcast() {
-        return Err(format!("{addr} is the broadcast address of {subnet}; use an address from {} to {}", first_host(subnet), last_host(subnet)));
+        return Err(format!(
+            "{addr} is the broadcast address of {subnet}; use an address from {} to {}",
+            first_host(subnet),
+            last_host(subnet)
+        ));
     }
     Ok(())
 }

@@ -19,25 +19,42 @@ struct Claim<'a> {
 }
 
 pub fn check_fleet(hosts: &[HostFacts], sources: &SourceMap, diagnostics: &mut Diagnostics) {
-    unique(hosts, sources, diagnostics, "host name", "rename one of the files", |h| Some((h.name.clone(), &h.locations.file)));
-    unique(hosts, sources, diagnostics, "fqdn", "give each host its own name", |h| {
-        h.fqdn.clone().map(|f| (f, &h.locations.fqdn))
-    });
-    unique(hosts, sources, diagnostics, "boot-mac", "each machine has its own NIC", |h| {
-        h.boot_mac.map(|m| (m.to_string(), &h.locations.boot_mac))
-    });
+    unique(
+        hosts,
+        sources,
+        diagnostics,
+        "host name",
+        "rename one of the files",
+        |h| Some((h.name.clone(), &h.locations.file)),
+    );
+    unique(
+        hosts,
+        sources,
+        diagnostics,
+        "fqdn",
+        "give each host its own name",
+        |h| h.fqdn.clone().map(|f| (f, &h.locations.fqdn)),
+    );
+    unique(
+        hosts,
+        sources,
+        diagnostics,
+        "boot-mac",
+        "each machine has its own NIC",
+        |h| h.boot_mac.map(|m| (m.to_string(), &h.locations.boot_mac)),
+    );
 
     let mut claims = Vec::new();
     for host in hosts {
         let locations = &host.locations;
         if let Some(m) = &host.management {
             claims.push(Claim {
-            vlan: m.vlan.id,
-            range: Ipv4Net::from(m.address),
-            what: "management address",
-            key: "management.address",
-            host,
-            at: &locations.address,
+                vlan: m.vlan.id,
+                range: Ipv4Net::from(m.address),
+                what: "management address",
+                key: "management.address",
+                host,
+                at: &locations.address,
             });
         }
         let Some(c) = &host.containers else { continue };
@@ -60,7 +77,13 @@ pub fn check_fleet(hosts: &[HostFacts], sources: &SourceMap, diagnostics: &mut D
             });
         }
     }
-    claims.sort_by_key(|c| (c.vlan, c.range.network(), std::cmp::Reverse(c.range.prefix_len())));
+    claims.sort_by_key(|c| {
+        (
+            c.vlan,
+            c.range.network(),
+            std::cmp::Reverse(c.range.prefix_len()),
+        )
+    });
     for (i, first) in claims.iter().enumerate() {
         for second in &claims[i + 1..] {
             if second.vlan != first.vlan || second.range.network() > first.range.broadcast() {
@@ -100,7 +123,9 @@ fn unique<'a>(
 ) {
     let mut seen: HashMap<String, (&HostFacts, &Location)> = HashMap::new();
     for host in hosts {
-        let Some((value, at)) = key(host) else { continue };
+        let Some((value, at)) = key(host) else {
+            continue;
+        };
         if let Some((first, first_at)) = seen.get(&value) {
             diagnostics.error(
                 at,
@@ -117,7 +142,11 @@ fn unique<'a>(
     }
 }
 
-fn order<'c, 'a>(a: &'c Claim<'a>, b: &'c Claim<'a>, sources: &SourceMap) -> (&'c Claim<'a>, &'c Claim<'a>) {
+fn order<'c, 'a>(
+    a: &'c Claim<'a>,
+    b: &'c Claim<'a>,
+    sources: &SourceMap,
+) -> (&'c Claim<'a>, &'c Claim<'a>) {
     let key = |c: &Claim| (sources.path(c.host.source).to_path_buf(), c.at.span.start);
     if key(a) <= key(b) { (a, b) } else { (b, a) }
 }

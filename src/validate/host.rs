@@ -11,11 +11,17 @@ use crate::definition::HostDefinition;
 use crate::definition::located::Located;
 use crate::definition::schema::{Field, ScalarValue};
 use crate::diagnostic::{Diagnostics, Severity};
-use crate::model::{Bond, BondMode, Containers, DEFAULT_BRIDGE, Docker, Host, MacAddress, Management, Vlan};
+use crate::model::{
+    Bond, BondMode, Containers, DEFAULT_BRIDGE, Docker, Host, MacAddress, Management, Vlan,
+};
 use crate::source::Location;
 
 pub const DEFAULT_DOCKERD: &str = "/usr/bin/dockerd";
-pub const DEFAULT_BASE_ARGS: [&str; 3] = ["-H", "fd://", "--containerd=/run/containerd/containerd.sock"];
+pub const DEFAULT_BASE_ARGS: [&str; 3] = [
+    "-H",
+    "fd://",
+    "--containerd=/run/containerd/containerd.sock",
+];
 
 /// What fleet rules compare, gathered even from a host that has errors elsewhere, so that one run
 /// reports a duplicate address alongside the host's own problems.
@@ -42,9 +48,27 @@ pub struct HostLocations {
 }
 
 /// Docker storage drivers dockerd knows; `overlay` is accepted with a warning.
-const STORAGE_DRIVERS: &[&str] = &["overlay2", "overlay", "devicemapper", "btrfs", "zfs", "vfs", "fuse-overlayfs"];
+const STORAGE_DRIVERS: &[&str] = &[
+    "overlay2",
+    "overlay",
+    "devicemapper",
+    "btrfs",
+    "zfs",
+    "vfs",
+    "fuse-overlayfs",
+];
 const LOG_DRIVERS: &[&str] = &[
-    "journald", "json-file", "local", "syslog", "none", "gelf", "fluentd", "awslogs", "splunk", "gcplogs", "logentries",
+    "journald",
+    "json-file",
+    "local",
+    "syslog",
+    "none",
+    "gelf",
+    "fluentd",
+    "awslogs",
+    "splunk",
+    "gcplogs",
+    "logentries",
 ];
 /// dockerd flags hostnet writes itself, and the setting to use instead.
 const GENERATED_FLAGS: &[(&str, &str)] = &[
@@ -70,8 +94,17 @@ pub struct HostChecker<'a> {
 }
 
 impl<'a> HostChecker<'a> {
-    pub fn new(def: &'a HostDefinition, catalog: &'a Catalog, diagnostics: &'a mut Diagnostics) -> Self {
-        HostChecker { def, catalog, diagnostics, file: Location::file_start(def.file) }
+    pub fn new(
+        def: &'a HostDefinition,
+        catalog: &'a Catalog,
+        diagnostics: &'a mut Diagnostics,
+    ) -> Self {
+        HostChecker {
+            def,
+            catalog,
+            diagnostics,
+            file: Location::file_start(def.file),
+        }
     }
 
     fn error(&mut self, at: &Location, message: String) {
@@ -94,7 +127,13 @@ impl<'a> HostChecker<'a> {
     }
 
     /// A string field checked by `check`, or the default.
-    fn text(&mut self, field: &Field<String>, key: &str, default: &str, check: fn(&str) -> Result<(), String>) -> Option<String> {
+    fn text(
+        &mut self,
+        field: &Field<String>,
+        key: &str,
+        default: &str,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Option<String> {
         match field {
             Some(v) => match check(&v.value) {
                 Ok(()) => Some(v.value.clone()),
@@ -107,8 +146,15 @@ impl<'a> HostChecker<'a> {
         }
     }
 
-    fn list(&mut self, field: &Field<Vec<String>>, key: &str, check: fn(&str) -> Result<(), String>) -> Option<Vec<String>> {
-        let Some(list) = field else { return Some(Vec::new()) };
+    fn list(
+        &mut self,
+        field: &Field<Vec<String>>,
+        key: &str,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Option<Vec<String>> {
+        let Some(list) = field else {
+            return Some(Vec::new());
+        };
         let mut ok = true;
         for (i, item) in list.value.iter().enumerate() {
             if let Err(e) = check(item) {
@@ -122,9 +168,16 @@ impl<'a> HostChecker<'a> {
         ok.then(|| list.value.clone())
     }
 
-    fn vlan(&mut self, field: &Field<crate::definition::schema::VlanRef>, key: &str) -> Option<Vlan> {
+    fn vlan(
+        &mut self,
+        field: &Field<crate::definition::schema::VlanRef>,
+        key: &str,
+    ) -> Option<Vlan> {
         let Some(reference) = field else {
-            self.missing(key, "name a VLAN from the site catalog by name or id, e.g. vlan = \"mgmt\"");
+            self.missing(
+                key,
+                "name a VLAN from the site catalog by name or id, e.g. vlan = \"mgmt\"",
+            );
             return None;
         };
         match self.catalog.lookup(&reference.value) {
@@ -143,7 +196,10 @@ impl<'a> HostChecker<'a> {
         let name_ok = match values::host_label(&def.name) {
             Ok(()) => true,
             Err(e) => {
-                self.error(&file, format!("host name (the file name) {e}; rename the file"));
+                self.error(
+                    &file,
+                    format!("host name (the file name) {e}; rename the file"),
+                );
                 false
             }
         };
@@ -162,7 +218,10 @@ impl<'a> HostChecker<'a> {
                     None
                 }
                 Some(parsed) if parsed.0 == [0; 6] => {
-                    self.error(&mac.at, "boot-mac: 00:00:00:00:00:00 is not a NIC's address".into());
+                    self.error(
+                        &mac.at,
+                        "boot-mac: 00:00:00:00:00:00 is not a NIC's address".into(),
+                    );
                     None
                 }
                 Some(parsed) => Some(Some(parsed)),
@@ -174,7 +233,12 @@ impl<'a> HostChecker<'a> {
             None => Some(None),
         };
 
-        let bond_name = self.text(&merged.bond.name, "bond.name", "bond0", values::interface_name);
+        let bond_name = self.text(
+            &merged.bond.name,
+            "bond.name",
+            "bond0",
+            values::interface_name,
+        );
         let bond = bond_name.as_ref().and_then(|name| self.bond(name));
         let slaves = bond.as_ref().map_or(&[][..], |b| b.slaves.as_slice());
         let management = self.management(bond_name.as_deref());
@@ -191,15 +255,26 @@ impl<'a> HostChecker<'a> {
         let locations = HostLocations {
             file: file.clone(),
             fqdn: merged.fqdn.as_ref().map_or(file.clone(), |f| f.at.clone()),
-            address: merged.management.address.as_ref().map_or(file.clone(), |f| f.at.clone()),
-            slice: merged.containers.slice.as_ref().map_or(file.clone(), |f| f.at.clone()),
+            address: merged
+                .management
+                .address
+                .as_ref()
+                .map_or(file.clone(), |f| f.at.clone()),
+            slice: merged
+                .containers
+                .slice
+                .as_ref()
+                .map_or(file.clone(), |f| f.at.clone()),
             bridge_address: merged
                 .containers
                 .bridge_address
                 .as_ref()
                 .or(merged.containers.slice.as_ref())
                 .map_or(file.clone(), |f| f.at.clone()),
-            boot_mac: merged.boot_mac.as_ref().map_or(file.clone(), |f| f.at.clone()),
+            boot_mac: merged
+                .boot_mac
+                .as_ref()
+                .map_or(file.clone(), |f| f.at.clone()),
         };
         let facts = HostFacts {
             name: def.name.clone(),
@@ -258,7 +333,10 @@ impl<'a> HostChecker<'a> {
                 }
             }
             None => {
-                self.missing("bond.slaves", "list the NICs to bond, e.g. slaves = [\"enp2s0f0\", \"enp2s0f1\"]");
+                self.missing(
+                    "bond.slaves",
+                    "list the NICs to bond, e.g. slaves = [\"enp2s0f0\", \"enp2s0f1\"]",
+                );
                 None
             }
         };
@@ -288,15 +366,26 @@ impl<'a> HostChecker<'a> {
                 }
             }
         }
-        let option = |k: &str| options.iter().find(|(n, _)| n == k).map(|(_, v)| v.parse::<i64>().unwrap_or(0));
+        let option = |k: &str| {
+            options
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.parse::<i64>().unwrap_or(0))
+        };
         let arp_interval = option("arp_interval").unwrap_or(0);
-        let at = layer.miimon.as_ref().map_or(self.file.clone(), |m| m.at.clone());
+        let at = layer
+            .miimon
+            .as_ref()
+            .map_or(self.file.clone(), |m| m.at.clone());
         if arp_interval > 0 && miimon > 0 {
             self.error(&at, format!("bond.miimon: {miimon} and bond.options.arp_interval exclude each other; set miimon = 0 to use ARP monitoring"));
             ok = false;
         }
         if arp_interval > 0 && option("arp_ip_target").is_none() {
-            let at = layer.options.get("arp_interval").map_or(self.file.clone(), |v| v.at.clone());
+            let at = layer
+                .options
+                .get("arp_interval")
+                .map_or(self.file.clone(), |v| v.at.clone());
             self.error(&at, "bond.options.arp_interval: ARP monitoring needs targets; set bond.options.arp_ip_target".into());
             ok = false;
         }
@@ -305,9 +394,17 @@ impl<'a> HostChecker<'a> {
         }
         for delay in ["updelay", "downdelay"] {
             if let Some(value) = option(delay) {
-                let at = layer.options.get(delay).map_or(self.file.clone(), |v| v.at.clone());
+                let at = layer
+                    .options
+                    .get(delay)
+                    .map_or(self.file.clone(), |v| v.at.clone());
                 if value > 0 && miimon == 0 {
-                    self.error(&at, format!("bond.options.{delay}: works only with MII monitoring; set bond.miimon"));
+                    self.error(
+                        &at,
+                        format!(
+                            "bond.options.{delay}: works only with MII monitoring; set bond.miimon"
+                        ),
+                    );
                     ok = false;
                 } else if miimon > 0 && value % miimon != 0 {
                     self.error(&at, format!("bond.options.{delay}: {value} is not a multiple of miimon ({miimon}); the kernel would round it down to {}", value / miimon * miimon));
@@ -315,7 +412,13 @@ impl<'a> HostChecker<'a> {
                 }
             }
         }
-        ok.then_some(Bond { name, slaves, mode, options, mtu })
+        ok.then_some(Bond {
+            name,
+            slaves,
+            mode,
+            options,
+            mtu,
+        })
     }
 
     fn management(&mut self, bond_name: Option<&str>) -> Option<Management> {
@@ -330,13 +433,28 @@ impl<'a> HostChecker<'a> {
         let prefix = match &layer.prefix {
             Some(p) if (vlan.subnet.prefix_len() as i64..=30).contains(&p.value) => p.value as u8,
             Some(p) => {
-                self.error(&p.at, format!("management.prefix: /{} does not fit VLAN {} ({}); use /{} to /30", p.value, vlan.id, vlan.subnet, vlan.subnet.prefix_len()));
+                self.error(
+                    &p.at,
+                    format!(
+                        "management.prefix: /{} does not fit VLAN {} ({}); use /{} to /30",
+                        p.value,
+                        vlan.id,
+                        vlan.subnet,
+                        vlan.subnet.prefix_len()
+                    ),
+                );
                 return None;
             }
             None => vlan.subnet.prefix_len(),
         };
         let Some(address_field) = &layer.address else {
-            self.missing("management.address", &format!("give the host's IPv4 address in VLAN {} ({})", vlan.name, vlan.subnet));
+            self.missing(
+                "management.address",
+                &format!(
+                    "give the host's IPv4 address in VLAN {} ({})",
+                    vlan.name, vlan.subnet
+                ),
+            );
             return None;
         };
         let address = catalog::parse_ipv4(address_field, "management.address", self.diagnostics)?;
@@ -354,7 +472,13 @@ impl<'a> HostChecker<'a> {
         };
         let mut ok = true;
         if let Err(e) = usable_address(address, vlan.subnet) {
-            self.error(&address_field.at, format!("management.address: in VLAN {} ({}): {e}", vlan.id, vlan.name));
+            self.error(
+                &address_field.at,
+                format!(
+                    "management.address: in VLAN {} ({}): {e}",
+                    vlan.id, vlan.name
+                ),
+            );
             ok = false;
         } else if address == gateway {
             self.error(&address_field.at, format!("management.address: {address} is the VLAN's gateway; give the host its own address"));
@@ -368,15 +492,38 @@ impl<'a> HostChecker<'a> {
             None => vlan.dns.clone(),
         };
         if dns.len() > 3 {
-            let at = layer.dns.as_ref().map_or(self.file.clone(), |d| d.at.clone());
-            self.error(&at, format!("management.dns: {} servers listed; resolv.conf uses at most 3", dns.len()));
+            let at = layer
+                .dns
+                .as_ref()
+                .map_or(self.file.clone(), |d| d.at.clone());
+            self.error(
+                &at,
+                format!(
+                    "management.dns: {} servers listed; resolv.conf uses at most 3",
+                    dns.len()
+                ),
+            );
             ok = false;
         }
-        ok.then_some(Management { vlan, interface: interface?, tagged, address, prefix, gateway, dns })
+        ok.then_some(Management {
+            vlan,
+            interface: interface?,
+            tagged,
+            address,
+            prefix,
+            gateway,
+            dns,
+        })
     }
 
     /// `bond0.51`, checked against the 15-byte limit.
-    fn vlan_interface(&mut self, bond_name: Option<&str>, vlan: &Vlan, key: &str, field: &Field<crate::definition::schema::VlanRef>) -> Option<String> {
+    fn vlan_interface(
+        &mut self,
+        bond_name: Option<&str>,
+        vlan: &Vlan,
+        key: &str,
+        field: &Field<crate::definition::schema::VlanRef>,
+    ) -> Option<String> {
         let name = format!("{}.{}", bond_name?, vlan.id);
         if name.len() > values::MAX_INTERFACE_NAME {
             let at = field.as_ref().map_or(self.file.clone(), |f| f.at.clone());
@@ -390,9 +537,17 @@ impl<'a> HostChecker<'a> {
         let layer = &self.def.merged.containers;
         let vlan = self.vlan(&layer.vlan, "containers.vlan")?;
         let interface = self.vlan_interface(bond_name, &vlan, "containers.vlan", &layer.vlan);
-        let bridge = self.text(&layer.bridge, "containers.bridge", DEFAULT_BRIDGE, values::interface_name)?;
+        let bridge = self.text(
+            &layer.bridge,
+            "containers.bridge",
+            DEFAULT_BRIDGE,
+            values::interface_name,
+        )?;
         if Some(bridge.as_str()) == bond_name || slaves.contains(&bridge) {
-            let at = layer.bridge.as_ref().map_or(self.file.clone(), |b| b.at.clone());
+            let at = layer
+                .bridge
+                .as_ref()
+                .map_or(self.file.clone(), |b| b.at.clone());
             self.error(&at, format!("containers.bridge: {bridge:?} is already the bond or one of its slaves; give the bridge its own name"));
             return None;
         }
@@ -421,11 +576,23 @@ impl<'a> HostChecker<'a> {
             None => vlan.gateway,
         };
         if bridge_address.addr() == gateway {
-            let at = layer.bridge_address.as_ref().unwrap_or(slice_field).at.clone();
+            let at = layer
+                .bridge_address
+                .as_ref()
+                .unwrap_or(slice_field)
+                .at
+                .clone();
             self.error(&at, format!("containers.bridge-address: {} is the containers' gateway; pick another address", bridge_address.addr()));
             return None;
         }
-        Some(Containers { vlan, interface: interface?, bridge, slice, bridge_address, gateway })
+        Some(Containers {
+            vlan,
+            interface: interface?,
+            bridge,
+            slice,
+            bridge_address,
+            gateway,
+        })
     }
 
     fn slice(&mut self, field: &Located<String>, vlan: &Vlan) -> Option<Ipv4Net> {
@@ -435,11 +602,23 @@ impl<'a> HostChecker<'a> {
             return None;
         };
         if slice != slice.trunc() {
-            self.error(&field.at, format!("{key}: {slice} has host bits set; did you mean {}?", slice.trunc()));
+            self.error(
+                &field.at,
+                format!(
+                    "{key}: {slice} has host bits set; did you mean {}?",
+                    slice.trunc()
+                ),
+            );
             return None;
         }
         if !vlan.subnet.contains(&slice) {
-            self.error(&field.at, format!("{key}: {slice} is not inside VLAN {} ({}) subnet {}; pick a slice of {}", vlan.id, vlan.name, vlan.subnet, vlan.subnet));
+            self.error(
+                &field.at,
+                format!(
+                    "{key}: {slice} is not inside VLAN {} ({}) subnet {}; pick a slice of {}",
+                    vlan.id, vlan.name, vlan.subnet, vlan.subnet
+                ),
+            );
             return None;
         }
         if slice.prefix_len() > 30 {
@@ -465,7 +644,10 @@ impl<'a> HostChecker<'a> {
             None => (text.as_str(), None),
         };
         let Ok(addr) = addr_text.parse::<Ipv4Addr>() else {
-            self.error(&field.at, format!("{key}: {text:?} is not an IPv4 address; e.g. 172.20.56.17"));
+            self.error(
+                &field.at,
+                format!("{key}: {text:?} is not an IPv4 address; e.g. 172.20.56.17"),
+            );
             return None;
         };
         if let Some(prefix) = prefix {
@@ -475,11 +657,20 @@ impl<'a> HostChecker<'a> {
             }
         }
         if let Err(e) = usable_address(addr, vlan.subnet) {
-            self.error(&field.at, format!("{key}: in VLAN {} ({}): {e}", vlan.id, vlan.name));
+            self.error(
+                &field.at,
+                format!("{key}: in VLAN {} ({}): {e}", vlan.id, vlan.name),
+            );
             return None;
         }
         if addr == vlan.gateway {
-            self.error(&field.at, format!("{key}: {addr} is VLAN {}'s gateway; pick another address", vlan.id));
+            self.error(
+                &field.at,
+                format!(
+                    "{key}: {addr} is VLAN {}'s gateway; pick another address",
+                    vlan.id
+                ),
+            );
             return None;
         }
         Ipv4Net::new(addr, vlan.subnet.prefix_len()).ok()
@@ -487,12 +678,30 @@ impl<'a> HostChecker<'a> {
 
     fn check_distinct(&mut self, management: &Management, containers: &Containers) {
         if management.vlan.id == containers.vlan.id {
-            let at = self.def.merged.containers.vlan.as_ref().map_or(self.file.clone(), |v| v.at.clone());
+            let at = self
+                .def
+                .merged
+                .containers
+                .vlan
+                .as_ref()
+                .map_or(self.file.clone(), |v| v.at.clone());
             self.error(&at, format!("containers.vlan: VLAN {} is also the management VLAN; containers need a VLAN of their own", containers.vlan.id));
         }
         if containers.bridge == management.interface {
-            let at = self.def.merged.containers.bridge.as_ref().map_or(self.file.clone(), |v| v.at.clone());
-            self.error(&at, format!("containers.bridge: {:?} is the management interface", containers.bridge));
+            let at = self
+                .def
+                .merged
+                .containers
+                .bridge
+                .as_ref()
+                .map_or(self.file.clone(), |v| v.at.clone());
+            self.error(
+                &at,
+                format!(
+                    "containers.bridge: {:?} is the management interface",
+                    containers.bridge
+                ),
+            );
         }
     }
 
@@ -501,8 +710,19 @@ impl<'a> HostChecker<'a> {
         for vlan in [&management.vlan, &containers.vlan] {
             if let Some(mtu) = vlan.mtu {
                 if mtu > bond_mtu && (management.tagged || vlan.id != management.vlan.id) {
-                    let index = self.catalog.site.vlans.iter().position(|v| v.id == vlan.id).unwrap_or(0);
-                    let at = self.catalog.vlan_locations.get(index).cloned().unwrap_or(self.file.clone());
+                    let index = self
+                        .catalog
+                        .site
+                        .vlans
+                        .iter()
+                        .position(|v| v.id == vlan.id)
+                        .unwrap_or(0);
+                    let at = self
+                        .catalog
+                        .vlan_locations
+                        .get(index)
+                        .cloned()
+                        .unwrap_or(self.file.clone());
                     self.error(&at, format!("vlans.{}.mtu: {mtu} exceeds the bond's MTU {bond_mtu}; a VLAN cannot be larger than its bond (set bond.mtu)", vlan.name));
                 }
             }
@@ -512,28 +732,67 @@ impl<'a> HostChecker<'a> {
     fn docker(&mut self) -> Option<Docker> {
         let layer = &self.def.merged.docker;
         let package = match &layer.package {
-            Some(p) => Some(Some(self.text(&layer.package, "docker.package", "", package_name).filter(|_| !p.value.is_empty())?)),
+            Some(p) => Some(Some(
+                self.text(&layer.package, "docker.package", "", package_name)
+                    .filter(|_| !p.value.is_empty())?,
+            )),
             None => Some(None),
         };
-        let dockerd = self.text(&layer.dockerd, "docker.dockerd", DEFAULT_DOCKERD, values::absolute_path);
+        let dockerd = self.text(
+            &layer.dockerd,
+            "docker.dockerd",
+            DEFAULT_DOCKERD,
+            values::absolute_path,
+        );
         let base_args = match &layer.base_args {
             Some(_) => self.list(&layer.base_args, "docker.base-args", values::command_word),
             None => Some(DEFAULT_BASE_ARGS.iter().map(|s| s.to_string()).collect()),
         };
-        let storage_driver = self.text(&layer.storage_driver, "docker.storage-driver", "overlay2", |d| {
-            if STORAGE_DRIVERS.contains(&d) { Ok(()) } else { Err(format!("{d:?} is not a storage driver dockerd knows; use one of {}", STORAGE_DRIVERS.join(", "))) }
-        });
+        let storage_driver = self.text(
+            &layer.storage_driver,
+            "docker.storage-driver",
+            "overlay2",
+            |d| {
+                if STORAGE_DRIVERS.contains(&d) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{d:?} is not a storage driver dockerd knows; use one of {}",
+                        STORAGE_DRIVERS.join(", ")
+                    ))
+                }
+            },
+        );
         if let (Some(d), Some(field)) = (&storage_driver, &layer.storage_driver) {
             if d == "overlay" {
                 self.warning(&field.at, "docker.storage-driver: \"overlay\" was deprecated in Docker 18.09 and removed in 24; use \"overlay2\" (XFS needs ftype=1)".into());
             }
         }
         let log_driver = self.text(&layer.log_driver, "docker.log-driver", "journald", |d| {
-            if LOG_DRIVERS.contains(&d) { Ok(()) } else { Err(format!("{d:?} is not a log driver dockerd knows; use one of {}", LOG_DRIVERS.join(", "))) }
+            if LOG_DRIVERS.contains(&d) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{d:?} is not a log driver dockerd knows; use one of {}",
+                    LOG_DRIVERS.join(", ")
+                ))
+            }
         });
-        let registry_mirrors = self.list(&layer.registry_mirrors, "docker.registry-mirrors", values::registry_url);
-        let insecure_registries = self.list(&layer.insecure_registries, "docker.insecure-registries", insecure_registry);
-        let extra_flags = self.list(&layer.extra_flags, "docker.extra-flags", values::command_word);
+        let registry_mirrors = self.list(
+            &layer.registry_mirrors,
+            "docker.registry-mirrors",
+            values::registry_url,
+        );
+        let insecure_registries = self.list(
+            &layer.insecure_registries,
+            "docker.insecure-registries",
+            insecure_registry,
+        );
+        let extra_flags = self.list(
+            &layer.extra_flags,
+            "docker.extra-flags",
+            values::command_word,
+        );
         let extra_flags = extra_flags.and_then(|flags| self.check_extra_flags(flags));
         let group = self.text(&layer.group, "docker.group", "docker", values::posix_name);
         let user = self.text(&layer.user, "docker.user", "docker", values::posix_name);
@@ -556,7 +815,13 @@ impl<'a> HostChecker<'a> {
     }
 
     fn check_extra_flags(&mut self, flags: Vec<String>) -> Option<Vec<String>> {
-        let at = self.def.merged.docker.extra_flags.as_ref().map_or(self.file.clone(), |f| f.at.clone());
+        let at = self
+            .def
+            .merged
+            .docker
+            .extra_flags
+            .as_ref()
+            .map_or(self.file.clone(), |f| f.at.clone());
         let mut ok = true;
         for (i, flag) in flags.iter().enumerate() {
             let name = flag.split('=').next().unwrap_or(flag);
@@ -571,7 +836,12 @@ impl<'a> HostChecker<'a> {
         ok.then_some(flags)
     }
 
-    fn sysctl(&mut self, bond: Option<&Bond>, management: Option<&Management>, containers: Option<&Containers>) -> Option<Vec<(String, String)>> {
+    fn sysctl(
+        &mut self,
+        bond: Option<&Bond>,
+        management: Option<&Management>,
+        containers: Option<&Containers>,
+    ) -> Option<Vec<(String, String)>> {
         let mut managed = vec!["net.ipv4.ip_forward".to_string()];
         let interfaces = ["all", "default"]
             .into_iter()
@@ -580,7 +850,8 @@ impl<'a> HostChecker<'a> {
             .chain(management.map(|m| m.interface.clone()))
             .chain(containers.map(|c| c.interface.clone()))
             .chain(containers.map(|c| c.bridge.clone()));
-        managed.extend(interfaces.map(|i| format!("net.ipv4.conf.{}.rp_filter", i.replace('.', "/"))));
+        managed
+            .extend(interfaces.map(|i| format!("net.ipv4.conf.{}.rp_filter", i.replace('.', "/"))));
         let mut out = Vec::new();
         let mut ok = true;
         for (key, value) in &self.def.merged.sysctl {
@@ -606,24 +877,45 @@ impl<'a> HostChecker<'a> {
 }
 
 fn package_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c)) || name.starts_with('-') {
-        return Err(format!("{name:?} is not a package name; use letters, digits and . _ + -, e.g. docker-ce"));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+        || name.starts_with('-')
+    {
+        return Err(format!(
+            "{name:?} is not a package name; use letters, digits and . _ + -, e.g. docker-ce"
+        ));
     }
     Ok(())
 }
 
 fn insecure_registry(text: &str) -> Result<(), String> {
     if let Ok(net) = text.parse::<Ipv4Net>() {
-        return if net == net.trunc() { Ok(()) } else { Err(format!("{text:?} has host bits set; did you mean {}?", net.trunc())) };
+        return if net == net.trunc() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{text:?} has host bits set; did you mean {}?",
+                net.trunc()
+            ))
+        };
     }
     values::host_port(text).map_err(|e| format!("{e} (or a CIDR such as 10.0.0.0/8)"))
 }
 
 fn sysctl_key(key: &str) -> Result<(), String> {
     let valid = key.split('.').count() >= 2
-        && key.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || "_-/".contains(c)));
+        && key.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-/".contains(c))
+        });
     if !valid {
-        return Err(format!("{key:?} is not a sysctl name; write dotted names such as net.core.somaxconn"));
+        return Err(format!(
+            "{key:?} is not a sysctl name; write dotted names such as net.core.somaxconn"
+        ));
     }
     let parts: Vec<&str> = key.split('.').collect();
     if parts.len() > 5 && parts[0] == "net" && ["conf", "neigh"].contains(&parts[2]) {
@@ -639,8 +931,14 @@ fn sysctl_key(key: &str) -> Result<(), String> {
 }
 
 fn sysctl_value(value: &str) -> Result<(), String> {
-    if let Some(c) = value.chars().find(|c| c.is_control() || "\"'`$\\#;".contains(*c)) {
-        return Err(format!("{value:?} contains {}; sysctl values here are numbers or plain words", values::describe_char(c)));
+    if let Some(c) = value
+        .chars()
+        .find(|c| c.is_control() || "\"'`$\\#;".contains(*c))
+    {
+        return Err(format!(
+            "{value:?} contains {}; sysctl values here are numbers or plain words",
+            values::describe_char(c)
+        ));
     }
     Ok(())
 }

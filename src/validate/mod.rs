@@ -29,5 +29,8 @@ pub fn check(definitions: &Definitions, diagnostics: &mut Diagnostics) -> Option
     if diagnostics.has_errors() {
         return None;
     }
-    Some(Fleet { site: catalog.site, hosts })
+    Some(Fleet {
+        site: catalog.site,
+        hosts,
+    })
 }

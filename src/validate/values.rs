@@ -22,7 +22,9 @@ pub fn interface_name(name: &str) -> Result<(), String> {
         ));
     }
     if name.starts_with('-') {
-        return Err(format!("{name:?} starts with '-'; start with a letter or digit"));
+        return Err(format!(
+            "{name:?} starts with '-'; start with a letter or digit"
+        ));
     }
     if name.len() > MAX_INTERFACE_NAME {
         return Err(format!(
@@ -106,7 +108,11 @@ pub fn host_port(text: &str) -> Result<(), String> {
     if let Some(port) = port {
         match port.parse::<u16>() {
             Ok(p) if p > 0 && port.chars().all(|c| c.is_ascii_digit()) => {}
-            _ => return Err(format!("{text:?} has port {port:?}; a port is a number from 1 to 65535")),
+            _ => {
+                return Err(format!(
+                    "{text:?} has port {port:?}; a port is a number from 1 to 65535"
+                ));
+            }
         }
     }
     Ok(())
@@ -197,7 +203,15 @@ mod tests {
         assert!(interface_name("enp2s0f0").is_ok());
         assert!(interface_name("a23456789012345").is_ok());
         assert!(interface_name("a234567890123456").is_err());
-        for hostile in ["bond$(id)", "bo nd", "bond\"", "-bond", "bond\n0", "", "bond.5"] {
+        for hostile in [
+            "bond$(id)",
+            "bo nd",
+            "bond\"",
+            "-bond",
+            "bond\n0",
+            "",
+            "bond.5",
+        ] {
             assert!(interface_name(hostile).is_err(), "{hostile:?}");
         }
     }

@@ -78,6 +78,13 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// Whether a command exists; tests that need a real tool fail loudly when it is missing,
 /// because `make test` installs it.
 pub fn require_tool(name: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().unwrap();
-    assert!(found.status.success(), "{name} is not installed; run the tests with `make test`, which installs it");
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "{name} is not installed; run the tests with `make test`, which installs it"
+    );
 }

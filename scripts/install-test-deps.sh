@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the real tools the tests run against, on a fresh Debian 12 machine (as root).
+# Already-installed tools are left alone, so a second run is quick.
+set -euo pipefail
+
+debian_packages=(rpm rpmlint createrepo-c dnf debootstrap gnupg bash coreutils passwd)
+missing=()
+for package in "${debian_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-test-deps: need root to install: ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "install-test-deps: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v ksvalidator >/dev/null 2>&1; then
+    echo "install-test-deps: installing pykickstart"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore pykickstart
+fi
