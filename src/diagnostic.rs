@@ -73,10 +73,10 @@ impl Diagnostics {
         };
         match self.items.iter_mut().find(same) {
             Some(existing) => {
-                if let Some(host) = host {
-                    if !existing.inherited_by.iter().any(|h| h == host) {
-                        existing.inherited_by.push(host.to_string());
-                    }
+                if let Some(host) = host
+                    && !existing.inherited_by.iter().any(|h| h == host)
+                {
+                    existing.inherited_by.push(host.to_string());
                 }
             }
             None => self.items.push(Diagnostic {

@@ -452,9 +452,7 @@ const HOSTILE: &[(&str, &str)] = &[
         "bond.options.primary: primary = \"eth0\\nreboot\" is not one of the bond's slaves",
     ),
     (
-        concat!(
-            "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\nbridge = \"br$(id)\"\n"
-        ),
+        "[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\nbridge = \"br$(id)\"\n",
         "containers.bridge: \"br$(id)\" contains '$'",
     ),
     (

@@ -44,10 +44,9 @@ pub struct HostDefinition {
 /// Hosts whose site or group file is broken are left out: their problems would only echo that one.
 pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
     let mut sources = SourceMap::default();
-    let display_root = root.to_path_buf();
 
     let site_path = root.join(SITE_FILE);
-    let site = match read_file(&mut sources, &site_path, &display_root, diagnostics) {
+    let site = match read_file(&mut sources, &site_path, diagnostics) {
         Some(id) => parse::<SiteFile>(&sources, id, diagnostics).map(|mut site| {
             site.defaults.set_file(id);
             site.site.set_file(id);
@@ -86,7 +85,7 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
         if is_top && file_name == SITE_FILE {
             continue;
         }
-        let Some(id) = read_file(&mut sources, path, &display_root, diagnostics) else {
+        let Some(id) = read_file(&mut sources, path, diagnostics) else {
             continue;
         };
         if file_name == SITE_FILE {
@@ -169,10 +168,9 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
 fn read_file(
     sources: &mut SourceMap,
     path: &Path,
-    display_root: &Path,
     diagnostics: &mut Diagnostics,
 ) -> Option<FileId> {
-    let shown = display_path(path, display_root);
+    let shown = display_path(path);
     match std::fs::read_to_string(path) {
         Ok(text) => Some(sources.add(shown, text)),
         Err(err) => {
@@ -193,7 +191,7 @@ fn read_file(
 
 /// Paths are shown as given on the command line (`hosts/rack-a/x.toml`), which is what an operator
 /// types into an editor.
-fn display_path(path: &Path, _display_root: &Path) -> PathBuf {
+fn display_path(path: &Path) -> PathBuf {
     path.strip_prefix("./").unwrap_or(path).to_path_buf()
 }
 

@@ -8,7 +8,7 @@ use crate::definition::located::Located;
 use crate::definition::schema::{SiteFile, VlanRef};
 use crate::diagnostic::Diagnostics;
 use crate::model::{PackageMetadata, Site, Vlan};
-use crate::source::{FileId, Location};
+use crate::source::Location;
 
 use super::values;
 
@@ -40,7 +40,7 @@ impl Catalog {
     }
 }
 
-pub fn check_site(file: FileId, site_file: &SiteFile, diagnostics: &mut Diagnostics) -> Catalog {
+pub fn check_site(site_file: &SiteFile, diagnostics: &mut Diagnostics) -> Catalog {
     let section = &site_file.site;
     let name = match &section.name {
         Some(name) => match values::host_label(&name.value) {
@@ -100,7 +100,6 @@ pub fn check_site(file: FileId, site_file: &SiteFile, diagnostics: &mut Diagnost
         }
     }
     check_catalog_conflicts(&vlans, &vlan_locations, diagnostics);
-    let _ = file;
     Catalog {
         site: Site {
             name,
@@ -156,11 +155,11 @@ fn check_vlan(
         }
     };
     let gateway = parse_ipv4(&entry_value.gateway, &format!("{key}.gateway"), diagnostics);
-    if let (Some(subnet), Some(gateway)) = (subnet, gateway) {
-        if let Err(e) = usable_address(gateway, subnet) {
-            diagnostics.error(&entry_value.gateway.at, format!("{key}.gateway: {e}"));
-            ok = false;
-        }
+    if let (Some(subnet), Some(gateway)) = (subnet, gateway)
+        && let Err(e) = usable_address(gateway, subnet)
+    {
+        diagnostics.error(&entry_value.gateway.at, format!("{key}.gateway: {e}"));
+        ok = false;
     }
     let dns = match &entry_value.dns {
         Some(list) => parse_ipv4_list(list, &format!("{key}.dns"), diagnostics)?,
@@ -170,10 +169,10 @@ fn check_vlan(
         Some(mtu) => Some(check_mtu(mtu, &format!("{key}.mtu"), diagnostics)?),
         None => None,
     };
-    if let Some(description) = &entry_value.description {
-        if let Err(e) = values::plain_text(&description.value) {
-            diagnostics.error(&description.at, format!("{key}.description: {e}"));
-        }
+    if let Some(description) = &entry_value.description
+        && let Err(e) = values::plain_text(&description.value)
+    {
+        diagnostics.error(&description.at, format!("{key}.description: {e}"));
     }
     if !ok {
         return None;

@@ -324,10 +324,15 @@ impl<'a> HostChecker<'a> {
                     if slaves.value.len() == 1 {
                         self.warning(&slaves.at, "bond.slaves: a bond with one slave has no redundancy; list a second NIC".into());
                     }
-                    if let Some(name) = &name {
-                        if slaves.value.contains(name) {
-                            self.error(&slaves.at, format!("bond.slaves: {name:?} is the bond itself; list the physical NICs"));
-                        }
+                    if let Some(name) = &name
+                        && slaves.value.contains(name)
+                    {
+                        self.error(
+                            &slaves.at,
+                            format!(
+                                "bond.slaves: {name:?} is the bond itself; list the physical NICs"
+                            ),
+                        );
                     }
                     checked
                 }
@@ -650,11 +655,11 @@ impl<'a> HostChecker<'a> {
             );
             return None;
         };
-        if let Some(prefix) = prefix {
-            if prefix.parse::<u8>().ok() != Some(vlan.subnet.prefix_len()) {
-                self.error(&field.at, format!("{key}: the bridge shares VLAN {}'s subnet, so its prefix is /{}; write {addr} or {addr}/{}", vlan.id, vlan.subnet.prefix_len(), vlan.subnet.prefix_len()));
-                return None;
-            }
+        if let Some(prefix) = prefix
+            && prefix.parse::<u8>().ok() != Some(vlan.subnet.prefix_len())
+        {
+            self.error(&field.at, format!("{key}: the bridge shares VLAN {}'s subnet, so its prefix is /{}; write {addr} or {addr}/{}", vlan.id, vlan.subnet.prefix_len(), vlan.subnet.prefix_len()));
+            return None;
         }
         if let Err(e) = usable_address(addr, vlan.subnet) {
             self.error(
@@ -708,23 +713,24 @@ impl<'a> HostChecker<'a> {
     fn check_mtus(&mut self, bond: &Bond, management: &Management, containers: &Containers) {
         let bond_mtu = bond.mtu.unwrap_or(1500);
         for vlan in [&management.vlan, &containers.vlan] {
-            if let Some(mtu) = vlan.mtu {
-                if mtu > bond_mtu && (management.tagged || vlan.id != management.vlan.id) {
-                    let index = self
-                        .catalog
-                        .site
-                        .vlans
-                        .iter()
-                        .position(|v| v.id == vlan.id)
-                        .unwrap_or(0);
-                    let at = self
-                        .catalog
-                        .vlan_locations
-                        .get(index)
-                        .cloned()
-                        .unwrap_or(self.file.clone());
-                    self.error(&at, format!("vlans.{}.mtu: {mtu} exceeds the bond's MTU {bond_mtu}; a VLAN cannot be larger than its bond (set bond.mtu)", vlan.name));
-                }
+            if let Some(mtu) = vlan.mtu
+                && mtu > bond_mtu
+                && (management.tagged || vlan.id != management.vlan.id)
+            {
+                let index = self
+                    .catalog
+                    .site
+                    .vlans
+                    .iter()
+                    .position(|v| v.id == vlan.id)
+                    .unwrap_or(0);
+                let at = self
+                    .catalog
+                    .vlan_locations
+                    .get(index)
+                    .cloned()
+                    .unwrap_or(self.file.clone());
+                self.error(&at, format!("vlans.{}.mtu: {mtu} exceeds the bond's MTU {bond_mtu}; a VLAN cannot be larger than its bond (set bond.mtu)", vlan.name));
             }
         }
     }
@@ -763,10 +769,10 @@ impl<'a> HostChecker<'a> {
                 }
             },
         );
-        if let (Some(d), Some(field)) = (&storage_driver, &layer.storage_driver) {
-            if d == "overlay" {
-                self.warning(&field.at, "docker.storage-driver: \"overlay\" was deprecated in Docker 18.09 and removed in 24; use \"overlay2\" (XFS needs ftype=1)".into());
-            }
+        if let (Some(d), Some(field)) = (&storage_driver, &layer.storage_driver)
+            && d == "overlay"
+        {
+            self.warning(&field.at, "docker.storage-driver: \"overlay\" was deprecated in Docker 18.09 and removed in 24; use \"overlay2\" (XFS needs ftype=1)".into());
         }
         let log_driver = self.text(&layer.log_driver, "docker.log-driver", "journald", |d| {
             if LOG_DRIVERS.contains(&d) {

@@ -16,8 +16,8 @@ use crate::model::Fleet;
 
 /// Checks everything; returns the fleet only when there is no error (warnings are allowed).
 pub fn check(definitions: &Definitions, diagnostics: &mut Diagnostics) -> Option<Fleet> {
-    let (site_file, site) = definitions.site.as_ref()?;
-    let catalog = catalog::check_site(*site_file, site, diagnostics);
+    let (_, site) = definitions.site.as_ref()?;
+    let catalog = catalog::check_site(site, diagnostics);
     let mut hosts = Vec::new();
     let mut facts = Vec::new();
     for definition in &definitions.hosts {
