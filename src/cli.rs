@@ -75,6 +75,63 @@ atomically; hostnet refuses to replace a non-empty directory it did not write."
         out: PathBuf,
     },
 
+    /// Build a signed, reproducible EL7 RPM for every host into DIR/repo/Packages/
+    #[command(
+        long_about = "Build hostnet-<host>-<N>-1.noarch.rpm for every host of the fleet into \
+DIR/repo/Packages/, signed with an RSA key EL7 can verify, with the public key as \
+DIR/repo/RPM-GPG-KEY-hostnet and a SHA256SUMS file. Same definitions and SOURCE_DATE_EPOCH give \
+byte-identical packages. A host whose content is unchanged since its previous package (in \
+DIR/repo/Packages or --previous) keeps that package as it is; a changed host gets N+1. \
+DIR is replaced atomically."
+    )]
+    Build {
+        /// Output directory
+        #[arg(long, short, value_name = "DIR", default_value = "out/dist")]
+        out: PathBuf,
+        /// Armored (or binary) OpenPGP secret key: RSA, primary key signs, file not world-readable
+        #[arg(
+            long,
+            value_name = "FILE",
+            env = "HOSTNET_SIGNING_KEY",
+            required_unless_present = "unsigned"
+        )]
+        key: Option<PathBuf>,
+        /// File whose first line is the key's passphrase (otherwise $HOSTNET_KEY_PASSPHRASE)
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// Build unsigned packages (tests only: yum with gpgcheck=1 refuses them)
+        #[arg(long, conflicts_with_all = ["key", "passphrase_file"])]
+        unsigned: bool,
+        /// Where the previously published packages are (default: DIR/repo/Packages)
+        #[arg(long, value_name = "DIR")]
+        previous: Option<PathBuf>,
+    },
+
+    /// Create an RSA signing key EL7 can use (primary key signs, no subkeys)
+    #[command(
+        long_about = "Create an RSA OpenPGP key whose primary key signs (rpm 4.11 cannot use \
+signing subkeys or verify EdDSA/ECDSA). Writes the armored secret key with mode 0600 and the armored \
+public key for yum's gpgkey= and `rpm --import`. Never overwrites an existing file. The passphrase, if \
+any, comes from --passphrase-file or $HOSTNET_KEY_PASSPHRASE, never from the command line."
+    )]
+    Keygen {
+        /// User ID of the key, e.g. "Example Ops <ops@example.com>"
+        #[arg(long, value_name = "UID")]
+        uid: String,
+        /// RSA key size
+        #[arg(long, default_value_t = 4096, value_parser = parse_key_bits)]
+        bits: usize,
+        /// Where to write the secret key
+        #[arg(long, value_name = "FILE", default_value = "hostnet-signing-key.asc")]
+        secret_key: PathBuf,
+        /// Where to write the public key
+        #[arg(long, value_name = "FILE", default_value = "RPM-GPG-KEY-hostnet")]
+        public_key: PathBuf,
+        /// File whose first line is the passphrase to protect the key with
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+
     /// Print shell completions for hostnet
     Completions {
         #[arg(value_enum)]
@@ -83,4 +140,12 @@ atomically; hostnet refuses to replace a non-empty directory it did not write."
 
     /// Print hostnet's man page (roff)
     Man,
+}
+
+/// RSA sizes EL7 verifies and hostnet accepts.
+fn parse_key_bits(text: &str) -> Result<usize, String> {
+    match text {
+        "2048" | "3072" | "4096" => Ok(text.parse().expect("matched digits")),
+        _ => Err("use 2048, 3072 or 4096".into()),
+    }
 }

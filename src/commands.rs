@@ -9,12 +9,33 @@ use crate::definition::Definitions;
 use crate::diagnostic::Diagnostics;
 use crate::model::Fleet;
 use crate::output::Staging;
+use crate::package::signing;
 use crate::render::{self, tree};
 use crate::templates::Templates;
+
+/// Where the signing key's passphrase comes from, never the command line.
+pub const PASSPHRASE_ENV: &str = "HOSTNET_KEY_PASSPHRASE";
 
 pub type CommandResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 pub fn run(cli: &Cli) -> CommandResult {
+    if let Command::Keygen {
+        uid,
+        bits,
+        secret_key,
+        public_key,
+        passphrase_file,
+    } = &cli.command
+    {
+        // Needs no definitions.
+        return keygen(
+            uid,
+            *bits,
+            secret_key,
+            public_key,
+            passphrase_file.as_deref(),
+        );
+    }
     let (definitions, diagnostics, fleet) = crate::load_fleet(&cli.hosts);
     match &cli.command {
         Command::Check { deny_warnings } => {
@@ -70,7 +91,56 @@ pub fn run(cli: &Cli) -> CommandResult {
             println!("rendered {} host(s) into {}", selected.len(), out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Completions { .. } | Command::Man => unreachable!("handled in main"),
+        Command::Build {
+            out,
+            key,
+            passphrase_file,
+            unsigned,
+            previous,
+        } => {
+            let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
+                return Ok(ExitCode::from(1));
+            };
+            let source_date = crate::build::source_date_epoch()?;
+            let signing_key = match key {
+                Some(path) if !unsigned => {
+                    let passphrase =
+                        signing::read_passphrase(passphrase_file.as_deref(), PASSPHRASE_ENV)?;
+                    Some(signing::SigningKey::load(path, passphrase)?)
+                }
+                _ => {
+                    eprintln!(
+                        "hostnet: WARNING: building UNSIGNED packages (--unsigned); yum with gpgcheck=1 refuses them. Never publish these."
+                    );
+                    None
+                }
+            };
+            let templates = Templates::new(None)?;
+            let options = crate::build::BuildOptions {
+                out,
+                previous: previous.as_deref(),
+                key: signing_key.as_ref(),
+                source_date,
+            };
+            let built = crate::build::build_fleet(&fleet, &templates, &options)?;
+            for package in &built {
+                let state = if package.reused { "unchanged" } else { "built" };
+                println!("{state:>9}  {}", package.file_name);
+            }
+            match &signing_key {
+                Some(key) => println!(
+                    "signed with {} ({}); public key in {}",
+                    key.short_id(),
+                    key.user_id,
+                    out.join(crate::build::PUBLIC_KEY_FILE).display()
+                ),
+                None => println!("UNSIGNED"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { .. } | Command::Man | Command::Keygen { .. } => {
+            unreachable!("handled earlier")
+        }
     }
 }
 
@@ -121,4 +191,29 @@ fn unknown_host(fleet: &Fleet, name: &str) -> String {
         "no host named {name:?}; defined hosts: {}",
         known.join(", ")
     )
+}
+
+fn keygen(
+    uid: &str,
+    bits: usize,
+    secret_key: &std::path::Path,
+    public_key: &std::path::Path,
+    passphrase_file: Option<&std::path::Path>,
+) -> CommandResult {
+    let passphrase = signing::read_passphrase(passphrase_file, PASSPHRASE_ENV)?;
+    if let Err(e) = crate::validate::values::plain_text(uid) {
+        return Err(format!("--uid: {e}").into());
+    }
+    let request = signing::KeygenRequest {
+        user_id: uid,
+        bits,
+        passphrase,
+        secret_path: secret_key,
+        public_path: public_key,
+    };
+    let fingerprint = signing::keygen(&request)?;
+    println!("created RSA-{bits} key {fingerprint}");
+    println!("secret key (mode 0600): {}", secret_key.display());
+    println!("public key: {}", public_key.display());
+    Ok(ExitCode::SUCCESS)
 }

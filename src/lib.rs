@@ -5,12 +5,14 @@
 //! The pipeline runs one way: [`definition`] loads and merges, [`validate`] checks and resolves into
 //! the [`model`], [`render`] turns the model into files.
 
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod definition;
 pub mod diagnostic;
 pub mod model;
 pub mod output;
+pub mod package;
 pub mod render;
 pub mod shell;
 pub mod show;

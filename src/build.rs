@@ -1,0 +1,150 @@
+//! `hostnet build`: every host's package into `<out>/repo/Packages/`, reusing unchanged ones.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::model::Fleet;
+use crate::output::{OutputError, Staging, io_error};
+use crate::package::signing::SigningKey;
+use crate::package::versions::{self, Decision, RELEASE};
+use crate::package::{PackageError, PackageSpec};
+use crate::render::{self, RenderError};
+use crate::templates::Templates;
+
+pub const PACKAGES_DIR: &str = "repo/Packages";
+pub const PUBLIC_KEY_FILE: &str = "repo/RPM-GPG-KEY-hostnet";
+pub const CHECKSUMS_FILE: &str = "repo/SHA256SUMS";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    #[error(transparent)]
+    Version(#[from] versions::VersionError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+pub struct BuildOptions<'a> {
+    pub out: &'a Path,
+    pub previous: Option<&'a Path>,
+    pub key: Option<&'a SigningKey>,
+    pub source_date: u32,
+}
+
+/// What happened to one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltPackage {
+    pub host: String,
+    pub file_name: String,
+    pub reused: bool,
+    pub sha256: String,
+}
+
+pub fn build_fleet(
+    fleet: &Fleet,
+    templates: &Templates,
+    options: &BuildOptions,
+) -> Result<Vec<BuiltPackage>, BuildError> {
+    let previous_dir: PathBuf = options
+        .previous
+        .map_or_else(|| options.out.join(PACKAGES_DIR), Path::to_path_buf);
+    let staging = Staging::new(options.out)?;
+    let packages_dir = staging.path().join(PACKAGES_DIR);
+    std::fs::create_dir_all(&packages_dir).map_err(io_error(&packages_dir))?;
+
+    let progress = progress_bar(fleet.hosts.len());
+    let results: Vec<Result<BuiltPackage, BuildError>> = fleet
+        .hosts
+        .par_iter()
+        .map(|host| {
+            let rendered = render::render_host(templates, fleet, host)?;
+            let spec = PackageSpec::new(&fleet.site, host, rendered);
+            let previous = versions::find_previous(&previous_dir, &spec.name)?;
+            let (file_name, bytes, reused) =
+                match versions::decide(previous.as_ref(), &spec.digest()) {
+                    Decision::Reuse(path) => {
+                        let bytes = std::fs::read(&path).map_err(io_error(&path))?;
+                        let name = path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        (name, bytes, true)
+                    }
+                    Decision::Build(version) => {
+                        let version = version.to_string();
+                        let bytes =
+                            spec.build(&version, RELEASE, options.source_date, options.key)?;
+                        (spec.file_name(&version, RELEASE), bytes, false)
+                    }
+                };
+            staging.write(&Path::new(PACKAGES_DIR).join(&file_name), &bytes, 0o644)?;
+            progress.inc(1);
+            Ok(BuiltPackage {
+                host: host.name.clone(),
+                file_name,
+                reused,
+                sha256: sha256_hex(&bytes),
+            })
+        })
+        .collect();
+    progress.finish_and_clear();
+    let mut built = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    built.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+
+    let checksums: String = built
+        .iter()
+        .map(|p| format!("{}  Packages/{}\n", p.sha256, p.file_name))
+        .collect();
+    staging.write(Path::new(CHECKSUMS_FILE), checksums.as_bytes(), 0o644)?;
+    if let Some(key) = options.key {
+        staging.write(
+            Path::new(PUBLIC_KEY_FILE),
+            key.public_key_armored().as_bytes(),
+            0o644,
+        )?;
+    }
+    staging.commit()?;
+    Ok(built)
+}
+
+fn progress_bar(len: usize) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("building {bar:40} {pos}/{len} hosts")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `SOURCE_DATE_EPOCH`, or now (with a warning: such builds are not reproducible).
+pub fn source_date_epoch() -> Result<u32, String> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => text.trim().parse::<u32>().map_err(|_| {
+            format!("SOURCE_DATE_EPOCH={text:?} is not a Unix time in seconds; use e.g. $(git log -1 --format=%ct)")
+        }),
+        Err(_) => {
+            eprintln!("hostnet: warning: SOURCE_DATE_EPOCH is not set; using the current time, so this build is not reproducible");
+            Ok(std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as u32)
+                .unwrap_or(0))
+        }
+    }
+}

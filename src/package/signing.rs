@@ -1,0 +1,310 @@
+//! Signing keys EL7 can verify: RSA, with the *primary* key signing (rpm 4.11 cannot use signing
+//! subkeys and cannot verify EdDSA or ECDSA). Loading refuses anything else with a message saying
+//! what to use instead; `keygen` creates such a key.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use pgp::composed::{
+    ArmorOptions, Deserializable, KeyType, SecretKeyParamsBuilder, SignedPublicKey, SignedSecretKey,
+};
+use pgp::crypto::public_key::PublicKeyAlgorithm;
+use pgp::types::{KeyDetails, PublicParams};
+use rsa::traits::PublicKeyParts;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{}: cannot read the signing key: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{}: the secret key file is readable by every user (mode {mode:04o}); run `chmod 600 {}` and use it again",
+        path.display(),
+        path.display()
+    )]
+    WorldReadable { path: PathBuf, mode: u32 },
+    #[error("{}: not an OpenPGP secret key ({detail}); export one with `gpg --armor --export-secret-keys KEYID`", path.display())]
+    Parse { path: PathBuf, detail: String },
+    #[error(
+        "{}: the key is {algorithm}; EL7's rpm 4.11 verifies only RSA signatures: create an RSA key (`hostnet keygen`, or `gpg --quick-gen-key NAME rsa4096 sign`)",
+        path.display()
+    )]
+    NotRsa { path: PathBuf, algorithm: String },
+    #[error("{}: the RSA key has {bits} bits; use at least 2048", path.display())]
+    TooShort { path: PathBuf, bits: usize },
+    #[error(
+        "{}: the primary key cannot sign (only a subkey can); rpm 4.11 cannot use signing subkeys: create a key whose primary key signs (`hostnet keygen`, or `gpg --quick-gen-key NAME rsa4096 sign`)",
+        path.display()
+    )]
+    SubkeyOnly { path: PathBuf },
+    #[error(
+        "{}: cannot sign with the key: {detail}; if it is protected by a passphrase, give it with HOSTNET_KEY_PASSPHRASE or --passphrase-file",
+        path.display()
+    )]
+    Unlock { path: PathBuf, detail: String },
+    #[error("{}: cannot read the passphrase file: {source}", path.display())]
+    Passphrase {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: already exists; hostnet keygen never overwrites a key (remove it or choose another path)", .0.display())]
+    Exists(PathBuf),
+    #[error("key generation failed: {0}")]
+    Generate(String),
+    #[error("{}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A loaded, checked signing key.
+pub struct SigningKey {
+    pub signer: rpm::signature::pgp::Signer,
+    pub public_key: SignedPublicKey,
+    /// Upper-case hex, as `rpm -qi gpg-pubkey` and `rpm -K` show the short form.
+    pub fingerprint: String,
+    pub user_id: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("fingerprint", &self.fingerprint)
+            .finish()
+    }
+}
+
+impl SigningKey {
+    /// Loads an armored (or binary) secret key and checks everything EL7 needs.
+    pub fn load(path: &Path, passphrase: Option<String>) -> Result<SigningKey, KeyError> {
+        let metadata = std::fs::metadata(path).map_err(|source| KeyError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & 0o004 != 0 {
+            return Err(KeyError::WorldReadable {
+                path: path.into(),
+                mode,
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let parse_error = |detail: String| KeyError::Parse {
+            path: path.into(),
+            detail,
+        };
+        let secret = if bytes.starts_with(b"-----BEGIN") {
+            SignedSecretKey::from_armor_single(bytes.as_slice()).map(|(k, _)| k)
+        } else {
+            SignedSecretKey::from_bytes(bytes.as_slice())
+        }
+        .map_err(|e| parse_error(e.to_string()))?;
+        secret
+            .verify_bindings()
+            .map_err(|e| parse_error(format!("its self-signatures do not verify: {e}")))?;
+
+        let primary = &secret.primary_key;
+        match primary.public_params() {
+            PublicParams::RSA(params) => {
+                let bits = params.key.size() * 8;
+                if bits < 2048 {
+                    return Err(KeyError::TooShort {
+                        path: path.into(),
+                        bits,
+                    });
+                }
+            }
+            _ => {
+                return Err(KeyError::NotRsa {
+                    path: path.into(),
+                    algorithm: algorithm_name(primary.algorithm()),
+                });
+            }
+        }
+        if !primary_can_sign(&secret) {
+            return Err(KeyError::SubkeyOnly { path: path.into() });
+        }
+
+        let fingerprint_bytes = primary.fingerprint().as_bytes().to_vec();
+        let armored = secret
+            .to_armored_string(ArmorOptions::default())
+            .map_err(|e| parse_error(e.to_string()))?;
+        let mut signer = rpm::signature::pgp::Signer::from_asc(&armored)
+            .and_then(|s| s.with_signing_key(&fingerprint_bytes))
+            .map_err(|e| parse_error(e.to_string()))?;
+        if let Some(passphrase) = passphrase {
+            signer = signer.with_key_passphrase(passphrase);
+        }
+        // Fail now, with a clear message, rather than in the middle of a fleet build.
+        use rpm::signature::Signing as _;
+        signer
+            .sign(&b"hostnet key check"[..], rpm::Timestamp(0))
+            .map_err(|e| KeyError::Unlock {
+                path: path.into(),
+                detail: root_cause(&e),
+            })?;
+
+        let user_id = secret
+            .details
+            .users
+            .first()
+            .map(|u| String::from_utf8_lossy(u.id.id()).into_owned())
+            .unwrap_or_default();
+        Ok(SigningKey {
+            signer,
+            public_key: secret.to_public_key(),
+            fingerprint: hex_upper(&fingerprint_bytes),
+            user_id,
+        })
+    }
+
+    pub fn public_key_armored(&self) -> String {
+        self.public_key
+            .to_armored_string(ArmorOptions::default())
+            .expect("a parsed public key serialises")
+    }
+
+    /// The 8-hex-digit key id rpm prints (`gpg-pubkey-<id>`), lower case.
+    pub fn short_id(&self) -> String {
+        self.fingerprint[self.fingerprint.len() - 8..].to_ascii_lowercase()
+    }
+}
+
+/// Whether the primary key carries the signing capability. Key flags live on the self-signatures;
+/// a key whose self-signatures carry no flags at all predates them and may sign.
+fn primary_can_sign(key: &SignedSecretKey) -> bool {
+    let signatures = key
+        .details
+        .users
+        .iter()
+        .flat_map(|u| u.signatures.iter())
+        .chain(key.details.direct_signatures.iter());
+    let mut any_flags = false;
+    for signature in signatures {
+        let flags = signature.key_flags();
+        if flags.sign() {
+            return true;
+        }
+        any_flags |= flags != Default::default();
+    }
+    !any_flags
+}
+
+fn algorithm_name(algorithm: PublicKeyAlgorithm) -> String {
+    match algorithm {
+        PublicKeyAlgorithm::EdDSALegacy
+        | PublicKeyAlgorithm::Ed25519
+        | PublicKeyAlgorithm::Ed448 => "EdDSA".into(),
+        PublicKeyAlgorithm::ECDSA => "ECDSA".into(),
+        PublicKeyAlgorithm::DSA => "DSA".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message = cause.to_string();
+        source = cause.source();
+    }
+    message
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// Reads a passphrase: the file's first line, or the environment variable.
+pub fn read_passphrase(file: Option<&Path>, env_var: &str) -> Result<Option<String>, KeyError> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Passphrase {
+            path: path.into(),
+            source,
+        })?;
+        return Ok(Some(text.lines().next().unwrap_or("").to_string()));
+    }
+    Ok(std::env::var(env_var).ok().filter(|p| !p.is_empty()))
+}
+
+/// What `hostnet keygen` makes.
+pub struct KeygenRequest<'a> {
+    pub user_id: &'a str,
+    pub bits: usize,
+    pub passphrase: Option<String>,
+    pub secret_path: &'a Path,
+    pub public_path: &'a Path,
+}
+
+/// Creates an RSA key whose primary key signs (and certifies), with no subkeys; writes the secret key
+/// armored with mode 0600 and the public key as an armored `RPM-GPG-KEY-*` file. Never overwrites.
+pub fn keygen(request: &KeygenRequest) -> Result<String, KeyError> {
+    for path in [request.secret_path, request.public_path] {
+        if path.exists() {
+            return Err(KeyError::Exists(path.into()));
+        }
+    }
+    let mut params = SecretKeyParamsBuilder::default();
+    params
+        .key_type(KeyType::Rsa(request.bits as u32))
+        .can_sign(true)
+        .can_certify(true)
+        .primary_user_id(request.user_id.to_string())
+        .passphrase(request.passphrase.clone());
+    let secret = params
+        .build()
+        .map_err(|e| KeyError::Generate(e.to_string()))?
+        .generate(rand::thread_rng())
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    let armored_secret = secret
+        .to_armored_string(ArmorOptions::default())
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    let armored_public = secret
+        .to_public_key()
+        .to_armored_string(ArmorOptions::default())
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    write_new(request.secret_path, armored_secret.as_bytes(), 0o600)?;
+    if let Err(error) = write_new(request.public_path, armored_public.as_bytes(), 0o644) {
+        let _ = std::fs::remove_file(request.secret_path);
+        return Err(error);
+    }
+    Ok(hex_upper(secret.primary_key.fingerprint().as_bytes()))
+}
+
+/// Creates `path` with `mode` from the start (the secret never exists with wider permissions), failing
+/// if it exists.
+fn write_new(path: &Path, content: &[u8], mode: u32) -> Result<(), KeyError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let write_error = |source| KeyError::Write {
+        path: path.into(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(write_error)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                KeyError::Exists(path.into())
+            } else {
+                write_error(e)
+            }
+        })?;
+    file.write_all(content).map_err(write_error)?;
+    file.sync_all().map_err(write_error)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(write_error)
+}
