@@ -88,3 +88,67 @@ pub fn require_tool(name: &str) {
         "{name} is not installed; run the tests with `make test`, which installs it"
     );
 }
+
+/// Runs a command and returns its output, panicking with stderr when it fails.
+pub fn run_ok(program: &str, args: &[&str]) -> Output {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed:\n{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    output
+}
+
+/// A signing key made by `hostnet keygen` (RSA-2048 to keep tests quick).
+pub fn hostnet_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let secret = dir.join(format!("{name}.asc"));
+    let public = dir.join(format!("RPM-GPG-KEY-{name}"));
+    let output = hostnet(
+        dir,
+        &[
+            "keygen",
+            "--uid",
+            &format!("{name} <{name}@example.com>"),
+            "--bits",
+            "2048",
+            "--secret-key",
+            secret.to_str().unwrap(),
+            "--public-key",
+            public.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    (secret, public)
+}
+
+/// `hostnet build` of `fleet` with a fixed SOURCE_DATE_EPOCH.
+pub fn build(fleet: &Fleet, key: Option<&Path>, out: &Path, epoch: &str) -> Output {
+    let mut args = vec![
+        "build".to_string(),
+        "--out".into(),
+        out.to_str().unwrap().into(),
+    ];
+    match key {
+        Some(key) => args.extend(["--key".into(), key.to_str().unwrap().into()]),
+        None => args.push("--unsigned".into()),
+    }
+    Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args(&args)
+        .current_dir(fleet.dir.path())
+        .env("SOURCE_DATE_EPOCH", epoch)
+        .env_remove("HOSTNET_SIGNING_KEY")
+        .env_remove("HOSTNET_KEY_PASSPHRASE")
+        .output()
+        .unwrap()
+}
+
+pub fn package_path(out: &Path, host: &str, version: u32) -> PathBuf {
+    out.join(format!(
+        "repo/Packages/hostnet-{host}-{version}-1.noarch.rpm"
+    ))
+}

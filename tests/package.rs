@@ -1,0 +1,747 @@
+//! Host packages checked with the real rpm tools: signatures with `rpmkeys`, metadata with
+//! `rpm -qp`, lint with `rpmlint`, and the EL7 properties (format, compressor, rpmlib set, signature
+//! header) that a crate upgrade could silently break.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::{Fleet, build, hostnet_key, package_path, require_tool, run_ok, stderr, stdout};
+
+const EPOCH: &str = "1700000000";
+
+struct Built {
+    _dir: tempfile::TempDir,
+    fleet: Fleet,
+    out: std::path::PathBuf,
+    secret: std::path::PathBuf,
+    public: std::path::PathBuf,
+}
+
+fn signed_build() -> Built {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = hostnet_key(dir.path(), "hostnet-test");
+    let fleet = Fleet::example();
+    let out = dir.path().join("dist");
+    let output = build(&fleet, Some(&secret), &out, EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
+    Built {
+        _dir: dir,
+        fleet,
+        out,
+        secret,
+        public,
+    }
+}
+
+fn rpm_query(package: &Path, format: &str) -> String {
+    stdout(&run_ok(
+        "rpm",
+        &[
+            "-qp",
+            "--nosignature",
+            "--qf",
+            format,
+            package.to_str().unwrap(),
+        ],
+    ))
+}
+
+fn rpm_list(package: &Path, option: &str) -> Vec<String> {
+    stdout(&run_ok(
+        "rpm",
+        &["-qp", "--nosignature", option, package.to_str().unwrap()],
+    ))
+    .lines()
+    .map(String::from)
+    .collect()
+}
+
+/// `rpmkeys -Kv` against a private database holding only `public_key`.
+fn verify_with(public_key: &Path, package: &Path) -> (bool, String) {
+    let db = tempfile::tempdir().unwrap();
+    let dbpath = db.path().to_str().unwrap();
+    run_ok(
+        "rpmkeys",
+        &["--dbpath", dbpath, "--import", public_key.to_str().unwrap()],
+    );
+    let output = Command::new("rpmkeys")
+        .args(["--dbpath", dbpath, "-Kv", package.to_str().unwrap()])
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        format!("{}{}", stdout(&output), stderr(&output)),
+    )
+}
+
+#[test]
+fn signatures_verify_with_rpmkeys_and_fail_with_another_key_or_a_tampered_payload() {
+    require_tool("rpmkeys");
+    let built = signed_build();
+    let package = package_path(&built.out, "dockerhost-01", 1);
+    let (ok, report) = verify_with(&built.public, &package);
+    assert!(ok, "{report}");
+    for line in [
+        "Header V4 RSA/SHA256 Signature, key ID",
+        "Header SHA1 digest: OK",
+        "Header SHA256 digest: OK",
+        "MD5 digest: OK",
+    ] {
+        assert!(report.contains(line), "{line:?} missing:\n{report}");
+    }
+    // The legacy header+payload signature, which is all rpm 4.11 checks the payload with.
+    let header_and_payload = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("V4 RSA/SHA256 Signature"))
+        .unwrap_or_else(|| panic!("no header+payload signature:\n{report}"));
+    assert!(header_and_payload.ends_with(": OK"), "{report}");
+    // The public key shipped in the repo is the one that verifies.
+    let shipped = built.out.join("repo/RPM-GPG-KEY-hostnet");
+    assert!(verify_with(&shipped, &package).0);
+
+    let other = tempfile::tempdir().unwrap();
+    let (_, other_public) = hostnet_key(other.path(), "someone-else");
+    let (ok, report) = verify_with(&other_public, &package);
+    assert!(!ok && report.contains("NOKEY"), "{report}");
+
+    let mut bytes = std::fs::read(&package).unwrap();
+    let last = bytes.len() - 100;
+    bytes[last] ^= 0xff;
+    let tampered = other.path().join("tampered.rpm");
+    std::fs::write(&tampered, bytes).unwrap();
+    let (ok, report) = verify_with(&built.public, &tampered);
+    assert!(!ok, "a tampered payload verified:\n{report}");
+    assert!(report.contains("BAD"), "{report}");
+}
+
+#[test]
+fn metadata_files_and_scriptlets_are_what_el7_needs() {
+    require_tool("rpm");
+    let built = signed_build();
+    let package = package_path(&built.out, "dockerhost-01", 1);
+    assert_eq!(
+        rpm_query(
+            &package,
+            "%{NAME} %{VERSION} %{RELEASE} %{ARCH} %{PAYLOADCOMPRESSOR} %{PAYLOADFORMAT}"
+        ),
+        "hostnet-dockerhost-01 1 1 noarch gzip cpio"
+    );
+    let summary = rpm_query(&package, "%{SUMMARY}");
+    assert!(
+        summary.contains("dockerhost-01.example.com")
+            && summary.contains(env!("CARGO_PKG_VERSION")),
+        "{summary}"
+    );
+    assert_eq!(
+        rpm_query(&package, "%{VENDOR}|%{URL}|%{LICENSE}|%{PACKAGER}"),
+        "Example Operations|https://git.example.com/ops/hostnet|Proprietary|Example Operations <ops@example.com>"
+    );
+
+    let requires = rpm_list(&package, "--requires");
+    for needed in [
+        "initscripts",
+        "bridge-utils",
+        "systemd",
+        "shadow-utils",
+        "docker-ce",
+    ] {
+        assert!(
+            requires.iter().any(|r| r == needed),
+            "{needed} missing from {requires:?}"
+        );
+    }
+    let rpmlib: Vec<&String> = requires
+        .iter()
+        .filter(|r| r.starts_with("rpmlib("))
+        .collect();
+    // Exactly what rpm 4.11.3 provides (no PayloadIsZstd, LargeFiles, RichDependencies...).
+    assert_eq!(
+        rpmlib,
+        [
+            "rpmlib(CompressedFileNames) <= 3.0.4-1",
+            "rpmlib(FileDigests) <= 4.6.0-1",
+            "rpmlib(PayloadFilesHavePrefix) <= 4.0-1"
+        ]
+    );
+    let pre_requires = stdout(&run_ok(
+        "rpm",
+        &[
+            "-qp",
+            "--nosignature",
+            "--qf",
+            "[%{REQUIRENAME} %{REQUIREFLAGS:deptype}\n]",
+            package.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        pre_requires.lines().any(|l| l == "shadow-utils pre"),
+        "{pre_requires}"
+    );
+    assert!(rpm_list(&package, "--provides").contains(&"hostnet-host".to_string()));
+    assert_eq!(rpm_list(&package, "--conflicts"), ["hostnet-host"]);
+
+    let files = stdout(&run_ok(
+        "rpm",
+        &[
+            "-qp",
+            "--nosignature",
+            "--qf",
+            "[%{FILEMODES:perms} %{FILEFLAGS:fflags} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]",
+            package.to_str().unwrap(),
+        ],
+    ));
+    let expected = "\
+-rw-r--r-- c root:root /etc/modules-load.d/bonding.conf
+-rw-r--r-- c root:root /etc/sysconfig/network-scripts/ifcfg-bond0
+-rw-r--r-- c root:root /etc/sysconfig/network-scripts/ifcfg-bond0.136
+-rw-r--r-- c root:root /etc/sysconfig/network-scripts/ifcfg-bond0.51
+-rw-r--r-- c root:root /etc/sysconfig/network-scripts/ifcfg-docker0
+-rw-r--r-- c root:root /etc/sysconfig/network-scripts/ifcfg-enp2s0f0
+-rw-r--r-- c root:root /etc/sysconfig/network-scripts/ifcfg-enp2s0f1
+-rw-r--r-- c root:root /etc/sysctl.d/90-hostnet.conf
+drwxr-xr-x  root:root /etc/systemd/system/docker.service.d
+-rw-r--r-- c root:root /etc/systemd/system/docker.service.d/hostnet.conf
+";
+    assert_eq!(
+        files, expected,
+        "plain %config (flag c, not n) on every file; the drop-in directory is owned"
+    );
+
+    // The scriptlets in the package are the rendered ones.
+    let render_dir = tempfile::tempdir().unwrap();
+    let rendered = render_dir.path().join("r");
+    let output = built.fleet.run(&[
+        "render",
+        "dockerhost-01",
+        "--out",
+        rendered.to_str().unwrap(),
+    ]);
+    assert!(output.status.success());
+    let read =
+        |name: &str| std::fs::read_to_string(rendered.join("scriptlets").join(name)).unwrap();
+    assert_eq!(
+        rpm_query(&package, "%{PREIN}").trim_end(),
+        read("pre.sh").trim_end()
+    );
+    assert_eq!(
+        rpm_query(&package, "%{POSTIN}").trim_end(),
+        read("post.sh").trim_end()
+    );
+    assert_eq!(
+        rpm_query(&package, "%{POSTUN}").trim_end(),
+        read("postun.sh").trim_end()
+    );
+    assert_eq!(
+        rpm_query(&package, "%{PREINPROG} %{POSTINPROG} %{POSTUNPROG}"),
+        "/bin/sh /bin/sh /bin/sh"
+    );
+
+    // The files carry the rendered content.
+    let temp = tempfile::tempdir().unwrap();
+    let cpio = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "rpm2cpio {} | (cd {} && cpio -idm --quiet)",
+            package.display(),
+            temp.path().display()
+        ))
+        .status()
+        .unwrap();
+    assert!(cpio.success());
+    assert_eq!(
+        std::fs::read_to_string(
+            temp.path()
+                .join("etc/sysconfig/network-scripts/ifcfg-bond0")
+        )
+        .unwrap(),
+        std::fs::read_to_string(rendered.join("etc/sysconfig/network-scripts/ifcfg-bond0"))
+            .unwrap()
+    );
+}
+
+#[test]
+fn el7_structure_signature_header_and_limits() {
+    let built = signed_build();
+    let package = rpm::Package::open(package_path(&built.out, "dockerhost-01", 1)).unwrap();
+    let bytes = std::fs::read(package_path(&built.out, "dockerhost-01", 1)).unwrap();
+    // Lead: magic, format 3.0 (what rpm 4 writes in the lead for v4 packages), binary package.
+    assert_eq!(&bytes[..4], &[0xed, 0xab, 0xee, 0xdb]);
+    assert_eq!((bytes[4], bytes[5]), (3, 0));
+    assert_eq!(&package.payload[..2], &[0x1f, 0x8b], "gzip payload");
+
+    let tags: Vec<u32> = package
+        .metadata
+        .signature
+        .get_all_entries()
+        .unwrap()
+        .into_iter()
+        .map(|(tag, _)| tag)
+        .collect();
+    // region, RSA, SHA1, SHA256, SIZE, PGP, MD5, RESERVEDSPACE: what EL7's rpmsign writes, no rpm-6 tags.
+    assert_eq!(tags, [62, 268, 269, 273, 1000, 1002, 1004, 1008]);
+    let data: usize = package
+        .metadata
+        .signature
+        .get_all_entries()
+        .unwrap()
+        .iter()
+        .map(|(_, d)| match d {
+            rpm::IndexData::Bin(b) => b.len(),
+            rpm::IndexData::StringTag(s) => s.len() + 1,
+            rpm::IndexData::Int32(v) => v.len() * 4,
+            _ => 16,
+        })
+        .sum();
+    assert!(
+        tags.len() <= 32 && data <= 8192,
+        "{} tags, {data} bytes",
+        tags.len()
+    );
+    let header = &package.metadata.header;
+    assert!(
+        !header.entry_is_present(rpm::IndexTag::RPMTAG_LONGSIZE as u32),
+        "LargeFiles headers need rpm 4.12"
+    );
+    assert_eq!(
+        header
+            .get_entry_data_as_string(rpm::IndexTag::RPMTAG_PAYLOADCOMPRESSOR)
+            .unwrap(),
+        "gzip"
+    );
+    assert_eq!(package.metadata.get_build_time().unwrap(), 1_700_000_000);
+    for file in package.metadata.get_file_entries().unwrap() {
+        assert_eq!(
+            file.modified_at(),
+            rpm::Timestamp(1_700_000_000),
+            "{}",
+            file.path().display()
+        );
+    }
+}
+
+#[test]
+fn rpmlint_is_clean_apart_from_documented_waivers() {
+    require_tool("rpmlint");
+    let built = signed_build();
+    let config = common::repo_root().join("tests/rpmlint.toml");
+    let packages: Vec<String> = std::fs::read_dir(built.out.join("repo/Packages"))
+        .unwrap()
+        .map(|e| e.unwrap().path().to_string_lossy().into_owned())
+        .collect();
+    let mut args = vec!["-c", config.to_str().unwrap()];
+    args.extend(packages.iter().map(String::as_str));
+    let output = Command::new("rpmlint").args(&args).output().unwrap();
+    let report = stdout(&output);
+    assert!(output.status.success(), "{report}{}", stderr(&output));
+    assert!(
+        report.contains("3 packages and 0 specfiles checked; 0 errors, 0 warnings"),
+        "{report}"
+    );
+}
+
+#[test]
+fn same_inputs_and_source_date_give_identical_bytes() {
+    let built = signed_build();
+    let again = tempfile::tempdir().unwrap();
+    let out = again.path().join("dist");
+    let output = build(&built.fleet, Some(&built.secret), &out, EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for host in ["dockerhost-01", "dockerhost-02", "dockerhost-03"] {
+        assert_eq!(
+            std::fs::read(package_path(&built.out, host, 1)).unwrap(),
+            std::fs::read(package_path(&out, host, 1)).unwrap(),
+            "{host}: signatures included, two builds must be byte-identical"
+        );
+    }
+    assert_eq!(
+        std::fs::read(built.out.join("repo/SHA256SUMS")).unwrap(),
+        std::fs::read(out.join("repo/SHA256SUMS")).unwrap()
+    );
+    // Another epoch is another build.
+    let other = again.path().join("other");
+    assert!(
+        build(&built.fleet, Some(&built.secret), &other, "1700000001")
+            .status
+            .success()
+    );
+    assert_ne!(
+        std::fs::read(package_path(&built.out, "dockerhost-01", 1)).unwrap(),
+        std::fs::read(package_path(&other, "dockerhost-01", 1)).unwrap()
+    );
+}
+
+#[test]
+fn unchanged_hosts_keep_their_package_and_changed_ones_get_a_higher_version() {
+    let built = signed_build();
+    let before_01 = std::fs::read(package_path(&built.out, "dockerhost-01", 1)).unwrap();
+    let before_02 = std::fs::read(package_path(&built.out, "dockerhost-02", 1)).unwrap();
+    built.fleet.append(
+        "rack-a/dockerhost-02.toml",
+        "[sysctl]\n\"net.core.somaxconn\" = 1024\n",
+    );
+    // A later build time must not matter for an unchanged host.
+    let output = build(&built.fleet, Some(&built.secret), &built.out, "1800000000");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = stdout(&output);
+    assert!(
+        report.contains("unchanged  hostnet-dockerhost-01-1-1.noarch.rpm"),
+        "{report}"
+    );
+    assert!(
+        report.contains("built  hostnet-dockerhost-02-2-1.noarch.rpm"),
+        "{report}"
+    );
+    assert_eq!(
+        std::fs::read(package_path(&built.out, "dockerhost-01", 1)).unwrap(),
+        before_01
+    );
+    assert!(!package_path(&built.out, "dockerhost-02", 1).exists());
+    let new_02 = package_path(&built.out, "dockerhost-02", 2);
+    assert_ne!(std::fs::read(&new_02).unwrap(), before_02);
+    // rpm agrees that the new one is newer.
+    let compare = run_ok(
+        "rpm",
+        &[
+            "-qp",
+            "--nosignature",
+            "--qf",
+            "%{EVR}",
+            new_02.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(stdout(&compare), "2-1");
+    let vercmp = Command::new("rpmdev-vercmp").arg("1-1").arg("2-1").output();
+    if let Ok(vercmp) = vercmp {
+        assert!(stdout(&vercmp).contains('<'), "{}", stdout(&vercmp));
+    }
+
+    // Built elsewhere against the published packages (--previous), the result is the same.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let fresh = elsewhere.path().join("dist");
+    let previous = built.out.join("repo/Packages");
+    let output = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args([
+            "build",
+            "--out",
+            fresh.to_str().unwrap(),
+            "--key",
+            built.secret.to_str().unwrap(),
+            "--previous",
+            previous.to_str().unwrap(),
+        ])
+        .current_dir(built.fleet.dir.path())
+        .env("SOURCE_DATE_EPOCH", "1800000000")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read(package_path(&fresh, "dockerhost-02", 2)).unwrap(),
+        std::fs::read(&new_02).unwrap()
+    );
+}
+
+#[test]
+fn keygen_makes_an_el7_key_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = hostnet_key(dir.path(), "ops");
+    assert_eq!(
+        std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let public_text = std::fs::read_to_string(&public).unwrap();
+    assert!(public_text.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+    // gpg sees an RSA primary key that signs and certifies, and no subkey.
+    require_tool("gpg");
+    let home = tempfile::tempdir().unwrap();
+    let listing = stdout(&run_ok(
+        "gpg",
+        &[
+            "--homedir",
+            home.path().to_str().unwrap(),
+            "--with-colons",
+            "--show-keys",
+            public.to_str().unwrap(),
+        ],
+    ));
+    let primary = listing.lines().find(|l| l.starts_with("pub:")).unwrap();
+    let fields: Vec<&str> = primary.split(':').collect();
+    assert_eq!((fields[2], fields[3]), ("2048", "1"), "RSA-2048: {primary}");
+    assert!(
+        fields[11].contains('s') && fields[11].contains('c'),
+        "{primary}"
+    );
+    assert!(!listing.lines().any(|l| l.starts_with("sub:")), "{listing}");
+
+    let again = common::hostnet(
+        dir.path(),
+        &[
+            "keygen",
+            "--uid",
+            "x",
+            "--secret-key",
+            secret.to_str().unwrap(),
+            "--public-key",
+            dir.path().join("new").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already exists; hostnet keygen never overwrites a key"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(!dir.path().join("new").exists());
+}
+
+#[test]
+fn keygen_default_is_rsa_4096_with_a_passphrase_that_build_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let passphrase_file = dir.path().join("passphrase");
+    std::fs::write(&passphrase_file, "correct horse\n").unwrap();
+    let secret = dir.path().join("k.asc");
+    let public = dir.path().join("k.pub");
+    let output = common::hostnet(
+        dir.path(),
+        &[
+            "keygen",
+            "--uid",
+            "Ops <ops@example.com>",
+            "--secret-key",
+            "k.asc",
+            "--public-key",
+            "k.pub",
+            "--passphrase-file",
+            "passphrase",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("created RSA-4096 key"));
+    let fleet = Fleet::example();
+    let out = dir.path().join("dist");
+    // Without the passphrase: a clear refusal.
+    let output = build(&fleet, Some(&secret), &out, EPOCH);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("cannot sign with the key")
+            && stderr(&output).contains("HOSTNET_KEY_PASSPHRASE"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!out.exists(), "nothing is written when the key cannot sign");
+    // With it, from the environment (never the command line).
+    let output = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args([
+            "build",
+            "--out",
+            out.to_str().unwrap(),
+            "--key",
+            secret.to_str().unwrap(),
+        ])
+        .current_dir(fleet.dir.path())
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env("HOSTNET_KEY_PASSPHRASE", "correct horse")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(verify_with(&public, &package_path(&out, "dockerhost-01", 1)).0);
+}
+
+/// A scratch gpg home for keys hostnet did not make.
+struct Gpg {
+    home: tempfile::TempDir,
+}
+
+impl Gpg {
+    fn new() -> Gpg {
+        require_tool("gpg");
+        Gpg {
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec![
+            "--homedir",
+            self.home.path().to_str().unwrap(),
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+        ];
+        all.extend(args);
+        run_ok("gpg", &all)
+    }
+
+    /// Exports the secret key of `uid` to a 0600 file.
+    fn export(&self, uid: &str, path: &Path) {
+        let armored = self.run(&["--armor", "--export-secret-keys", uid]).stdout;
+        std::fs::write(path, armored).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+fn build_error(key: &Path) -> String {
+    let fleet = Fleet::example();
+    let out = key.parent().unwrap().join("dist");
+    let output = build(&fleet, Some(key), &out, EPOCH);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(!out.exists());
+    stderr(&output)
+}
+
+#[test]
+fn a_gpg_rsa4096_signing_key_works() {
+    let gpg = Gpg::new();
+    gpg.run(&[
+        "--quick-gen-key",
+        "GPG Ops <gpg@example.com>",
+        "rsa4096",
+        "sign",
+        "never",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("gpg.asc");
+    gpg.export("gpg@example.com", &key);
+    let public = dir.path().join("gpg.pub");
+    std::fs::write(
+        &public,
+        gpg.run(&["--armor", "--export", "gpg@example.com"]).stdout,
+    )
+    .unwrap();
+    let fleet = Fleet::example();
+    let out = dir.path().join("dist");
+    let output = build(&fleet, Some(&key), &out, EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (ok, report) = verify_with(&public, &package_path(&out, "dockerhost-01", 1));
+    assert!(ok, "{report}");
+}
+
+#[test]
+fn eddsa_and_ecdsa_keys_are_refused() {
+    let gpg = Gpg::new();
+    gpg.run(&[
+        "--quick-gen-key",
+        "Ed <ed@example.com>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    gpg.run(&[
+        "--quick-gen-key",
+        "Ec <ec@example.com>",
+        "nistp256",
+        "sign",
+        "never",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    for (uid, name) in [("ed@example.com", "EdDSA"), ("ec@example.com", "ECDSA")] {
+        let key = dir.path().join(format!("{name}.asc"));
+        gpg.export(uid, &key);
+        let error = build_error(&key);
+        assert!(
+            error.contains(&format!(
+                "the key is {name}; EL7's rpm 4.11 verifies only RSA signatures"
+            )),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_key_that_signs_only_with_a_subkey_is_refused() {
+    let gpg = Gpg::new();
+    gpg.run(&[
+        "--quick-gen-key",
+        "Sub <sub@example.com>",
+        "rsa2048",
+        "cert",
+        "never",
+    ]);
+    let listing = stdout(&gpg.run(&["--with-colons", "--list-keys", "sub@example.com"]));
+    let fingerprint = listing
+        .lines()
+        .find(|l| l.starts_with("fpr:"))
+        .unwrap()
+        .split(':')
+        .nth(9)
+        .unwrap()
+        .to_string();
+    gpg.run(&["--quick-add-key", &fingerprint, "rsa2048", "sign", "never"]);
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("sub.asc");
+    gpg.export("sub@example.com", &key);
+    let error = build_error(&key);
+    assert!(
+        error.contains(
+            "the primary key cannot sign (only a subkey can); rpm 4.11 cannot use signing subkeys"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_world_readable_secret_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, _) = hostnet_key(dir.path(), "open");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let error = build_error(&secret);
+    assert!(
+        error.contains("the secret key file is readable by every user (mode 0644); run `chmod 600"),
+        "{error}"
+    );
+}
+
+#[test]
+fn unsigned_builds_need_the_flag_and_say_so() {
+    let fleet = Fleet::example();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    let output = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args(["build", "--out", out.to_str().unwrap()])
+        .current_dir(fleet.dir.path())
+        .env_remove("HOSTNET_SIGNING_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "no key and no --unsigned is a usage error"
+    );
+    assert!(
+        stderr(&output).contains("--key <FILE>"),
+        "{}",
+        stderr(&output)
+    );
+    let output = build(&fleet, None, &out, EPOCH);
+    assert!(output.status.success());
+    assert!(
+        stderr(&output).contains("WARNING: building UNSIGNED packages"),
+        "{}",
+        stderr(&output)
+    );
+    let package = rpm::Package::open(package_path(&out, "dockerhost-01", 1)).unwrap();
+    let tags: Vec<u32> = package
+        .metadata
+        .signature
+        .get_all_entries()
+        .unwrap()
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(tags, [62, 269, 273, 1000, 1004, 1008]);
+    let report = stdout(&run_ok(
+        "rpmkeys",
+        &[
+            "-Kv",
+            package_path(&out, "dockerhost-01", 1).to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        report.contains("MD5 digest: OK") && !report.contains("Signature"),
+        "{report}"
+    );
+}
