@@ -253,10 +253,12 @@ systemctl restart docker` from a console.",
                 .map_err(rpm_error)?;
         }
         let scriptlets = &self.rendered.scriptlets;
+        // Named explicitly, as rpmbuild does, rather than left to rpm's default.
+        let shell = |body: &str| rpm::Scriptlet::new(body).prog(vec!["/bin/sh"]);
         builder
-            .pre_install_script(scriptlets.pre.as_str())
-            .post_install_script(scriptlets.post.as_str())
-            .post_uninstall_script(scriptlets.postun.as_str());
+            .pre_install_script(shell(&scriptlets.pre))
+            .post_install_script(shell(&scriptlets.post))
+            .post_uninstall_script(shell(&scriptlets.postun));
         let package = builder.build().map_err(rpm_error)?;
         el7::seal(package, key, source_date).map_err(|source| PackageError::Seal {
             host: host.clone(),
