@@ -53,10 +53,12 @@ fi
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload || { echo "hostnet: systemctl daemon-reload failed" >&2; exit 1; }
 fi
-if ! sysctl -q -e -p /etc/sysctl.d/90-hostnet.conf >/dev/null; then
+# Applying now is a convenience (boot applies both); where it cannot happen (a chroot, a container),
+# say so and go on.
+if ! command -v sysctl >/dev/null 2>&1 || ! sysctl -q -e -p /etc/sysctl.d/90-hostnet.conf >/dev/null; then
     echo "hostnet: WARNING: could not apply /etc/sysctl.d/90-hostnet.conf now; systemd-sysctl applies it at boot" >&2
 fi
-if ! modprobe bonding 2>/dev/null; then
+if ! command -v modprobe >/dev/null 2>&1 || ! modprobe bonding; then
     echo "hostnet: WARNING: could not load the bonding module now; /etc/modules-load.d/bonding.conf loads it at boot" >&2
 fi
 if [ -f /etc/docker/daemon.json ] && grep -Eq '"(bip|bridge|fixed-cidr|default-gateway|registry-mirrors|insecure-registries|storage-driver|log-driver|ip-forward|iptables)"' /etc/docker/daemon.json; then

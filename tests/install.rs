@@ -1,0 +1,401 @@
+//! Real installs with rpm into a throwaway Debian root (debootstrap minbase, `/bin/sh` as bash):
+//! scriptlets run, signatures are enforced, dependencies are resolved against a stub that stands in
+//! for EL7's base packages (no `--nodeps`), and install, upgrade, conflict, identity guard and erase
+//! behave as the package promises.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{Fleet, build, hostnet_key, package_path, require_tool, run_ok, stderr, stdout};
+
+const EPOCH: &str = "1700000000";
+
+/// A debootstrapped root, made once per machine and copied for each scenario.
+fn pristine_root() -> PathBuf {
+    let cache = common::repo_root().join("target/test-roots/bookworm-minbase");
+    if cache.join("etc/debian_version").exists() {
+        return cache;
+    }
+    require_tool("debootstrap");
+    let mirror = std::env::var("HOSTNET_TEST_DEBIAN_MIRROR")
+        .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
+    let staging = cache.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(staging.parent().unwrap()).unwrap();
+    run_ok(
+        "debootstrap",
+        &[
+            "--variant=minbase",
+            "bookworm",
+            staging.to_str().unwrap(),
+            &mirror,
+        ],
+    );
+    // EL7's /bin/sh is bash; scriptlets run with it.
+    run_ok(
+        "ln",
+        &["-sf", "bash", staging.join("bin/sh").to_str().unwrap()],
+    );
+    std::fs::rename(&staging, &cache).unwrap();
+    cache
+}
+
+struct Root {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Root {
+    fn new(hostname: &str) -> Root {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("root");
+        run_ok(
+            "cp",
+            &[
+                "-a",
+                pristine_root().to_str().unwrap(),
+                path.to_str().unwrap(),
+            ],
+        );
+        std::fs::write(path.join("etc/hostname"), format!("{hostname}\n")).unwrap();
+        let root = Root { _dir: dir, path };
+        root.rpm_ok(&["--initdb"]);
+        root
+    }
+
+    fn rpm(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Command::new("rpm")
+            .arg("--root")
+            .arg(&self.path)
+            // Refuse anything whose signature is missing or not from an imported key.
+            .args(["--define", "_pkgverify_level signature"])
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
+    fn rpm_ok(&self, args: &[&str]) -> Output {
+        let output = self.rpm(args, &[]);
+        assert!(
+            output.status.success(),
+            "rpm {args:?}:\n{}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+        output
+    }
+
+    fn chroot(&self, command: &str) -> Output {
+        run_ok(
+            "chroot",
+            &[self.path.to_str().unwrap(), "/bin/sh", "-c", command],
+        )
+    }
+
+    fn file(&self, path: &str) -> PathBuf {
+        self.path.join(path.trim_start_matches('/'))
+    }
+
+    fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.file(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn installed(&self, name: &str) -> Option<String> {
+        let output = Command::new("rpm")
+            .arg("--root")
+            .arg(&self.path)
+            .args(["-q", "--qf", "%{EVR}", name])
+            .output()
+            .unwrap();
+        output.status.success().then(|| stdout(&output))
+    }
+}
+
+/// Stands in for EL7's base system in the rpm database of a Debian root, so that our package's
+/// requirements resolve for real.
+fn base_stub(dir: &Path) -> PathBuf {
+    let mut builder = rpm::PackageBuilder::new(
+        "el7-base-stub",
+        "1",
+        "MIT",
+        "noarch",
+        "EL7 base capabilities for tests",
+    );
+    for capability in [
+        "initscripts",
+        "bridge-utils",
+        "systemd",
+        "shadow-utils",
+        "docker-ce",
+        "/bin/sh",
+    ] {
+        builder.provides(rpm::Dependency::any(capability));
+    }
+    let package = builder
+        .using_config(rpm::BuildConfig::v4().compression(rpm::CompressionType::Gzip))
+        .build()
+        .unwrap();
+    let path = dir.join("el7-base-stub.rpm");
+    package.write_file(&path).unwrap();
+    path
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn assert_root() {
+    let uid = stdout(&run_ok("id", &["-u"]));
+    assert_eq!(
+        uid.trim(),
+        "0",
+        "install tests chroot into a Debian root and must run as root (make test does)"
+    );
+}
+
+#[test]
+fn install_upgrade_conflict_identity_and_erase_in_a_debian_root() {
+    assert_root();
+    require_tool("rpm");
+    let work = tempfile::tempdir().unwrap();
+    let (secret, _) = hostnet_key(work.path(), "install-test");
+    let fleet = Fleet::example();
+    let out = work.path().join("dist");
+    let output = build(&fleet, Some(&secret), &out, EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let v1 = package_path(&out, "dockerhost-01", 1);
+    let other_host = package_path(&out, "dockerhost-02", 1);
+
+    let root = Root::new("dockerhost-01");
+    root.rpm_ok(&[
+        "-i",
+        "--nosignature",
+        base_stub(work.path()).to_str().unwrap(),
+    ]);
+    root.chroot("useradd -m apps");
+    // An ifcfg file of the operator's for one of our NICs, one for an unrelated device, and one in the
+    // way of ours (unowned, as anaconda leaves them).
+    let scripts = root.file("etc/sysconfig/network-scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    std::fs::write(
+        scripts.join("ifcfg-old-nic"),
+        "DEVICE=\"enp2s0f0\"\nBOOTPROTO=dhcp\nONBOOT=yes\n",
+    )
+    .unwrap();
+    std::fs::write(scripts.join("ifcfg-lo"), "DEVICE=lo\nIPADDR=127.0.0.1\n").unwrap();
+    std::fs::write(
+        scripts.join("ifcfg-bond0"),
+        "DEVICE=bond0\nTYPE=Bond\nUUID=abc\n",
+    )
+    .unwrap();
+
+    // Signature enforcement: without the key imported, even our package is refused.
+    let refused = root.rpm(&["-i", v1.to_str().unwrap()], &[]);
+    assert!(
+        !refused.status.success(),
+        "installed without the signing key imported"
+    );
+    assert!(root.installed("hostnet-dockerhost-01").is_none());
+    root.rpm_ok(&[
+        "--import",
+        out.join("repo/RPM-GPG-KEY-hostnet").to_str().unwrap(),
+    ]);
+
+    // Install.
+    let installed = root.rpm_ok(&["-ivh", v1.to_str().unwrap()]);
+    let log = format!("{}{}", stdout(&installed), stderr(&installed));
+    assert_eq!(
+        root.installed("hostnet-dockerhost-01").as_deref(),
+        Some("1-1")
+    );
+    assert!(
+        log.contains("moved these ifcfg files") && log.contains("ifcfg-old-nic"),
+        "install log:\n{log}"
+    );
+    assert!(
+        log.contains("systemctl restart network && systemctl restart docker"),
+        "{log}"
+    );
+    let group = root.read("etc/group");
+    let docker_line = group
+        .lines()
+        .find(|l| l.starts_with("docker:"))
+        .unwrap_or_else(|| panic!("{group}"));
+    assert!(
+        docker_line.ends_with(":apps"),
+        "apps joins the docker group: {docker_line}"
+    );
+    assert!(
+        root.read("etc/passwd")
+            .lines()
+            .any(|l| l.starts_with("docker:") && l.ends_with(":/var/lib/docker:/sbin/nologin"))
+    );
+    for file in [
+        "etc/sysconfig/network-scripts/ifcfg-bond0.51",
+        "etc/sysctl.d/90-hostnet.conf",
+        "etc/systemd/system/docker.service.d/hostnet.conf",
+        "etc/modules-load.d/bonding.conf",
+    ] {
+        assert_eq!(mode(&root.file(file)), 0o644, "{file}");
+    }
+    assert_eq!(
+        mode(&root.file("etc/systemd/system/docker.service.d")),
+        0o755
+    );
+    assert!(
+        root.read("etc/sysconfig/network-scripts/ifcfg-docker0")
+            .contains("TYPE=Bridge")
+    );
+    assert!(!scripts.join("ifcfg-old-nic").exists());
+    assert!(
+        root.file("var/lib/hostnet/moved-aside/ifcfg-old-nic")
+            .exists()
+    );
+    assert_eq!(
+        std::fs::read_to_string(scripts.join("ifcfg-lo")).unwrap(),
+        "DEVICE=lo\nIPADDR=127.0.0.1\n",
+        "unrelated files stay"
+    );
+    assert!(
+        scripts.join("ifcfg-bond0.rpmorig").exists(),
+        "rpm keeps the unowned file it replaced as .rpmorig"
+    );
+    let verify = root.rpm(&["-V", "hostnet-dockerhost-01"], &[]);
+    assert!(
+        verify.status.success() && stdout(&verify).is_empty(),
+        "rpm -V: {}{}",
+        stdout(&verify),
+        stderr(&verify)
+    );
+
+    // Installing it again over itself changes nothing and the scriptlets stay quiet about users.
+    let reinstall = root.rpm_ok(&["-Uvh", "--replacepkgs", v1.to_str().unwrap()]);
+    assert!(
+        !stderr(&reinstall).contains("could not add")
+            && !stderr(&reinstall).contains("could not create"),
+        "{}",
+        stderr(&reinstall)
+    );
+
+    // One hostnet host package per machine: another host's package conflicts even when forced past
+    // the identity guard.
+    let conflict = root.rpm(
+        &["-i", other_host.to_str().unwrap()],
+        &[("HOSTNET_IGNORE_IDENTITY", "1")],
+    );
+    assert!(!conflict.status.success());
+    assert!(
+        stderr(&conflict).contains("conflicts with"),
+        "{}",
+        stderr(&conflict)
+    );
+
+    // Upgrade to a changed configuration.
+    fleet.append(
+        "dockerhost-01.toml",
+        "\n[sysctl]\n\"net.core.somaxconn\" = 4096\n",
+    );
+    let output = build(&fleet, Some(&secret), &out, "1700003600");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let v2 = package_path(&out, "dockerhost-01", 2);
+    root.rpm_ok(&["-Uvh", v2.to_str().unwrap()]);
+    assert_eq!(
+        root.installed("hostnet-dockerhost-01").as_deref(),
+        Some("2-1")
+    );
+    assert!(
+        root.read("etc/sysctl.d/90-hostnet.conf")
+            .contains("net.core.somaxconn = 4096")
+    );
+    let verify = root.rpm(&["-V", "hostnet-dockerhost-01"], &[]);
+    assert!(
+        verify.status.success() && stdout(&verify).is_empty(),
+        "rpm -V after upgrade: {}",
+        stdout(&verify)
+    );
+    assert!(
+        root.read("etc/group")
+            .lines()
+            .any(|l| l.starts_with("docker:"))
+    );
+
+    // Erase: our files go, the group stays, the operator's file comes back.
+    root.rpm_ok(&["-e", "hostnet-dockerhost-01"]);
+    assert!(root.installed("hostnet-dockerhost-01").is_none());
+    for file in [
+        "etc/sysconfig/network-scripts/ifcfg-bond0.51",
+        "etc/sysctl.d/90-hostnet.conf",
+        "etc/systemd/system/docker.service.d/hostnet.conf",
+    ] {
+        assert!(!root.file(file).exists(), "{file} left after erase");
+    }
+    assert!(!root.file("etc/systemd/system/docker.service.d").exists());
+    assert!(
+        root.read("etc/group")
+            .lines()
+            .any(|l| l.starts_with("docker:")),
+        "the group outlives the package"
+    );
+    assert!(
+        scripts.join("ifcfg-old-nic").exists(),
+        "moved-aside file restored on erase"
+    );
+
+    // The identity guard: dockerhost-02's package on dockerhost-01 is refused before anything changes.
+    let refused = root.rpm(&["-i", other_host.to_str().unwrap()], &[]);
+    assert!(!refused.status.success());
+    let message = stderr(&refused);
+    assert!(
+        message.contains(
+            "refusing to install hostnet-dockerhost-02: it was built for dockerhost-02.example.com"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("HOSTNET_IGNORE_IDENTITY=1"), "{message}");
+    assert!(root.installed("hostnet-dockerhost-02").is_none());
+    assert!(
+        !root
+            .file("etc/sysconfig/network-scripts/ifcfg-bond0.51")
+            .exists()
+    );
+    assert!(
+        scripts.join("ifcfg-old-nic").exists(),
+        "nothing was moved by a refused install"
+    );
+    // ... unless the operator says so.
+    let forced = root.rpm(
+        &["-i", other_host.to_str().unwrap()],
+        &[("HOSTNET_IGNORE_IDENTITY", "1")],
+    );
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert!(stderr(&forced).contains("installing anyway because HOSTNET_IGNORE_IDENTITY=1"));
+}
+
+#[test]
+fn an_unsigned_package_is_refused_where_signatures_are_enforced() {
+    assert_root();
+    require_tool("rpm");
+    let work = tempfile::tempdir().unwrap();
+    let fleet = Fleet::example();
+    let out = work.path().join("dist");
+    assert!(build(&fleet, None, &out, EPOCH).status.success());
+    let root = Root::new("dockerhost-01");
+    root.rpm_ok(&[
+        "-i",
+        "--nosignature",
+        base_stub(work.path()).to_str().unwrap(),
+    ]);
+    let refused = root.rpm(
+        &[
+            "-i",
+            package_path(&out, "dockerhost-01", 1).to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!refused.status.success(), "{}", stdout(&refused));
+    assert!(root.installed("hostnet-dockerhost-01").is_none());
+}
