@@ -28,10 +28,19 @@ fmt:
 bench:
 	$(CARGO) bench --locked --bench pipeline
 
+# A throwaway signing key for the demo, made once; real builds pass --key or HOSTNET_SIGNING_KEY.
+DEMO_KEY := $(OUT)/demo-key/hostnet-demo-signing-key.asc
+# Reproducible: the last commit's time, as a CI pipeline would use.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1700000000)
+export SOURCE_DATE_EPOCH
+
 demo: build
 	$(HOSTNET) --hosts hosts check
 	$(HOSTNET) --hosts hosts render --all --out $(OUT)/render
-	@echo "demo: rendered files for every host are in $(OUT)/render/<host>/"
+	@test -f $(DEMO_KEY) || $(HOSTNET) keygen --uid "hostnet demo (throwaway) <demo@example.com>" --bits 2048 \
+		--secret-key $(DEMO_KEY) --public-key $(OUT)/demo-key/RPM-GPG-KEY-hostnet-demo
+	$(HOSTNET) --hosts hosts build --key $(DEMO_KEY) --out $(OUT)/dist
+	@echo "demo: rendered files in $(OUT)/render/<host>/, signed packages in $(OUT)/dist/repo/"
 
 install: build
 	install -D -m 0755 $(HOSTNET) $(DESTDIR)/usr/local/bin/hostnet
