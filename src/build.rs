@@ -10,12 +10,14 @@ use crate::output::{OutputError, Staging, io_error};
 use crate::package::signing::SigningKey;
 use crate::package::versions::{self, Decision, RELEASE};
 use crate::package::{PackageError, PackageSpec};
+use crate::publish::{self, PublishedPackage};
 use crate::render::{self, RenderError};
 use crate::templates::Templates;
 
 pub const PACKAGES_DIR: &str = "repo/Packages";
 pub const PUBLIC_KEY_FILE: &str = "repo/RPM-GPG-KEY-hostnet";
 pub const CHECKSUMS_FILE: &str = "repo/SHA256SUMS";
+pub const REPODATA_DIR: &str = "repo/repodata";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -27,6 +29,8 @@ pub enum BuildError {
     Version(#[from] versions::VersionError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error("writing repodata: {0}")]
+    Repodata(rpm::Error),
 }
 
 pub struct BuildOptions<'a> {
@@ -95,6 +99,25 @@ pub fn build_fleet(
     progress.finish_and_clear();
     let mut built = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     built.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+
+    let mut package_bytes = Vec::new();
+    for package in &built {
+        let path = packages_dir.join(&package.file_name);
+        package_bytes.push(std::fs::read(&path).map_err(io_error(&path))?);
+    }
+    let published: Vec<PublishedPackage> = built
+        .iter()
+        .zip(&package_bytes)
+        .map(|(p, bytes)| PublishedPackage {
+            file_name: &p.file_name,
+            bytes,
+        })
+        .collect();
+    for (name, content) in
+        publish::repodata(&published, options.source_date).map_err(BuildError::Repodata)?
+    {
+        staging.write(&Path::new(REPODATA_DIR).join(name), &content, 0o644)?;
+    }
 
     let checksums: String = built
         .iter()

@@ -13,6 +13,7 @@ pub mod diagnostic;
 pub mod model;
 pub mod output;
 pub mod package;
+pub mod publish;
 pub mod render;
 pub mod shell;
 pub mod show;

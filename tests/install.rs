@@ -399,3 +399,122 @@ fn an_unsigned_package_is_refused_where_signatures_are_enforced() {
     assert!(!refused.status.success(), "{}", stdout(&refused));
     assert!(root.installed("hostnet-dockerhost-01").is_none());
 }
+
+/// `yum install hostnet-<host>` as a machine would do it, with dnf: the generated repo with
+/// gpgcheck=1 and the published key, the base capabilities from a second repo made by createrepo_c.
+#[test]
+fn dnf_installs_from_the_generated_repo_with_gpgcheck() {
+    assert_root();
+    require_tool("dnf");
+    require_tool("createrepo_c");
+    let work = tempfile::tempdir().unwrap();
+    let (secret, _) = hostnet_key(work.path(), "dnf-test");
+    let fleet = Fleet::example();
+    let out = work.path().join("dist");
+    let output = build(&fleet, Some(&secret), &out, EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let base_repo = work.path().join("base");
+    std::fs::create_dir(&base_repo).unwrap();
+    base_stub(&base_repo);
+    run_ok("createrepo_c", &["-q", base_repo.to_str().unwrap()]);
+
+    let root = Root::new("dockerhost-01");
+    let repo = out.join("repo");
+    let dnf = |args: &[&str]| {
+        let mut command = Command::new("dnf");
+        command.args([
+            "-y",
+            &format!("--installroot={}", root.path.display()),
+            "--setopt=reposdir=/dev/null",
+            &format!("--setopt=cachedir={}", work.path().join("cache").display()),
+            "--releasever=7",
+            "--setopt=install_weak_deps=0",
+            &format!("--repofrompath=hostnet,file://{}", repo.display()),
+            &format!("--repofrompath=base,file://{}", base_repo.display()),
+            "--setopt=hostnet.gpgcheck=1",
+            &format!(
+                "--setopt=hostnet.gpgkey=file://{}",
+                repo.join("RPM-GPG-KEY-hostnet").display()
+            ),
+            "--setopt=base.gpgcheck=0",
+        ]);
+        command.args(args).output().unwrap()
+    };
+    let query = dnf(&[
+        "repoquery",
+        "--repo=hostnet",
+        "--qf",
+        "%{name}-%{version}-%{release}",
+        "hostnet-*",
+    ]);
+    assert_eq!(
+        stdout(&query)
+            .lines()
+            .filter(|l| l.starts_with("hostnet-"))
+            .collect::<Vec<_>>(),
+        [
+            "hostnet-dockerhost-01-1-1",
+            "hostnet-dockerhost-02-1-1",
+            "hostnet-dockerhost-03-1-1"
+        ],
+        "{}",
+        stderr(&query)
+    );
+    let installed = dnf(&["install", "hostnet-dockerhost-01"]);
+    assert!(
+        installed.status.success(),
+        "{}{}",
+        stdout(&installed),
+        stderr(&installed)
+    );
+    assert_eq!(
+        root.installed("hostnet-dockerhost-01").as_deref(),
+        Some("1-1")
+    );
+    assert!(
+        root.read("etc/sysconfig/network-scripts/ifcfg-bond0.136")
+            .contains("BRIDGE=docker0")
+    );
+
+    // A repo whose package does not match the key fails dnf's gpgcheck.
+    let (other_secret, _) = hostnet_key(work.path(), "not-the-published-key");
+    let resigned = work.path().join("resigned");
+    assert!(
+        build(&fleet, Some(&other_secret), &resigned, EPOCH)
+            .status
+            .success()
+    );
+    std::fs::copy(
+        repo.join("RPM-GPG-KEY-hostnet"),
+        resigned.join("repo/RPM-GPG-KEY-hostnet"),
+    )
+    .unwrap();
+    let root = Root::new("dockerhost-01");
+    let mut command = Command::new("dnf");
+    command.args([
+        "-y",
+        &format!("--installroot={}", root.path.display()),
+        "--setopt=reposdir=/dev/null",
+        &format!("--setopt=cachedir={}", work.path().join("cache2").display()),
+        "--releasever=7",
+        &format!(
+            "--repofrompath=hostnet,file://{}",
+            resigned.join("repo").display()
+        ),
+        &format!("--repofrompath=base,file://{}", base_repo.display()),
+        "--setopt=hostnet.gpgcheck=1",
+        &format!(
+            "--setopt=hostnet.gpgkey=file://{}",
+            repo.join("RPM-GPG-KEY-hostnet").display()
+        ),
+        "--setopt=base.gpgcheck=0",
+        "install",
+        "hostnet-dockerhost-01",
+    ]);
+    let refused = command.output().unwrap();
+    assert!(
+        !refused.status.success(),
+        "dnf installed a package signed by another key"
+    );
+    assert!(root.installed("hostnet-dockerhost-01").is_none());
+}
