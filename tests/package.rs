@@ -360,6 +360,26 @@ fn same_inputs_and_source_date_give_identical_bytes() {
         std::fs::read(built.out.join("repo/SHA256SUMS")).unwrap(),
         std::fs::read(out.join("repo/SHA256SUMS")).unwrap()
     );
+    let listing = |dir: &Path| {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join("repo/repodata"))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    assert_eq!(
+        listing(&built.out),
+        listing(&out),
+        "repodata is reproducible too"
+    );
+    assert_eq!(listing(&out).len(), 4);
     // Another epoch is another build.
     let other = again.path().join("other");
     assert!(
