@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::kickstart::pxe;
 use crate::model::Fleet;
 use crate::output::{OutputError, Staging, io_error};
 use crate::package::signing::SigningKey;
@@ -18,6 +19,8 @@ pub const PACKAGES_DIR: &str = "repo/Packages";
 pub const PUBLIC_KEY_FILE: &str = "repo/RPM-GPG-KEY-hostnet";
 pub const CHECKSUMS_FILE: &str = "repo/SHA256SUMS";
 pub const REPODATA_DIR: &str = "repo/repodata";
+pub const KICKSTART_DIR: &str = "kickstart";
+pub const PXE_DIR: &str = "pxe";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -29,6 +32,8 @@ pub enum BuildError {
     Version(#[from] versions::VersionError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(transparent)]
+    Template(#[from] crate::templates::TemplateError),
     #[error("writing repodata: {0}")]
     Repodata(rpm::Error),
 }
@@ -117,6 +122,32 @@ pub fn build_fleet(
         publish::repodata(&published, options.source_date).map_err(BuildError::Repodata)?
     {
         staging.write(&Path::new(REPODATA_DIR).join(name), &content, 0o644)?;
+    }
+
+    if let Some(kickstart) = &fleet.site.kickstart {
+        for host in &fleet.hosts {
+            let text = crate::kickstart::render(templates, kickstart, fleet, host)?;
+            staging.write(
+                &Path::new(KICKSTART_DIR).join(format!("{}.ks", host.name)),
+                text.as_bytes(),
+                0o644,
+            )?;
+            if let (Some(pxe), Some(mac)) = (&fleet.site.pxe, host.boot_mac) {
+                let stem = pxe::mac_file_stem(&mac);
+                let pxelinux = pxe::pxelinux_entry(pxe, kickstart, host);
+                let grub = pxe::grub_entry(pxe, kickstart, host);
+                staging.write(
+                    &Path::new(PXE_DIR).join("pxelinux.cfg").join(&stem),
+                    pxelinux.as_bytes(),
+                    0o644,
+                )?;
+                staging.write(
+                    &Path::new(PXE_DIR).join(format!("grub.cfg-{stem}")),
+                    grub.as_bytes(),
+                    0o644,
+                )?;
+            }
+        }
     }
 
     let checksums: String = built

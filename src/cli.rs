@@ -79,7 +79,9 @@ atomically; hostnet refuses to replace a non-empty directory it did not write."
     #[command(
         long_about = "Build hostnet-<host>-<N>-1.noarch.rpm for every host of the fleet into \
 DIR/repo/Packages/, signed with an RSA key EL7 can verify, with the public key as \
-DIR/repo/RPM-GPG-KEY-hostnet and a SHA256SUMS file. Same definitions and SOURCE_DATE_EPOCH give \
+DIR/repo/RPM-GPG-KEY-hostnet, yum metadata in DIR/repo/repodata/ and a SHA256SUMS file; with \
+[kickstart] in site.toml also DIR/kickstart/<host>.ks, and with [pxe] the per-MAC boot entries in \
+DIR/pxe/. Same definitions and SOURCE_DATE_EPOCH give \
 byte-identical packages. A host whose content is unchanged since its previous package (in \
 DIR/repo/Packages or --previous) keeps that package as it is; a changed host gets N+1. \
 DIR is replaced atomically."
@@ -105,6 +107,10 @@ DIR is replaced atomically."
         /// Where the previously published packages are (default: DIR/repo/Packages)
         #[arg(long, value_name = "DIR")]
         previous: Option<PathBuf>,
+        /// Template overrides: DIR/kickstart/*.ks.j2 and DIR/specs/*.sh.j2 replace the built-in ones
+        /// (default: [kickstart] template-dir in site.toml)
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
     },
 
     /// Create an RSA signing key EL7 can use (primary key signs, no subkeys)

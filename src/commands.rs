@@ -97,6 +97,7 @@ pub fn run(cli: &Cli) -> CommandResult {
             passphrase_file,
             unsigned,
             previous,
+            templates,
         } => {
             let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
                 return Ok(ExitCode::from(1));
@@ -115,7 +116,14 @@ pub fn run(cli: &Cli) -> CommandResult {
                     None
                 }
             };
-            let templates = Templates::new(None)?;
+            let template_dir = templates.clone().or_else(|| {
+                fleet
+                    .site
+                    .kickstart
+                    .as_ref()
+                    .and_then(|k| k.template_dir.clone())
+            });
+            let templates = Templates::new(template_dir.as_deref())?;
             let options = crate::build::BuildOptions {
                 out,
                 previous: previous.as_deref(),

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod definition;
 pub mod diagnostic;
+pub mod kickstart;
 pub mod model;
 pub mod output;
 pub mod package;

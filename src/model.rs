@@ -25,6 +25,48 @@ pub struct Site {
     pub domain: Option<String>,
     pub vlans: Vec<Vlan>,
     pub package: PackageMetadata,
+    pub kickstart: Option<KickstartSettings>,
+    pub pxe: Option<PxeSettings>,
+}
+
+/// `[kickstart]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KickstartSettings {
+    pub install_url: String,
+    pub repo_url: String,
+    pub lang: String,
+    pub keyboard: String,
+    pub timezone: String,
+    pub root_password_hash: String,
+    pub ssh_keys: Vec<String>,
+    pub disks: Vec<String>,
+    pub autopart: String,
+    pub packages: Vec<String>,
+    pub repos: Vec<ExtraRepo>,
+    pub services_enabled: Vec<String>,
+    pub services_disabled: Vec<String>,
+    pub selinux: String,
+    pub firewall: bool,
+    pub reboot: bool,
+    /// Resolved against the hosts tree.
+    pub template_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraRepo {
+    pub name: String,
+    pub url: String,
+    pub gpgkey: Option<String>,
+}
+
+/// `[pxe]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PxeSettings {
+    pub kickstart_url: String,
+    pub kernel: String,
+    pub initrd: String,
+    pub kernel_args: Vec<String>,
+    pub installer_vlan: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -10,6 +10,26 @@ const BUILTIN: &[(&str, &str)] = &[
     ("specs/pre.sh.j2", include_str!("../specs/pre.sh.j2")),
     ("specs/post.sh.j2", include_str!("../specs/post.sh.j2")),
     ("specs/postun.sh.j2", include_str!("../specs/postun.sh.j2")),
+    (
+        "kickstart/main.ks.j2",
+        include_str!("../kickstart/main.ks.j2"),
+    ),
+    (
+        "kickstart/network.ks.j2",
+        include_str!("../kickstart/network.ks.j2"),
+    ),
+    (
+        "kickstart/partitioning.ks.j2",
+        include_str!("../kickstart/partitioning.ks.j2"),
+    ),
+    (
+        "kickstart/packages.ks.j2",
+        include_str!("../kickstart/packages.ks.j2"),
+    ),
+    (
+        "kickstart/post.ks.j2",
+        include_str!("../kickstart/post.ks.j2"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

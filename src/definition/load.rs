@@ -21,6 +21,8 @@ pub const GROUP_FILE: &str = "group.toml";
 /// Everything read from a `hosts/` tree.
 #[derive(Debug)]
 pub struct Definitions {
+    /// The hosts tree these were read from.
+    pub root: PathBuf,
     pub sources: SourceMap,
     /// `None` when the site file is missing or does not parse (already reported).
     pub site: Option<(FileId, SiteFile)>,
@@ -51,6 +53,14 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
             site.defaults.set_file(id);
             site.site.set_file(id);
             site.package.set_file(id);
+            for located in site.kickstart.iter_mut() {
+                located.at.file = id;
+                located.value.set_file(id);
+            }
+            for located in site.pxe.iter_mut() {
+                located.at.file = id;
+                located.value.set_file(id);
+            }
             for vlan in site.vlans.values_mut() {
                 vlan.at.file = id;
                 vlan.value.set_file(id);
@@ -159,6 +169,7 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
     }
 
     Definitions {
+        root: root.to_path_buf(),
         sources,
         site,
         hosts,

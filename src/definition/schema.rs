@@ -240,6 +240,10 @@ pub struct SiteFile {
     /// The VLAN catalog, keyed by VLAN name.
     #[serde(default)]
     pub vlans: BTreeMap<String, Located<VlanEntry>>,
+    /// Unattended installs; no kickstarts are written without this table.
+    pub kickstart: Option<Located<KickstartSection>>,
+    /// PXE boot entries for hosts with a boot-mac; none without this table.
+    pub pxe: Option<Located<PxeSection>>,
     /// Defaults every host inherits.
     #[serde(default)]
     pub defaults: HostLayer,
@@ -295,3 +299,98 @@ impl VlanEntry {
         self.description.set_file(file);
     }
 }
+
+/// `[kickstart]`: what every host's RHEL7 kickstart installs.
+///
+/// ```toml
+/// [kickstart]
+/// install-url = "http://mirror.example.com/centos/7/os/x86_64"
+/// repo-url = "http://repo.example.com/hostnet"
+/// root-password-hash = "$6$...."        # crypt(3) SHA-512 or SHA-256 hash; plain text is refused
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KickstartSection {
+    /// The installation tree (`url --url=`).
+    pub install_url: Field<String>,
+    /// The published hostnet repository (the `repo/` directory `hostnet build` writes).
+    pub repo_url: Field<String>,
+    pub lang: Field<String>,
+    pub keyboard: Field<String>,
+    pub timezone: Field<String>,
+    pub root_password_hash: Field<String>,
+    /// Only here to say that plain-text passwords are refused.
+    pub root_password: Field<toml::Value>,
+    pub ssh_keys: Field<Vec<String>>,
+    /// Disks to install on (all others untouched); default: let anaconda choose.
+    pub disks: Field<Vec<String>>,
+    /// `autopart --type=`: lvm (default), plain or thinp.
+    pub autopart: Field<String>,
+    pub packages: Field<Vec<String>>,
+    /// Further yum repositories the install and the hostnet package need (e.g. docker-ce).
+    #[serde(default)]
+    pub repos: BTreeMap<String, Located<ExtraRepo>>,
+    pub services_enabled: Field<Vec<String>>,
+    pub services_disabled: Field<Vec<String>>,
+    /// enforcing (default), permissive or disabled.
+    pub selinux: Field<String>,
+    /// Default true (with ssh allowed).
+    pub firewall: Field<bool>,
+    /// Reboot when done (default true); false powers off.
+    pub reboot: Field<bool>,
+    /// Directory (relative to the hosts tree) with template overrides, e.g. `kickstart/network.ks.j2`.
+    pub template_dir: Field<String>,
+}
+
+layered!(KickstartSection {
+    install_url,
+    repo_url,
+    lang,
+    keyboard,
+    timezone,
+    root_password_hash,
+    root_password,
+    ssh_keys,
+    disks,
+    autopart,
+    packages,
+    repos,
+    services_enabled,
+    services_disabled,
+    selinux,
+    firewall,
+    reboot,
+    template_dir
+});
+
+/// `[kickstart.repos.NAME]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExtraRepo {
+    pub url: String,
+    /// URL of the repository's signing key; without it the repo is used with gpgcheck=0 and a warning.
+    pub gpgkey: Option<String>,
+}
+
+/// `[pxe]`: per-MAC boot entries pointing a machine at its kickstart.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PxeSection {
+    /// Where the kickstarts are served: `inst.ks=<kickstart-url>/<host>.ks`.
+    pub kickstart_url: Field<String>,
+    /// Installer kernel and initrd, relative to the TFTP root.
+    pub kernel: Field<String>,
+    pub initrd: Field<String>,
+    /// Further kernel arguments, e.g. `console=ttyS0,115200`.
+    pub kernel_args: Field<Vec<String>>,
+    /// The installer reaches the kickstart over the tagged management VLAN on the bond, so the boot
+    /// entry carries dracut's `bond=`, `vlan=` and `ip=` (default false: DHCP on the boot NIC).
+    pub installer_vlan: Field<bool>,
+}
+layered!(PxeSection {
+    kickstart_url,
+    kernel,
+    initrd,
+    kernel_args,
+    installer_vlan
+});

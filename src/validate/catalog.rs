@@ -40,7 +40,11 @@ impl Catalog {
     }
 }
 
-pub fn check_site(site_file: &SiteFile, diagnostics: &mut Diagnostics) -> Catalog {
+pub fn check_site(
+    site_file: &SiteFile,
+    hosts_root: &std::path::Path,
+    diagnostics: &mut Diagnostics,
+) -> Catalog {
     let section = &site_file.site;
     let name = match &section.name {
         Some(name) => match values::host_label(&name.value) {
@@ -100,12 +104,28 @@ pub fn check_site(site_file: &SiteFile, diagnostics: &mut Diagnostics) -> Catalo
         }
     }
     check_catalog_conflicts(&vlans, &vlan_locations, diagnostics);
+    let kickstart = site_file
+        .kickstart
+        .as_ref()
+        .and_then(|k| super::kickstart::check_kickstart(k, hosts_root, diagnostics));
+    let pxe = site_file
+        .pxe
+        .as_ref()
+        .and_then(|p| super::kickstart::check_pxe(p, diagnostics));
+    if let (Some(pxe), None) = (&site_file.pxe, &site_file.kickstart) {
+        diagnostics.error(
+            &pxe.at,
+            "pxe: boot entries point at kickstarts; add a [kickstart] table too".to_string(),
+        );
+    }
     Catalog {
         site: Site {
             name,
             domain,
             vlans,
             package,
+            kickstart,
+            pxe,
         },
         vlan_locations,
     }

@@ -8,6 +8,7 @@ pub mod bonding;
 pub mod catalog;
 pub mod fleet;
 pub mod host;
+pub mod kickstart;
 pub mod values;
 
 use crate::definition::Definitions;
@@ -17,7 +18,7 @@ use crate::model::Fleet;
 /// Checks everything; returns the fleet only when there is no error (warnings are allowed).
 pub fn check(definitions: &Definitions, diagnostics: &mut Diagnostics) -> Option<Fleet> {
     let (_, site) = definitions.site.as_ref()?;
-    let catalog = catalog::check_site(site, diagnostics);
+    let catalog = catalog::check_site(site, &definitions.root, diagnostics);
     let mut hosts = Vec::new();
     let mut facts = Vec::new();
     for definition in &definitions.hosts {

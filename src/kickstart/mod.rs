@@ -1,0 +1,131 @@
+//! RHEL7 kickstarts and PXE boot entries: a bare machine installed from them ends up with exactly
+//! the files `yum install hostnet-<host>` gives an existing one.
+//!
+//! The kickstart brings up only the management network (one `network` line: bond, VLAN, static
+//! address); its `%post` points yum at the internal repo, removes anaconda's ifcfg files and installs
+//! the host's package, which writes the complete stack.
+
+pub mod pxe;
+
+use minijinja::context;
+use serde::Serialize;
+
+use crate::model::{Fleet, Host, KickstartSettings};
+use crate::templates::{TemplateError, Templates};
+
+/// What the network snippet needs, computed here so that templates stay declarative.
+#[derive(Debug, Serialize)]
+struct Network {
+    bond: String,
+    slaves: Vec<String>,
+    bondopts: String,
+    vlan_id: Option<u16>,
+    address: String,
+    netmask: String,
+    gateway: String,
+    nameservers: Vec<String>,
+}
+
+/// `--bondopts`: comma-separated `key=value`s, or `;`-separated when a value holds a comma
+/// (`arp_ip_target=a,b`), as anaconda reads them.
+pub fn bondopts(host: &Host) -> String {
+    let mut options = vec![format!("mode={}", host.bond.mode.name())];
+    options.extend(host.bond.options.iter().map(|(k, v)| format!("{k}={v}")));
+    let separator = if options.iter().any(|o| o.contains(',')) {
+        ";"
+    } else {
+        ","
+    };
+    options.join(separator)
+}
+
+fn network(host: &Host) -> Network {
+    let management = &host.management;
+    let netmask = ipnet::Ipv4Net::new(management.address, management.prefix)
+        .expect("validated prefix")
+        .netmask();
+    Network {
+        bond: host.bond.name.clone(),
+        slaves: host.bond.slaves.clone(),
+        bondopts: bondopts(host),
+        vlan_id: management.tagged.then_some(management.vlan.id),
+        address: management.address.to_string(),
+        netmask: netmask.to_string(),
+        gateway: management.gateway.to_string(),
+        nameservers: management.dns.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct KickstartContext<'a> {
+    install_url: &'a str,
+    repo_url: &'a str,
+    lang: &'a str,
+    keyboard: &'a str,
+    timezone: &'a str,
+    root_password_hash: &'a str,
+    ssh_keys: &'a [String],
+    disks: &'a [String],
+    autopart: &'a str,
+    packages: &'a [String],
+    repos: Vec<RepoContext<'a>>,
+    services_enabled: &'a [String],
+    services_disabled: &'a [String],
+    selinux: &'a str,
+    firewall: bool,
+    reboot: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct RepoContext<'a> {
+    name: &'a str,
+    url: &'a str,
+    gpgkey: Option<&'a str>,
+}
+
+impl<'a> KickstartContext<'a> {
+    fn new(ks: &'a KickstartSettings) -> Self {
+        KickstartContext {
+            install_url: &ks.install_url,
+            repo_url: &ks.repo_url,
+            lang: &ks.lang,
+            keyboard: &ks.keyboard,
+            timezone: &ks.timezone,
+            root_password_hash: &ks.root_password_hash,
+            ssh_keys: &ks.ssh_keys,
+            disks: &ks.disks,
+            autopart: &ks.autopart,
+            packages: &ks.packages,
+            repos: ks
+                .repos
+                .iter()
+                .map(|r| RepoContext {
+                    name: &r.name,
+                    url: &r.url,
+                    gpgkey: r.gpgkey.as_deref(),
+                })
+                .collect(),
+            services_enabled: &ks.services_enabled,
+            services_disabled: &ks.services_disabled,
+            selinux: &ks.selinux,
+            firewall: ks.firewall,
+            reboot: ks.reboot,
+        }
+    }
+}
+
+/// The host's kickstart, from `kickstart/main.ks.j2` and its snippets.
+pub fn render(
+    templates: &Templates,
+    settings: &KickstartSettings,
+    _fleet: &Fleet,
+    host: &Host,
+) -> Result<String, TemplateError> {
+    let context = context! {
+        version => env!("CARGO_PKG_VERSION"),
+        host => context! { name => &host.name, fqdn => &host.fqdn },
+        ks => minijinja::Value::from(minijinja::value::Serde(KickstartContext::new(settings))),
+        net => minijinja::Value::from(minijinja::value::Serde(network(host))),
+    };
+    templates.render("kickstart/main.ks.j2", context)
+}

@@ -1,0 +1,405 @@
+//! The site's `[kickstart]` and `[pxe]` tables. Every value lands in a kickstart (parsed by anaconda,
+//! with `%post` run by bash as root) or on a kernel command line, so each has a strict grammar.
+
+use std::path::Path;
+
+use crate::definition::located::Located;
+use crate::definition::schema::{Field, KickstartSection, PxeSection};
+use crate::diagnostic::Diagnostics;
+use crate::model::{ExtraRepo, KickstartSettings, PxeSettings};
+use crate::source::Location;
+
+use super::values;
+
+struct Checker<'a> {
+    diagnostics: &'a mut Diagnostics,
+    table: &'static str,
+    section: Location,
+    ok: bool,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, at: &Location, message: String) {
+        self.diagnostics.error(at, message);
+        self.ok = false;
+    }
+
+    fn text(
+        &mut self,
+        field: &Field<String>,
+        key: &str,
+        default: Option<&str>,
+        check: fn(&str) -> Result<(), String>,
+    ) -> String {
+        match field {
+            Some(v) => {
+                if let Err(e) = check(&v.value) {
+                    self.error(&v.at, format!("{}.{key}: {e}", self.table));
+                }
+                v.value.clone()
+            }
+            None => match default {
+                Some(d) => d.to_string(),
+                None => {
+                    let at = self.section.clone();
+                    self.error(
+                        &at,
+                        format!("{}.{key}: missing; {}", self.table, required_hint(key)),
+                    );
+                    String::new()
+                }
+            },
+        }
+    }
+
+    fn list(
+        &mut self,
+        field: &Field<Vec<String>>,
+        key: &str,
+        default: &[&str],
+        check: fn(&str) -> Result<(), String>,
+    ) -> Vec<String> {
+        let Some(list) = field else {
+            return default.iter().map(|s| s.to_string()).collect();
+        };
+        for (i, item) in list.value.iter().enumerate() {
+            if let Err(e) = check(item) {
+                self.error(&list.at, format!("{}.{key}[{i}]: {e}", self.table));
+            }
+        }
+        list.value.clone()
+    }
+}
+
+fn required_hint(key: &str) -> &'static str {
+    match key {
+        "install-url" => {
+            "give the installation tree, e.g. \"http://mirror.example.com/centos/7/os/x86_64\""
+        }
+        "repo-url" => "give the URL the published hostnet repo/ is served at",
+        "root-password-hash" => "give a crypt(3) hash, e.g. from `openssl passwd -6`",
+        "kickstart-url" => "give the URL the kickstart/ directory is served at",
+        "kernel" | "initrd" => {
+            "give the installer's path relative to the TFTP root, e.g. \"centos7/vmlinuz\""
+        }
+        _ => "set it",
+    }
+}
+
+pub fn check_kickstart(
+    section: &Located<KickstartSection>,
+    hosts_root: &Path,
+    diagnostics: &mut Diagnostics,
+) -> Option<KickstartSettings> {
+    let k = &section.value;
+    let mut c = Checker {
+        diagnostics,
+        table: "kickstart",
+        section: section.at.clone(),
+        ok: true,
+    };
+    if let Some(plain) = &k.root_password {
+        c.error(
+            &plain.at,
+            "kickstart.root-password: plain-text passwords are refused; give root-password-hash, a crypt(3) hash made with e.g. `openssl passwd -6` or `python3 -c 'import crypt; print(crypt.crypt(input(), crypt.METHOD_SHA512))'`".into(),
+        );
+    }
+    let settings = KickstartSettings {
+        install_url: c.text(&k.install_url, "install-url", None, url),
+        repo_url: c
+            .text(&k.repo_url, "repo-url", None, url)
+            .trim_end_matches('/')
+            .to_string(),
+        lang: c.text(&k.lang, "lang", Some("en_US.UTF-8"), locale),
+        keyboard: c.text(&k.keyboard, "keyboard", Some("us"), word),
+        timezone: c.text(&k.timezone, "timezone", Some("Etc/UTC"), timezone),
+        root_password_hash: c.text(
+            &k.root_password_hash,
+            "root-password-hash",
+            None,
+            crypt_hash,
+        ),
+        ssh_keys: c.list(&k.ssh_keys, "ssh-keys", &[], ssh_key),
+        disks: c.list(&k.disks, "disks", &[], disk),
+        autopart: c.text(&k.autopart, "autopart", Some("lvm"), |v| {
+            one_of(v, &["lvm", "plain", "thinp"])
+        }),
+        packages: c.list(&k.packages, "packages", &[], package),
+        repos: Vec::new(),
+        services_enabled: c.list(
+            &k.services_enabled,
+            "services-enabled",
+            &["network", "sshd"],
+            service,
+        ),
+        services_disabled: c.list(
+            &k.services_disabled,
+            "services-disabled",
+            &["NetworkManager"],
+            service,
+        ),
+        selinux: c.text(&k.selinux, "selinux", Some("enforcing"), |v| {
+            one_of(v, &["enforcing", "permissive", "disabled"])
+        }),
+        firewall: k.firewall.as_ref().is_none_or(|f| f.value),
+        reboot: k.reboot.as_ref().is_none_or(|r| r.value),
+        template_dir: None,
+    };
+    let mut settings = settings;
+    for (name, repo) in &k.repos {
+        let key = format!("kickstart.repos.{name}");
+        if let Err(e) = values::host_label(name) {
+            c.error(&repo.at, format!("{key}: repository name {e}"));
+        }
+        if name == "hostnet" {
+            c.error(
+                &repo.at,
+                format!(
+                    "{key}: \"hostnet\" is the repository hostnet writes itself; pick another name"
+                ),
+            );
+        }
+        if let Err(e) = url(&repo.value.url) {
+            c.error(&repo.at, format!("{key}.url: {e}"));
+        }
+        if let Some(gpgkey) = &repo.value.gpgkey {
+            if let Err(e) = url(gpgkey) {
+                c.error(&repo.at, format!("{key}.gpgkey: {e}"));
+            }
+        } else {
+            c.diagnostics.warning(&repo.at, format!("{key}: no gpgkey, so its packages are installed unchecked (gpgcheck=0); add the repository's key URL"));
+        }
+        settings.repos.push(ExtraRepo {
+            name: name.clone(),
+            url: repo.value.url.clone(),
+            gpgkey: repo.value.gpgkey.clone(),
+        });
+    }
+    if let Some(dir) = &k.template_dir {
+        let path = hosts_root.join(&dir.value);
+        if !path.is_dir() {
+            c.error(&dir.at, format!("kickstart.template-dir: {} is not a directory (the path is relative to the hosts tree)", path.display()));
+        }
+        settings.template_dir = Some(path);
+    }
+    c.ok.then_some(settings)
+}
+
+pub fn check_pxe(
+    section: &Located<PxeSection>,
+    diagnostics: &mut Diagnostics,
+) -> Option<PxeSettings> {
+    let p = &section.value;
+    let mut c = Checker {
+        diagnostics,
+        table: "pxe",
+        section: section.at.clone(),
+        ok: true,
+    };
+    let settings = PxeSettings {
+        kickstart_url: c
+            .text(&p.kickstart_url, "kickstart-url", None, url)
+            .trim_end_matches('/')
+            .to_string(),
+        kernel: c.text(&p.kernel, "kernel", None, tftp_path),
+        initrd: c.text(&p.initrd, "initrd", None, tftp_path),
+        kernel_args: c.list(&p.kernel_args, "kernel-args", &[], values::command_word),
+        installer_vlan: p.installer_vlan.as_ref().is_some_and(|v| v.value),
+    };
+    c.ok.then_some(settings)
+}
+
+/// http, https or ftp URL with a plain path: nothing a kickstart, a shell or a kernel command line
+/// would read specially.
+pub fn url(text: &str) -> Result<(), String> {
+    let rest = ["http://", "https://", "ftp://", "file://"]
+        .iter()
+        .find_map(|scheme| text.strip_prefix(scheme))
+        .ok_or_else(|| format!("{text:?} is not an http(s) or ftp URL"))?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if !text.starts_with("file://") {
+        values::host_port(authority).map_err(|e| format!("{text:?}: {e}"))?;
+    }
+    if let Some(c) = path
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "/._~-+%=".contains(*c)))
+    {
+        return Err(format!(
+            "{text:?} contains {} in its path; use letters, digits and / . _ ~ - + % =",
+            values::describe_char(c)
+        ));
+    }
+    Ok(())
+}
+
+fn locale(text: &str) -> Result<(), String> {
+    let ok = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-@".contains(c));
+    ok.then_some(())
+        .ok_or_else(|| format!("{text:?} is not a locale such as en_US.UTF-8"))
+}
+
+fn word(text: &str) -> Result<(), String> {
+    let ok = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c));
+    ok.then_some(())
+        .ok_or_else(|| format!("{text:?} is not a keymap such as us or de-nodeadkeys"))
+}
+
+fn timezone(text: &str) -> Result<(), String> {
+    let ok = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-+/".contains(c))
+        && !text.contains("..");
+    ok.then_some(())
+        .ok_or_else(|| format!("{text:?} is not a time zone such as Etc/UTC or Europe/Berlin"))
+}
+
+/// A crypt(3) SHA-512 (`$6$`) or SHA-256 (`$5$`) hash, as `rootpw --iscrypted` takes.
+pub fn crypt_hash(text: &str) -> Result<(), String> {
+    let parts: Vec<&str> = text.split('$').collect();
+    let salt_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 16
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "./".contains(c))
+    };
+    let valid = match parts.as_slice() {
+        ["", id, rest @ ..] if *id == "5" || *id == "6" => {
+            let (rounds, rest) = match rest {
+                [r, tail @ ..] if r.starts_with("rounds=") => {
+                    (r[7..].chars().all(|c| c.is_ascii_digit()), tail)
+                }
+                _ => (true, rest),
+            };
+            let expected = if *id == "6" { 86 } else { 43 };
+            matches!(rest, [salt, hash] if rounds && salt_ok(salt) && hash.len() == expected && hash.chars().all(|c| c.is_ascii_alphanumeric() || "./".contains(c)))
+        }
+        _ => false,
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err("is not a SHA-512 or SHA-256 crypt(3) hash ($6$salt$... or $5$salt$...); a plain-text password is refused: make a hash with `openssl passwd -6`".into())
+    }
+}
+
+fn ssh_key(text: &str) -> Result<(), String> {
+    let mut parts = text.splitn(3, ' ');
+    let kind = parts.next().unwrap_or("");
+    let body = parts.next().unwrap_or("");
+    let comment = parts.next().unwrap_or("");
+    let kinds = [
+        "ssh-rsa",
+        "ssh-ed25519",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+    ];
+    let body_ok = !body.is_empty()
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c));
+    if !kinds.contains(&kind) || !body_ok {
+        return Err(format!(
+            "is not an OpenSSH public key line (type, base64 key, optional comment); types: {}",
+            kinds.join(", ")
+        ));
+    }
+    if let Some(c) = comment
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || " @._-+:".contains(*c)))
+    {
+        return Err(format!(
+            "the key's comment contains {}; use letters, digits and @ . _ - + :",
+            values::describe_char(c)
+        ));
+    }
+    Ok(())
+}
+
+fn disk(text: &str) -> Result<(), String> {
+    let ok = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-/.:".contains(c))
+        && !text.starts_with('-');
+    ok.then_some(()).ok_or_else(|| {
+        format!("{text:?} is not a disk name such as sda or disk/by-path/pci-0000:00:1f.2-ata-1")
+    })
+}
+
+fn package(text: &str) -> Result<(), String> {
+    let name = text.strip_prefix('@').unwrap_or(text);
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+        && !name.starts_with('-');
+    ok.then_some(())
+        .ok_or_else(|| format!("{text:?} is not a package name or @group"))
+}
+
+fn service(text: &str) -> Result<(), String> {
+    let ok = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@._-".contains(c))
+        && !text.starts_with('-');
+    ok.then_some(())
+        .ok_or_else(|| format!("{text:?} is not a service name"))
+}
+
+fn tftp_path(text: &str) -> Result<(), String> {
+    let ok = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
+        && !text.split('/').any(|p| p == "..");
+    ok.then_some(()).ok_or_else(|| {
+        format!("{text:?} is not a path relative to the TFTP root (letters, digits, / . _ - +)")
+    })
+}
+
+fn one_of(text: &str, allowed: &[&str]) -> Result<(), String> {
+    if allowed.contains(&text) {
+        Ok(())
+    } else {
+        Err(format!("{text:?} is not one of {}", allowed.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crypt_hashes() {
+        let sha512 = "$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eCoIUwvJbS/xFBqPSa5z1";
+        assert!(crypt_hash(sha512).is_ok());
+        assert!(crypt_hash("$6$rounds=5000$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eCoIUwvJbS/xFBqPSa5z1").is_ok());
+        for bad in ["hunter2", "$1$abc$def", "$6$salt$short", "", "$6$sa lt$x"] {
+            assert!(crypt_hash(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls() {
+        assert!(url("http://mirror.example.com/centos/7/os/x86_64").is_ok());
+        assert!(url("https://repo.example.com:8443/hostnet/").is_ok());
+        for bad in [
+            "mirror.example.com/x",
+            "http://x.com/a b",
+            "http://x.com/$(id)",
+            "http://x.com/a\"b",
+            "http://x.com/a;b",
+        ] {
+            assert!(url(bad).is_err(), "{bad}");
+        }
+    }
+}
