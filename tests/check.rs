@@ -49,7 +49,7 @@ const CASES: &[Case] = &[
             "\n[vlans.storage]\nid = 4095\nsubnet = \"10.30.0.0/24\"\ngateway = \"10.30.0.1\"\n",
             true,
         )],
-        position: "hosts/site.toml:69:6: error: ",
+        position: "hosts/site.toml:70:6: error: ",
         message: "vlans.storage.id: 4095 is not a VLAN id; use 1 to 4094",
     },
     Case {
@@ -59,7 +59,7 @@ const CASES: &[Case] = &[
             "\n[vlans.storage]\nid = 51\nsubnet = \"10.30.0.0/24\"\ngateway = \"10.30.0.1\"\n",
             true,
         )],
-        position: "hosts/site.toml:68:1: error: ",
+        position: "hosts/site.toml:69:1: error: ",
         message: "VLAN id 51 is already used by vlans.mgmt",
     },
     Case {
@@ -69,7 +69,7 @@ const CASES: &[Case] = &[
             "\n[vlans.storage]\nid = 60\nsubnet = \"10.30.0.0/24\"\ngateway = \"10.31.0.1\"\n",
             true,
         )],
-        position: "hosts/site.toml:71:11: error: ",
+        position: "hosts/site.toml:72:11: error: ",
         message: "vlans.storage.gateway: 10.31.0.1 is outside the subnet 10.30.0.0/24; use an address from 10.30.0.1 to 10.30.0.254",
     },
     Case {
@@ -385,7 +385,7 @@ const CASES: &[Case] = &[
             "\n[defaults.sysctl]\n\"net.ipv4.conf.bond0.51.rp_filter\" = 1\n",
             true,
         )],
-        position: "hosts/site.toml:69:38: error: ",
+        position: "hosts/site.toml:70:38: error: ",
         message: "write it with a slash: net.ipv4.conf.bond0/51.rp_filter (inherited by hosts dockerhost-01, dockerhost-02, dockerhost-03)",
     },
     Case {
