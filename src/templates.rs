@@ -44,8 +44,18 @@ pub enum TemplateError {
     Render(#[from] minijinja::Error),
 }
 
-/// `file:line: message` for a template error, the way an editor wants it.
+/// `file:line: message` for a template error, the way an editor wants it. An error inside an
+/// included snippet is reported where it is, not at the `include`.
 fn describe(error: &minijinja::Error) -> String {
+    let mut innermost = error;
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(inner) = cause.downcast_ref::<minijinja::Error>() {
+            innermost = inner;
+        }
+        source = cause.source();
+    }
+    let error = innermost;
     let mut message = match (error.name(), error.line()) {
         (Some(name), Some(line)) => format!("{name}:{line}: {}", error.kind()),
         (Some(name), None) => format!("{name}: {}", error.kind()),

@@ -113,10 +113,11 @@ pub fn check_kickstart(
         lang: c.text(&k.lang, "lang", Some("en_US.UTF-8"), locale),
         keyboard: c.text(&k.keyboard, "keyboard", Some("us"), word),
         timezone: c.text(&k.timezone, "timezone", Some("Etc/UTC"), timezone),
+        // With a plain-text password given, that is the error to report, not a missing hash.
         root_password_hash: c.text(
             &k.root_password_hash,
             "root-password-hash",
-            None,
+            k.root_password.as_ref().map(|_| ""),
             crypt_hash,
         ),
         ssh_keys: c.list(&k.ssh_keys, "ssh-keys", &[], ssh_key),

@@ -1,0 +1,384 @@
+//! Kickstarts and PXE entries: golden text for the seed's host, `ksvalidator -v RHEL7` (the real
+//! parser anaconda uses) on every example host and on hosts that exercise each option, the refusal of
+//! plain-text passwords, and template overrides.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Fleet, build, repo_root, require_tool, stderr, stdout};
+
+const EPOCH: &str = "1700000000";
+
+fn build_unsigned(fleet: &Fleet) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    let output = build(fleet, None, &out, EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
+    (dir, out)
+}
+
+/// ksvalidator's whole output for a valid kickstart: the banner and nothing else (no warning).
+fn ksvalidate(path: &Path) {
+    require_tool("ksvalidator");
+    let output = Command::new("ksvalidator")
+        .args(["-v", "RHEL7"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let report = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(output.status.success(), "{}:\n{report}", path.display());
+    let expected = format!("\nChecking kickstart file {}\n\n", path.display());
+    assert_eq!(
+        report,
+        expected,
+        "ksvalidator said more than the banner for {}",
+        path.display()
+    );
+}
+
+#[test]
+fn dockerhost_01_kickstart_matches_the_golden_file() {
+    let fleet = Fleet::example();
+    let (_dir, out) = build_unsigned(&fleet);
+    let text = std::fs::read_to_string(out.join("kickstart/dockerhost-01.ks")).unwrap();
+    let golden = repo_root().join("tests/golden/kickstart/dockerhost-01.ks");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &text).unwrap();
+    }
+    assert_eq!(
+        text,
+        std::fs::read_to_string(&golden).unwrap(),
+        "UPDATE_GOLDEN=1 regenerates after a deliberate change"
+    );
+    // The seed's values, read from the text.
+    let network = text
+        .lines()
+        .find(|l| l.starts_with("network --device="))
+        .unwrap();
+    assert_eq!(
+        network,
+        "network --device=bond0 --bondslaves=enp2s0f0,enp2s0f1 --bondopts=mode=balance-rr,miimon=100 --vlanid=51 --bootproto=static --ip=10.20.51.21 --netmask=255.255.255.0 --gateway=10.20.51.1 --nameserver=10.20.0.53,10.20.0.54 --activate --onboot=yes"
+    );
+    assert!(text.contains("\nnetwork --hostname=dockerhost-01.example.com\n"));
+    assert!(text.contains("if ! yum -y install hostnet-dockerhost-01; then"));
+    assert!(text.contains("%post --erroronfail"));
+    assert!(
+        text.contains("gpgcheck=1\ngpgkey=http://repo.example.com/hostnet/RPM-GPG-KEY-hostnet")
+    );
+}
+
+#[test]
+fn every_example_kickstart_passes_ksvalidator() {
+    let fleet = Fleet::example();
+    let (_dir, out) = build_unsigned(&fleet);
+    for host in ["dockerhost-01", "dockerhost-02", "dockerhost-03"] {
+        ksvalidate(&out.join(format!("kickstart/{host}.ks")));
+    }
+}
+
+/// Hosts and site settings that exercise each option, each validated by ksvalidator.
+#[test]
+fn kickstarts_exercising_each_option_pass_ksvalidator() {
+    let fleet = Fleet::example();
+    // Untagged management on an active-backup bond with ARP monitoring (bondopts need ';').
+    fleet.write(
+        "untagged.toml",
+        "[bond]\nslaves = [\"eno1\", \"eno2\"]\nmode = \"active-backup\"\nmiimon = 0\n[bond.options]\narp_interval = 200\narp_ip_target = \"10.20.51.1,10.20.51.2\"\nprimary = \"eno1\"\n[management]\ntagged = false\naddress = \"10.20.51.60\"\n[containers]\nslice = \"172.20.56.96/28\"\n",
+    );
+    // An explicit FQDN, own gateway and DNS, another bridge name.
+    fleet.write(
+        "custom.toml",
+        "fqdn = \"custom.other.example.org\"\nboot-mac = \"52:54:00:aa:bb:cc\"\n[management]\naddress = \"10.20.51.61\"\ngateway = \"10.20.51.254\"\ndns = [\"10.20.0.99\"]\n[containers]\nbridge = \"br136\"\nslice = \"172.20.56.112/28\"\n",
+    );
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    // The other branch of every site option.
+    let variant = site
+        .replace("disks = [\"sda\"]\n", "packages = [\"vim-enhanced\", \"@base\"]\nselinux = \"permissive\"\nfirewall = false\nreboot = false\nautopart = \"thinp\"\nlang = \"de_DE.UTF-8\"\nkeyboard = \"de-nodeadkeys\"\nservices-enabled = [\"network\", \"sshd\", \"chronyd\"]\nservices-disabled = []\n")
+        .replace("ssh-keys = [", "# ssh-keys = [")
+        .replace("[kickstart.repos.docker-ce]\nurl = \"http://repo.example.com/docker-ce/7/x86_64/stable\"\ngpgkey = \"http://repo.example.com/docker-ce/gpg\"\n", "");
+    for (label, site_text) in [
+        ("default options", site.clone()),
+        ("other options", variant),
+    ] {
+        fleet.write("site.toml", &site_text);
+        let (_dir, out) = build_unsigned(&fleet);
+        for entry in std::fs::read_dir(out.join("kickstart")).unwrap() {
+            let path = entry.unwrap().path();
+            ksvalidate(&path);
+            let text = std::fs::read_to_string(&path).unwrap();
+            if path.ends_with("untagged.ks") {
+                assert!(text.contains("--bondopts=mode=active-backup;miimon=0;arp_interval=200;arp_ip_target=10.20.51.1,10.20.51.2;primary=eno1 --bootproto=static"), "{label}: {text}");
+                assert!(!text.contains("--vlanid"), "{label}");
+            }
+            if path.ends_with("custom.ks") {
+                assert!(
+                    text.contains("--gateway=10.20.51.254 --nameserver=10.20.0.99")
+                        && text.contains("network --hostname=custom.other.example.org"),
+                    "{label}"
+                );
+            }
+            if label == "other options" {
+                assert!(
+                    text.contains("selinux --permissive")
+                        && text.contains("firewall --disabled")
+                        && text.contains("\npoweroff\n"),
+                    "{text}"
+                );
+                assert!(
+                    text.contains("\nvim-enhanced\n@base\n%end")
+                        && !text.contains("authorized_keys")
+                        && !text.contains("--disabled="),
+                    "{text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn plain_text_passwords_are_errors() {
+    let fleet = Fleet::example();
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    let hash_line = site
+        .lines()
+        .find(|l| l.starts_with("root-password-hash"))
+        .unwrap()
+        .to_string();
+    let line_number = site
+        .lines()
+        .position(|l| l.starts_with("root-password-hash"))
+        .unwrap()
+        + 1;
+
+    fleet.write(
+        "site.toml",
+        &site.replace(&hash_line, "root-password = \"hunter2\""),
+    );
+    let output = fleet.run(&["check"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("hosts/site.toml:{line_number}:17: error: kickstart.root-password: plain-text passwords are refused")),
+        "{err}"
+    );
+    assert!(
+        !err.contains(": warning:") && err.contains("1 error(s), 0 warning(s)"),
+        "an error, not a warning: {err}"
+    );
+
+    fleet.write(
+        "site.toml",
+        &site.replace(&hash_line, "root-password-hash = \"hunter2\""),
+    );
+    let output = fleet.run(&["check"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains(&format!("hosts/site.toml:{line_number}:22: error: kickstart.root-password-hash: is not a SHA-512 or SHA-256 crypt(3) hash")),
+        "{}",
+        stderr(&output)
+    );
+    // And nothing is built from such definitions.
+    let dir = tempfile::tempdir().unwrap();
+    let output = build(&fleet, None, &dir.path().join("dist"), EPOCH);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!dir.path().join("dist").exists());
+}
+
+#[test]
+fn hostile_kickstart_settings_are_rejected() {
+    let fleet = Fleet::example();
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    for (from, to, message) in [
+        (
+            "timezone = \"Etc/UTC\"",
+            "timezone = \"UTC\\n%post\\nreboot\"",
+            "kickstart.timezone: \"UTC\\n%post\\nreboot\" is not a time zone",
+        ),
+        (
+            "repo-url = \"http://repo.example.com/hostnet\"",
+            "repo-url = \"http://repo.example.com/$(reboot)\"",
+            "kickstart.repo-url: \"http://repo.example.com/$(reboot)\" contains '$'",
+        ),
+        (
+            "ops@example.com\"]",
+            "ops@example.com'; reboot; '\"]",
+            "kickstart.ssh-keys[0]: the key's comment contains '\\''",
+        ),
+        (
+            "kernel = \"centos7/vmlinuz\"",
+            "kernel = \"centos7/vmlinuz initrd=evil\"",
+            "pxe.kernel: \"centos7/vmlinuz initrd=evil\" is not a path",
+        ),
+        (
+            "kernel-args = [\"console=tty0\"",
+            "kernel-args = [\"console=tty0 inst.ks=http://evil\"",
+            "pxe.kernel-args[0]: \"console=tty0 inst.ks=http://evil\" contains a space",
+        ),
+    ] {
+        assert!(site.contains(from), "{from}");
+        fleet.write("site.toml", &site.replace(from, to));
+        let output = fleet.run(&["check"]);
+        assert_eq!(output.status.code(), Some(1), "{to}");
+        assert!(
+            stderr(&output).contains(message),
+            "{to}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn templates_can_be_overridden_and_their_errors_name_file_and_line() {
+    let fleet = Fleet::example();
+    let overrides = fleet.dir.path().join("overrides/kickstart");
+    std::fs::create_dir_all(&overrides).unwrap();
+    std::fs::write(
+        overrides.join("packages.ks.j2"),
+        "%packages\n@core\nbridge-utils\nchrony\n%end\n",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["build", "--unsigned", "--out", out.to_str().unwrap()];
+        args.extend(extra);
+        Command::new(env!("CARGO_BIN_EXE_hostnet"))
+            .args(&args)
+            .current_dir(fleet.dir.path())
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .output()
+            .unwrap()
+    };
+    let output = run(&["--templates", "overrides"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = std::fs::read_to_string(out.join("kickstart/dockerhost-01.ks")).unwrap();
+    assert!(
+        text.contains("%packages\n@core\nbridge-utils\nchrony\n%end"),
+        "{text}"
+    );
+    ksvalidate(&out.join("kickstart/dockerhost-01.ks"));
+
+    // The same from the site file.
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    fleet.write(
+        "site.toml",
+        &site.replace(
+            "[kickstart]\n",
+            "[kickstart]\ntemplate-dir = \"../overrides\"\n",
+        ),
+    );
+    let output = run(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        std::fs::read_to_string(out.join("kickstart/dockerhost-01.ks"))
+            .unwrap()
+            .contains("chrony")
+    );
+
+    // A broken override: the error names the file and the line; the previous output stays.
+    std::fs::write(
+        overrides.join("network.ks.j2"),
+        "# line 1\nnetwork --device={{ net.bond }\n",
+    )
+    .unwrap();
+    let output = run(&["--templates", "overrides"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("overrides/kickstart/network.ks.j2:2:"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_to_string(out.join("kickstart/dockerhost-01.ks"))
+            .unwrap()
+            .contains("chrony")
+    );
+    // An undefined variable is an error too, not an empty string.
+    std::fs::write(
+        overrides.join("network.ks.j2"),
+        "network --device={{ net.no_such_thing }}\n",
+    )
+    .unwrap();
+    let output = run(&["--templates", "overrides"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("overrides/kickstart/network.ks.j2:1:"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn pxe_entries_for_hosts_with_a_boot_mac() {
+    let fleet = Fleet::example();
+    fleet.write(
+        "nomac.toml",
+        "[management]\naddress = \"10.20.51.70\"\n[containers]\nslice = \"172.20.56.128/28\"\n",
+    );
+    let (_dir, out) = build_unsigned(&fleet);
+    let pxelinux =
+        std::fs::read_to_string(out.join("pxe/pxelinux.cfg/01-52-54-00-20-51-21")).unwrap();
+    assert!(
+        pxelinux.contains("  KERNEL centos7/vmlinuz\n"),
+        "{pxelinux}"
+    );
+    assert!(pxelinux.contains("  APPEND initrd=centos7/initrd.img inst.ks=http://ks.example.com/hostnet/kickstart/dockerhost-01.ks inst.repo=http://mirror.example.com/centos/7/os/x86_64 ip=dhcp console=tty0 console=ttyS0,115200\n"), "{pxelinux}");
+    let grub = std::fs::read_to_string(out.join("pxe/grub.cfg-01-52-54-00-20-51-21")).unwrap();
+    assert!(grub.contains("  linuxefi centos7/vmlinuz inst.ks=http://ks.example.com/hostnet/kickstart/dockerhost-01.ks "), "{grub}");
+    assert!(grub.contains("  initrdefi centos7/initrd.img\n"), "{grub}");
+    let entries: Vec<String> = std::fs::read_dir(out.join("pxe/pxelinux.cfg"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        entries.len(),
+        3,
+        "no entry for the host without a boot-mac: {entries:?}"
+    );
+    assert!(out.join("kickstart/nomac.ks").exists());
+
+    // Over the tagged VLAN: dracut's bond=, vlan= and ip= for the management network.
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    fleet.write(
+        "site.toml",
+        &site.replace("[pxe]\n", "[pxe]\ninstaller-vlan = true\n"),
+    );
+    // MACs are normalised: upper case and dashes in, the canonical form out.
+    fleet.append("rack-a/dockerhost-02.toml", "");
+    let host = std::fs::read_to_string(fleet.hosts().join("rack-a/dockerhost-02.toml")).unwrap();
+    fleet.write(
+        "rack-a/dockerhost-02.toml",
+        &host.replace("52:54:00:20:51:22", "52-54-00-20-51-AB"),
+    );
+    let (_dir, out) = build_unsigned(&fleet);
+    let pxelinux =
+        std::fs::read_to_string(out.join("pxe/pxelinux.cfg/01-52-54-00-20-51-21")).unwrap();
+    assert!(
+        pxelinux.contains("bond=bond0:enp2s0f0,enp2s0f1:mode=balance-rr,miimon=100 vlan=bond0.51:bond0 ip=10.20.51.21::10.20.51.1:255.255.255.0:dockerhost-01.example.com:bond0.51:none nameserver=10.20.0.53 nameserver=10.20.0.54"),
+        "{pxelinux}"
+    );
+    assert!(out.join("pxe/pxelinux.cfg/01-52-54-00-20-51-ab").exists());
+    assert!(out.join("pxe/grub.cfg-01-52-54-00-20-51-ab").exists());
+}
+
+#[test]
+fn without_a_kickstart_table_there_are_no_kickstarts_and_pxe_needs_one() {
+    let fleet = Fleet::example();
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    let cut = site.find("\n# Unattended installs").unwrap();
+    fleet.write("site.toml", &site[..cut]);
+    let (_dir, out) = build_unsigned(&fleet);
+    assert!(!out.join("kickstart").exists() && !out.join("pxe").exists());
+    fleet.write("site.toml", &format!("{}\n[pxe]\nkickstart-url = \"http://ks.example.com\"\nkernel = \"k\"\ninitrd = \"i\"\n", &site[..cut]));
+    let output = fleet.run(&["check"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output)
+            .contains("pxe: boot entries point at kickstarts; add a [kickstart] table too"),
+        "{}",
+        stderr(&output)
+    );
+}
