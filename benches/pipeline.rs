@@ -60,7 +60,7 @@ fn main() {
                 .hosts
                 .iter()
                 .map(|h| {
-                    hostnet::render::render_host(&templates, &fleet, h)
+                    hostnet::render::render_host(&templates, h)
                         .unwrap()
                         .files
                         .len()

@@ -71,7 +71,7 @@ pub fn build_fleet(
         .hosts
         .par_iter()
         .map(|host| {
-            let rendered = render::render_host(templates, fleet, host)?;
+            let rendered = render::render_host(templates, host)?;
             let spec = PackageSpec::new(&fleet.site, host, rendered);
             let previous = versions::find_previous(&previous_dir, &spec.name)?;
             let (file_name, bytes, reused) =
@@ -126,7 +126,7 @@ pub fn build_fleet(
 
     if let Some(kickstart) = &fleet.site.kickstart {
         for host in &fleet.hosts {
-            let text = crate::kickstart::render(templates, kickstart, fleet, host)?;
+            let text = crate::kickstart::render(templates, kickstart, host)?;
             staging.write(
                 &Path::new(KICKSTART_DIR).join(format!("{}.ks", host.name)),
                 text.as_bytes(),

@@ -79,7 +79,7 @@ pub fn run(cli: &Cli) -> CommandResult {
             let staging = Staging::new(out)?;
             let nested = *all || selected.len() > 1;
             for host in &selected {
-                let rendered = render::render_host(&templates, &fleet, host)?;
+                let rendered = render::render_host(&templates, host)?;
                 let base = if nested {
                     PathBuf::from(&host.name)
                 } else {

@@ -203,7 +203,8 @@ impl Entry {
         out.push_str("  </format>\n</package>\n");
     }
 
-    fn filelists(&self, out: &mut String) {
+    /// The opening of a package in filelists and other: identified by pkgid, name and version.
+    fn open_by_pkgid(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "<package pkgid=\"{}\" name=\"{}\" arch=\"noarch\">\n  {}",
@@ -211,6 +212,10 @@ impl Entry {
             xml(&self.name),
             self.version_element()
         );
+    }
+
+    fn filelists(&self, out: &mut String) {
+        self.open_by_pkgid(out);
         for (path, is_dir) in &self.files {
             let kind = if *is_dir { " type=\"dir\"" } else { "" };
             let _ = writeln!(out, "  <file{kind}>{}</file>", xml(path));
@@ -219,13 +224,7 @@ impl Entry {
     }
 
     fn other(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "<package pkgid=\"{}\" name=\"{}\" arch=\"noarch\">\n  {}",
-            self.pkgid,
-            xml(&self.name),
-            self.version_element()
-        );
+        self.open_by_pkgid(out);
         for entry in &self.changelog {
             let _ = writeln!(
                 out,

@@ -402,6 +402,35 @@ fn an_unsigned_package_is_refused_where_signatures_are_enforced() {
     assert!(root.installed("hostnet-dockerhost-01").is_none());
 }
 
+/// dnf on `root` with the hostnet repo at `repo` (trusting the key published in `key_repo`, with
+/// gpgcheck=1) and unchecked base capabilities from `base_repo`.
+fn dnf_command(
+    root: &Root,
+    cache: &Path,
+    repo: &Path,
+    key_repo: &Path,
+    base_repo: &Path,
+) -> Command {
+    let mut command = Command::new("dnf");
+    command.args([
+        "-y",
+        &format!("--installroot={}", root.path.display()),
+        "--setopt=reposdir=/dev/null",
+        &format!("--setopt=cachedir={}", cache.display()),
+        "--releasever=7",
+        "--setopt=install_weak_deps=0",
+        &format!("--repofrompath=hostnet,file://{}", repo.display()),
+        &format!("--repofrompath=base,file://{}", base_repo.display()),
+        "--setopt=hostnet.gpgcheck=1",
+        &format!(
+            "--setopt=hostnet.gpgkey=file://{}",
+            key_repo.join("RPM-GPG-KEY-hostnet").display()
+        ),
+        "--setopt=base.gpgcheck=0",
+    ]);
+    command
+}
+
 /// `yum install hostnet-<host>` as a machine would do it, with dnf: the generated repo with
 /// gpgcheck=1 and the published key, the base capabilities from a second repo made by createrepo_c.
 #[test]
@@ -423,24 +452,10 @@ fn dnf_installs_from_the_generated_repo_with_gpgcheck() {
     let root = Root::new("dockerhost-01");
     let repo = out.join("repo");
     let dnf = |args: &[&str]| {
-        let mut command = Command::new("dnf");
-        command.args([
-            "-y",
-            &format!("--installroot={}", root.path.display()),
-            "--setopt=reposdir=/dev/null",
-            &format!("--setopt=cachedir={}", work.path().join("cache").display()),
-            "--releasever=7",
-            "--setopt=install_weak_deps=0",
-            &format!("--repofrompath=hostnet,file://{}", repo.display()),
-            &format!("--repofrompath=base,file://{}", base_repo.display()),
-            "--setopt=hostnet.gpgcheck=1",
-            &format!(
-                "--setopt=hostnet.gpgkey=file://{}",
-                repo.join("RPM-GPG-KEY-hostnet").display()
-            ),
-            "--setopt=base.gpgcheck=0",
-        ]);
-        command.args(args).output().unwrap()
+        dnf_command(&root, &work.path().join("cache"), &repo, &repo, &base_repo)
+            .args(args)
+            .output()
+            .unwrap()
     };
     let query = dnf(&[
         "repoquery",
@@ -492,27 +507,14 @@ fn dnf_installs_from_the_generated_repo_with_gpgcheck() {
     )
     .unwrap();
     let root = Root::new("dockerhost-01");
-    let mut command = Command::new("dnf");
-    command.args([
-        "-y",
-        &format!("--installroot={}", root.path.display()),
-        "--setopt=reposdir=/dev/null",
-        &format!("--setopt=cachedir={}", work.path().join("cache2").display()),
-        "--releasever=7",
-        &format!(
-            "--repofrompath=hostnet,file://{}",
-            resigned.join("repo").display()
-        ),
-        &format!("--repofrompath=base,file://{}", base_repo.display()),
-        "--setopt=hostnet.gpgcheck=1",
-        &format!(
-            "--setopt=hostnet.gpgkey=file://{}",
-            repo.join("RPM-GPG-KEY-hostnet").display()
-        ),
-        "--setopt=base.gpgcheck=0",
-        "install",
-        "hostnet-dockerhost-01",
-    ]);
+    let mut command = dnf_command(
+        &root,
+        &work.path().join("cache2"),
+        &resigned.join("repo"),
+        &repo,
+        &base_repo,
+    );
+    command.args(["install", "hostnet-dockerhost-01"]);
     let refused = command.output().unwrap();
     assert!(
         !refused.status.success(),

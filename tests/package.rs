@@ -59,6 +59,12 @@ fn rpm_list(package: &Path, option: &str) -> Vec<String> {
     .collect()
 }
 
+/// The signature header's tags, in order.
+fn signature_tags(package: &rpm::Package) -> Vec<u32> {
+    let entries = package.metadata.signature.get_all_entries().unwrap();
+    entries.into_iter().map(|(tag, _)| tag).collect()
+}
+
 /// `rpmkeys -Kv` against a private database holding only `public_key`.
 fn verify_with(public_key: &Path, package: &Path) -> (bool, String) {
     let db = tempfile::tempdir().unwrap();
@@ -272,14 +278,7 @@ fn el7_structure_signature_header_and_limits() {
     assert_eq!((bytes[4], bytes[5]), (3, 0));
     assert_eq!(&package.payload[..2], &[0x1f, 0x8b], "gzip payload");
 
-    let tags: Vec<u32> = package
-        .metadata
-        .signature
-        .get_all_entries()
-        .unwrap()
-        .into_iter()
-        .map(|(tag, _)| tag)
-        .collect();
+    let tags = signature_tags(&package);
     // region, RSA, SHA1, SHA256, SIZE, PGP, MD5, RESERVEDSPACE: what EL7's rpmsign writes, no rpm-6 tags.
     assert_eq!(tags, [62, 268, 269, 273, 1000, 1002, 1004, 1008]);
     let data: usize = package
@@ -744,14 +743,7 @@ fn unsigned_builds_need_the_flag_and_say_so() {
         stderr(&output)
     );
     let package = rpm::Package::open(package_path(&out, "dockerhost-01", 1)).unwrap();
-    let tags: Vec<u32> = package
-        .metadata
-        .signature
-        .get_all_entries()
-        .unwrap()
-        .into_iter()
-        .map(|(t, _)| t)
-        .collect();
+    let tags = signature_tags(&package);
     assert_eq!(tags, [62, 269, 273, 1000, 1004, 1008]);
     let report = stdout(&run_ok(
         "rpmkeys",

@@ -10,7 +10,7 @@ pub mod pxe;
 use minijinja::context;
 use serde::Serialize;
 
-use crate::model::{Fleet, Host, KickstartSettings};
+use crate::model::{Host, KickstartSettings};
 use crate::templates::{TemplateError, Templates};
 
 /// What the network snippet needs, computed here so that templates stay declarative.
@@ -118,7 +118,6 @@ impl<'a> KickstartContext<'a> {
 pub fn render(
     templates: &Templates,
     settings: &KickstartSettings,
-    _fleet: &Fleet,
     host: &Host,
 ) -> Result<String, TemplateError> {
     let context = context! {

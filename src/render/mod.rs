@@ -7,7 +7,7 @@ pub mod scriptlets;
 pub mod sysctl;
 pub mod tree;
 
-use crate::model::{Fleet, Host};
+use crate::model::Host;
 use crate::templates::Templates;
 
 pub use scriptlets::Scriptlets;
@@ -56,11 +56,7 @@ pub fn header(host: &Host, comment: &str) -> String {
 }
 
 /// Renders one host; `templates` holds the scriptlet templates (built-in or overridden).
-pub fn render_host(
-    templates: &Templates,
-    fleet: &Fleet,
-    host: &Host,
-) -> Result<RenderedHost, RenderError> {
+pub fn render_host(templates: &Templates, host: &Host) -> Result<RenderedHost, RenderError> {
     let mut files = ifcfg::render(host)?;
     files.push(RenderedFile {
         path: MODULES_LOAD_FILE.into(),
@@ -70,7 +66,7 @@ pub fn render_host(
     files.push(sysctl::render(host));
     files.push(docker::render_dropin(host));
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    let scriptlets = scriptlets::render(templates, fleet, host, &files)?;
+    let scriptlets = scriptlets::render(templates, host, &files)?;
     Ok(RenderedHost {
         host: host.name.clone(),
         files,

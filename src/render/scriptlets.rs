@@ -3,7 +3,7 @@
 use minijinja::context;
 
 use super::{MODULES_LOAD_FILE, NETWORK_SCRIPTS, RenderError, RenderedFile, SYSCTL_FILE, ifcfg};
-use crate::model::{Fleet, Host};
+use crate::model::Host;
 use crate::templates::{TemplateError, Templates};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +15,6 @@ pub struct Scriptlets {
 
 pub fn render(
     templates: &Templates,
-    _fleet: &Fleet,
     host: &Host,
     files: &[RenderedFile],
 ) -> Result<Scriptlets, RenderError> {
