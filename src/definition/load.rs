@@ -46,6 +46,19 @@ pub struct HostDefinition {
 /// Hosts whose site or group file is broken are left out: their problems would only echo that one.
 pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
     let mut sources = SourceMap::default();
+    if !root.is_dir() {
+        let id = sources.add(root.to_path_buf(), String::new());
+        diagnostics.error(
+            &Location::file_start(id),
+            "not a directory; point --hosts (or $HOSTNET_HOSTS) at the tree that holds site.toml",
+        );
+        return Definitions {
+            root: root.to_path_buf(),
+            sources,
+            site: None,
+            hosts: Vec::new(),
+        };
+    }
 
     let site_path = root.join(SITE_FILE);
     let site = match read_file(&mut sources, &site_path, diagnostics) {
@@ -73,6 +86,7 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
     let mut groups: Vec<(PathBuf, Option<(FileId, HostLayer)>)> = Vec::new();
     let mut host_files: Vec<(String, PathBuf, FileId)> = Vec::new();
     for entry in WalkDir::new(root)
+        .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
@@ -130,6 +144,17 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
         reject_host_only(&site.defaults, "the site's [defaults]", diagnostics);
     }
 
+    if host_files.is_empty() {
+        if let Some((site_id, _)) = &site {
+            diagnostics.warning(
+                &Location::file_start(*site_id),
+                format!(
+                    "no host definitions: add one <host>.toml per host under {}",
+                    root.display()
+                ),
+            );
+        }
+    }
     let mut hosts = Vec::new();
     for (name, path, id) in host_files {
         let Some(mut own) = parse::<HostLayer>(&sources, id, diagnostics) else {
