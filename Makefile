@@ -39,8 +39,9 @@ demo: build
 	$(HOSTNET) --hosts hosts render --all --out $(OUT)/render
 	@test -f $(DEMO_KEY) || $(HOSTNET) keygen --uid "hostnet demo (throwaway) <demo@example.com>" --bits 2048 \
 		--secret-key $(DEMO_KEY) --public-key $(OUT)/demo-key/RPM-GPG-KEY-hostnet-demo
-	$(HOSTNET) --hosts hosts build --key $(DEMO_KEY) --out $(OUT)/dist
-	@echo "demo: rendered files in $(OUT)/render/<host>/, signed packages in $(OUT)/dist/repo/"
+	$(HOSTNET) --hosts hosts build --key $(DEMO_KEY) --out $(OUT)
+	@echo "demo: rendered files in $(OUT)/render/<host>/, signed packages and repodata in $(OUT)/repo/,"
+	@echo "      kickstarts in $(OUT)/kickstart/, PXE entries in $(OUT)/pxe/"
 
 install: build
 	install -D -m 0755 $(HOSTNET) $(DESTDIR)/usr/local/bin/hostnet

@@ -15,6 +15,8 @@ use crate::publish::{self, PublishedPackage};
 use crate::render::{self, RenderError};
 use crate::templates::Templates;
 
+/// What `build` owns in its output directory; anything else there is left alone.
+pub const OWNED_PARTS: [&str; 3] = ["repo", "kickstart", "pxe"];
 pub const PACKAGES_DIR: &str = "repo/Packages";
 pub const PUBLIC_KEY_FILE: &str = "repo/RPM-GPG-KEY-hostnet";
 pub const CHECKSUMS_FILE: &str = "repo/SHA256SUMS";
@@ -62,7 +64,7 @@ pub fn build_fleet(
     let previous_dir: PathBuf = options
         .previous
         .map_or_else(|| options.out.join(PACKAGES_DIR), Path::to_path_buf);
-    let staging = Staging::new(options.out)?;
+    let staging = Staging::parts(options.out, &OWNED_PARTS)?;
     let packages_dir = staging.path().join(PACKAGES_DIR);
     std::fs::create_dir_all(&packages_dir).map_err(io_error(&packages_dir))?;
 

@@ -84,11 +84,12 @@ DIR/repo/RPM-GPG-KEY-hostnet, yum metadata in DIR/repo/repodata/ and a SHA256SUM
 DIR/pxe/. Same definitions and SOURCE_DATE_EPOCH give \
 byte-identical packages. A host whose content is unchanged since its previous package (in \
 DIR/repo/Packages or --previous) keeps that package as it is; a changed host gets N+1. \
-DIR is replaced atomically."
+build owns DIR/repo, DIR/kickstart and DIR/pxe and replaces them together once everything is \
+written; anything else in DIR is left alone."
     )]
     Build {
         /// Output directory
-        #[arg(long, short, value_name = "DIR", default_value = "out/dist")]
+        #[arg(long, short, value_name = "DIR", default_value = "out")]
         out: PathBuf,
         /// Armored (or binary) OpenPGP secret key: RSA, primary key signs, file not world-readable
         #[arg(

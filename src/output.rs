@@ -1,6 +1,9 @@
-//! Writing outputs atomically: everything is written into a staging directory beside the target and
-//! swapped into place in one rename, so an interrupted or failed run leaves the previous output (or
-//! nothing) rather than a half-written tree.
+//! Writing outputs atomically: everything is written into a staging directory and swapped into place
+//! by rename only once all of it is written, so a failed run leaves the previous output (or nothing)
+//! rather than a half-written tree.
+//!
+//! Two shapes: a whole directory hostnet owns (`render --out DIR`), or named parts of a directory
+//! that also holds other things (`build --out out` owns `out/repo`, `out/kickstart`, `out/pxe`).
 
 use std::fs;
 use std::io;
@@ -32,21 +35,44 @@ pub fn io_error(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
     }
 }
 
-/// A directory being filled; becomes `target` on [`Staging::commit`], vanishes if dropped.
+/// A directory being filled; becomes `target` (or its parts) on [`Staging::commit`], vanishes if
+/// dropped.
 pub struct Staging {
     dir: tempfile::TempDir,
     target: PathBuf,
+    /// `None`: the staging directory becomes `target`. `Some`: each named sub-directory of the
+    /// staging directory replaces the one of `target` (and one no longer produced is removed).
+    parts: Option<Vec<&'static str>>,
 }
 
 impl Staging {
+    /// Stages the named parts of `target`; `target` itself may hold anything else.
+    pub fn parts(target: &Path, parts: &[&'static str]) -> Result<Staging, OutputError> {
+        for part in parts {
+            let path = target.join(part);
+            if path.exists() && !is_replaceable(&path)? {
+                return Err(OutputError::NotOurs(path));
+            }
+        }
+        // Beside the target, so that a failed run does not even leave an empty target behind.
+        let parent = parent_of(target);
+        fs::create_dir_all(&parent).map_err(io_error(&parent))?;
+        let dir = tempfile::Builder::new()
+            .prefix(".hostnet-staging-")
+            .tempdir_in(&parent)
+            .map_err(io_error(&parent))?;
+        Ok(Staging {
+            dir,
+            target: target.to_path_buf(),
+            parts: Some(parts.to_vec()),
+        })
+    }
+
     pub fn new(target: &Path) -> Result<Staging, OutputError> {
         if target.exists() && !is_replaceable(target)? {
             return Err(OutputError::NotOurs(target.to_path_buf()));
         }
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let parent = parent_of(target);
         fs::create_dir_all(&parent).map_err(io_error(&parent))?;
         let dir = tempfile::Builder::new()
             .prefix(".hostnet-staging-")
@@ -57,6 +83,7 @@ impl Staging {
         Ok(Staging {
             dir,
             target: target.to_path_buf(),
+            parts: None,
         })
     }
 
@@ -70,6 +97,9 @@ impl Staging {
     }
 
     pub fn commit(self) -> Result<(), OutputError> {
+        if let Some(parts) = self.parts.clone() {
+            return self.commit_parts(&parts);
+        }
         let staged = self.dir.keep();
         write_file(
             &staged.join(MARKER),
@@ -97,6 +127,68 @@ impl Staging {
             fs::remove_dir_all(&old).map_err(io_error(&old))?;
         }
         Ok(())
+    }
+}
+
+impl Staging {
+    /// Swaps each part in; if a rename fails, the parts already swapped are put back.
+    fn commit_parts(self, parts: &[&str]) -> Result<(), OutputError> {
+        let staging = self.dir.path();
+        fs::create_dir_all(&self.target).map_err(io_error(&self.target))?;
+        let mut swapped: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
+        let mut result = Ok(());
+        for part in parts {
+            let staged = staging.join(part);
+            let live = self.target.join(part);
+            let old = staging.join(format!("{part}.old"));
+            if staged.exists() {
+                let marker = b"This directory is written by hostnet and replaced on each run.\n";
+                if let Err(e) = write_file(&staged.join(MARKER), marker, 0o644) {
+                    result = Err(e);
+                    break;
+                }
+            }
+            let had_old = live.exists();
+            if had_old {
+                if let Err(source) = fs::rename(&live, &old) {
+                    result = Err(OutputError::Io {
+                        path: live.clone(),
+                        source,
+                    });
+                    break;
+                }
+            }
+            if staged.exists() {
+                if let Err(source) = fs::rename(&staged, &live) {
+                    if had_old {
+                        let _ = fs::rename(&old, &live);
+                    }
+                    result = Err(OutputError::Io {
+                        path: live.clone(),
+                        source,
+                    });
+                    break;
+                }
+            }
+            swapped.push((live, had_old.then_some(old)));
+        }
+        if result.is_err() {
+            for (live, old) in swapped.into_iter().rev() {
+                let _ = fs::remove_dir_all(&live);
+                if let Some(old) = old {
+                    let _ = fs::rename(old, &live);
+                }
+            }
+        }
+        // Dropping the staging directory removes the previous parts with it.
+        result
+    }
+}
+
+fn parent_of(target: &Path) -> PathBuf {
+    match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 

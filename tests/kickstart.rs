@@ -107,6 +107,9 @@ fn kickstarts_exercising_each_option_pass_ksvalidator() {
         let (_dir, out) = build_unsigned(&fleet);
         for entry in std::fs::read_dir(out.join("kickstart")).unwrap() {
             let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "ks") {
+                continue;
+            }
             ksvalidate(&path);
             let text = std::fs::read_to_string(&path).unwrap();
             if path.ends_with("untagged.ks") {

@@ -757,3 +757,45 @@ fn unsigned_builds_need_the_flag_and_say_so() {
         "{report}"
     );
 }
+
+#[test]
+fn build_owns_only_its_parts_of_the_output_directory() {
+    let fleet = Fleet::example();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(out.join("render")).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let output = build(&fleet, None, &out, EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    assert!(
+        out.join("render").is_dir()
+            && out.join("repo/repodata/repomd.xml").exists()
+            && out.join("kickstart").is_dir()
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers, ["out"], "no staging directory is left behind");
+
+    // A repo/ hostnet did not write is never replaced.
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir_all(foreign.join("repo")).unwrap();
+    std::fs::write(foreign.join("repo/index.html"), "someone else's").unwrap();
+    let output = build(&fleet, None, &foreign, EPOCH);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output)
+            .contains("foreign/repo: exists, is not empty and was not written by hostnet"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("repo/index.html")).unwrap(),
+        "someone else's"
+    );
+}
