@@ -149,26 +149,24 @@ impl Staging {
                 }
             }
             let had_old = live.exists();
-            if had_old {
-                if let Err(source) = fs::rename(&live, &old) {
-                    result = Err(OutputError::Io {
-                        path: live.clone(),
-                        source,
-                    });
-                    break;
-                }
+            if had_old && let Err(source) = fs::rename(&live, &old) {
+                result = Err(OutputError::Io {
+                    path: live.clone(),
+                    source,
+                });
+                break;
             }
-            if staged.exists() {
-                if let Err(source) = fs::rename(&staged, &live) {
-                    if had_old {
-                        let _ = fs::rename(&old, &live);
-                    }
-                    result = Err(OutputError::Io {
-                        path: live.clone(),
-                        source,
-                    });
-                    break;
+            if staged.exists()
+                && let Err(source) = fs::rename(&staged, &live)
+            {
+                if had_old {
+                    let _ = fs::rename(&old, &live);
                 }
+                result = Err(OutputError::Io {
+                    path: live.clone(),
+                    source,
+                });
+                break;
             }
             swapped.push((live, had_old.then_some(old)));
         }

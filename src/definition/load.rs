@@ -144,16 +144,16 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
         reject_host_only(&site.defaults, "the site's [defaults]", diagnostics);
     }
 
-    if host_files.is_empty() {
-        if let Some((site_id, _)) = &site {
-            diagnostics.warning(
-                &Location::file_start(*site_id),
-                format!(
-                    "no host definitions: add one <host>.toml per host under {}",
-                    root.display()
-                ),
-            );
-        }
+    if host_files.is_empty()
+        && let Some((site_id, _)) = &site
+    {
+        diagnostics.warning(
+            &Location::file_start(*site_id),
+            format!(
+                "no host definitions: add one <host>.toml per host under {}",
+                root.display()
+            ),
+        );
     }
     let mut hosts = Vec::new();
     for (name, path, id) in host_files {
