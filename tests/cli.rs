@@ -30,7 +30,7 @@ fn man_page_and_completions_come_from_the_cli_definition() {
         let completion = hostnet(&root, &["completions", shell]);
         assert!(completion.status.success());
         let text = stdout(&completion);
-        assert!(text.contains("keygen") && text.contains("--passphrase-file"), "{shell}");
+        assert!(text.contains("keygen") && text.contains("passphrase-file"), "{shell}");
     }
     let bash = stdout(&hostnet(&root, &["completions", "bash"]));
     let dir = tempfile::tempdir().unwrap();
