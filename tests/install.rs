@@ -15,6 +15,12 @@ const EPOCH: &str = "1700000000";
 /// A debootstrapped root, made once per machine and copied for each scenario. It carries Debian's
 /// rpm so that a kickstart's %post can run inside it as anaconda runs it in the installed system.
 fn pristine_root() -> PathBuf {
+    // The tests of this file run in parallel threads; one of them makes the root, the others wait.
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(make_pristine_root).clone()
+}
+
+fn make_pristine_root() -> PathBuf {
     let cache = common::repo_root().join("target/test-roots/bookworm-minbase-rpm");
     if cache.join("etc/debian_version").exists() {
         return cache;
