@@ -44,6 +44,52 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     (best, last.unwrap())
 }
 
+/// Packaging and signing: the costly part of `hostnet build`, per host.
+fn bench_packages() {
+    use hostnet::package::signing::{KeygenRequest, SigningKey, keygen};
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = (dir.path().join("k.asc"), dir.path().join("k.pub"));
+    keygen(&KeygenRequest {
+        user_id: "bench <bench@example.com>",
+        bits: 4096,
+        passphrase: None,
+        secret_path: &secret,
+        public_path: &public,
+    })
+    .unwrap();
+    let key = SigningKey::load(&secret, None).unwrap();
+    let fleet_dir = tempfile::tempdir().unwrap();
+    write_fleet(fleet_dir.path(), 50);
+    let (_, _, fleet) = hostnet::load_fleet(fleet_dir.path());
+    let fleet = fleet.unwrap();
+    let templates = hostnet::templates::Templates::new(None).unwrap();
+    let specs: Vec<_> = fleet
+        .hosts
+        .iter()
+        .map(|h| {
+            hostnet::package::PackageSpec::new(
+                &fleet.site,
+                h,
+                hostnet::render::render_host(&templates, h).unwrap(),
+            )
+        })
+        .collect();
+    for (label, key) in [("unsigned", None), ("signed, RSA-4096", Some(&key))] {
+        let (time, bytes) = best_of(3, || {
+            specs
+                .iter()
+                .map(|s| s.build("1", "1", 1_700_000_000, key).unwrap().len())
+                .sum::<usize>()
+        });
+        println!(
+            "package {label:>17}: {:>8.2}ms per host ({} hosts, {} bytes per package)",
+            time.as_secs_f64() * 1e3 / specs.len() as f64,
+            specs.len(),
+            bytes / specs.len()
+        );
+    }
+}
+
 fn main() {
     let templates = hostnet::templates::Templates::new(None).unwrap();
     println!(
@@ -75,4 +121,5 @@ fn main() {
             render_time.as_secs_f64() * 1e6 / hosts as f64
         );
     }
+    bench_packages();
 }
