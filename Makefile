@@ -16,7 +16,7 @@ test-deps:
 	scripts/install-test-deps.sh
 
 test: test-deps
-	$(CARGO) test --locked
+	$(CARGO) test --locked --lib --bins --tests
 
 lint:
 	$(CARGO) fmt --all -- --check
