@@ -49,29 +49,20 @@ impl Staging {
     /// Stages the named parts of `target`; `target` itself may hold anything else.
     pub fn parts(target: &Path, parts: &[&'static str]) -> Result<Staging, OutputError> {
         for part in parts {
-            let path = target.join(part);
-            if path.exists() && !is_replaceable(&path)? {
-                return Err(OutputError::NotOurs(path));
-            }
+            refuse_foreign(&target.join(part))?;
         }
-        // Beside the target, so that a failed run does not even leave an empty target behind.
-        let parent = parent_of(target);
-        fs::create_dir_all(&parent).map_err(io_error(&parent))?;
-        let dir = tempfile::Builder::new()
-            .prefix(".hostnet-staging-")
-            .tempdir_in(&parent)
-            .map_err(io_error(&parent))?;
-        Ok(Staging {
-            dir,
-            target: target.to_path_buf(),
-            parts: Some(parts.to_vec()),
-        })
+        Staging::beside(target, Some(parts.to_vec()))
     }
 
+    /// Stages the whole of `target`.
     pub fn new(target: &Path) -> Result<Staging, OutputError> {
-        if target.exists() && !is_replaceable(target)? {
-            return Err(OutputError::NotOurs(target.to_path_buf()));
-        }
+        refuse_foreign(target)?;
+        Staging::beside(target, None)
+    }
+
+    /// The staging directory sits beside the target (same file system, so the final renames are
+    /// atomic), and a failed run leaves not even an empty target behind.
+    fn beside(target: &Path, parts: Option<Vec<&'static str>>) -> Result<Staging, OutputError> {
         let parent = parent_of(target);
         fs::create_dir_all(&parent).map_err(io_error(&parent))?;
         let dir = tempfile::Builder::new()
@@ -83,7 +74,7 @@ impl Staging {
         Ok(Staging {
             dir,
             target: target.to_path_buf(),
-            parts: None,
+            parts,
         })
     }
 
@@ -196,6 +187,13 @@ pub fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<(), OutputEr
     }
     fs::write(path, content).map_err(io_error(path))?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_error(path))
+}
+
+fn refuse_foreign(path: &Path) -> Result<(), OutputError> {
+    if path.exists() && !is_replaceable(path)? {
+        return Err(OutputError::NotOurs(path.to_path_buf()));
+    }
+    Ok(())
 }
 
 fn is_replaceable(dir: &Path) -> Result<bool, OutputError> {
