@@ -385,3 +385,39 @@ fn without_a_kickstart_table_there_are_no_kickstarts_and_pxe_needs_one() {
         stderr(&output)
     );
 }
+
+#[test]
+fn bond_options_dracut_cannot_take_are_refused_when_the_installer_uses_the_vlan() {
+    let fleet = Fleet::example();
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    fleet.write(
+        "site.toml",
+        &site.replace("[pxe]\n", "[pxe]\ninstaller-vlan = true\n"),
+    );
+    fleet.write(
+        "arp.toml",
+        "boot-mac = \"52:54:00:aa:00:01\"\n[bond]\nmode = 1\nmiimon = 0\n[bond.options]\narp_interval = 100\narp_ip_target = \"10.20.51.1,10.20.51.2\"\n[management]\naddress = \"10.20.51.80\"\n[containers]\nslice = \"172.20.56.144/28\"\n",
+    );
+    let output = fleet.run(&["check"]);
+    assert_eq!(output.status.code(), Some(1));
+    let line = site.lines().position(|l| l == "[pxe]").unwrap() + 2;
+    assert!(
+        stderr(&output).contains(&format!(
+            "hosts/site.toml:{line}:18: error: pxe.installer-vlan: host arp's bond option arp_ip_target=10.20.51.1,10.20.51.2 cannot be given to dracut"
+        )),
+        "{}",
+        stderr(&output)
+    );
+    // Without a boot MAC the host gets no PXE entry, so nothing to refuse.
+    let host = std::fs::read_to_string(fleet.hosts().join("arp.toml")).unwrap();
+    fleet.write(
+        "arp.toml",
+        &host.replace("boot-mac = \"52:54:00:aa:00:01\"\n", ""),
+    );
+    assert_eq!(
+        fleet.run(&["check"]).status.code(),
+        Some(0),
+        "{}",
+        stderr(&fleet.run(&["check"]))
+    );
+}

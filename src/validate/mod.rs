@@ -27,6 +27,7 @@ pub fn check(definitions: &Definitions, diagnostics: &mut Diagnostics) -> Option
         facts.push(host_facts);
     }
     fleet::check_fleet(&facts, &definitions.sources, diagnostics);
+    check_installer_network(site, &catalog.site, &hosts, diagnostics);
     if diagnostics.has_errors() {
         return None;
     }
@@ -34,4 +35,36 @@ pub fn check(definitions: &Definitions, diagnostics: &mut Diagnostics) -> Option
         site: catalog.site,
         hosts,
     })
+}
+
+/// dracut's `bond=` takes the bonding options comma-separated, so an option whose value holds a comma
+/// (several `arp_ip_target`s) cannot reach the installer.
+fn check_installer_network(
+    site_file: &crate::definition::schema::SiteFile,
+    site: &crate::model::Site,
+    hosts: &[crate::model::Host],
+    diagnostics: &mut Diagnostics,
+) {
+    if !site.pxe.as_ref().is_some_and(|p| p.installer_vlan) {
+        return;
+    }
+    let Some(at) = site_file
+        .pxe
+        .as_ref()
+        .and_then(|p| p.value.installer_vlan.as_ref())
+        .map(|v| v.at.clone())
+    else {
+        return;
+    };
+    for host in hosts.iter().filter(|h| h.boot_mac.is_some()) {
+        for (name, value) in host.bond.options.iter().filter(|(_, v)| v.contains(',')) {
+            diagnostics.error(
+                &at,
+                format!(
+                    "pxe.installer-vlan: host {}'s bond option {name}={value} cannot be given to dracut, whose bond= options are comma-separated; give it one value, or let the installer use DHCP on the boot NIC (installer-vlan = false)",
+                    host.name
+                ),
+            );
+        }
+    }
 }
