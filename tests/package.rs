@@ -799,3 +799,20 @@ fn build_owns_only_its_parts_of_the_output_directory() {
         "someone else's"
     );
 }
+
+#[test]
+fn the_key_may_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = hostnet_key(dir.path(), "from-env");
+    let fleet = Fleet::example();
+    let out = dir.path().join("dist");
+    let output = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args(["build", "--out", out.to_str().unwrap()])
+        .current_dir(fleet.dir.path())
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env("HOSTNET_SIGNING_KEY", &secret)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(verify_with(&public, &package_path(&out, "dockerhost-01", 1)).0);
+}
