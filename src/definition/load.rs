@@ -265,7 +265,7 @@ fn explain_toml_error(message: &str) -> String {
         )
         .replace(
             "data did not match any variant of untagged enum ScalarValue",
-            "expected a number or a string",
+            "expected a number, a string or true/false",
         )
 }
 

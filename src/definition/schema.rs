@@ -192,11 +192,13 @@ pub enum VlanRef {
     Name(String),
 }
 
-/// A setting that may be written as a number or a string (bond mode, sysctl values, bond options).
+/// A setting that may be written as a number, a string or a boolean (bond mode, sysctl values, bond
+/// options); booleans mean 1 and 0, as the kernel writes them.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum ScalarValue {
     Integer(i64),
+    Boolean(bool),
     Text(String),
 }
 
@@ -204,6 +206,7 @@ impl std::fmt::Display for ScalarValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ScalarValue::Integer(n) => write!(f, "{n}"),
+            ScalarValue::Boolean(b) => write!(f, "{}", u8::from(*b)),
             ScalarValue::Text(s) => f.write_str(s),
         }
     }

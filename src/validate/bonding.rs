@@ -241,6 +241,7 @@ pub fn parse_mode(value: &crate::definition::schema::ScalarValue) -> Result<Bond
     use crate::definition::schema::ScalarValue;
     let found = match value {
         ScalarValue::Integer(n) => BondMode::from_number(*n),
+        ScalarValue::Boolean(_) => None,
         ScalarValue::Text(text) => BondMode::from_name(text)
             .or_else(|| text.parse::<i64>().ok().and_then(BondMode::from_number)),
     };
