@@ -52,6 +52,10 @@ fi
 
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload || { echo "hostnet: systemctl daemon-reload failed" >&2; exit 1; }
+    # Every file says NM_CONTROLLED=no: network.service must bring the stack up at boot.
+    if [ "$(systemctl is-enabled network.service 2>/dev/null)" != enabled ]; then
+        echo "hostnet: WARNING: network.service is not enabled, so these files are not applied at boot: systemctl enable network" >&2
+    fi
 fi
 # Applying now is a convenience (boot applies both); where it cannot happen (a chroot, a container),
 # say so and go on.
