@@ -73,6 +73,9 @@ atomically; hostnet refuses to replace a non-empty directory it did not write."
         /// Output directory
         #[arg(long, short, value_name = "DIR")]
         out: PathBuf,
+        /// Template overrides, as for build (default: [kickstart] template-dir in site.toml)
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
     },
 
     /// Build a signed, reproducible EL7 RPM for every host into DIR/repo/Packages/

@@ -70,12 +70,17 @@ pub fn run(cli: &Cli) -> CommandResult {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Render { names, all, out } => {
+        Command::Render {
+            names,
+            all,
+            out,
+            templates,
+        } => {
             let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
                 return Ok(ExitCode::from(1));
             };
             let selected = select(&fleet, names, *all)?;
-            let templates = Templates::new(None)?;
+            let templates = site_templates(&fleet, templates.as_deref())?;
             let staging = Staging::new(out)?;
             let nested = *all || selected.len() > 1;
             for host in &selected {
@@ -116,14 +121,7 @@ pub fn run(cli: &Cli) -> CommandResult {
                     None
                 }
             };
-            let template_dir = templates.clone().or_else(|| {
-                fleet
-                    .site
-                    .kickstart
-                    .as_ref()
-                    .and_then(|k| k.template_dir.clone())
-            });
-            let templates = Templates::new(template_dir.as_deref())?;
+            let templates = site_templates(&fleet, templates.as_deref())?;
             let options = crate::build::BuildOptions {
                 out,
                 previous: previous.as_deref(),
@@ -150,6 +148,20 @@ pub fn run(cli: &Cli) -> CommandResult {
             unreachable!("handled earlier")
         }
     }
+}
+
+/// The templates with overrides from `--templates`, else from the site's `[kickstart] template-dir`:
+/// render and build must use the same ones, so that what render shows is what the package runs.
+fn site_templates(
+    fleet: &Fleet,
+    cli_dir: Option<&std::path::Path>,
+) -> Result<Templates, crate::templates::TemplateError> {
+    let site_dir = fleet
+        .site
+        .kickstart
+        .as_ref()
+        .and_then(|k| k.template_dir.as_deref());
+    Templates::new(cli_dir.or(site_dir))
 }
 
 /// Prints diagnostics to stderr with a summary line.

@@ -816,3 +816,49 @@ fn the_key_may_come_from_the_environment() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(verify_with(&public, &package_path(&out, "dockerhost-01", 1)).0);
 }
+
+#[test]
+fn scriptlet_overrides_reach_render_and_the_package_alike() {
+    let fleet = Fleet::example();
+    let overrides = fleet.dir.path().join("overrides/specs");
+    std::fs::create_dir_all(&overrides).unwrap();
+    std::fs::write(
+        overrides.join("postun.sh.j2"),
+        "# site postun for {{ host }}\nsystemctl daemon-reload\nexit 0\n",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    let output = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args([
+            "build",
+            "--unsigned",
+            "--out",
+            out.to_str().unwrap(),
+            "--templates",
+            "overrides",
+        ])
+        .current_dir(fleet.dir.path())
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let package = package_path(&out, "dockerhost-01", 1);
+    assert!(rpm_query(&package, "%{POSTUN}").starts_with("# site postun for dockerhost-01\n"));
+    let rendered = dir.path().join("render");
+    let output = fleet.run(&[
+        "render",
+        "dockerhost-01",
+        "--templates",
+        "overrides",
+        "--out",
+        rendered.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(rendered.join("scriptlets/postun.sh"))
+            .unwrap()
+            .trim_end(),
+        rpm_query(&package, "%{POSTUN}").trim_end()
+    );
+}
