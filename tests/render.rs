@@ -414,3 +414,28 @@ fn unknown_host_names_the_known_ones() {
         "no host named \"nosuch\"; defined hosts: dockerhost-01, dockerhost-02, dockerhost-03"
     ));
 }
+
+#[test]
+fn nested_group_folders_apply_outer_to_inner() {
+    let fleet = Fleet::example();
+    // `a-row` sorts before `group.toml`, so file order alone would apply the inner group first.
+    fleet.write("rack-a/a-row/group.toml", "[bond]\nmiimon = 300\n");
+    fleet.write(
+        "rack-a/a-row/deep.toml",
+        "[management]\naddress = \"10.20.51.90\"\n[containers]\nslice = \"172.20.56.160/28\"\n",
+    );
+    let out = render(&fleet, "deep");
+    let bond = sourced_by_bash(
+        &out.path()
+            .join("tree/etc/sysconfig/network-scripts/ifcfg-bond0"),
+    );
+    assert_eq!(
+        bond["BONDING_OPTS"], "mode=4 miimon=300 lacp_rate=fast xmit_hash_policy=layer3+4",
+        "mode from rack-a, miimon from rack-a/a-row overriding rack-a's 100"
+    );
+    let shown = common::stdout(&fleet.run(&["show", "deep"]));
+    assert!(
+        shown.contains("hosts/site.toml -> hosts/rack-a/group.toml -> hosts/rack-a/a-row/group.toml -> hosts/rack-a/a-row/deep.toml"),
+        "{shown}"
+    );
+}

@@ -155,6 +155,9 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
             ),
         );
     }
+    // Outer folders first, whatever the names: `rack-a/a-row/group.toml` sorts before
+    // `rack-a/group.toml` but must apply after it.
+    groups.sort_by_key(|(folder, _)| folder.components().count());
     let mut hosts = Vec::new();
     for (name, path, id) in host_files {
         let Some(mut own) = parse::<HostLayer>(&sources, id, diagnostics) else {
