@@ -21,4 +21,12 @@ fi
 if ! command -v ksvalidator >/dev/null 2>&1; then
     echo "install-test-deps: installing pykickstart"
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore pykickstart
+    # With pyenv, a new console script needs a shim before it is on PATH.
+    if command -v pyenv >/dev/null 2>&1; then
+        pyenv rehash
+    fi
+fi
+if ! command -v ksvalidator >/dev/null 2>&1; then
+    echo "install-test-deps: pykickstart is installed but ksvalidator is not on PATH ($PATH)" >&2
+    exit 1
 fi
