@@ -144,7 +144,7 @@ impl Entry {
             file_name: package.file_name.to_string(),
             package_size: package.bytes.len(),
             installed_size: metadata.get_installed_size()?,
-            archive_size: (package.bytes.len() as u64).saturating_sub(offsets.payload),
+            archive_size: archive_size(&package.bytes[offsets.payload as usize..]),
             header_range: (offsets.header, offsets.payload),
             provides: metadata.get_provides()?,
             // rpmlib() needs are rpm's own business; createrepo leaves them out too.
@@ -236,6 +236,15 @@ impl Entry {
         }
         out.push_str("</package>\n");
     }
+}
+
+/// The size of the uncompressed cpio archive, as createrepo records it (`<size archive=...>`).
+fn archive_size(payload: &[u8]) -> u64 {
+    std::io::copy(
+        &mut flate2::read::GzDecoder::new(payload),
+        &mut std::io::sink(),
+    )
+    .unwrap_or(0)
 }
 
 fn dependencies(out: &mut String, element: &str, list: &[Dependency]) {
