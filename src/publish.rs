@@ -126,6 +126,19 @@ impl Entry {
             })
             .collect();
         let text = |value: Result<&str, rpm::Error>| value.unwrap_or_default().to_string();
+        let provides = metadata.get_provides()?;
+        // rpmlib() needs are rpm's own business, and a package satisfies its own config() need;
+        // createrepo leaves both out.
+        let requires = metadata
+            .get_requires()?
+            .into_iter()
+            .filter(|d| !d.name.starts_with("rpmlib("))
+            .filter(|d| {
+                !provides
+                    .iter()
+                    .any(|p| p.name == d.name && p.version == d.version)
+            })
+            .collect();
         Ok(Entry {
             pkgid: sha256_hex(package.bytes),
             name: metadata.get_name()?.to_string(),
@@ -146,13 +159,8 @@ impl Entry {
             installed_size: metadata.get_installed_size()?,
             archive_size: archive_size(&package.bytes[offsets.payload as usize..]),
             header_range: (offsets.header, offsets.payload),
-            provides: metadata.get_provides()?,
-            // rpmlib() needs are rpm's own business; createrepo leaves them out too.
-            requires: metadata
-                .get_requires()?
-                .into_iter()
-                .filter(|d| !d.name.starts_with("rpmlib("))
-                .collect(),
+            provides,
+            requires,
             conflicts: metadata.get_conflicts()?,
             files,
             changelog: metadata.get_changelog_entries().unwrap_or_default(),

@@ -862,3 +862,83 @@ fn scriptlet_overrides_reach_render_and_the_package_alike() {
         rpm_query(&package, "%{POSTUN}").trim_end()
     );
 }
+
+/// Our repodata says what createrepo_c says of the same packages (it cannot be used instead: version
+/// 1.x writes zstd by default and the tool would be one more build dependency of every pipeline).
+#[test]
+fn primary_metadata_agrees_with_createrepo_c() {
+    require_tool("createrepo_c");
+    let built = signed_build();
+    let reference = tempfile::tempdir().unwrap();
+    run_ok(
+        "cp",
+        &[
+            "-r",
+            built.out.join("repo/Packages").to_str().unwrap(),
+            reference.path().to_str().unwrap(),
+        ],
+    );
+    run_ok(
+        "createrepo_c",
+        &[
+            "-q",
+            "--general-compress-type=gz",
+            reference.path().to_str().unwrap(),
+        ],
+    );
+    let primary = |repodata: &Path| {
+        let file = std::fs::read_dir(repodata)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with("-primary.xml.gz"))
+            .unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(std::fs::File::open(file).unwrap()),
+            &mut text,
+        )
+        .unwrap();
+        // What yum and dnf resolve and download by, package by package; createrepo_c records no
+        // archive size for packages without the ARCHIVESIZE tag.
+        let mut packages: Vec<Vec<String>> = text
+            .split("<package type=\"rpm\">")
+            .skip(1)
+            .map(|block| {
+                block
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| {
+                        [
+                            "<name>",
+                            "<version ",
+                            "<checksum ",
+                            "<location ",
+                            "<rpm:header-range",
+                            "<rpm:entry",
+                            "<file",
+                            "<rpm:provides",
+                            "<rpm:requires",
+                            "<rpm:conflicts",
+                        ]
+                        .iter()
+                        .any(|p| l.starts_with(p))
+                    })
+                    .map(String::from)
+                    .chain(
+                        block
+                            .lines()
+                            .map(str::trim)
+                            .filter(|l| l.starts_with("<size "))
+                            .map(|l| l.split(" archive=").next().unwrap().to_string()),
+                    )
+                    .collect()
+            })
+            .collect();
+        packages.sort();
+        packages
+    };
+    let ours = primary(&built.out.join("repo/repodata"));
+    let theirs = primary(&reference.path().join("repodata"));
+    assert_eq!(ours.len(), 3);
+    assert_eq!(ours, theirs);
+}
