@@ -40,8 +40,13 @@ pub fn run(cli: &Cli) -> CommandResult {
     match &cli.command {
         Command::Check { deny_warnings } => {
             report(&definitions, &diagnostics);
-            let failed =
+            let mut failed =
                 diagnostics.has_errors() || (*deny_warnings && diagnostics.warning_count() > 0);
+            // The templates (built-in or the site's overrides) must render for every host too.
+            if let Some(Err(error)) = fleet.as_ref().map(render_everything) {
+                eprintln!("hostnet: error: {error}");
+                failed = true;
+            }
             if !failed {
                 let hosts = fleet.as_ref().map_or(0, |f| f.hosts.len());
                 println!("{}: {hosts} hosts checked, no errors", cli.hosts.display());
@@ -148,6 +153,18 @@ pub fn run(cli: &Cli) -> CommandResult {
             unreachable!("handled earlier")
         }
     }
+}
+
+/// Renders every host's files, scriptlets and kickstart without writing them.
+fn render_everything(fleet: &Fleet) -> Result<(), Box<dyn std::error::Error>> {
+    let templates = site_templates(fleet, None)?;
+    for host in &fleet.hosts {
+        render::render_host(&templates, host)?;
+        if let Some(kickstart) = &fleet.site.kickstart {
+            crate::kickstart::render(&templates, kickstart, host)?;
+        }
+    }
+    Ok(())
 }
 
 /// The templates with overrides from `--templates`, else from the site's `[kickstart] template-dir`:

@@ -421,3 +421,30 @@ fn bond_options_dracut_cannot_take_are_refused_when_the_installer_uses_the_vlan(
         stderr(&fleet.run(&["check"]))
     );
 }
+
+#[test]
+fn check_renders_the_site_templates_too() {
+    let fleet = Fleet::example();
+    let overrides = fleet.hosts().join("ks-templates/kickstart");
+    std::fs::create_dir_all(&overrides).unwrap();
+    std::fs::write(
+        overrides.join("post.ks.j2"),
+        "%post\necho {{ host.no_such_field }}\n%end\n",
+    )
+    .unwrap();
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    fleet.write(
+        "site.toml",
+        &site.replace(
+            "[kickstart]\n",
+            "[kickstart]\ntemplate-dir = \"ks-templates\"\n",
+        ),
+    );
+    let output = fleet.run(&["check"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("ks-templates/kickstart/post.ks.j2:2:"),
+        "{}",
+        stderr(&output)
+    );
+}
