@@ -439,3 +439,54 @@ fn nested_group_folders_apply_outer_to_inner() {
         "{shown}"
     );
 }
+
+/// network-scripts leaves a slave whose MASTER names no bond silently down (DESIGN.md): every
+/// reference between the files of a host must name a device those files define.
+#[test]
+fn every_master_physdev_and_bridge_names_a_rendered_device() {
+    let fleet = Fleet::example();
+    fleet.write(
+        "other.toml",
+        "[bond]\nname = \"bond7\"\nslaves = [\"eno1\", \"eno2\", \"eno3\"]\n[management]\ntagged = false\naddress = \"10.20.51.91\"\n[containers]\nbridge = \"br-c\"\nslice = \"172.20.56.176/28\"\n",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("all");
+    let output = fleet.run(&["render", "--all", "--out", target.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for host in ["dockerhost-01", "dockerhost-02", "dockerhost-03", "other"] {
+        let scripts = target.join(host).join("etc/sysconfig/network-scripts");
+        let files: Vec<BTreeMap<String, String>> = std::fs::read_dir(&scripts)
+            .unwrap()
+            .map(|e| sourced_by_bash(&e.unwrap().path()))
+            .collect();
+        let devices: Vec<&String> = files.iter().map(|f| &f["DEVICE"]).collect();
+        for file in &files {
+            for key in ["MASTER", "PHYSDEV", "BRIDGE"] {
+                if let Some(target) = file.get(key) {
+                    assert!(
+                        devices.contains(&target),
+                        "{host}: {}'s {key}={target} names no rendered device",
+                        file["DEVICE"]
+                    );
+                }
+            }
+            if file.get("TYPE").map(String::as_str) == Some("Bond") {
+                assert!(
+                    files
+                        .iter()
+                        .any(|f| f.get("MASTER") == Some(&file["DEVICE"])),
+                    "{host}: bond without slaves"
+                );
+            }
+        }
+        assert_eq!(
+            files
+                .iter()
+                .filter(|f| f.contains_key("IPADDR")
+                    && f.get("TYPE").map(String::as_str) != Some("Bridge"))
+                .count(),
+            1,
+            "{host}: one interface holds the management address"
+        );
+    }
+}
