@@ -44,6 +44,8 @@ impl Diagnostic {
 #[derive(Debug, Default)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
+    /// Errors reported, counting those merged into an earlier identical one.
+    error_reports: usize,
 }
 
 impl Diagnostics {
@@ -68,6 +70,9 @@ impl Diagnostics {
         message: String,
         host: Option<&str>,
     ) {
+        if severity == Severity::Error {
+            self.error_reports += 1;
+        }
         let same = |d: &&mut Diagnostic| {
             d.severity == severity && d.location == *location && d.message == message
         };
@@ -86,6 +91,11 @@ impl Diagnostics {
                 inherited_by: host.map(String::from).into_iter().collect(),
             }),
         }
+    }
+
+    /// How many errors have been reported so far, including repeats that were merged.
+    pub fn error_reports(&self) -> usize {
+        self.error_reports
     }
 
     pub fn has_errors(&self) -> bool {

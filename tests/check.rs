@@ -527,7 +527,8 @@ fn each_rule_reports_its_position_and_message() {
         let expected_line = err
             .lines()
             .find(|l| l.starts_with(case.position) && l.contains(case.message));
-        if output.status.code() != Some(1) || expected_line.is_none() {
+        if output.status.code() != Some(1) || expected_line.is_none() || err.contains("hostnet bug")
+        {
             failures.push(format!(
                 "case {:?}: status {:?}, expected a line starting {:?} containing {:?}; got:\n{err}",
                 case.name,

@@ -738,10 +738,9 @@ impl<'a> HostChecker<'a> {
     fn docker(&mut self) -> Option<Docker> {
         let layer = &self.def.merged.docker;
         let package = match &layer.package {
-            Some(p) => Some(Some(
-                self.text(&layer.package, "docker.package", "", package_name)
-                    .filter(|_| !p.value.is_empty())?,
-            )),
+            Some(_) => self
+                .text(&layer.package, "docker.package", "", package_name)
+                .map(Some),
             None => Some(None),
         };
         let dockerd = self.text(

@@ -22,7 +22,18 @@ pub fn check(definitions: &Definitions, diagnostics: &mut Diagnostics) -> Option
     let mut hosts = Vec::new();
     let mut facts = Vec::new();
     for definition in &definitions.hosts {
+        let errors_before = diagnostics.error_reports();
         let (host, host_facts) = host::HostChecker::new(definition, &catalog, diagnostics).check();
+        // A host is only ever left out with a reason; never let one vanish from the fleet silently.
+        if host.is_none() && diagnostics.error_reports() == errors_before {
+            diagnostics.error(
+                &crate::source::Location::file_start(definition.file),
+                format!(
+                    "host {} could not be checked (a hostnet bug: please report it with this file)",
+                    definition.name
+                ),
+            );
+        }
         hosts.extend(host);
         facts.push(host_facts);
     }
