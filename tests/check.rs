@@ -633,3 +633,22 @@ fn a_missing_site_file_is_reported() {
         stderr(&output)
     );
 }
+
+#[test]
+fn one_bad_value_does_not_hide_the_next_in_the_same_table() {
+    let fleet = Fleet::example();
+    fleet.write(
+        "t.toml",
+        "[management]\naddress = \"10.20.99.1\"\ndns = [\"1.2.3.4\", \"x\"]\n[bond]\nmtu = 20000\n[bond.options]\nlacp_rate = \"fast\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+    );
+    let err = stderr(&fleet.run(&["check"]));
+    for expected in [
+        "hosts/t.toml:2:11: error: management.address",
+        "hosts/t.toml:3:7: error: management.dns: \"x\" is not an IPv4 address",
+        "hosts/t.toml:5:7: error: bond.mtu: 20000 is not a usable MTU",
+        "hosts/t.toml:7:13: error: bond.options.lacp_rate: lacp_rate has no effect in mode balance-rr",
+        "4 error(s), 0 warning(s)",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+}

@@ -354,10 +354,11 @@ impl<'a> HostChecker<'a> {
             None => Some(100),
         };
         let mtu = match &layer.mtu {
-            Some(m) => Some(Some(catalog::check_mtu(m, "bond.mtu", self.diagnostics)?)),
+            Some(m) => catalog::check_mtu(m, "bond.mtu", self.diagnostics).map(Some),
             None => Some(None),
         };
-        let (name, mode, slaves, miimon, mtu) = (name?, mode?, slaves?, miimon?, mtu?);
+        // The MTU is not needed to check the options; a bad one must not hide their problems.
+        let (name, mode, slaves, miimon) = (name?, mode?, slaves?, miimon?);
 
         let mut options = vec![("miimon".to_string(), miimon.to_string())];
         let mut ok = true;
@@ -417,6 +418,7 @@ impl<'a> HostChecker<'a> {
                 }
             }
         }
+        let mtu = mtu?;
         ok.then_some(Bond {
             name,
             slaves,
@@ -435,6 +437,28 @@ impl<'a> HostChecker<'a> {
         } else {
             bond_name.map(String::from)
         };
+        // Checked first, so that a bad address below does not hide a bad name server.
+        let dns = match &layer.dns {
+            Some(list) => catalog::parse_ipv4_list(list, "management.dns", self.diagnostics),
+            None => Some(vlan.dns.clone()),
+        };
+        let dns = dns.filter(|dns| {
+            if dns.len() <= 3 {
+                return true;
+            }
+            let at = layer
+                .dns
+                .as_ref()
+                .map_or(self.file.clone(), |d| d.at.clone());
+            self.error(
+                &at,
+                format!(
+                    "management.dns: {} servers listed; resolv.conf uses at most 3",
+                    dns.len()
+                ),
+            );
+            false
+        });
         let prefix = match &layer.prefix {
             Some(p) if (vlan.subnet.prefix_len() as i64..=30).contains(&p.value) => p.value as u8,
             Some(p) => {
@@ -492,24 +516,7 @@ impl<'a> HostChecker<'a> {
             self.error(&address_field.at, format!("management.address: gateway {gateway} is outside {local_net}; widen management.prefix or set management.gateway"));
             ok = false;
         }
-        let dns = match &layer.dns {
-            Some(list) => catalog::parse_ipv4_list(list, "management.dns", self.diagnostics)?,
-            None => vlan.dns.clone(),
-        };
-        if dns.len() > 3 {
-            let at = layer
-                .dns
-                .as_ref()
-                .map_or(self.file.clone(), |d| d.at.clone());
-            self.error(
-                &at,
-                format!(
-                    "management.dns: {} servers listed; resolv.conf uses at most 3",
-                    dns.len()
-                ),
-            );
-            ok = false;
-        }
+        let dns = dns?;
         ok.then_some(Management {
             vlan,
             interface: interface?,
