@@ -183,10 +183,7 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::package::hex(&sha2::Sha256::digest(bytes))
 }
 
 /// `SOURCE_DATE_EPOCH`, or now (with a warning: such builds are not reproducible).

@@ -10,6 +10,7 @@
 use md5::Digest as _;
 use rpm::{Header, HeaderEntry, IndexData, IndexSignatureTag};
 
+use super::hex;
 use super::signing::SigningKey;
 
 /// What rpm reserves for in-place re-signing (`%__gpg_reserved_space` + 32).
@@ -101,8 +102,4 @@ fn data_len(data: &IndexData) -> usize {
         IndexData::Int32(values) => values.len() * 4,
         _ => 0,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

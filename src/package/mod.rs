@@ -13,6 +13,11 @@ use crate::model::{Host, Site};
 use crate::render::RenderedHost;
 use signing::SigningKey;
 
+/// Lower-case hex, as rpm writes digests.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// rpmlint's limit for description lines.
 const DESCRIPTION_WIDTH: usize = 79;
 
@@ -165,11 +170,7 @@ systemctl restart docker` from a console.",
         field("pre", &scriptlets.pre);
         field("post", &scriptlets.post);
         field("postun", &scriptlets.postun);
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex(&hasher.finalize())
     }
 
     /// Builds the package file's bytes. `source_date` sets build time, file mtimes and signature time.

@@ -162,7 +162,7 @@ impl SigningKey {
         Ok(SigningKey {
             signer,
             public_key: secret.to_public_key(),
-            fingerprint: hex_upper(&fingerprint_bytes),
+            fingerprint: super::hex(&fingerprint_bytes).to_ascii_uppercase(),
             user_id,
         })
     }
@@ -220,10 +220,6 @@ fn root_cause(error: &dyn std::error::Error) -> String {
     message
 }
 
-fn hex_upper(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
-}
-
 /// Reads a passphrase: the file's first line, or the environment variable.
 pub fn read_passphrase(file: Option<&Path>, env_var: &str) -> Result<Option<String>, KeyError> {
     if let Some(path) = file {
@@ -277,7 +273,7 @@ pub fn keygen(request: &KeygenRequest) -> Result<String, KeyError> {
         let _ = std::fs::remove_file(request.secret_path);
         return Err(error);
     }
-    Ok(hex_upper(secret.primary_key.fingerprint().as_bytes()))
+    Ok(super::hex(secret.primary_key.fingerprint().as_bytes()).to_ascii_uppercase())
 }
 
 /// Creates `path` with `mode` from the start (the secret never exists with wider permissions), failing

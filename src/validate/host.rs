@@ -746,7 +746,7 @@ impl<'a> HostChecker<'a> {
         let layer = &self.def.merged.docker;
         let package = match &layer.package {
             Some(_) => self
-                .text(&layer.package, "docker.package", "", package_name)
+                .text(&layer.package, "docker.package", "", values::package_name)
                 .map(Some),
             None => Some(None),
         };
@@ -886,20 +886,6 @@ impl<'a> HostChecker<'a> {
         }
         ok.then_some(out)
     }
-}
-
-fn package_name(name: &str) -> Result<(), String> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
-        || name.starts_with('-')
-    {
-        return Err(format!(
-            "{name:?} is not a package name; use letters, digits and . _ + -, e.g. docker-ce"
-        ));
-    }
-    Ok(())
 }
 
 fn insecure_registry(text: &str) -> Result<(), String> {

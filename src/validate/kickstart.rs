@@ -234,30 +234,20 @@ pub fn url(text: &str) -> Result<(), String> {
 }
 
 fn locale(text: &str) -> Result<(), String> {
-    let ok = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-@".contains(c));
-    ok.then_some(())
+    values::only(text, "_.-@")
+        .then_some(())
         .ok_or_else(|| format!("{text:?} is not a locale such as en_US.UTF-8"))
 }
 
 fn word(text: &str) -> Result<(), String> {
-    let ok = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c));
-    ok.then_some(())
+    values::only(text, "_-")
+        .then_some(())
         .ok_or_else(|| format!("{text:?} is not a keymap such as us or de-nodeadkeys"))
 }
 
 fn timezone(text: &str) -> Result<(), String> {
-    let ok = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-+/".contains(c))
-        && !text.contains("..");
-    ok.then_some(())
+    (values::only(text, "_-+/") && !text.contains(".."))
+        .then_some(())
         .ok_or_else(|| format!("{text:?} is not a time zone such as Etc/UTC or Europe/Berlin"))
 }
 
@@ -325,46 +315,32 @@ fn ssh_key(text: &str) -> Result<(), String> {
 }
 
 fn disk(text: &str) -> Result<(), String> {
-    let ok = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-/.:".contains(c))
-        && !text.starts_with('-');
-    ok.then_some(()).ok_or_else(|| {
-        format!("{text:?} is not a disk name such as sda or disk/by-path/pci-0000:00:1f.2-ata-1")
-    })
+    (values::only(text, "_-/.:") && !text.starts_with('-'))
+        .then_some(())
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is not a disk name such as sda or disk/by-path/pci-0000:00:1f.2-ata-1"
+            )
+        })
 }
 
 fn package(text: &str) -> Result<(), String> {
-    let name = text.strip_prefix('@').unwrap_or(text);
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
-        && !name.starts_with('-');
-    ok.then_some(())
-        .ok_or_else(|| format!("{text:?} is not a package name or @group"))
+    values::package_name(text.strip_prefix('@').unwrap_or(text))
+        .map_err(|_| format!("{text:?} is not a package name or @group"))
 }
 
 fn service(text: &str) -> Result<(), String> {
-    let ok = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@._-".contains(c))
-        && !text.starts_with('-');
-    ok.then_some(())
+    (values::only(text, "@._-") && !text.starts_with('-'))
+        .then_some(())
         .ok_or_else(|| format!("{text:?} is not a service name"))
 }
 
 fn tftp_path(text: &str) -> Result<(), String> {
-    let ok = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
-        && !text.split('/').any(|p| p == "..");
-    ok.then_some(()).ok_or_else(|| {
-        format!("{text:?} is not a path relative to the TFTP root (letters, digits, / . _ - +)")
-    })
+    (values::only(text, "/._-+") && !text.split('/').any(|p| p == ".."))
+        .then_some(())
+        .ok_or_else(|| {
+            format!("{text:?} is not a path relative to the TFTP root (letters, digits, / . _ - +)")
+        })
 }
 
 fn one_of(text: &str, allowed: &[&str]) -> Result<(), String> {

@@ -130,6 +130,24 @@ pub fn registry_url(text: &str) -> Result<(), String> {
         .map_err(|_| format!("{text:?} is not a registry URL; use http(s)://host[:port], e.g. https://mirror.example.com:5000"))
 }
 
+/// An RPM package (or dependency) name.
+pub fn package_name(name: &str) -> Result<(), String> {
+    if !only(name, "._+-") || name.starts_with('-') {
+        return Err(format!(
+            "{name:?} is not a package name; use letters, digits and . _ + -, e.g. docker-ce"
+        ));
+    }
+    Ok(())
+}
+
+/// Non-empty, and only ASCII letters, digits and the characters of `extra`.
+pub fn only(text: &str, extra: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+}
+
 /// An absolute path of plain characters.
 pub fn absolute_path(text: &str) -> Result<(), String> {
     if !text.starts_with('/') {
