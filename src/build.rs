@@ -36,6 +36,8 @@ pub enum BuildError {
     Output(#[from] OutputError),
     #[error(transparent)]
     Template(#[from] crate::templates::TemplateError),
+    #[error(transparent)]
+    BootEntry(#[from] pxe::UnsafeBootValue),
     #[error("writing repodata: {0}")]
     Repodata(rpm::Error),
 }
@@ -136,8 +138,8 @@ pub fn build_fleet(
             )?;
             if let (Some(pxe), Some(mac)) = (&fleet.site.pxe, host.boot_mac) {
                 let stem = pxe::mac_file_stem(&mac);
-                let pxelinux = pxe::pxelinux_entry(pxe, kickstart, host);
-                let grub = pxe::grub_entry(pxe, kickstart, host);
+                let pxelinux = pxe::pxelinux_entry(pxe, kickstart, host)?;
+                let grub = pxe::grub_entry(pxe, kickstart, host)?;
                 staging.write(
                     &Path::new(PXE_DIR).join("pxelinux.cfg").join(&stem),
                     pxelinux.as_bytes(),

@@ -68,6 +68,19 @@ fn describe(error: &minijinja::Error) -> String {
     message
 }
 
+fn refuse_control_characters(text: &str) -> Result<(), minijinja::Error> {
+    match text.chars().find(|c| c.is_control()) {
+        Some(c) => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!(
+                "refusing to write {text:?}: it contains {}, which would break the line-based file",
+                crate::validate::values::describe_char(c)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub struct Templates {
     env: Environment<'static>,
 }
@@ -85,7 +98,19 @@ impl Templates {
                 .build()
                 .expect("the default delimiters are valid"),
         );
-        env.add_filter("sh", |value: String| crate::shell::sh_word(&value));
+        env.add_filter("sh", |value: String| {
+            refuse_control_characters(&value)?;
+            Ok::<_, minijinja::Error>(crate::shell::sh_word(&value))
+        });
+        // The second wall behind validation: every output format hostnet templates is line-based
+        // (a newline would end a `%post` command, a kickstart line or a heredoc), so no
+        // interpolated value may carry a control character, whatever template prints it.
+        env.set_formatter(|out, state, value| {
+            if let Some(text) = value.as_str() {
+                refuse_control_characters(text)?;
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         for (name, text) in BUILTIN {
             let text = match override_dir
                 .map(|dir| dir.join(name))

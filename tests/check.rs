@@ -406,7 +406,105 @@ const CASES: &[Case] = &[
             false,
         )],
         position: "hosts/t.toml:6:15: error: ",
-        message: "docker.extra-flags[0]: hostnet writes -b itself; set containers.bridge instead",
+        message: "docker.extra-flags[0]: \"-b\" sets --bridge, which hostnet writes itself; set containers.bridge instead",
+    },
+    Case {
+        name: "dockerd short flag with its value attached",
+        files: &[(
+            "t.toml",
+            concat!(
+                new_host!(),
+                "[docker]\nextra-flags = [\"--live-restore\", \"-bdocker1\"]\n"
+            ),
+            false,
+        )],
+        position: "hosts/t.toml:6:15: error: ",
+        message: "docker.extra-flags[1]: \"-bdocker1\" sets --bridge, which hostnet writes itself; set containers.bridge instead",
+    },
+    Case {
+        name: "dockerd short flag cluster",
+        files: &[(
+            "t.toml",
+            concat!(new_host!(), "[docker]\nextra-flags = [\"-Dsvfs\"]\n"),
+            false,
+        )],
+        position: "hosts/t.toml:6:15: error: ",
+        message: "docker.extra-flags[0]: \"-Dsvfs\" sets --storage-driver, which hostnet writes itself; set docker.storage-driver instead",
+    },
+    Case {
+        name: "dockerd long flag with its value in the next entry",
+        files: &[(
+            "t.toml",
+            concat!(
+                new_host!(),
+                "[docker]\nextra-flags = [\"--fixed-cidr\", \"10.0.0.0/8\"]\n"
+            ),
+            false,
+        )],
+        position: "hosts/t.toml:6:15: error: ",
+        message: "docker.extra-flags[0]: \"--fixed-cidr\" sets --fixed-cidr, which hostnet writes itself; set containers.slice instead",
+    },
+    Case {
+        name: "dockerd short flag it does not have",
+        files: &[(
+            "t.toml",
+            concat!(new_host!(), "[docker]\nextra-flags = [\"-q\"]\n"),
+            false,
+        )],
+        position: "hosts/t.toml:6:15: error: ",
+        message: "docker.extra-flags[0]: \"-q\": dockerd has no flag -q; write the long form",
+    },
+    Case {
+        name: "managed sysctl key written as a path",
+        files: &[(
+            "t.toml",
+            concat!(
+                new_host!(),
+                "[sysctl]\n\"net/ipv4/conf/bond0.51/rp_filter\" = 1\n"
+            ),
+            false,
+        )],
+        position: "hosts/t.toml:6:",
+        message: "sysctl: net.ipv4.conf.bond0/51.rp_filter (written \"net/ipv4/conf/bond0.51/rp_filter\") is set by hostnet itself",
+    },
+    Case {
+        name: "managed forwarding key written as a path",
+        files: &[(
+            "t.toml",
+            concat!(new_host!(), "[sysctl]\n\"net/ipv4/ip_forward\" = 0\n"),
+            false,
+        )],
+        position: "hosts/t.toml:6:",
+        message: "sysctl: net.ipv4.ip_forward (written \"net/ipv4/ip_forward\") is set by hostnet itself",
+    },
+    Case {
+        name: "one sysctl key in two spellings",
+        files: &[(
+            "t.toml",
+            concat!(
+                new_host!(),
+                "[sysctl]\n\"net.core.somaxconn\" = 1024\n\"net/core/somaxconn\" = 4096\n"
+            ),
+            false,
+        )],
+        position: "hosts/t.toml:",
+        message: "names the same key as another entry (net.core.somaxconn)",
+    },
+    Case {
+        name: "bridge named after a sysctl tree entry",
+        files: &[("t.toml", concat!(new_host!(), "bridge = \"all\"\n"), false)],
+        position: "hosts/t.toml:5:10: error: ",
+        message: "containers.bridge: \"all\" cannot name a device here: net.ipv4.conf.all holds the settings for every interface",
+    },
+    Case {
+        name: "slave named lo",
+        files: &[(
+            "t.toml",
+            concat!(new_host!(), "[bond]\nslaves = [\"lo\", \"eth1\"]\n"),
+            false,
+        )],
+        position: "hosts/t.toml:6:",
+        message: "\"lo\" cannot name a device here: it is the loopback device",
     },
     Case {
         name: "fqdn in a group file",

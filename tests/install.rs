@@ -549,12 +549,7 @@ fn kickstart_post_gives_the_same_files_as_yum_install() {
     let output = build(&fleet, Some(&secret), &out, EPOCH);
     assert!(output.status.success(), "{}", stderr(&output));
     let kickstart = std::fs::read_to_string(out.join("kickstart/dockerhost-01.ks")).unwrap();
-    let post: String = kickstart
-        .split("\n%post")
-        .nth(1)
-        .and_then(|rest| rest.split_once('\n'))
-        .map(|(_, body)| body.split("\n%end").next().unwrap().to_string())
-        .expect("a %post section");
+    let post = post_section(&kickstart);
 
     // Installed by kickstart: anaconda's files for the install network are in place, as it leaves them.
     let installed = Root::new("dockerhost-01");
@@ -692,5 +687,186 @@ fn kickstart_post_gives_the_same_files_as_yum_install() {
         verify.status.success() && stdout(&verify).is_empty(),
         "rpm -V: {}",
         stdout(&verify)
+    );
+}
+
+/// The `%post` section of a kickstart.
+fn post_section(kickstart: &str) -> String {
+    kickstart
+        .split("\n%post")
+        .nth(1)
+        .and_then(|rest| rest.split_once('\n'))
+        .map(|(_, body)| body.split("\n%end").next().unwrap().to_string())
+        .expect("a %post section")
+}
+
+/// Runs a `%post` in a fresh root with `rpm`, `yum` and `restorecon` replaced by
+/// stubs that record their arguments, one NUL-terminated word each, a line per call. Returns the
+/// root (to read what `%post` wrote) and the recorded calls.
+fn run_post_with_stubs(post: &str) -> (Root, Vec<Vec<String>>) {
+    let root = Root::new("dockerhost-01");
+    let stubs = root.file("hostnet-stubs");
+    std::fs::create_dir_all(&stubs).unwrap();
+    for command in ["rpm", "yum", "restorecon"] {
+        let stub = stubs.join(command);
+        std::fs::write(
+            &stub,
+            format!(
+                "#!/bin/bash\nprintf '%s\\0' {command} \"$@\" >> /hostnet-calls\nprintf '\\n' >> /hostnet-calls\n"
+            ),
+        )
+        .unwrap();
+        run_ok("chmod", &["0755", stub.to_str().unwrap()]);
+    }
+    std::fs::create_dir_all(root.file("etc/yum.repos.d")).unwrap();
+    std::fs::write(root.file("root/ks-post.sh"), post).unwrap();
+    let ran = Command::new("chroot")
+        .arg(&root.path)
+        .args(["/bin/bash", "/root/ks-post.sh"])
+        .env_clear()
+        .env("PATH", "/hostnet-stubs:/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "%post failed:\n{}{}",
+        stdout(&ran),
+        stderr(&ran)
+    );
+    let calls = std::fs::read_to_string(root.file("hostnet-calls")).unwrap_or_default();
+    let calls = calls
+        .lines()
+        .map(|line| {
+            line.split_terminator('\0')
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    (root, calls)
+}
+
+/// The second wall: values that validation would refuse, rendered by the templates anyway, reach
+/// bash in `%post` as data. Each is one argument of the command that should receive it, and none
+/// of the command substitutions, separators or quotes in them runs anything.
+#[test]
+fn kickstart_post_passes_every_value_to_its_command_as_one_word() {
+    assert_root();
+    let (_, diagnostics, fleet) = hostnet::load_fleet(&common::repo_root().join("hosts"));
+    let fleet = fleet.unwrap_or_else(|| panic!("{diagnostics:?}"));
+    let host = fleet.host("dockerhost-01").unwrap();
+    let mut settings = fleet.site.kickstart.clone().unwrap();
+    let hostile_repo = "file://$(touch /pwned-1)/a;touch /pwned-2;'\"`touch /pwned-3`\\";
+    let hostile_key = "http://x/$(touch /pwned-4)' && touch /pwned-5 #";
+    let hostile_url = "http://x/${IFS}|touch /pwned-6&";
+    settings.repo_url = hostile_repo.into();
+    settings.repos[0].url = hostile_url.into();
+    settings.repos[0].gpgkey = Some(hostile_key.into());
+    settings.ssh_keys = vec!["ssh-ed25519 AAAA $(touch /pwned-7)".into()];
+    let templates = hostnet::templates::Templates::new(None).unwrap();
+    let kickstart = hostnet::kickstart::render(&templates, &settings, host).unwrap();
+
+    let (root, calls) = run_post_with_stubs(&post_section(&kickstart));
+    for n in 1..=7 {
+        assert!(!root.file(&format!("pwned-{n}")).exists(), "pwned-{n}");
+        assert!(!Path::new(&format!("/pwned-{n}")).exists(), "pwned-{n}");
+    }
+    let imports: Vec<&Vec<String>> = calls
+        .iter()
+        .filter(|c| c.first().map(String::as_str) == Some("rpm"))
+        .collect();
+    assert_eq!(
+        imports,
+        [
+            &vec![
+                "rpm".to_string(),
+                "--import".into(),
+                format!("{hostile_repo}/RPM-GPG-KEY-hostnet")
+            ],
+            &vec!["rpm".to_string(), "--import".into(), hostile_key.into()],
+        ],
+        "{calls:?}"
+    );
+    assert_eq!(
+        root.read("etc/yum.repos.d/hostnet.repo"),
+        format!(
+            "[hostnet]\nname=hostnet host configuration packages\nbaseurl={hostile_repo}\nenabled=1\ngpgcheck=1\ngpgkey={hostile_repo}/RPM-GPG-KEY-hostnet\n"
+        )
+    );
+    assert!(
+        root.read("etc/yum.repos.d/docker-ce.repo")
+            .contains(&format!("\nbaseurl={hostile_url}\n"))
+    );
+    assert_eq!(
+        root.read("root/.ssh/authorized_keys"),
+        "ssh-ed25519 AAAA $(touch /pwned-7)\n"
+    );
+    assert!(calls.contains(&vec![
+        "yum".to_string(),
+        "-y".into(),
+        "install".into(),
+        "hostnet-dockerhost-01".into()
+    ]));
+
+    // A line break cannot be quoted into a line-based file: the templates refuse to write it.
+    for (field, value) in [
+        ("repo-url", "http://x/\nHOSTNET_REPO\ntouch /pwned"),
+        ("install-url", "http://x/\r\n%post\ntouch /pwned"),
+    ] {
+        let mut settings = fleet.site.kickstart.clone().unwrap();
+        match field {
+            "repo-url" => settings.repo_url = value.into(),
+            _ => settings.install_url = value.into(),
+        }
+        let error = hostnet::kickstart::render(&templates, &settings, host)
+            .expect_err(field)
+            .to_string();
+        assert!(
+            error.contains("control character") || error.contains("a newline"),
+            "{error}"
+        );
+    }
+}
+
+/// Valid URLs with every character the grammar allows reach `%post`'s commands exactly as written.
+#[test]
+fn kickstart_post_passes_valid_urls_unchanged() {
+    assert_root();
+    let fleet = Fleet::example();
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    let repo_url = "http://10.0.0.5:8080/a+b,c=d~e@f:g/hostnet";
+    let key_url = "https://[fd00::10]:8443/keys/RPM-GPG-KEY-docker~ce";
+    fleet.write(
+        "site.toml",
+        &site
+            .replace(
+                "repo-url = \"http://repo.example.com/hostnet\"",
+                &format!("repo-url = \"{repo_url}\""),
+            )
+            .replace(
+                "gpgkey = \"http://repo.example.com/docker-ce/gpg\"",
+                &format!("gpgkey = \"{key_url}\""),
+            ),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("dist");
+    let output = build(&fleet, None, &out, EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let kickstart = std::fs::read_to_string(out.join("kickstart/dockerhost-01.ks")).unwrap();
+    let (root, calls) = run_post_with_stubs(&post_section(&kickstart));
+    assert!(
+        calls.contains(&vec![
+            "rpm".to_string(),
+            "--import".into(),
+            format!("{repo_url}/RPM-GPG-KEY-hostnet")
+        ]),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&vec!["rpm".to_string(), "--import".into(), key_url.into()]),
+        "{calls:?}"
+    );
+    assert!(
+        root.read("etc/yum.repos.d/docker-ce.repo")
+            .contains(&format!("\ngpgkey={key_url}\n"))
     );
 }

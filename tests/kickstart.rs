@@ -65,9 +65,9 @@ fn dockerhost_01_kickstart_matches_the_golden_file() {
     assert!(text.contains("\nnetwork --hostname=dockerhost-01.example.com\n"));
     assert!(text.contains("if ! yum -y install hostnet-dockerhost-01; then"));
     assert!(text.contains("%post --erroronfail"));
-    assert!(
-        text.contains("gpgcheck=1\ngpgkey=http://repo.example.com/hostnet/RPM-GPG-KEY-hostnet")
-    );
+    assert!(text.contains(
+        "'gpgcheck=1' \\\n    gpgkey=http://repo.example.com/hostnet/RPM-GPG-KEY-hostnet > /etc/yum.repos.d/hostnet.repo\n"
+    ));
 }
 
 #[test]
@@ -231,6 +231,210 @@ fn hostile_kickstart_settings_are_rejected() {
             stderr(&output)
         );
     }
+}
+
+/// Every URL setting, each with every class of hostile text: shell substitution in the host part
+/// (where `file://` URLs went unchecked), in the path, GRUB's `$` and `;`, line breaks that would end
+/// a `%post` command, a heredoc or a kickstart line, quotes, comments, credentials and schemes the
+/// setting's consumer cannot fetch.
+#[test]
+fn every_url_setting_refuses_every_class_of_hostile_url() {
+    let fleet = Fleet::example();
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    let settings = [
+        (
+            "kickstart.install-url",
+            "install-url = \"http://mirror.example.com/centos/7/os/x86_64\"",
+        ),
+        (
+            "kickstart.repo-url",
+            "repo-url = \"http://repo.example.com/hostnet\"",
+        ),
+        (
+            "kickstart.repos.docker-ce.url",
+            "url = \"http://repo.example.com/docker-ce/7/x86_64/stable\"",
+        ),
+        (
+            "kickstart.repos.docker-ce.gpgkey",
+            "gpgkey = \"http://repo.example.com/docker-ce/gpg\"",
+        ),
+        (
+            "pxe.kickstart-url",
+            "kickstart-url = \"http://ks.example.com/hostnet/kickstart\"",
+        ),
+    ];
+    let hostile = [
+        "file://$(touch /pwned)/repo",
+        "http://$(touch /pwned)/repo",
+        "http://repo.example.com/`touch /pwned`",
+        "http://repo.example.com/a;touch /pwned",
+        "file://$root;touch/ks",
+        "http://repo.example.com/${root}",
+        "http://repo.example.com/a|b",
+        "http://repo.example.com/a&b",
+        "http://repo.example.com/a'b",
+        "http://repo.example.com/a\\\"b",
+        "http://repo.example.com/a b",
+        "http://repo.example.com/a\\nHOSTNET_REPO\\ntouch /pwned",
+        "http://repo.example.com/a\\r\\n%post",
+        "http://repo.example.com/a\\u0000b",
+        "http://repo.example.com/#comment",
+        "http://repo.example.com/?x=1",
+        "http://repo.example.com/%24%28id%29",
+        "http://user:secret@repo.example.com/",
+        "http://repo.example.com:0/",
+        "http://repo_example.com/",
+        "http://[::1/",
+        "javascript://repo.example.com/",
+        "repo.example.com/hostnet",
+        "-http://repo.example.com/",
+    ];
+    for (setting, line) in settings {
+        assert!(site.contains(line), "{line}");
+        let key = line.split(" = ").next().unwrap();
+        for url in hostile {
+            fleet.write(
+                "site.toml",
+                &site.replace(line, &format!("{key} = \"{url}\"")),
+            );
+            let output = fleet.run(&["check"]);
+            let report = stderr(&output);
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{setting} = {url:?}: {report}"
+            );
+            assert!(
+                report.contains(&format!("error: {setting}: ")),
+                "{setting} = {url:?} not refused by name: {report}"
+            );
+        }
+    }
+    // The installer fetches trees and kickstarts over the network only; yum also reads file:///.
+    for (line, replacement) in [
+        (settings[0].1, "install-url = \"file:///srv/centos\""),
+        (settings[4].1, "kickstart-url = \"file:///srv/ks\""),
+    ] {
+        fleet.write("site.toml", &site.replace(line, replacement));
+        let output = fleet.run(&["check"]);
+        assert_eq!(output.status.code(), Some(1), "{replacement}");
+        assert!(
+            stderr(&output).contains("has the scheme \"file\""),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+/// Installer arguments hostnet writes itself cannot be added a second time, and no kickstart value
+/// may start with `-` (anaconda would read it as an option).
+#[test]
+fn kernel_arguments_hostnet_writes_and_option_like_values_are_refused() {
+    let fleet = Fleet::example();
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    let args_line = "kernel-args = [\"console=tty0\", \"console=ttyS0,115200\"]";
+    assert!(site.contains(args_line));
+    for (argument, setting) in [
+        ("inst.ks=http://evil.example.com/x.ks", "pxe.kickstart-url"),
+        ("ks=http://evil.example.com/x.ks", "pxe.kickstart-url"),
+        (
+            "inst.repo=http://evil.example.com/",
+            "kickstart.install-url",
+        ),
+        ("ip=dhcp", "pxe.installer-vlan"),
+        ("bond=bond0:eth0", "pxe.installer-vlan"),
+        ("vlan=bond0.51:bond0", "pxe.installer-vlan"),
+        ("nameserver=10.0.0.1", "dns"),
+        ("BOOTIF=01-aa-bb-cc-dd-ee-ff", "pxelinux appends it itself"),
+        ("initrd=evil.img", "pxe.initrd"),
+    ] {
+        fleet.write(
+            "site.toml",
+            &site.replace(
+                args_line,
+                &format!("kernel-args = [\"console=tty0\", \"{argument}\"]"),
+            ),
+        );
+        let output = fleet.run(&["check"]);
+        let report = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{argument}: {report}");
+        assert!(
+            report.contains("error: pxe.kernel-args[1]: ") && report.contains(setting),
+            "{argument}: {report}"
+        );
+    }
+    for (from, to, setting) in [
+        (
+            "timezone = \"Etc/UTC\"",
+            "lang = \"--addsupport\"",
+            "kickstart.lang",
+        ),
+        (
+            "timezone = \"Etc/UTC\"",
+            "timezone = \"--utc\"",
+            "kickstart.timezone",
+        ),
+        (
+            "timezone = \"Etc/UTC\"",
+            "keyboard = \"-x\"",
+            "kickstart.keyboard",
+        ),
+        (
+            "disks = [\"sda\"]",
+            "disks = [\"--all\"]",
+            "kickstart.disks[0]",
+        ),
+        (
+            "timezone = \"Etc/UTC\"",
+            "services-enabled = [\"-x\"]",
+            "kickstart.services-enabled[0]",
+        ),
+    ] {
+        fleet.write("site.toml", &site.replace(from, to));
+        let output = fleet.run(&["check"]);
+        let report = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{to}: {report}");
+        assert!(
+            report.contains(&format!("error: {setting}: ")) && report.contains("starts with '-'"),
+            "{to}: {report}"
+        );
+    }
+}
+
+/// URLs that are valid but unusual reach the kickstart and the boot entries as they were written,
+/// and ksvalidator reads the kickstart without a warning.
+#[test]
+fn unusual_but_valid_urls_pass_ksvalidator() {
+    let fleet = Fleet::example();
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    let site = site
+        .replace(
+            "install-url = \"http://mirror.example.com/centos/7/os/x86_64\"",
+            "install-url = \"https://[fd00::10]:8443/centos/7/os/x86_64\"",
+        )
+        .replace(
+            "repo-url = \"http://repo.example.com/hostnet\"",
+            "repo-url = \"http://10.0.0.5:8080/a+b,c=d~e@f:g/hostnet/\"",
+        )
+        .replace(
+            "kickstart-url = \"http://ks.example.com/hostnet/kickstart\"",
+            "kickstart-url = \"ftp://Ks.Example.COM/ks\"",
+        );
+    fleet.write("site.toml", &site);
+    let (_dir, out) = build_unsigned(&fleet);
+    let kickstart = out.join("kickstart/dockerhost-01.ks");
+    ksvalidate(&kickstart);
+    let text = std::fs::read_to_string(&kickstart).unwrap();
+    assert!(
+        text.contains("url --url=https://[fd00::10]:8443/centos/7/os/x86_64\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "rpm --import 'http://10.0.0.5:8080/a+b,c=d~e@f:g/hostnet/RPM-GPG-KEY-hostnet'\n"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -447,4 +651,83 @@ fn check_renders_the_site_templates_too() {
         "{}",
         stderr(&output)
     );
+}
+
+/// GRUB's own parser reads every entry hostnet writes, unusual valid URLs included; and a value
+/// that validation would refuse never reaches a boot entry even when it gets past validation.
+#[test]
+fn boot_entries_parse_in_grub_and_never_carry_what_boot_loaders_expand() {
+    require_tool("grub-script-check");
+    let fleet = Fleet::example();
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    fleet.write(
+        "site.toml",
+        &site
+            .replace(
+                "kickstart-url = \"http://ks.example.com/hostnet/kickstart\"",
+                "kickstart-url = \"http://[fd00::5]:8080/ks+x,y=z~w@v\"",
+            )
+            .replace("[pxe]\n", "[pxe]\ninstaller-vlan = true\n"),
+    );
+    let (_dir, out) = build_unsigned(&fleet);
+    let mut checked = 0;
+    for entry in std::fs::read_dir(out.join("pxe")).unwrap() {
+        let path = entry.unwrap().path();
+        if !path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("grub.cfg-")
+        {
+            continue;
+        }
+        let output = Command::new("grub-script-check")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}: {}{}",
+            path.display(),
+            stdout(&output),
+            stderr(&output)
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(" inst.ks=http://[fd00::5]:8080/ks+x,y=z~w@v/"),
+            "{text}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
+
+    let (_, diagnostics, fleet) = hostnet::load_fleet(&repo_root().join("hosts"));
+    let fleet = fleet.unwrap_or_else(|| panic!("{diagnostics:?}"));
+    let host = fleet.host("dockerhost-01").unwrap();
+    let kickstart = fleet.site.kickstart.clone().unwrap();
+    for hostile in [
+        "file://$root;reboot/ks",
+        "http://x/${prefix}",
+        "http://x/a b",
+        "http://x/a\"b",
+        "http://x/a'b",
+        "http://x/a{b}",
+        "http://x/a|b",
+        "http://x/a\nb",
+        "http://x/#b",
+    ] {
+        let mut pxe = fleet.site.pxe.clone().unwrap();
+        pxe.kickstart_url = hostile.into();
+        let error = hostnet::kickstart::pxe::grub_entry(&pxe, &kickstart, host)
+            .expect_err(hostile)
+            .to_string();
+        assert!(error.contains("refusing to write"), "{error}");
+        assert!(hostnet::kickstart::pxe::pxelinux_entry(&pxe, &kickstart, host).is_err());
+        let mut pxe = fleet.site.pxe.clone().unwrap();
+        pxe.kernel_args.push(hostile.replace("http://x/", "x="));
+        assert!(
+            hostnet::kickstart::pxe::grub_entry(&pxe, &kickstart, host).is_err(),
+            "{hostile}"
+        );
+    }
 }

@@ -703,15 +703,30 @@ fn a_key_that_signs_only_with_a_subkey_is_refused() {
 }
 
 #[test]
-fn a_world_readable_secret_key_is_refused() {
+fn a_secret_key_others_can_read_or_replace_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (secret, _) = hostnet_key(dir.path(), "open");
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let error = build_error(&secret);
-    assert!(
-        error.contains("the secret key file is readable by every user (mode 0644); run `chmod 600"),
-        "{error}"
-    );
+    for (mode, exposure) in [
+        (0o644, "readable by every user (mode 0644)"),
+        (0o604, "readable by every user (mode 0604)"),
+        (0o602, "writable by every user (mode 0602)"),
+        (0o620, "writable by its group (mode 0620)"),
+        (0o660, "writable by its group (mode 0660)"),
+    ] {
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(mode)).unwrap();
+        let error = build_error(&secret);
+        assert!(
+            error.contains(&format!(
+                "the secret key file is {exposure}; run `chmod 600"
+            )),
+            "{mode:o}: {error}"
+        );
+    }
+    // Group-readable is a deliberate choice some CI runners make; it is not refused.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let fleet = Fleet::example();
+    let output = build(&fleet, Some(&secret), &dir.path().join("out"), EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
 }
 
 #[test]

@@ -21,11 +21,15 @@ pub enum KeyError {
         source: std::io::Error,
     },
     #[error(
-        "{}: the secret key file is readable by every user (mode {mode:04o}); run `chmod 600 {}` and use it again",
+        "{}: the secret key file is {exposure} (mode {mode:04o}); run `chmod 600 {}` and use it again",
         path.display(),
         path.display()
     )]
-    WorldReadable { path: PathBuf, mode: u32 },
+    Exposed {
+        path: PathBuf,
+        mode: u32,
+        exposure: &'static str,
+    },
     #[error("{}: not an OpenPGP secret key ({detail}); export one with `gpg --armor --export-secret-keys KEYID`", path.display())]
     Parse { path: PathBuf, detail: String },
     #[error(
@@ -88,10 +92,22 @@ impl SigningKey {
             source,
         })?;
         let mode = metadata.permissions().mode() & 0o7777;
-        if mode & 0o004 != 0 {
-            return Err(KeyError::WorldReadable {
+        // Readable by others leaks the key; writable by group or others lets them swap in
+        // their own key, which every host then trusts.
+        let exposure = if mode & 0o004 != 0 {
+            Some("readable by every user")
+        } else if mode & 0o002 != 0 {
+            Some("writable by every user")
+        } else if mode & 0o020 != 0 {
+            Some("writable by its group")
+        } else {
+            None
+        };
+        if let Some(exposure) = exposure {
+            return Err(KeyError::Exposed {
                 path: path.into(),
                 mode,
+                exposure,
             });
         }
         let bytes = std::fs::read(path).map_err(|source| KeyError::Read {

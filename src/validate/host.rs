@@ -6,7 +6,7 @@ use ipnet::Ipv4Net;
 
 use super::bonding;
 use super::catalog::{self, Catalog, first_host, usable_address};
-use super::values;
+use super::{dockerd_flags, values};
 use crate::definition::HostDefinition;
 use crate::definition::located::Located;
 use crate::definition::schema::{Field, ScalarValue};
@@ -70,20 +70,19 @@ const LOG_DRIVERS: &[&str] = &[
     "gcplogs",
     "logentries",
 ];
-/// dockerd flags hostnet writes itself, and the setting to use instead.
+/// dockerd flags hostnet writes itself (long names, as [`dockerd_flags::parse`] gives them), and
+/// the setting to use instead.
 const GENERATED_FLAGS: &[(&str, &str)] = &[
-    ("--bip", "containers.bridge-address"),
-    ("-b", "containers.bridge"),
-    ("--bridge", "containers.bridge"),
-    ("--fixed-cidr", "containers.slice"),
-    ("--default-gateway", "containers.gateway"),
-    ("--registry-mirror", "docker.registry-mirrors"),
-    ("--insecure-registry", "docker.insecure-registries"),
-    ("-s", "docker.storage-driver"),
-    ("--storage-driver", "docker.storage-driver"),
-    ("--log-driver", "docker.log-driver"),
-    ("--ip-forward", "docker.ip-forward"),
-    ("--iptables", "docker.iptables"),
+    ("bip", "containers.bridge-address"),
+    ("bridge", "containers.bridge"),
+    ("fixed-cidr", "containers.slice"),
+    ("default-gateway", "containers.gateway"),
+    ("registry-mirror", "docker.registry-mirrors"),
+    ("insecure-registry", "docker.insecure-registries"),
+    ("storage-driver", "docker.storage-driver"),
+    ("log-driver", "docker.log-driver"),
+    ("ip-forward", "docker.ip-forward"),
+    ("iptables", "docker.iptables"),
 ];
 
 pub struct HostChecker<'a> {
@@ -834,14 +833,20 @@ impl<'a> HostChecker<'a> {
             .extra_flags
             .as_ref()
             .map_or(self.file.clone(), |f| f.at.clone());
+        let parsed = match dockerd_flags::parse(&flags) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.error(
+                    &at,
+                    format!("docker.extra-flags[{}]: {}", e.index, e.message),
+                );
+                return None;
+            }
+        };
         let mut ok = true;
-        for (i, flag) in flags.iter().enumerate() {
-            let name = flag.split('=').next().unwrap_or(flag);
-            if !flag.starts_with('-') {
-                self.error(&at, format!("docker.extra-flags[{i}]: {flag:?} is not a flag; write each as --name or --name=value"));
-                ok = false;
-            } else if let Some((_, setting)) = GENERATED_FLAGS.iter().find(|(f, _)| *f == name) {
-                self.error(&at, format!("docker.extra-flags[{i}]: hostnet writes {name} itself; set {setting} instead"));
+        for flag in parsed {
+            if let Some((_, setting)) = GENERATED_FLAGS.iter().find(|(f, _)| *f == flag.name) {
+                self.error(&at, format!("docker.extra-flags[{}]: {:?} sets --{}, which hostnet writes itself; set {setting} instead", flag.index, flags[flag.index], flag.name));
                 ok = false;
             }
         }
@@ -868,11 +873,28 @@ impl<'a> HostChecker<'a> {
         let mut ok = true;
         for (key, value) in &self.def.merged.sysctl {
             let text = value.value.to_string();
-            if let Err(e) = sysctl_key(key) {
-                self.error(&value.at, format!("sysctl: key {e}"));
+            let canonical = match canonical_sysctl_key(key) {
+                Ok(canonical) => canonical,
+                Err(e) => {
+                    self.error(&value.at, format!("sysctl: key {e}"));
+                    ok = false;
+                    continue;
+                }
+            };
+            if managed.contains(&canonical) {
+                let spelling = if &canonical == key {
+                    String::new()
+                } else {
+                    format!(" (written {key:?})")
+                };
+                self.error(&value.at, format!("sysctl: {canonical}{spelling} is set by hostnet itself: reverse-path filtering must stay off on the container path and forwarding on; remove it"));
                 ok = false;
-            } else if managed.contains(key) {
-                self.error(&value.at, format!("sysctl: {key} is set by hostnet itself (reverse-path filtering and forwarding must stay as DESIGN.md says); remove it"));
+            } else if let Some((first, _)) = out
+                .iter()
+                .find(|(k, _): &&(String, String)| *k == canonical)
+            {
+                let first = first.clone();
+                self.error(&value.at, format!("sysctl: {key:?} names the same key as another entry ({first}); keep one of them"));
                 ok = false;
             } else if let Err(e) = sysctl_value(&text) {
                 self.error(&value.at, format!("sysctl.{key:?}: {e}"));
@@ -881,7 +903,7 @@ impl<'a> HostChecker<'a> {
                 self.error(&value.at, format!("sysctl.{key:?}: is empty"));
                 ok = false;
             } else {
-                out.push((key.clone(), text));
+                out.push((canonical, text));
             }
         }
         ok.then_some(out)
@@ -902,30 +924,50 @@ fn insecure_registry(text: &str) -> Result<(), String> {
     values::host_port(text).map_err(|e| format!("{e} (or a CIDR such as 10.0.0.0/8)"))
 }
 
-fn sysctl_key(key: &str) -> Result<(), String> {
-    let valid = key.split('.').count() >= 2
-        && key.split('.').all(|part| {
+/// A sysctl name in the one form hostnet compares and writes: dot-separated, with a dot inside a
+/// component (an interface name such as `bond0.51`) written as `/`. sysctl and systemd-sysctl read
+/// a name whose first separator is `/` as a path instead (`net/ipv4/conf/bond0.51/rp_filter`), so
+/// both spellings name the same key and must compare equal.
+fn canonical_sysctl_key(key: &str) -> Result<String, String> {
+    let path_form = key
+        .find(['.', '/'])
+        .is_some_and(|i| key[i..].starts_with('/'));
+    let components: Vec<String> = if path_form {
+        key.split('/').map(String::from).collect()
+    } else {
+        key.split('.').map(|c| c.replace('/', ".")).collect()
+    };
+    let valid = components.len() >= 2
+        && components.iter().all(|part| {
             !part.is_empty()
+                && !part.starts_with('.')
+                && !part.ends_with('.')
                 && part
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-/".contains(c))
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
         });
     if !valid {
         return Err(format!(
             "{key:?} is not a sysctl name; write dotted names such as net.core.somaxconn"
         ));
     }
-    let parts: Vec<&str> = key.split('.').collect();
-    if parts.len() > 5 && parts[0] == "net" && ["conf", "neigh"].contains(&parts[2]) {
-        let interface = parts[3..parts.len() - 1].join(".");
-        return Err(format!(
-            "{key:?} splits the interface name {interface:?} at its dot, so it would match nothing; write it with a slash: {}.{}.{}",
-            parts[..3].join("."),
-            interface.replace('.', "/"),
-            parts[parts.len() - 1]
-        ));
+    if !path_form {
+        let parts: Vec<&str> = key.split('.').collect();
+        if parts.len() > 5 && parts[0] == "net" && ["conf", "neigh"].contains(&parts[2]) {
+            let interface = parts[3..parts.len() - 1].join(".");
+            return Err(format!(
+                "{key:?} splits the interface name {interface:?} at its dot, so it would match nothing; write it with a slash: {}.{}.{}",
+                parts[..3].join("."),
+                interface.replace('.', "/"),
+                parts[parts.len() - 1]
+            ));
+        }
     }
-    Ok(())
+    Ok(components
+        .iter()
+        .map(|c| c.replace('.', "/"))
+        .collect::<Vec<_>>()
+        .join("."))
 }
 
 fn sysctl_value(value: &str) -> Result<(), String> {

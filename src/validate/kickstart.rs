@@ -9,7 +9,7 @@ use crate::diagnostic::Diagnostics;
 use crate::model::{ExtraRepo, KickstartSettings, PxeSettings};
 use crate::source::Location;
 
-use super::values;
+use super::{urls, values};
 
 struct Checker<'a> {
     diagnostics: &'a mut Diagnostics,
@@ -33,7 +33,7 @@ impl Checker<'_> {
     ) -> String {
         match field {
             Some(v) => {
-                if let Err(e) = check(&v.value) {
+                if let Err(e) = not_an_option(&v.value).and_then(|()| check(&v.value)) {
                     self.error(&v.at, format!("{}.{key}: {e}", self.table));
                 }
                 v.value.clone()
@@ -63,12 +63,23 @@ impl Checker<'_> {
             return default.iter().map(|s| s.to_string()).collect();
         };
         for (i, item) in list.value.iter().enumerate() {
-            if let Err(e) = check(item) {
+            if let Err(e) = not_an_option(item).and_then(|()| check(item)) {
                 self.error(&list.at, format!("{}.{key}[{i}]: {e}", self.table));
             }
         }
         list.value.clone()
     }
+}
+
+/// Kickstart commands and kernel command lines read a word starting with `-` as an option
+/// (`lang --addsupport`), whatever the setting.
+fn not_an_option(text: &str) -> Result<(), String> {
+    if text.starts_with('-') {
+        return Err(format!(
+            "{text:?} starts with '-', so the installer would read it as an option; give the value itself"
+        ));
+    }
+    Ok(())
 }
 
 fn required_hint(key: &str) -> &'static str {
@@ -105,9 +116,11 @@ pub fn check_kickstart(
         );
     }
     let settings = KickstartSettings {
-        install_url: c.text(&k.install_url, "install-url", None, url),
+        install_url: c.text(&k.install_url, "install-url", None, |v| {
+            urls::check(v, urls::INSTALL_TREE)
+        }),
         repo_url: c
-            .text(&k.repo_url, "repo-url", None, url)
+            .text(&k.repo_url, "repo-url", None, |v| urls::check(v, urls::YUM))
             .trim_end_matches('/')
             .to_string(),
         lang: c.text(&k.lang, "lang", Some("en_US.UTF-8"), locale),
@@ -160,11 +173,11 @@ pub fn check_kickstart(
                 ),
             );
         }
-        if let Err(e) = url(&repo.value.url) {
+        if let Err(e) = urls::check(&repo.value.url, urls::YUM) {
             c.error(&repo.at, format!("{key}.url: {e}"));
         }
         if let Some(gpgkey) = &repo.value.gpgkey {
-            if let Err(e) = url(gpgkey) {
+            if let Err(e) = urls::check(gpgkey, urls::YUM) {
                 c.error(&repo.at, format!("{key}.gpgkey: {e}"));
             }
         } else {
@@ -199,35 +212,54 @@ pub fn check_pxe(
     };
     let settings = PxeSettings {
         kickstart_url: c
-            .text(&p.kickstart_url, "kickstart-url", None, url)
+            .text(&p.kickstart_url, "kickstart-url", None, |v| {
+                urls::check(v, urls::KICKSTART_SOURCE)
+            })
             .trim_end_matches('/')
             .to_string(),
         kernel: c.text(&p.kernel, "kernel", None, tftp_path),
         initrd: c.text(&p.initrd, "initrd", None, tftp_path),
-        kernel_args: c.list(&p.kernel_args, "kernel-args", &[], values::command_word),
+        kernel_args: c.list(&p.kernel_args, "kernel-args", &[], kernel_argument),
         installer_vlan: p.installer_vlan.as_ref().is_some_and(|v| v.value),
     };
     c.ok.then_some(settings)
 }
 
-/// http, https or ftp URL with a plain path: nothing a kickstart, a shell or a kernel command line
-/// would read specially.
-pub fn url(text: &str) -> Result<(), String> {
-    let rest = ["http://", "https://", "ftp://", "file://"]
+/// Installer arguments hostnet writes itself, and where to set what they say.
+const GENERATED_KERNEL_ARGUMENTS: &[(&str, &str)] = &[
+    ("inst.ks", "pxe.kickstart-url"),
+    ("ks", "pxe.kickstart-url"),
+    (
+        "inst.ks.device",
+        "pxe.installer-vlan and the host's boot-mac",
+    ),
+    ("ksdevice", "pxe.installer-vlan and the host's boot-mac"),
+    ("inst.repo", "kickstart.install-url"),
+    ("repo", "kickstart.install-url"),
+    ("method", "kickstart.install-url"),
+    ("ip", "pxe.installer-vlan and the host's management table"),
+    ("bond", "pxe.installer-vlan and the host's bond table"),
+    ("vlan", "pxe.installer-vlan and the host's management.vlan"),
+    (
+        "bridge",
+        "pxe.installer-vlan (the installer never needs the container bridge)",
+    ),
+    ("team", "the host's bond table"),
+    ("nameserver", "the management VLAN's dns or management.dns"),
+    ("BOOTIF", "nothing: pxelinux appends it itself (IPAPPEND 2)"),
+    ("initrd", "pxe.initrd"),
+];
+
+/// One extra installer argument: a plain word, not one hostnet writes itself.
+fn kernel_argument(text: &str) -> Result<(), String> {
+    values::command_word(text)?;
+    let name = text.split('=').next().unwrap_or(text);
+    if let Some((_, setting)) = GENERATED_KERNEL_ARGUMENTS
         .iter()
-        .find_map(|scheme| text.strip_prefix(scheme))
-        .ok_or_else(|| format!("{text:?} is not an http(s) or ftp URL"))?;
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    if !text.starts_with("file://") {
-        values::host_port(authority).map_err(|e| format!("{text:?}: {e}"))?;
-    }
-    if let Some(c) = path
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "/._~-+%=".contains(*c)))
+        .find(|(generated, _)| *generated == name)
     {
         return Err(format!(
-            "{text:?} contains {} in its path; use letters, digits and / . _ ~ - + % =",
-            values::describe_char(c)
+            "{text:?}: hostnet writes {name}= itself; set {setting} instead"
         ));
     }
     Ok(())
@@ -362,21 +394,6 @@ mod tests {
         assert!(crypt_hash("$6$rounds=5000$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eCoIUwvJbS/xFBqPSa5z1").is_ok());
         for bad in ["hunter2", "$1$abc$def", "$6$salt$short", "", "$6$sa lt$x"] {
             assert!(crypt_hash(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn urls() {
-        assert!(url("http://mirror.example.com/centos/7/os/x86_64").is_ok());
-        assert!(url("https://repo.example.com:8443/hostnet/").is_ok());
-        for bad in [
-            "mirror.example.com/x",
-            "http://x.com/a b",
-            "http://x.com/$(id)",
-            "http://x.com/a\"b",
-            "http://x.com/a;b",
-        ] {
-            assert!(url(bad).is_err(), "{bad}");
         }
     }
 }

@@ -6,9 +6,11 @@
 
 pub mod bonding;
 pub mod catalog;
+pub mod dockerd_flags;
 pub mod fleet;
 pub mod host;
 pub mod kickstart;
+pub mod urls;
 pub mod values;
 
 use crate::definition::Definitions;

@@ -7,6 +7,23 @@ use std::net::Ipv4Addr;
 /// Longest Linux interface name (IFNAMSIZ - 1).
 pub const MAX_INTERFACE_NAME: usize = 15;
 
+/// Names the kernel refuses for a new device, and why.
+const RESERVED_INTERFACE_NAMES: &[(&str, &str)] = &[
+    (
+        "all",
+        "net.ipv4.conf.all holds the settings for every interface, so the kernel cannot register a device of that name",
+    ),
+    (
+        "default",
+        "net.ipv4.conf.default holds the settings new interfaces start with, so the kernel cannot register a device of that name",
+    ),
+    ("lo", "it is the loopback device every host already has"),
+    (
+        "bonding_masters",
+        "/sys/class/net/bonding_masters is the bonding driver's control file",
+    ),
+];
+
 /// A Linux interface name usable in ifcfg file names, `DEVICE=` and sysctl keys.
 pub fn interface_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -24,6 +41,11 @@ pub fn interface_name(name: &str) -> Result<(), String> {
     if name.starts_with('-') {
         return Err(format!(
             "{name:?} starts with '-'; start with a letter or digit"
+        ));
+    }
+    if let Some((_, why)) = RESERVED_INTERFACE_NAMES.iter().find(|(n, _)| *n == name) {
+        return Err(format!(
+            "{name:?} cannot name a device here: {why}; choose another name"
         ));
     }
     if name.len() > MAX_INTERFACE_NAME {
@@ -229,6 +251,10 @@ mod tests {
             "bond\n0",
             "",
             "bond.5",
+            "all",
+            "default",
+            "lo",
+            "bonding_masters",
         ] {
             assert!(interface_name(hostile).is_err(), "{hostile:?}");
         }
