@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::kickstart::pxe;
 use crate::model::Fleet;
-use crate::output::{OutputError, Staging, io_error};
+use crate::output::{Generation, OutputError, io_error};
 use crate::package::signing::SigningKey;
 use crate::package::versions::{self, Decision, RELEASE};
 use crate::package::{PackageError, PackageSpec};
@@ -38,6 +38,14 @@ pub enum BuildError {
     Template(#[from] crate::templates::TemplateError),
     #[error(transparent)]
     BootEntry(#[from] pxe::UnsafeBootValue),
+    #[error(
+        "hosts {first} and {second} have the same hostnet-host number {identity}, so their packages would not conflict; rename one of them"
+    )]
+    IdentityCollision {
+        first: String,
+        second: String,
+        identity: String,
+    },
     #[error("writing repodata: {0}")]
     Repodata(rpm::Error),
 }
@@ -63,10 +71,16 @@ pub fn build_fleet(
     templates: &Templates,
     options: &BuildOptions,
 ) -> Result<Vec<BuiltPackage>, BuildError> {
-    let previous_dir: PathBuf = options
-        .previous
-        .map_or_else(|| options.out.join(PACKAGES_DIR), Path::to_path_buf);
-    let staging = Staging::parts(options.out, &OWNED_PARTS)?;
+    refuse_identity_collisions(fleet)?;
+    let mut previous_dirs: Vec<PathBuf> = vec![options.out.join(PACKAGES_DIR)];
+    if let Some(previous) = options.previous {
+        std::fs::read_dir(previous).map_err(|source| versions::VersionError::MissingPrevious {
+            dir: previous.to_path_buf(),
+            source,
+        })?;
+        previous_dirs.push(previous.to_path_buf());
+    }
+    let staging = Generation::new(options.out, &OWNED_PARTS)?;
     let packages_dir = staging.path().join(PACKAGES_DIR);
     std::fs::create_dir_all(&packages_dir).map_err(io_error(&packages_dir))?;
 
@@ -77,7 +91,7 @@ pub fn build_fleet(
         .map(|host| {
             let rendered = render::render_host(templates, host)?;
             let spec = PackageSpec::new(&fleet.site, host, rendered);
-            let previous = versions::find_previous(&previous_dir, &spec.name)?;
+            let previous = versions::find_newest(&previous_dirs, &spec.name)?;
             let (file_name, bytes, reused) =
                 match versions::decide(previous.as_ref(), &spec.digest()) {
                     Decision::Reuse(path) => {
@@ -90,6 +104,10 @@ pub fn build_fleet(
                     }
                     Decision::Build(version) => {
                         let version = version.to_string();
+                        versions::refuse_collision(
+                            &previous_dirs,
+                            &spec.file_name(&version, RELEASE),
+                        )?;
                         let bytes =
                             spec.build(&version, RELEASE, options.source_date, options.key)?;
                         (spec.file_name(&version, RELEASE), bytes, false)
@@ -168,6 +186,22 @@ pub fn build_fleet(
     }
     staging.commit()?;
     Ok(built)
+}
+
+/// Two hosts sharing a `hostnet-host` number could be installed on one machine together.
+fn refuse_identity_collisions(fleet: &Fleet) -> Result<(), BuildError> {
+    let mut seen = std::collections::HashMap::new();
+    for host in &fleet.hosts {
+        let identity = crate::package::host_identity(&host.name);
+        if let Some(first) = seen.insert(identity.clone(), &host.name) {
+            return Err(BuildError::IdentityCollision {
+                first: first.clone(),
+                second: host.name.clone(),
+                identity,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn progress_bar(len: usize) -> indicatif::ProgressBar {

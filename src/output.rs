@@ -2,8 +2,14 @@
 //! by rename only once all of it is written, so a failed run leaves the previous output (or nothing)
 //! rather than a half-written tree.
 //!
-//! Two shapes: a whole directory hostnet owns (`render --out DIR`), or named parts of a directory
-//! that also holds other things (`build --out out` owns `out/repo`, `out/kickstart`, `out/pxe`).
+//! Two shapes:
+//! - a whole directory hostnet owns (`render --out DIR`): staged beside it and exchanged with it in
+//!   one `renameat2(RENAME_EXCHANGE)` where the file system allows, two renames where not;
+//! - named parts of a directory that also holds other things (`build --out out` owns `out/repo`,
+//!   `out/kickstart`, `out/pxe`): each build is a generation under `out/.hostnet/builds/`, the parts
+//!   are fixed symlinks through `out/.hostnet/current`, and one `rename(2)` of that symlink switches
+//!   every part at once. A build killed at any instant leaves the old generation or the new one
+//!   whole, never a mix and never nothing; the next build removes what the killed one left.
 
 use std::fs;
 use std::io;
@@ -26,6 +32,11 @@ pub enum OutputError {
         .0.display()
     )]
     NotOurs(PathBuf),
+    #[error(
+        "{}: another hostnet build is writing this directory now; wait for it to finish",
+        .0.display()
+    )]
+    Busy(PathBuf),
 }
 
 pub fn io_error(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
@@ -35,34 +46,17 @@ pub fn io_error(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
     }
 }
 
-/// A directory being filled; becomes `target` (or its parts) on [`Staging::commit`], vanishes if
-/// dropped.
+/// A directory being filled; becomes `target` on [`Staging::commit`], vanishes if dropped.
 pub struct Staging {
     dir: tempfile::TempDir,
     target: PathBuf,
-    /// `None`: the staging directory becomes `target`. `Some`: each named sub-directory of the
-    /// staging directory replaces the one of `target` (and one no longer produced is removed).
-    parts: Option<Vec<&'static str>>,
 }
 
 impl Staging {
-    /// Stages the named parts of `target`; `target` itself may hold anything else.
-    pub fn parts(target: &Path, parts: &[&'static str]) -> Result<Staging, OutputError> {
-        for part in parts {
-            refuse_foreign(&target.join(part))?;
-        }
-        Staging::beside(target, Some(parts.to_vec()))
-    }
-
-    /// Stages the whole of `target`.
+    /// Stages the whole of `target`. The staging directory sits beside it (same file system, so the
+    /// final rename is atomic), and a failed run leaves not even an empty target behind.
     pub fn new(target: &Path) -> Result<Staging, OutputError> {
         refuse_foreign(target)?;
-        Staging::beside(target, None)
-    }
-
-    /// The staging directory sits beside the target (same file system, so the final renames are
-    /// atomic), and a failed run leaves not even an empty target behind.
-    fn beside(target: &Path, parts: Option<Vec<&'static str>>) -> Result<Staging, OutputError> {
         let parent = parent_of(target);
         fs::create_dir_all(&parent).map_err(io_error(&parent))?;
         let dir = tempfile::Builder::new()
@@ -74,7 +68,6 @@ impl Staging {
         Ok(Staging {
             dir,
             target: target.to_path_buf(),
-            parts,
         })
     }
 
@@ -88,15 +81,28 @@ impl Staging {
     }
 
     pub fn commit(self) -> Result<(), OutputError> {
-        if let Some(parts) = self.parts.clone() {
-            return self.commit_parts(&parts);
+        write_file(&self.dir.path().join(MARKER), MARKER_TEXT, 0o644)?;
+        if self.target.exists() {
+            match rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                self.dir.path(),
+                rustix::fs::CWD,
+                &self.target,
+                rustix::fs::RenameFlags::EXCHANGE,
+            ) {
+                // The staging directory now holds the previous output; dropping it removes that.
+                Ok(()) => return Ok(()),
+                Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {}
+                Err(e) => {
+                    return Err(OutputError::Io {
+                        path: self.target.clone(),
+                        source: e.into(),
+                    });
+                }
+            }
         }
+        // Without RENAME_EXCHANGE (older kernels, some network file systems): two renames.
         let staged = self.dir.keep();
-        write_file(
-            &staged.join(MARKER),
-            b"This directory is written by hostnet and replaced on each run.\n",
-            0o644,
-        )?;
         let old = if self.target.exists() {
             let old = staged.with_extension("old");
             fs::rename(&self.target, &old).map_err(io_error(&self.target))?;
@@ -121,57 +127,169 @@ impl Staging {
     }
 }
 
-impl Staging {
-    /// Swaps each part in; if a rename fails, the parts already swapped are put back.
-    fn commit_parts(self, parts: &[&str]) -> Result<(), OutputError> {
-        let staging = self.dir.path();
-        fs::create_dir_all(&self.target).map_err(io_error(&self.target))?;
-        let mut swapped: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
-        let mut result = Ok(());
+const MARKER_TEXT: &[u8] = b"This directory is written by hostnet and replaced on each run.\n";
+
+/// hostnet's own directory inside a build's output directory.
+pub const STATE_DIR: &str = ".hostnet";
+const BUILDS_DIR: &str = "builds";
+const CURRENT: &str = "current";
+const LOCK_FILE: &str = "lock";
+
+/// One build's parts, written under `<target>/.hostnet/builds/` while the previous build stays
+/// live; [`Generation::commit`] makes it the live one in one rename. Holds the output directory's
+/// lock from creation to drop, so two builds never write one directory.
+pub struct Generation {
+    dir: tempfile::TempDir,
+    target: PathBuf,
+    parts: Vec<&'static str>,
+    _lock: fs::File,
+}
+
+impl Generation {
+    /// Starts a generation of the named parts of `target`; `target` itself may hold anything else.
+    pub fn new(target: &Path, parts: &[&'static str]) -> Result<Generation, OutputError> {
         for part in parts {
-            let staged = staging.join(part);
-            let live = self.target.join(part);
-            let old = staging.join(format!("{part}.old"));
-            if staged.exists() {
-                let marker = b"This directory is written by hostnet and replaced on each run.\n";
-                if let Err(e) = write_file(&staged.join(MARKER), marker, 0o644) {
-                    result = Err(e);
-                    break;
-                }
+            refuse_foreign_part(target, part)?;
+        }
+        let state = target.join(STATE_DIR);
+        let builds = state.join(BUILDS_DIR);
+        fs::create_dir_all(&builds).map_err(io_error(&builds))?;
+        let lock_path = state.join(LOCK_FILE);
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_error(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(OutputError::Busy(target.to_path_buf()));
             }
-            let had_old = live.exists();
-            if had_old && let Err(source) = fs::rename(&live, &old) {
-                result = Err(OutputError::Io {
-                    path: live.clone(),
+            Err(fs::TryLockError::Error(source)) => {
+                return Err(OutputError::Io {
+                    path: lock_path,
                     source,
                 });
-                break;
-            }
-            if staged.exists()
-                && let Err(source) = fs::rename(&staged, &live)
-            {
-                if had_old {
-                    let _ = fs::rename(&old, &live);
-                }
-                result = Err(OutputError::Io {
-                    path: live.clone(),
-                    source,
-                });
-                break;
-            }
-            swapped.push((live, had_old.then_some(old)));
-        }
-        if result.is_err() {
-            for (live, old) in swapped.into_iter().rev() {
-                let _ = fs::remove_dir_all(&live);
-                if let Some(old) = old {
-                    let _ = fs::rename(old, &live);
-                }
             }
         }
-        // Dropping the staging directory removes the previous parts with it.
-        result
+        remove_stale_generations(&state)?;
+        let dir = tempfile::Builder::new()
+            .prefix("build-")
+            .tempdir_in(&builds)
+            .map_err(io_error(&builds))?;
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+            .map_err(io_error(dir.path()))?;
+        Ok(Generation {
+            dir,
+            target: target.to_path_buf(),
+            parts: parts.to_vec(),
+            _lock: lock,
+        })
     }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `content` at `relative` (created with its parents) with `mode`.
+    pub fn write(&self, relative: &Path, content: &[u8], mode: u32) -> Result<(), OutputError> {
+        write_file(&self.dir.path().join(relative), content, mode)
+    }
+
+    /// Makes this generation the live one: the `current` symlink is replaced in one rename, then
+    /// the previous generation is removed.
+    pub fn commit(self) -> Result<(), OutputError> {
+        let state = self.target.join(STATE_DIR);
+        let name = self
+            .dir
+            .path()
+            .file_name()
+            .expect("a temporary directory has a name")
+            .to_owned();
+        for part in &self.parts {
+            if self.dir.path().join(part).is_dir() {
+                write_file(&self.dir.path().join(part).join(MARKER), MARKER_TEXT, 0o644)?;
+            }
+        }
+        let generation = self.dir.keep();
+        let fsync_dir = |dir: &Path| {
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_error(dir))
+        };
+        fsync_dir(&generation)?;
+        // Parts this build writes get their fixed symlinks first (they resolve once `current`
+        // switches); a legacy real directory from an older hostnet is moved into the state
+        // directory, the one time the switch is not a single step.
+        for part in &self.parts {
+            if generation.join(part).is_dir() {
+                link_part(&self.target, part)?;
+            }
+        }
+        let next = state.join(format!("{CURRENT}.next"));
+        let _ = fs::remove_file(&next);
+        std::os::unix::fs::symlink(Path::new(BUILDS_DIR).join(&name), &next)
+            .map_err(io_error(&next))?;
+        let current = state.join(CURRENT);
+        fs::rename(&next, &current).map_err(io_error(&current))?;
+        fsync_dir(&state)?;
+        for part in &self.parts {
+            let link = self.target.join(part);
+            if !generation.join(part).is_dir() && link.is_symlink() {
+                fs::remove_file(&link).map_err(io_error(&link))?;
+            }
+        }
+        remove_stale_generations(&state)
+    }
+}
+
+/// `<target>/<part>` -> `.hostnet/current/<part>`, made once and never changed.
+fn link_part(target: &Path, part: &str) -> Result<(), OutputError> {
+    let link = target.join(part);
+    let destination = Path::new(STATE_DIR).join(CURRENT).join(part);
+    if fs::read_link(&link).is_ok_and(|d| d == destination) {
+        return Ok(());
+    }
+    if link.is_dir() && !link.is_symlink() {
+        let legacy = target.join(STATE_DIR).join(format!("legacy-{part}"));
+        let _ = fs::remove_dir_all(&legacy);
+        fs::rename(&link, &legacy).map_err(io_error(&link))?;
+        std::os::unix::fs::symlink(&destination, &link).map_err(io_error(&link))?;
+        return fs::remove_dir_all(&legacy).map_err(io_error(&legacy));
+    }
+    std::os::unix::fs::symlink(&destination, &link).map_err(io_error(&link))
+}
+
+/// Every generation but the live one: what a killed or failed build left behind.
+fn remove_stale_generations(state: &Path) -> Result<(), OutputError> {
+    let live = fs::read_link(state.join(CURRENT))
+        .ok()
+        .and_then(|target| target.file_name().map(|n| n.to_owned()));
+    let builds = state.join(BUILDS_DIR);
+    for entry in fs::read_dir(&builds).map_err(io_error(&builds))? {
+        let entry = entry.map_err(io_error(&builds))?;
+        if Some(entry.file_name()) != live {
+            let path = entry.path();
+            fs::remove_dir_all(&path).map_err(io_error(&path))?;
+        }
+    }
+    let _ = fs::remove_file(state.join(format!("{CURRENT}.next")));
+    Ok(())
+}
+
+/// A part may be replaced if it is missing, hostnet's symlink, or a directory hostnet wrote.
+fn refuse_foreign_part(target: &Path, part: &str) -> Result<(), OutputError> {
+    let path = target.join(part);
+    if path.is_symlink() {
+        let ours = Path::new(STATE_DIR).join(CURRENT).join(part);
+        return if fs::read_link(&path).is_ok_and(|d| d == ours) {
+            Ok(())
+        } else {
+            Err(OutputError::NotOurs(path))
+        };
+    }
+    refuse_foreign(&path)
 }
 
 fn parent_of(target: &Path) -> PathBuf {

@@ -558,7 +558,7 @@ fn kickstart_post_gives_the_same_files_as_yum_install() {
     run_ok(
         "cp",
         &[
-            "-a",
+            "-aL",
             out.join("repo").to_str().unwrap(),
             installed.file("srv/hostnet").to_str().unwrap(),
         ],

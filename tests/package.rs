@@ -186,8 +186,16 @@ fn metadata_files_and_scriptlets_are_what_el7_needs() {
         pre_requires.lines().any(|l| l == "shadow-utils pre"),
         "{pre_requires}"
     );
-    assert!(rpm_list(&package, "--provides").contains(&"hostnet-host".to_string()));
-    assert_eq!(rpm_list(&package, "--conflicts"), ["hostnet-host"]);
+    let identity = hostnet::package::host_identity("dockerhost-01");
+    assert!(identity.chars().all(|c| c.is_ascii_digit()), "{identity}");
+    assert!(rpm_list(&package, "--provides").contains(&format!("hostnet-host = {identity}")));
+    assert_eq!(
+        rpm_list(&package, "--conflicts"),
+        [
+            format!("hostnet-host < {identity}"),
+            format!("hostnet-host > {identity}")
+        ]
+    );
 
     let files = stdout(&run_ok(
         "rpm",
@@ -956,4 +964,218 @@ fn primary_metadata_agrees_with_createrepo_c() {
     let theirs = primary(&reference.path().join("repodata"));
     assert_eq!(ours.len(), 3);
     assert_eq!(ours, theirs);
+}
+
+/// Every package `repo/repodata` lists exists in `repo/Packages`, and `kickstart/` holds one file per
+/// package: the three parts come from one build.
+fn assert_output_whole(out: &Path, hosts: usize) {
+    let repomd = std::fs::read_to_string(out.join("repo/repodata/repomd.xml"))
+        .unwrap_or_else(|e| panic!("repo/repodata/repomd.xml: {e}"));
+    let primary_href = repomd
+        .split("<location href=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .find(|href| href.contains("primary"))
+        .expect("primary in repomd.xml");
+    let primary = std::fs::read(out.join("repo").join(primary_href)).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&primary[..]), &mut text)
+        .unwrap();
+    let locations: Vec<&str> = text
+        .split("<location href=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    assert_eq!(locations.len(), hosts);
+    for location in locations {
+        assert!(out.join("repo").join(location).is_file(), "{location}");
+    }
+    assert_eq!(
+        std::fs::read_dir(out.join("kickstart")).unwrap().count(),
+        hosts + 1
+    );
+}
+
+/// `kill -9` of `build` at any moment, its final switch included, leaves the previous output or
+/// the new one whole; the next build completes, removes what the killed ones left, and numbers on
+/// from what was live.
+#[test]
+fn killing_build_at_any_moment_leaves_a_whole_output() {
+    let extra = 150;
+    let hosts = extra + 3;
+    let fleet = Fleet::with_extra_hosts(extra);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let first = build(&fleet, None, &out, EPOCH);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let started = std::time::Instant::now();
+    let second = build(&fleet, None, &out, EPOCH);
+    assert!(second.status.success());
+    let build_time = started.elapsed().as_micros() as u64;
+
+    let original = std::fs::read_to_string(fleet.hosts().join("rack-a/host-00000.toml")).unwrap();
+    // A fixed pseudo-random sequence of kill points spread over a whole build; bounded count.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..30 {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let delay = (seed >> 33) % (build_time + build_time / 4 + 1);
+        fleet.write(
+            "rack-a/host-00000.toml",
+            &format!(
+                "{original}[docker]\nextra-flags = [\"--max-concurrent-downloads={}\"]\n",
+                round + 1
+            ),
+        );
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+            .args(["build", "--unsigned", "--out", out.to_str().unwrap()])
+            .current_dir(fleet.dir.path())
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(delay));
+        let _ = child.kill();
+        child.wait().unwrap();
+        assert_output_whole(&out, hosts);
+    }
+    let last = build(&fleet, None, &out, EPOCH);
+    assert!(last.status.success(), "{}", stderr(&last));
+    assert_output_whole(&out, hosts);
+    let generations = std::fs::read_dir(out.join(".hostnet/builds"))
+        .unwrap()
+        .count();
+    assert_eq!(generations, 1, "stale generations are removed");
+    let entries: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        entries
+            .iter()
+            .all(|e| [".hostnet", "repo", "kickstart", "pxe"].contains(&e.as_str())),
+        "{entries:?}"
+    );
+    let packages: Vec<String> = std::fs::read_dir(out.join("repo/Packages"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(packages.contains(&"hostnet-host-00001-1-1.noarch.rpm".to_string()));
+    let changed: Vec<&String> = packages
+        .iter()
+        .filter(|p| p.starts_with("hostnet-host-00000-"))
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_ne!(changed[0], "hostnet-host-00000-1-1.noarch.rpm");
+}
+
+/// A build never writes a name-version-release that a known directory already holds with other
+/// content, and a `--previous` that is not there is an error, not an empty history.
+#[test]
+fn a_build_never_reuses_a_published_name_version_release() {
+    let fleet = Fleet::example();
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    let output = build(&fleet, None, &first, EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // A file under dockerhost-01's next name that is something else (here dockerhost-02's package).
+    let previous = dir.path().join("published");
+    std::fs::create_dir_all(&previous).unwrap();
+    std::fs::copy(
+        package_path(&first, "dockerhost-02", 1),
+        previous.join("hostnet-dockerhost-01-1-1.noarch.rpm"),
+    )
+    .unwrap();
+    let out = dir.path().join("second");
+    let run = |previous: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_hostnet"))
+            .args(["build", "--unsigned", "--out"])
+            .arg(&out)
+            .arg("--previous")
+            .arg(previous)
+            .current_dir(fleet.dir.path())
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .output()
+            .unwrap()
+    };
+    let refused = run(&previous);
+    assert_eq!(refused.status.code(), Some(1));
+    let message = stderr(&refused);
+    assert!(
+        message.contains("refusing to build hostnet-dockerhost-01-1-1.noarch.rpm: ")
+            && message.contains("published/hostnet-dockerhost-01-1-1.noarch.rpm already has that name, version and release with other content"),
+        "{message}"
+    );
+    assert!(!out.join("repo").exists(), "nothing is written");
+
+    let missing = run(&dir.path().join("no-such-dir"));
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("no-such-dir: --previous is not a directory of packages"),
+        "{}",
+        stderr(&missing)
+    );
+
+    // Numbering continues from the highest version either place holds.
+    std::fs::remove_file(previous.join("hostnet-dockerhost-01-1-1.noarch.rpm")).unwrap();
+    std::fs::copy(
+        package_path(&first, "dockerhost-01", 1),
+        previous.join("hostnet-dockerhost-01-1-1.noarch.rpm"),
+    )
+    .unwrap();
+    let host = fleet.hosts().join("dockerhost-01.toml");
+    let text = std::fs::read_to_string(&host).unwrap();
+    std::fs::write(
+        &host,
+        format!("{text}\n[sysctl]\n\"net.core.somaxconn\" = 1024\n"),
+    )
+    .unwrap();
+    let output = run(&previous);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(package_path(&out, "dockerhost-01", 2).exists());
+    std::fs::write(
+        &host,
+        format!("{text}\n[sysctl]\n\"net.core.somaxconn\" = 2048\n"),
+    )
+    .unwrap();
+    let output = run(&previous);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(package_path(&out, "dockerhost-01", 3).exists());
+}
+
+/// One host package per machine, in the shape rpm 4.11 accepts on reinstall: librpm's own matching
+/// says a package's provides never meet its own conflicts (what rpm before 4.16 checks on
+/// `--replacepkgs`), while any two hosts' packages conflict both ways.
+#[test]
+fn host_packages_conflict_with_each_other_but_never_with_themselves() {
+    require_tool("/usr/bin/python3");
+    let fleet = Fleet::with_extra_hosts(20);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let output = build(&fleet, None, &out, EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let script = common::repo_root().join("tests/scripts/capability_overlaps.py");
+    // Names rpm's version comparison would confuse if they were the versions themselves.
+    let hosts = [
+        "dockerhost-01",
+        "dockerhost-02",
+        "host-00001",
+        "host-00010",
+        "host-00019",
+    ];
+    for a in hosts {
+        for b in hosts.iter().filter(|b| **b != a) {
+            let report = stdout(&run_ok(
+                "/usr/bin/python3",
+                &[
+                    script.to_str().unwrap(),
+                    package_path(&out, a, 1).to_str().unwrap(),
+                    package_path(&out, b, 1).to_str().unwrap(),
+                ],
+            ));
+            assert_eq!(report, "False True True\n", "{a} and {b}");
+        }
+    }
 }

@@ -36,8 +36,24 @@ fn wrap(text: &str, width: usize) -> String {
     lines.join("\n")
 }
 
-/// Every host package provides this and conflicts with it: one hostnet host package per machine.
+/// One hostnet host package per machine. Each package provides `hostnet-host = V`, where V is a
+/// number unique to its host ([`host_identity`]), and conflicts with `hostnet-host < V` and
+/// `hostnet-host > V`: another host's package is refused, while the package's own copy is not. A
+/// plain `Conflicts: hostnet-host` would also do that on rpm 4.16 and later, but rpm 4.11 (EL7)
+/// checks a `--replacepkgs` reinstall's conflicts against the installed copy of the same package
+/// and refuses the reinstall.
 pub const HOST_CAPABILITY: &str = "hostnet-host";
+
+/// The host's number in the `hostnet-host` capability: the first 64 bits of the sha256 of its name,
+/// in decimal. Digits only, because rpm's version comparison splits letters from digits (`a-1` and
+/// `a1` would compare equal); 64 bits, so two hosts of a fleet never share one (a build checks).
+pub fn host_identity(host_name: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(host_name.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first).to_string()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
@@ -74,6 +90,8 @@ pub struct PackageSpec {
     pub vendor: Option<String>,
     pub packager: Option<String>,
     pub requires: Vec<Requirement>,
+    /// V of `hostnet-host = V`.
+    pub host_identity: String,
     pub rendered: RenderedHost,
 }
 
@@ -132,6 +150,7 @@ systemctl restart docker` from a console.",
             vendor: site.package.vendor.clone(),
             packager: site.package.packager.clone(),
             requires,
+            host_identity: host_identity(&host.name),
             rendered,
         }
     }
@@ -158,6 +177,7 @@ systemctl restart docker` from a console.",
         for requirement in &self.requires {
             field("requires", &format!("{requirement:?}"));
         }
+        field("host-identity", &self.host_identity);
         for file in &self.rendered.files {
             field("file", &file.path);
             field("mode", &format!("{:o}", file.mode));
@@ -231,8 +251,9 @@ systemctl restart docker` from a console.",
                 Requirement::Pre(name) => Dependency::script_pre(name),
             });
         }
-        builder.provides(Dependency::any(HOST_CAPABILITY));
-        builder.conflicts(Dependency::any(HOST_CAPABILITY));
+        builder.provides(Dependency::eq(HOST_CAPABILITY, &self.host_identity));
+        builder.conflicts(Dependency::less(HOST_CAPABILITY, &self.host_identity));
+        builder.conflicts(Dependency::greater(HOST_CAPABILITY, &self.host_identity));
         for directory in &self.rendered.directories {
             builder
                 .with_dir_entry(

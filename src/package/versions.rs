@@ -43,6 +43,17 @@ pub enum VersionError {
         #[source]
         source: rpm::Error,
     },
+    #[error("{}: --previous is not a directory of packages: {source}", dir.display())]
+    MissingPrevious {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "refusing to build {new}: {} already has that name, version and release with other content, and yum never replaces a package whose version it has; remove or rename that file, or build from the repository it was published in (--previous)",
+        existing.display()
+    )]
+    Collision { new: String, existing: PathBuf },
     #[error("{}: version {version:?} is not a whole number, so hostnet cannot continue its numbering; remove the file or build into another directory", path.display())]
     Version { path: PathBuf, version: String },
 }
@@ -103,6 +114,35 @@ pub fn find_previous(
         }
     }
     Ok(newest)
+}
+
+/// The newest package named `package_name` across `dirs`: numbering continues from the highest
+/// version any of them holds, so a build never goes back to a version already given out.
+pub fn find_newest(
+    dirs: &[PathBuf],
+    package_name: &str,
+) -> Result<Option<PreviousPackage>, VersionError> {
+    let mut newest: Option<PreviousPackage> = None;
+    for dir in dirs {
+        if let Some(found) = find_previous(dir, package_name)?
+            && newest.as_ref().is_none_or(|n| found.version > n.version)
+        {
+            newest = Some(found);
+        }
+    }
+    Ok(newest)
+}
+
+/// Refuses a file name that one of `dirs` already holds (with other content, since the digest
+/// differs from every package it would otherwise reuse).
+pub fn refuse_collision(dirs: &[PathBuf], file_name: &str) -> Result<(), VersionError> {
+    match dirs.iter().map(|d| d.join(file_name)).find(|p| p.exists()) {
+        Some(existing) => Err(VersionError::Collision {
+            new: file_name.to_string(),
+            existing,
+        }),
+        None => Ok(()),
+    }
 }
 
 pub fn decide(previous: Option<&PreviousPackage>, digest: &str) -> Decision {

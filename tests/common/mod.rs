@@ -20,6 +20,33 @@ impl Fleet {
         Fleet { dir }
     }
 
+    /// The example site with `count` more hosts (`host-00000`...), half of them in a group folder;
+    /// the VLANs are widened to /16 so that every host gets its own address and slice.
+    pub fn with_extra_hosts(count: usize) -> Fleet {
+        let fleet = Fleet::example();
+        let site = std::fs::read_to_string(fleet.hosts().join("site.toml"))
+            .unwrap()
+            .replace("subnet = \"172.20.56.0/24\"", "subnet = \"172.20.0.0/16\"")
+            .replace("gateway = \"172.20.56.1\"", "gateway = \"172.20.0.1\"")
+            .replace("subnet = \"10.20.51.0/24\"", "subnet = \"10.20.0.0/16\"")
+            .replace("gateway = \"10.20.51.1\"", "gateway = \"10.20.0.1\"");
+        fleet.write("site.toml", &site);
+        for i in 0..count {
+            let (hi, lo) = (100 + i / 250, i % 250 + 2);
+            let slice = 0x8000 + i * 16;
+            let text = format!(
+                "boot-mac = \"52:54:00:01:{:02x}:{:02x}\"\n[management]\naddress = \"10.20.{hi}.{lo}\"\n[containers]\nslice = \"172.20.{}.{}/28\"\n",
+                i / 256,
+                i % 256,
+                slice / 256,
+                slice % 256
+            );
+            let folder = if i % 2 == 0 { "rack-a/" } else { "" };
+            fleet.write(&format!("{folder}host-{i:05}.toml"), &text);
+        }
+        fleet
+    }
+
     pub fn hosts(&self) -> PathBuf {
         self.dir.path().join("hosts")
     }
