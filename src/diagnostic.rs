@@ -140,18 +140,27 @@ impl Diagnostics {
     }
 }
 
+/// Longest message printed whole; a longer one (a huge value quoted in it) keeps its start, where
+/// the setting is named, and its end, where the fix is said.
+const MAX_MESSAGE: usize = 600;
+/// Characters of the source line shown around the underlined value.
+const SNIPPET_WIDTH: usize = 100;
+/// Of those, how many come before the value.
+const SNIPPET_LEAD: usize = 40;
+
 fn render_one(diagnostic: &Diagnostic, sources: &SourceMap) -> String {
     let location = &diagnostic.location;
     let (line, col) = sources.line_col(location.file, location.span.start);
     let mut out = format!(
         "{}:{}:{}: {}: {}\n",
-        sources.path(location.file).display(),
+        printable(&sources.path(location.file).to_string_lossy()),
         line,
         col,
         diagnostic.severity,
-        diagnostic.full_message()
+        shortened(&printable(&diagnostic.full_message()), MAX_MESSAGE)
     );
-    if location.span.is_empty() {
+    // An empty span at the start stands for the whole file; elsewhere it marks a position.
+    if location.span == (0..0) {
         return out;
     }
     let text = sources.line_text(location.file, location.span.start);
@@ -162,13 +171,107 @@ fn render_one(diagnostic: &Diagnostic, sources: &SourceMap) -> String {
     } else {
         text.chars().count().saturating_sub(col - 1).max(1)
     };
-    let _ = writeln!(out, "{line:>gutter$} | {text}");
+    let (shown, caret_at, caret_width) = snippet(text, col - 1, width);
+    let _ = writeln!(out, "{line:>gutter$} | {shown}");
     let _ = writeln!(
         out,
         "{:>gutter$} | {}{}",
         "",
-        " ".repeat(col - 1),
-        "^".repeat(width)
+        " ".repeat(caret_at),
+        "^".repeat(caret_width.max(1))
     );
     out
+}
+
+/// One character as a terminal can show it: control characters (newline, tab, NUL, escape...)
+/// as Rust-style escapes, so that a hostile value can neither break the report's lines nor send
+/// terminal control sequences.
+fn printable_char(c: char) -> String {
+    if c.is_control() {
+        c.escape_default().collect()
+    } else {
+        c.to_string()
+    }
+}
+
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars().map(printable_char).collect()
+}
+
+/// `text` cut in the middle to about `max` characters, saying how much was left out.
+fn shortened(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_string();
+    }
+    let keep = max / 2;
+    let head: String = text.chars().take(keep).collect();
+    let tail: String = text.chars().skip(count - keep).collect();
+    format!("{head}…({} characters left out)…{tail}", count - 2 * keep)
+}
+
+/// The part of `line` around the characters `start..start + width` (counted in characters),
+/// escaped, with the display column and width of the underline.
+fn snippet(line: &str, start: usize, width: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let from = start.saturating_sub(SNIPPET_LEAD);
+    let to = chars
+        .len()
+        .min(from + SNIPPET_WIDTH)
+        .max(start.min(chars.len()));
+    let mut shown = String::new();
+    if from > 0 {
+        shown.push('…');
+    }
+    let (mut caret_at, mut caret_end) = (None, None);
+    for (i, c) in chars.iter().enumerate().take(to).skip(from) {
+        if i == start {
+            caret_at = Some(shown.chars().count());
+        }
+        shown.push_str(&printable_char(*c));
+        if i + 1 == start + width {
+            caret_end = Some(shown.chars().count());
+        }
+    }
+    let caret_at = caret_at.unwrap_or(shown.chars().count());
+    let caret_end = caret_end.unwrap_or(shown.chars().count());
+    if to < chars.len() {
+        shown.push('…');
+    }
+    (shown, caret_at, caret_end.saturating_sub(caret_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_cut_around_the_value() {
+        let line = format!("key = \"{}\"", "x".repeat(10_000));
+        let (shown, at, width) = snippet(&line, 6, 10_002);
+        assert!(shown.chars().count() <= SNIPPET_WIDTH + 2, "{shown}");
+        assert_eq!(at, 6);
+        assert_eq!(width, SNIPPET_WIDTH - 6);
+        let line = format!("{}key = 1", "y".repeat(5_000));
+        let (shown, at, width) = snippet(&line, 5_006, 1);
+        assert!(shown.starts_with('…') && shown.ends_with('1'), "{shown}");
+        assert_eq!(shown.chars().nth(at), Some('1'));
+        assert_eq!(width, 1);
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_the_caret_follows() {
+        let (shown, at, width) = snippet("a = \"\0\x1b[2J\tb\"", 4, 8);
+        assert_eq!(shown, "a = \"\\u{0}\\u{1b}[2J\\tb\"");
+        assert_eq!(at, 4);
+        assert_eq!(width, shown.chars().count() - 5);
+        assert_eq!(printable("hosts/a\nb.toml"), "hosts/a\\nb.toml");
+        let message = format!("field: {:?} is wrong; write 1", "z".repeat(5_000));
+        let cut = shortened(&message, MAX_MESSAGE);
+        assert!(cut.starts_with("field: ") && cut.ends_with("; write 1"));
+        assert!(cut.chars().count() < MAX_MESSAGE + 50);
+    }
 }

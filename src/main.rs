@@ -24,7 +24,26 @@ fn main() -> ExitCode {
         _ => hostnet::commands::run(&cli),
     };
     result.unwrap_or_else(|err| {
-        eprintln!("hostnet: error: {err}");
+        let message = err.to_string();
+        if is_located(&message) {
+            eprintln!("{message}");
+        } else {
+            eprintln!("hostnet: error: {message}");
+        }
         ExitCode::from(1)
     })
+}
+
+/// Whether a message already starts the way compilers report (`path:line:col: error: `), so that
+/// editors and CI annotations pick it up as it is.
+fn is_located(message: &str) -> bool {
+    let Some((position, _)) = message.split_once(": error: ") else {
+        return false;
+    };
+    let mut parts = position.rsplitn(3, ':');
+    let column = parts.next().unwrap_or("");
+    let line = parts.next().unwrap_or("");
+    let path = parts.next().unwrap_or("");
+    let number = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    !path.is_empty() && number(line) && number(column)
 }

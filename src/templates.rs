@@ -1,6 +1,7 @@
 //! The minijinja templates hostnet renders (package scriptlets in `specs/`, kickstart files in
 //! `kickstart/`), compiled into the binary and overridable file by file from a directory.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use minijinja::{Environment, UndefinedBehavior};
@@ -40,13 +41,14 @@ pub enum TemplateError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}", describe(.0))]
-    Render(#[from] minijinja::Error),
+    /// `path:line:col: error: what`, with the innermost template's position.
+    #[error("{0}")]
+    Render(String),
 }
 
-/// `file:line: message` for a template error, the way an editor wants it. An error inside an
-/// included snippet is reported where it is, not at the `include`.
-fn describe(error: &minijinja::Error) -> String {
+/// `file:line:col: error: message` for a template error, the form editors and CI annotations read.
+/// An error inside an included snippet is reported where it is, not at the `include`.
+fn describe(error: &minijinja::Error, sources: &HashMap<String, String>) -> TemplateError {
     let mut innermost = error;
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -56,16 +58,24 @@ fn describe(error: &minijinja::Error) -> String {
         source = cause.source();
     }
     let error = innermost;
-    let mut message = match (error.name(), error.line()) {
-        (Some(name), Some(line)) => format!("{name}:{line}: {}", error.kind()),
-        (Some(name), None) => format!("{name}: {}", error.kind()),
-        _ => error.kind().to_string(),
+    let column = match (error.name().and_then(|n| sources.get(n)), error.range()) {
+        (Some(text), Some(range)) => {
+            let start = range.start.min(text.len());
+            let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+            text[line_start..start].chars().count() + 1
+        }
+        _ => 1,
     };
+    let mut what = error.kind().to_string();
     if let Some(detail) = error.detail() {
-        message.push_str(": ");
-        message.push_str(detail);
+        what.push_str(": ");
+        what.push_str(detail);
     }
-    message
+    TemplateError::Render(match (error.name(), error.line()) {
+        (Some(name), Some(line)) => format!("{name}:{line}:{column}: error: {what}"),
+        (Some(name), None) => format!("{name}: error: {what}"),
+        _ => format!("templates: error: {what}"),
+    })
 }
 
 fn refuse_control_characters(text: &str) -> Result<(), minijinja::Error> {
@@ -83,6 +93,8 @@ fn refuse_control_characters(text: &str) -> Result<(), minijinja::Error> {
 
 pub struct Templates {
     env: Environment<'static>,
+    /// Every template's text by name, to turn an error's byte offset into a column.
+    sources: HashMap<String, String>,
 }
 
 impl Templates {
@@ -111,8 +123,9 @@ impl Templates {
             }
             minijinja::escape_formatter(out, state, value)
         });
+        let mut sources = HashMap::new();
         for (name, text) in BUILTIN {
-            let text = match override_dir
+            let (name, text) = match override_dir
                 .map(|dir| dir.join(name))
                 .filter(|p| p.is_file())
             {
@@ -122,22 +135,28 @@ impl Templates {
                             path: path.clone(),
                             source,
                         })?;
-                    env.add_template_owned(path.display().to_string(), text)?;
+                    let override_name = path.display().to_string();
                     // Callers look templates up by their built-in name.
                     env.add_template_owned(
                         name.to_string(),
-                        format!("{{% include {:?} %}}", path.display().to_string()),
-                    )?;
-                    continue;
+                        format!("{{% include {override_name:?} %}}"),
+                    )
+                    .map_err(|e| describe(&e, &sources))?;
+                    (override_name, text)
                 }
-                None => *text,
+                None => (name.to_string(), text.to_string()),
             };
-            env.add_template(name, text)?;
+            sources.insert(name.clone(), text.clone());
+            env.add_template_owned(name, text)
+                .map_err(|e| describe(&e, &sources))?;
         }
-        Ok(Templates { env })
+        Ok(Templates { env, sources })
     }
 
     pub fn render(&self, name: &str, context: minijinja::Value) -> Result<String, TemplateError> {
-        Ok(self.env.get_template(name)?.render(context)?)
+        self.env
+            .get_template(name)
+            .and_then(|template| template.render(context))
+            .map_err(|e| describe(&e, &self.sources))
     }
 }

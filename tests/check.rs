@@ -28,7 +28,7 @@ const CASES: &[Case] = &[
         name: "unknown key",
         files: &[("t.toml", "[managment]\naddress = \"10.20.51.40\"\n", false)],
         position: "hosts/t.toml:1:2: error: ",
-        message: "unknown setting `managment`; allowed here: `fqdn`, `boot-mac`",
+        message: "unknown setting `managment`; did you mean `management`? allowed here: `fqdn`, `boot-mac`",
     },
     Case {
         name: "unknown key in a nested table",
@@ -40,7 +40,7 @@ const CASES: &[Case] = &[
         name: "wrong type",
         files: &[("t.toml", "[bond]\nmiimon = \"often\"\n", false)],
         position: "hosts/t.toml:2:10: error: ",
-        message: "invalid type: string \"often\", expected i64",
+        message: "bond.miimon: found the string \"often\", expected a whole number (without quotes)",
     },
     Case {
         name: "VLAN id out of range",
@@ -99,8 +99,18 @@ const CASES: &[Case] = &[
             "[bond]\nname = \"bond-long-name\"\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
             false,
         )],
-        position: "hosts/site.toml:36:8: error: ",
-        message: "management.vlan: the VLAN interface \"bond-long-name.51\" is 17 bytes; Linux allows 15; shorten bond.name (inherited by host t)",
+        position: "hosts/t.toml:2:8: error: ",
+        message: "bond.name: the VLAN interface \"bond-long-name.51\" (management.vlan gives VLAN 51) is 17 bytes; Linux allows 15; shorten bond.name",
+    },
+    Case {
+        name: "VLAN interface name too long, bond named in a group",
+        files: &[(
+            "rack-a/group.toml",
+            "[bond]\nname = \"bond-long-name\"\n",
+            false,
+        )],
+        position: "hosts/rack-a/group.toml:",
+        message: "bond.name: the VLAN interface \"bond-long-name.51\" (management.vlan gives VLAN 51) is 17 bytes; Linux allows 15; shorten bond.name (inherited by hosts dockerhost-02, dockerhost-03)",
     },
     Case {
         name: "interface name with a shell metacharacter",
@@ -140,7 +150,7 @@ const CASES: &[Case] = &[
             false,
         )],
         position: "hosts/t.toml:4:10: error: ",
-        message: "containers.bridge: \"enp2s0f1\" is already the bond or one of its slaves",
+        message: "containers.bridge: \"enp2s0f1\" is both the container bridge and the bond or one of its slaves",
     },
     Case {
         name: "unknown bonding mode",
@@ -749,4 +759,83 @@ fn one_bad_value_does_not_hide_the_next_in_the_same_table() {
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }
+}
+
+/// Editors' lock, auto-save and backup files are never read, and a dangling symlink among them
+/// (emacs' lock file) is not an error.
+#[test]
+fn editor_files_in_the_hosts_tree_are_ignored() {
+    let fleet = Fleet::example();
+    let hosts = fleet.hosts();
+    std::os::unix::fs::symlink(
+        "ops@workstation.4242:1700000000",
+        hosts.join(".#dockerhost-01.toml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("gone", hosts.join("rack-a/.#group.toml")).unwrap();
+    for name in [
+        "#dockerhost-01.toml#",
+        "dockerhost-01.toml~",
+        ".dockerhost-01.toml.swp",
+    ] {
+        std::fs::write(hosts.join(name), "this is not TOML [").unwrap();
+    }
+    std::fs::create_dir_all(hosts.join(".git")).unwrap();
+    std::fs::write(hosts.join(".git/x.toml"), "not = [toml").unwrap();
+    let output = fleet.run(&["check"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("3 hosts checked"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+/// A diagnostic stays readable whatever the value: a huge value is cut around the caret, control
+/// characters and terminal escapes are shown escaped, and so is a path holding a newline.
+#[test]
+fn diagnostics_are_bounded_and_escaped() {
+    let fleet = Fleet::example();
+    let huge = "A".repeat(10_000_000);
+    fleet.write(
+        "t.toml",
+        &format!("[management]\naddress = \"{huge}\"\n[containers]\nslice = \"172.20.56.64/28\"\n"),
+    );
+    let output = fleet.run(&["check"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = stderr(&output);
+    assert!(report.len() < 4_000, "{} bytes", report.len());
+    assert!(
+        report.contains("hosts/t.toml:2:11: error: management.address: "),
+        "{report}"
+    );
+    assert!(report.contains("characters left out"), "{report}");
+
+    fleet.write(
+        "t.toml",
+        "[management]\naddress = \"10.20.51.40\\u001b[2J\\u0000\"\n[containers]\nslice = \"172.20.56.64/28\"\n",
+    );
+    let report = stderr(&fleet.run(&["check"]));
+    assert!(report.contains("\"10.20.51.40\\u{1b}[2J\\0\""), "{report}");
+    // Raw control characters in the file itself: the source line is shown escaped.
+    fleet.write(
+        "t.toml",
+        "[management]\naddress = \"10.20.51.40\" # \u{1b}[2J\u{7}\0\n",
+    );
+    let report = stderr(&fleet.run(&["check"]));
+    assert!(
+        !report.contains('\u{1b}') && !report.contains('\0') && !report.contains('\u{7}'),
+        "{report:?}"
+    );
+    assert!(report.contains("\\u{1b}[2J\\u{7}"), "{report}");
+    std::fs::remove_file(fleet.hosts().join("t.toml")).unwrap();
+
+    std::fs::create_dir_all(fleet.hosts().join("odd\ndir")).unwrap();
+    fleet.write("odd\ndir/t.toml", "[management]\naddress = 1\n");
+    let report = stderr(&fleet.run(&["check"]));
+    assert!(
+        report.contains("hosts/odd\\ndir/t.toml:2:11: error: "),
+        "{report}"
+    );
+    assert!(report.lines().all(|l| !l.starts_with("dir/")), "{report}");
 }

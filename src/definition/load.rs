@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
 
+use super::toml_errors;
+
 use super::located::Layer;
 use super::schema::{HostLayer, SiteFile};
 use crate::diagnostic::Diagnostics;
@@ -89,10 +91,20 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_entry(|e| e.depth() == 0 || !is_ignored_name(&e.file_name().to_string_lossy()))
     {
         let entry = match entry {
             Ok(entry) => entry,
+            // An editor's lock file is often a dangling symlink: walkdir reports it as an error
+            // before any filter sees its name.
+            Err(err)
+                if err
+                    .path()
+                    .and_then(Path::file_name)
+                    .is_some_and(|n| is_ignored_name(&n.to_string_lossy())) =>
+            {
+                continue;
+            }
             Err(err) => {
                 let path = err.path().unwrap_or(root).to_path_buf();
                 let id = sources.add(path, String::new());
@@ -204,6 +216,13 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
     }
 }
 
+/// Names the loader never reads, files and folders alike: hidden ones (`.git`, vim's `.x.swp`,
+/// emacs' lock file `.#x.toml`), emacs' auto-save `#x#` and backups `x~`. Of the rest, only
+/// `*.toml` files are definitions.
+pub fn is_ignored_name(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('#') || name.ends_with('~')
+}
+
 fn read_file(
     sources: &mut SourceMap,
     path: &Path,
@@ -239,37 +258,21 @@ fn parse<T: serde::de::DeserializeOwned>(
     id: FileId,
     diagnostics: &mut Diagnostics,
 ) -> Option<T> {
-    match toml::from_str::<T>(&sources.file(id).text) {
+    let text = &sources.file(id).text;
+    match toml::from_str::<T>(text) {
         Ok(value) => Some(value),
         Err(err) => {
             let span = err.span().unwrap_or(0..0);
-            diagnostics.error(&Location::new(id, span), explain_toml_error(err.message()));
+            let setting = toml_errors::setting_at(text, span.start);
+            let spanned = text.get(span.clone()).unwrap_or("");
+            let line = sources.line_text(id, span.start);
+            diagnostics.error(
+                &Location::new(id, span),
+                toml_errors::explain(err.message(), setting.as_deref(), spanned, line),
+            );
             None
         }
     }
-}
-
-/// serde's messages name Rust types; say it in the terms of the definition language.
-fn explain_toml_error(message: &str) -> String {
-    let message = message.trim_end();
-    if let Some(rest) = message.strip_prefix("unknown field ") {
-        let (field, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
-        let expected = expected.replace("one of ", "");
-        return if expected.is_empty() {
-            format!("unknown setting {field}")
-        } else {
-            format!("unknown setting {field}; allowed here: {expected}")
-        };
-    }
-    message
-        .replace(
-            "data did not match any variant of untagged enum VlanRef",
-            "expected a VLAN id (number) or a VLAN name from the catalog (string)",
-        )
-        .replace(
-            "data did not match any variant of untagged enum ScalarValue",
-            "expected a number, a string or true/false",
-        )
 }
 
 fn reject_host_only(layer: &HostLayer, place: &str, diagnostics: &mut Diagnostics) {

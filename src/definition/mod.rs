@@ -4,6 +4,7 @@
 pub mod load;
 pub mod located;
 pub mod schema;
+pub mod toml_errors;
 
 pub use load::{Definitions, HostDefinition, load};
 pub use located::Located;

@@ -537,8 +537,10 @@ impl<'a> HostChecker<'a> {
     ) -> Option<String> {
         let name = format!("{}.{}", bond_name?, vlan.id);
         if name.len() > values::MAX_INTERFACE_NAME {
-            let at = field.as_ref().map_or(self.file.clone(), |f| f.at.clone());
-            self.error(&at, format!("{key}: the VLAN interface {name:?} is {} bytes; Linux allows {}; shorten bond.name", name.len(), values::MAX_INTERFACE_NAME));
+            let bond_at = self.def.merged.bond.name.as_ref().map(|n| &n.at);
+            let vlan_at = field.as_ref().map(|f| &f.at);
+            let (at, blamed) = self.closest(&[(bond_at, "bond.name"), (vlan_at, key)]);
+            self.error(&at, format!("{blamed}: the VLAN interface {name:?} ({key} gives VLAN {}) is {} bytes; Linux allows {}; shorten bond.name", vlan.id, name.len(), values::MAX_INTERFACE_NAME));
             return None;
         }
         Some(name)
@@ -555,11 +557,17 @@ impl<'a> HostChecker<'a> {
             values::interface_name,
         )?;
         if Some(bridge.as_str()) == bond_name || slaves.contains(&bridge) {
-            let at = layer
-                .bridge
-                .as_ref()
-                .map_or(self.file.clone(), |b| b.at.clone());
-            self.error(&at, format!("containers.bridge: {bridge:?} is already the bond or one of its slaves; give the bridge its own name"));
+            let bond = &self.def.merged.bond;
+            let other = if Some(bridge.as_str()) == bond_name {
+                (bond.name.as_ref().map(|n| &n.at), "bond.name")
+            } else {
+                (bond.slaves.as_ref().map(|n| &n.at), "bond.slaves")
+            };
+            let (at, blamed) = self.closest(&[
+                (layer.bridge.as_ref().map(|b| &b.at), "containers.bridge"),
+                other,
+            ]);
+            self.error(&at, format!("{blamed}: {bridge:?} is both the container bridge and the bond or one of its slaves; give the bridge its own name"));
             return None;
         }
         let Some(slice_field) = &layer.slice else {
@@ -687,6 +695,25 @@ impl<'a> HostChecker<'a> {
         Ipv4Net::new(addr, vlan.subnet.prefix_len()).ok()
     }
 
+    /// Of the values that together make a problem, the one set closest to the host (host file,
+    /// then group files inward, then site.toml): an inherited value is usually fine until a more
+    /// specific file changes something next to it. Ties go to the first.
+    fn closest<'k>(&self, candidates: &[(Option<&Location>, &'k str)]) -> (Location, &'k str) {
+        let rank = |at: &Location| self.def.chain.iter().position(|f| *f == at.file);
+        let mut best: Option<(Location, &'k str, Option<usize>)> = None;
+        for (at, key) in candidates {
+            let Some(at) = at else { continue };
+            let r = rank(at);
+            if best.as_ref().is_none_or(|(_, _, b)| r > *b) {
+                best = Some(((*at).clone(), key, r));
+            }
+        }
+        match best {
+            Some((at, key, _)) => (at, key),
+            None => (self.file.clone(), candidates.first().map_or("", |c| c.1)),
+        }
+    }
+
     fn check_distinct(&mut self, management: &Management, containers: &Containers) {
         if management.vlan.id == containers.vlan.id {
             let at = self
@@ -730,13 +757,15 @@ impl<'a> HostChecker<'a> {
                     .iter()
                     .position(|v| v.id == vlan.id)
                     .unwrap_or(0);
-                let at = self
-                    .catalog
-                    .vlan_locations
-                    .get(index)
-                    .cloned()
-                    .unwrap_or(self.file.clone());
-                self.error(&at, format!("vlans.{}.mtu: {mtu} exceeds the bond's MTU {bond_mtu}; a VLAN cannot be larger than its bond (set bond.mtu)", vlan.name));
+                let vlan_at = self.catalog.vlan_locations.get(index).cloned();
+                let bond_at = self.def.merged.bond.mtu.as_ref().map(|m| m.at.clone());
+                let vlan_key = format!("vlans.{}.mtu", vlan.name);
+                let (at, blamed) = self.closest(&[
+                    (bond_at.as_ref(), "bond.mtu"),
+                    (vlan_at.as_ref(), vlan_key.as_str()),
+                ]);
+                let blamed = blamed.to_string();
+                self.error(&at, format!("{blamed}: VLAN {} ({}) has MTU {mtu}, more than the bond's {bond_mtu}; a VLAN cannot be larger than its bond (raise bond.mtu or lower the VLAN's)", vlan.id, vlan.name));
             }
         }
     }
