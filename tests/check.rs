@@ -465,6 +465,45 @@ const CASES: &[Case] = &[
         message: "docker.extra-flags[0]: \"-q\": dockerd has no flag -q; write the long form",
     },
     Case {
+        name: "dockerd flag hostnet writes itself, in base-args",
+        files: &[(
+            "t.toml",
+            concat!(
+                new_host!(),
+                "[docker]\nbase-args = [\"-H\", \"fd://\", \"-bdocker1\"]\n"
+            ),
+            false,
+        )],
+        position: "hosts/t.toml:6:13: error: ",
+        message: "docker.base-args[2]: \"-bdocker1\" sets --bridge, which hostnet writes itself; set containers.bridge instead",
+    },
+    Case {
+        name: "forwarding turned off on an interface of the path",
+        files: &[(
+            "t.toml",
+            concat!(
+                new_host!(),
+                "[sysctl]\n\"net.ipv4.conf.docker0.forwarding\" = 0\n"
+            ),
+            false,
+        )],
+        position: "hosts/t.toml:6:",
+        message: "sysctl: net.ipv4.conf.docker0.forwarding is set by hostnet itself",
+    },
+    Case {
+        name: "forwarding turned off everywhere, as a path",
+        files: &[(
+            "t.toml",
+            concat!(
+                new_host!(),
+                "[sysctl]\n\"net/ipv4/conf/all/forwarding\" = 0\n"
+            ),
+            false,
+        )],
+        position: "hosts/t.toml:6:",
+        message: "sysctl: net.ipv4.conf.all.forwarding (written \"net/ipv4/conf/all/forwarding\") is set by hostnet itself",
+    },
+    Case {
         name: "managed sysctl key written as a path",
         files: &[(
             "t.toml",

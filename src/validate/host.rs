@@ -785,7 +785,11 @@ impl<'a> HostChecker<'a> {
             values::absolute_path,
         );
         let base_args = match &layer.base_args {
-            Some(_) => self.list(&layer.base_args, "docker.base-args", values::command_word),
+            Some(_) => self
+                .list(&layer.base_args, "docker.base-args", values::command_word)
+                .and_then(|args| {
+                    self.check_dockerd_flags(args, "docker.base-args", &layer.base_args)
+                }),
             None => Some(DEFAULT_BASE_ARGS.iter().map(|s| s.to_string()).collect()),
         };
         let storage_driver = self.text(
@@ -833,7 +837,9 @@ impl<'a> HostChecker<'a> {
             "docker.extra-flags",
             values::command_word,
         );
-        let extra_flags = extra_flags.and_then(|flags| self.check_extra_flags(flags));
+        let extra_flags = extra_flags.and_then(|flags| {
+            self.check_dockerd_flags(flags, "docker.extra-flags", &layer.extra_flags)
+        });
         let group = self.text(&layer.group, "docker.group", "docker", values::posix_name);
         let user = self.text(&layer.user, "docker.user", "docker", values::posix_name);
         let users = self.list(&layer.users, "docker.users", values::posix_name);
@@ -854,28 +860,26 @@ impl<'a> HostChecker<'a> {
         })
     }
 
-    fn check_extra_flags(&mut self, flags: Vec<String>) -> Option<Vec<String>> {
-        let at = self
-            .def
-            .merged
-            .docker
-            .extra_flags
-            .as_ref()
-            .map_or(self.file.clone(), |f| f.at.clone());
+    /// `docker.base-args` and `docker.extra-flags` as dockerd reads them: a flag hostnet writes
+    /// itself may appear in neither, in any spelling.
+    fn check_dockerd_flags(
+        &mut self,
+        flags: Vec<String>,
+        key: &str,
+        field: &Field<Vec<String>>,
+    ) -> Option<Vec<String>> {
+        let at = field.as_ref().map_or(self.file.clone(), |f| f.at.clone());
         let parsed = match dockerd_flags::parse(&flags) {
             Ok(parsed) => parsed,
             Err(e) => {
-                self.error(
-                    &at,
-                    format!("docker.extra-flags[{}]: {}", e.index, e.message),
-                );
+                self.error(&at, format!("{key}[{}]: {}", e.index, e.message));
                 return None;
             }
         };
         let mut ok = true;
         for flag in parsed {
             if let Some((_, setting)) = GENERATED_FLAGS.iter().find(|(f, _)| *f == flag.name) {
-                self.error(&at, format!("docker.extra-flags[{}]: {:?} sets --{}, which hostnet writes itself; set {setting} instead", flag.index, flags[flag.index], flag.name));
+                self.error(&at, format!("{key}[{}]: {:?} sets --{}, which hostnet writes itself; set {setting} instead", flag.index, flags[flag.index], flag.name));
                 ok = false;
             }
         }
@@ -896,8 +900,16 @@ impl<'a> HostChecker<'a> {
             .chain(management.map(|m| m.interface.clone()))
             .chain(containers.map(|c| c.interface.clone()))
             .chain(containers.map(|c| c.bridge.clone()));
-        managed
-            .extend(interfaces.map(|i| format!("net.ipv4.conf.{}.rp_filter", i.replace('.', "/"))));
+        // `forwarding` per interface is ip_forward's other half: `all.forwarding = 0` is
+        // `ip_forward = 0`, and 0 on one interface of the path stops containers' traffic there.
+        for interface in interfaces {
+            for setting in ["rp_filter", "forwarding"] {
+                managed.push(format!(
+                    "net.ipv4.conf.{}.{setting}",
+                    interface.replace('.', "/")
+                ));
+            }
+        }
         let mut out = Vec::new();
         let mut ok = true;
         for (key, value) in &self.def.merged.sysctl {
