@@ -1,7 +1,8 @@
-//! `hostnet build`: every host's package into `<out>/repo/Packages/`, reusing unchanged ones.
+//! `hostnet build`: every host's package into `<out>/repo/Packages/`, reusing unchanged ones, and
+//! the repository metadata listing the kept versions of every host.
 
 use std::io::IsTerminal as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rayon::prelude::*;
 
@@ -9,10 +10,10 @@ use crate::kickstart::pxe;
 use crate::model::Fleet;
 use crate::output::{Generation, OutputError, io_error};
 use crate::package::signing::SigningKey;
-use crate::package::versions::{self, Decision, RELEASE};
+use crate::package::versions::{self, Current, KnownPackage, KnownPackages, RELEASE};
 use crate::package::{PackageError, PackageSpec};
-use crate::publish::{self, PublishedPackage};
 use crate::render::{self, RenderError};
+use crate::repodata::{self, Listing, PublishedPackage};
 use crate::templates::Templates;
 
 /// What `build` owns in its output directory; anything else there is left alone.
@@ -48,103 +49,227 @@ pub enum BuildError {
     },
     #[error("writing repodata: {0}")]
     Repodata(rpm::Error),
+    #[error("signing repodata/repomd.xml: {0}")]
+    MetadataSignature(String),
 }
 
 pub struct BuildOptions<'a> {
     pub out: &'a Path,
-    pub previous: Option<&'a Path>,
+    /// A published repository (directory or URL) or a directory of packages.
+    pub previous: Option<&'a str>,
     pub key: Option<&'a SigningKey>,
     pub source_date: u32,
 }
 
-/// What happened to one host.
+/// What happened to one package of the new repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageState {
+    /// New content, built and signed now.
+    Built,
+    /// The host's current package, unchanged since it was built.
+    Unchanged,
+    /// An older version of a host, still listed for `yum downgrade`.
+    Retained,
+}
+
+/// One package the new repository lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltPackage {
     pub host: String,
     pub file_name: String,
-    pub reused: bool,
+    pub state: PackageState,
     pub sha256: String,
+    /// Whether the file is in the new `repo/Packages/`; if not, it stays where it is published.
+    pub local: bool,
+}
+
+/// A package the new repository no longer lists, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredPackage {
+    pub file_name: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct BuildReport {
+    pub packages: Vec<BuiltPackage>,
+    pub retired: Vec<RetiredPackage>,
+}
+
+/// A package to list: its file at hand in the generation, or another repository's entries.
+enum Source {
+    Local,
+    Listed(Box<crate::repository::ListedPackage>),
 }
 
 pub fn build_fleet(
     fleet: &Fleet,
     templates: &Templates,
     options: &BuildOptions,
-) -> Result<Vec<BuiltPackage>, BuildError> {
+) -> Result<BuildReport, BuildError> {
     refuse_identity_collisions(fleet)?;
-    let mut previous_dirs: Vec<PathBuf> = vec![options.out.join(PACKAGES_DIR)];
-    if let Some(previous) = options.previous {
-        std::fs::read_dir(previous).map_err(|source| versions::VersionError::MissingPrevious {
-            dir: previous.to_path_buf(),
-            source,
-        })?;
-        previous_dirs.push(previous.to_path_buf());
-    }
+    let known = KnownPackages::load(&options.out.join("repo"), options.previous)?;
+    let keep_versions = fleet.site.package.keep_versions;
     let staging = Generation::new(options.out, &OWNED_PARTS)?;
     let packages_dir = staging.path().join(PACKAGES_DIR);
     std::fs::create_dir_all(&packages_dir).map_err(io_error(&packages_dir))?;
 
     let progress = progress_bar(fleet.hosts.len());
-    let results: Vec<Result<BuiltPackage, BuildError>> = fleet
+    type HostResult = (Vec<(BuiltPackage, Source)>, Vec<RetiredPackage>);
+    let results: Vec<Result<HostResult, BuildError>> = fleet
         .hosts
         .par_iter()
         .map(|host| {
             let rendered = render::render_host(templates, host)?;
             let spec = PackageSpec::new(&fleet.site, host, rendered);
-            let previous = versions::find_newest(&previous_dirs, &spec.name)?;
-            let (file_name, bytes, reused) =
-                match versions::decide(previous.as_ref(), &spec.digest()) {
-                    Decision::Reuse(path) => {
-                        let bytes = std::fs::read(&path).map_err(io_error(&path))?;
-                        let name = path
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default();
-                        (name, bytes, true)
-                    }
-                    Decision::Build(version) => {
-                        let version = version.to_string();
-                        versions::refuse_collision(
-                            &previous_dirs,
-                            &spec.file_name(&version, RELEASE),
-                        )?;
-                        let bytes =
-                            spec.build(&version, RELEASE, options.source_date, options.key)?;
-                        (spec.file_name(&version, RELEASE), bytes, false)
-                    }
-                };
-            staging.write(&Path::new(PACKAGES_DIR).join(&file_name), &bytes, 0o644)?;
+            let plan = known.plan(&spec.name, &spec.digest(), keep_versions, |v| {
+                spec.file_name(&v.to_string(), RELEASE)
+            })?;
+            let mut listed = Vec::new();
+            let carry = |package: &KnownPackage,
+                         state: PackageState|
+             -> Result<(BuiltPackage, Source), BuildError> {
+                if let Some(path) = &package.local {
+                    let bytes = std::fs::read(path).map_err(io_error(path))?;
+                    staging.write(
+                        &Path::new(PACKAGES_DIR).join(&package.file_name),
+                        &bytes,
+                        0o644,
+                    )?;
+                    return Ok((
+                        BuiltPackage {
+                            host: host.name.clone(),
+                            file_name: package.file_name.clone(),
+                            state,
+                            sha256: sha256_hex(&bytes),
+                            local: true,
+                        },
+                        Source::Local,
+                    ));
+                }
+                let entry = package
+                    .listed
+                    .clone()
+                    .expect("a package without a local file comes from repository metadata");
+                Ok((
+                    BuiltPackage {
+                        host: host.name.clone(),
+                        file_name: package.file_name.clone(),
+                        state,
+                        sha256: entry.pkgid.clone(),
+                        local: false,
+                    },
+                    Source::Listed(Box::new(entry)),
+                ))
+            };
+            match &plan.current {
+                Current::Keep(package) => listed.push(carry(package, PackageState::Unchanged)?),
+                Current::Build(version) => {
+                    let version = version.to_string();
+                    let bytes = spec.build(&version, RELEASE, options.source_date, options.key)?;
+                    let file_name = spec.file_name(&version, RELEASE);
+                    staging.write(&Path::new(PACKAGES_DIR).join(&file_name), &bytes, 0o644)?;
+                    listed.push((
+                        BuiltPackage {
+                            host: host.name.clone(),
+                            file_name,
+                            state: PackageState::Built,
+                            sha256: sha256_hex(&bytes),
+                            local: true,
+                        },
+                        Source::Local,
+                    ));
+                }
+            }
+            for package in &plan.retained {
+                listed.push(carry(package, PackageState::Retained)?);
+            }
+            let retired = plan
+                .retired
+                .iter()
+                .map(|p| RetiredPackage {
+                    file_name: p.file_name.clone(),
+                    reason: format!(
+                        "older than the {keep_versions} versions kept ([package] keep-versions)"
+                    ),
+                })
+                .collect();
             progress.inc(1);
-            Ok(BuiltPackage {
-                host: host.name.clone(),
-                file_name,
-                reused,
-                sha256: sha256_hex(&bytes),
-            })
+            Ok((listed, retired))
         })
         .collect();
     progress.finish_and_clear();
-    let mut built = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-    built.sort_by(|a, b| a.file_name.cmp(&b.file_name));
-
-    let mut package_bytes = Vec::new();
-    for package in &built {
-        let path = packages_dir.join(&package.file_name);
-        package_bytes.push(std::fs::read(&path).map_err(io_error(&path))?);
+    let mut report = BuildReport::default();
+    let mut sources = Vec::new();
+    for result in results {
+        let (listed, retired) = result?;
+        for (package, source) in listed {
+            report.packages.push(package);
+            sources.push(source);
+        }
+        report.retired.extend(retired);
     }
-    let published: Vec<PublishedPackage> = built
+    let defined: std::collections::HashSet<String> = fleet
+        .hosts
+        .iter()
+        .map(|h| format!("hostnet-{}", h.name))
+        .collect();
+    for orphan in known.orphans("hostnet-", &defined) {
+        report.retired.push(RetiredPackage {
+            reason: format!(
+                "{} is no longer defined under hosts/",
+                orphan.name.trim_start_matches("hostnet-")
+            ),
+            file_name: orphan.file_name,
+        });
+    }
+    report.retired.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+
+    let mut order: Vec<usize> = (0..report.packages.len()).collect();
+    order.sort_by(|a, b| {
+        report.packages[*a]
+            .file_name
+            .cmp(&report.packages[*b].file_name)
+    });
+    let mut package_bytes: Vec<Option<Vec<u8>>> = Vec::new();
+    for &i in &order {
+        package_bytes.push(match sources[i] {
+            Source::Local => {
+                let path = packages_dir.join(&report.packages[i].file_name);
+                Some(std::fs::read(&path).map_err(io_error(&path))?)
+            }
+            Source::Listed(_) => None,
+        });
+    }
+    let listings: Vec<Listing> = order
         .iter()
         .zip(&package_bytes)
-        .map(|(p, bytes)| PublishedPackage {
-            file_name: &p.file_name,
-            bytes,
+        .map(|(&i, bytes)| match (&sources[i], bytes) {
+            (Source::Listed(entry), _) => Listing::Listed(entry),
+            (Source::Local, bytes) => Listing::File(PublishedPackage {
+                file_name: &report.packages[i].file_name,
+                bytes: bytes.as_deref().unwrap_or_default(),
+            }),
         })
         .collect();
-    for (name, content) in
-        publish::repodata(&published, options.source_date).map_err(BuildError::Repodata)?
-    {
-        staging.write(&Path::new(REPODATA_DIR).join(name), &content, 0o644)?;
+    let metadata =
+        repodata::repodata(&listings, options.source_date).map_err(BuildError::Repodata)?;
+    for (name, content) in &metadata {
+        staging.write(&Path::new(REPODATA_DIR).join(name), content, 0o644)?;
+        if name == "repomd.xml"
+            && let Some(key) = options.key
+        {
+            let signature = key
+                .detached_signature(content, options.source_date)
+                .map_err(BuildError::MetadataSignature)?;
+            staging.write(
+                &Path::new(REPODATA_DIR).join("repomd.xml.asc"),
+                signature.as_bytes(),
+                0o644,
+            )?;
+        }
     }
+    report.packages = order.iter().map(|&i| report.packages[i].clone()).collect();
 
     if let Some(kickstart) = &fleet.site.kickstart {
         for host in &fleet.hosts {
@@ -172,7 +297,8 @@ pub fn build_fleet(
         }
     }
 
-    let checksums: String = built
+    let checksums: String = report
+        .packages
         .iter()
         .map(|p| format!("{}  Packages/{}\n", p.sha256, p.file_name))
         .collect();
@@ -185,7 +311,7 @@ pub fn build_fleet(
         )?;
     }
     staging.commit()?;
-    Ok(built)
+    Ok(report)
 }
 
 /// Two hosts sharing a `hostnet-host` number could be installed on one machine together.

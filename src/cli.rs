@@ -86,8 +86,11 @@ DIR/repo/RPM-GPG-KEY-hostnet, yum metadata in DIR/repo/repodata/ and a SHA256SUM
 [kickstart] in site.toml also DIR/kickstart/<host>.ks, and with [pxe] the per-MAC boot entries in \
 DIR/pxe/. Same definitions and SOURCE_DATE_EPOCH give \
 byte-identical packages. A host whose content is unchanged since its previous package (in \
-DIR/repo/Packages or --previous) keeps that package as it is; a changed host gets N+1. \
-build owns DIR/repo, DIR/kickstart and DIR/pxe and replaces them together once everything is \
+DIR/repo or --previous) keeps that package as it is; a changed host gets N+1. The metadata lists \
+the newest [package] keep-versions versions of each host (default 3) for yum downgrade; older \
+ones and hosts no longer defined are retired, each printed. A package that is published but not \
+at hand stays where it is: the metadata lists it and `hostnet publish` leaves it. \
+build owns DIR/repo, DIR/kickstart and DIR/pxe and switches them together once everything is \
 written; anything else in DIR is left alone."
     )]
     Build {
@@ -108,9 +111,11 @@ written; anything else in DIR is left alone."
         /// Build unsigned packages (tests only: yum with gpgcheck=1 refuses them)
         #[arg(long, conflicts_with_all = ["key", "passphrase_file"])]
         unsigned: bool,
-        /// Where the previously published packages are (default: DIR/repo/Packages)
-        #[arg(long, value_name = "DIR")]
-        previous: Option<PathBuf>,
+        /// What was published before: the repository (a directory or an http(s):// URL of the
+        /// directory holding repodata/; only its metadata is read) or a directory of packages.
+        /// DIR/repo counts too.
+        #[arg(long, value_name = "REPO")]
+        previous: Option<String>,
         /// Template overrides: DIR/kickstart/*.ks.j2 and DIR/specs/*.sh.j2 replace the built-in ones
         /// (default: [kickstart] template-dir in site.toml)
         #[arg(long, value_name = "DIR")]

@@ -4,6 +4,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::build::PackageState;
 use crate::cli::{Cli, Command};
 use crate::definition::Definitions;
 use crate::diagnostic::Diagnostics;
@@ -133,11 +134,31 @@ pub fn run(cli: &Cli) -> CommandResult {
                 key: signing_key.as_ref(),
                 source_date,
             };
-            let built = crate::build::build_fleet(&fleet, &templates, &options)?;
-            for package in &built {
-                let state = if package.reused { "unchanged" } else { "built" };
-                println!("{state:>9}  {}", package.file_name);
+            let report = crate::build::build_fleet(&fleet, &templates, &options)?;
+            let count = |state| report.packages.iter().filter(|p| p.state == state).count();
+            for package in &report.packages {
+                let state = match package.state {
+                    PackageState::Built => "built",
+                    PackageState::Unchanged => "unchanged",
+                    PackageState::Retained => "kept",
+                };
+                let place = if package.local {
+                    ""
+                } else {
+                    "  (stays where it is published)"
+                };
+                println!("{state:>9}  {}{place}", package.file_name);
             }
+            for retired in &report.retired {
+                println!("  retired  {}: {}", retired.file_name, retired.reason);
+            }
+            println!(
+                "{} built, {} unchanged, {} older versions kept, {} retired",
+                count(PackageState::Built),
+                count(PackageState::Unchanged),
+                count(PackageState::Retained),
+                report.retired.len()
+            );
             match &signing_key {
                 Some(key) => println!(
                     "signed with {} ({}); public key in {}",

@@ -75,6 +75,8 @@ pub struct PackageMetadata {
     pub url: Option<String>,
     pub license: String,
     pub packager: Option<String>,
+    /// Versions of each host listed in the repository, the current one included.
+    pub keep_versions: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

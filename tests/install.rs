@@ -789,7 +789,7 @@ fn kickstart_post_passes_every_value_to_its_command_as_one_word() {
     assert_eq!(
         root.read("etc/yum.repos.d/hostnet.repo"),
         format!(
-            "[hostnet]\nname=hostnet host configuration packages\nbaseurl={hostile_repo}\nenabled=1\ngpgcheck=1\ngpgkey={hostile_repo}/RPM-GPG-KEY-hostnet\n"
+            "[hostnet]\nname=hostnet host configuration packages\nbaseurl={hostile_repo}\nenabled=1\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey={hostile_repo}/RPM-GPG-KEY-hostnet\n"
         )
     );
     assert!(

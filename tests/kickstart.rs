@@ -66,7 +66,7 @@ fn dockerhost_01_kickstart_matches_the_golden_file() {
     assert!(text.contains("if ! yum -y install hostnet-dockerhost-01; then"));
     assert!(text.contains("%post --erroronfail"));
     assert!(text.contains(
-        "'gpgcheck=1' \\\n    gpgkey=http://repo.example.com/hostnet/RPM-GPG-KEY-hostnet > /etc/yum.repos.d/hostnet.repo\n"
+        "'gpgcheck=1' 'repo_gpgcheck=1' \\\n    gpgkey=http://repo.example.com/hostnet/RPM-GPG-KEY-hostnet > /etc/yum.repos.d/hostnet.repo\n"
     ));
 }
 

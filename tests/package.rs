@@ -386,7 +386,8 @@ fn same_inputs_and_source_date_give_identical_bytes() {
         listing(&out),
         "repodata is reproducible too"
     );
-    assert_eq!(listing(&out).len(), 4);
+    // primary, filelists, other, repomd.xml and its detached signature.
+    assert_eq!(listing(&out).len(), 5);
     // Another epoch is another build.
     let other = again.path().join("other");
     assert!(
@@ -425,7 +426,11 @@ fn unchanged_hosts_keep_their_package_and_changed_ones_get_a_higher_version() {
         std::fs::read(package_path(&built.out, "dockerhost-01", 1)).unwrap(),
         before_01
     );
-    assert!(!package_path(&built.out, "dockerhost-02", 1).exists());
+    assert!(
+        report.contains("kept  hostnet-dockerhost-02-1-1.noarch.rpm"),
+        "the previous version stays listed for yum downgrade: {report}"
+    );
+    assert!(package_path(&built.out, "dockerhost-02", 1).exists());
     let new_02 = package_path(&built.out, "dockerhost-02", 2);
     assert_ne!(std::fs::read(&new_02).unwrap(), before_02);
     // rpm agrees that the new one is newer.
@@ -986,7 +991,7 @@ fn assert_output_whole(out: &Path, hosts: usize) {
         .skip(1)
         .map(|rest| rest.split('"').next().unwrap())
         .collect();
-    assert_eq!(locations.len(), hosts);
+    assert!(locations.len() >= hosts, "{} < {hosts}", locations.len());
     for location in locations {
         assert!(out.join("repo").join(location).is_file(), "{location}");
     }
@@ -1066,8 +1071,11 @@ fn killing_build_at_any_moment_leaves_a_whole_output() {
         .iter()
         .filter(|p| p.starts_with("hostnet-host-00000-"))
         .collect();
-    assert_eq!(changed.len(), 1, "{changed:?}");
-    assert_ne!(changed[0], "hostnet-host-00000-1-1.noarch.rpm");
+    assert!(
+        (1..=3).contains(&changed.len())
+            && !changed.contains(&&"hostnet-host-00000-1-1.noarch.rpm".to_string()),
+        "at most keep-versions (3) versions, the first one retired: {changed:?}"
+    );
 }
 
 /// A build never writes a name-version-release that a known directory already holds with other
@@ -1113,7 +1121,7 @@ fn a_build_never_reuses_a_published_name_version_release() {
     let missing = run(&dir.path().join("no-such-dir"));
     assert_eq!(missing.status.code(), Some(1));
     assert!(
-        stderr(&missing).contains("no-such-dir: --previous is not a directory of packages"),
+        stderr(&missing).contains("no-such-dir: --previous does not exist"),
         "{}",
         stderr(&missing)
     );

@@ -270,12 +270,15 @@ pub struct PackageSection {
     pub url: Field<String>,
     pub license: Field<String>,
     pub packager: Field<String>,
+    /// How many versions of each host the repository lists (for `yum downgrade`).
+    pub keep_versions: Field<i64>,
 }
 layered!(PackageSection {
     vendor,
     url,
     license,
-    packager
+    packager,
+    keep_versions
 });
 
 /// One `[vlans.NAME]` entry of the catalog.

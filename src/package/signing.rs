@@ -189,6 +189,22 @@ impl SigningKey {
             .expect("a parsed public key serialises")
     }
 
+    /// An armored detached signature of `data` (what `gpg --armor --detach-sign` writes), made at
+    /// `time`: `repodata/repomd.xml.asc`, which yum checks with `repo_gpgcheck=1`.
+    pub fn detached_signature(&self, data: &[u8], time: u32) -> Result<String, String> {
+        use pgp::composed::Deserializable as _;
+        use rpm::signature::Signing as _;
+        let packet = self
+            .signer
+            .sign(data, rpm::Timestamp(time))
+            .map_err(|e| root_cause(&e))?;
+        let signature =
+            pgp::composed::DetachedSignature::from_bytes(&packet[..]).map_err(|e| e.to_string())?;
+        signature
+            .to_armored_string(ArmorOptions::default())
+            .map_err(|e| e.to_string())
+    }
+
     /// The 8-hex-digit key id rpm prints (`gpg-pubkey-<id>`), lower case.
     pub fn short_id(&self) -> String {
         self.fingerprint[self.fingerprint.len() - 8..].to_ascii_lowercase()

@@ -1,33 +1,24 @@
-//! Versions yum can follow.
+//! Versions yum can follow, and which of them a repository keeps.
 //!
 //! A host package is `hostnet-<host>-<N>-1.noarch.rpm`, where N counts the host's distinct
-//! configurations. Building next to the host's previous package (the build's output directory, or
-//! `--previous`, e.g. a synced copy of the published repo): if the content digest recorded in the
-//! previous package's description is the one just computed, the previous file is reused as it is
-//! (same name, version, release and bytes); otherwise N goes up by one, so `yum update` picks the
-//! new package. Without a previous package N starts at 1.
+//! configurations. What was built before is read once, from the build's own live output and from
+//! `--previous` (a published repository, as a directory or an `http(s)://` URL whose metadata is
+//! read without downloading packages, or a plain directory of packages). Per host: if the content
+//! digest recorded in the newest package's description is the one just computed, that package is
+//! kept as it is (same name, version, release and bytes); otherwise N becomes the highest known
+//! version plus one, so `yum update` picks it up. The repository lists the newest `keep-versions`
+//! versions of each host (so `yum downgrade` can roll back); older ones, and every version of a
+//! host no longer defined, are retired.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+
+use crate::repository::{self, ListedPackage, Location, RepositoryError};
 
 /// The release is fixed: the version carries the count, so that it reads naturally in `rpm -q`.
 pub const RELEASE: &str = "1";
 /// Starts the description line that records the content digest (a line of its own, 71 characters).
 pub const DIGEST_MARKER: &str = "sha256:";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PreviousPackage {
-    pub path: PathBuf,
-    pub version: u64,
-    pub digest: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// Unchanged: keep this file.
-    Reuse(PathBuf),
-    /// New content: build with this version.
-    Build(u64),
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum VersionError {
@@ -43,137 +34,314 @@ pub enum VersionError {
         #[source]
         source: rpm::Error,
     },
-    #[error("{}: --previous is not a directory of packages: {source}", dir.display())]
-    MissingPrevious {
-        dir: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error(
-        "refusing to build {new}: {} already has that name, version and release with other content, and yum never replaces a package whose version it has; remove or rename that file, or build from the repository it was published in (--previous)",
-        existing.display()
+        "{0}: --previous does not exist; give the published repository (a directory or an http(s):// URL of the directory holding repodata/) or a directory of packages"
     )]
-    Collision { new: String, existing: PathBuf },
-    #[error("{}: version {version:?} is not a whole number, so hostnet cannot continue its numbering; remove the file or build into another directory", path.display())]
-    Version { path: PathBuf, version: String },
+    MissingPrevious(String),
+    #[error("--previous {0}")]
+    Repository(#[from] RepositoryError),
+    #[error(
+        "refusing to build {new}: {existing} already has that name, version and release with other content, and yum never replaces a package whose version it has; remove or rename that file, or build from the repository it was published in (--previous)"
+    )]
+    Collision { new: String, existing: String },
 }
 
-/// The newest package named `package_name` in `dir`, if any.
-pub fn find_previous(
-    dir: &Path,
-    package_name: &str,
-) -> Result<Option<PreviousPackage>, VersionError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(VersionError::Read {
+/// One package built before: where it is and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownPackage {
+    pub name: String,
+    pub version: u64,
+    pub file_name: String,
+    pub digest: Option<String>,
+    /// A local copy of the file, when one is at hand.
+    pub local: Option<PathBuf>,
+    /// Its metadata entries, when a repository lists it: enough to list it again without the file.
+    pub listed: Option<ListedPackage>,
+    /// Where it was found, for messages.
+    pub found_in: String,
+}
+
+/// Everything built before, by package name; read once per build.
+#[derive(Debug, Default)]
+pub struct KnownPackages {
+    by_name: BTreeMap<String, Vec<KnownPackage>>,
+    /// Every package file name seen, with where, whatever its header says.
+    file_names: BTreeMap<String, String>,
+}
+
+impl KnownPackages {
+    /// Reads the build's own live `repo/` and `--previous`. A `--previous` that does not exist or
+    /// cannot be read is an error, never an empty history.
+    pub fn load(own_repo: &Path, previous: Option<&str>) -> Result<KnownPackages, VersionError> {
+        let mut known = KnownPackages::default();
+        if let Some(previous) = previous {
+            match Location::parse(previous) {
+                location @ Location::Url(_) => known.add_repository(&location)?,
+                Location::Directory(dir) => {
+                    if !dir.is_dir() {
+                        return Err(VersionError::MissingPrevious(previous.to_string()));
+                    }
+                    if repository::is_repository_dir(&dir) {
+                        known.add_repository(&Location::Directory(dir))?;
+                    } else {
+                        known.add_package_dir(&dir)?;
+                    }
+                }
+            }
+        }
+        // The live output may hold packages built but not yet published; they count for numbering
+        // (never go back), but a published package of the same version wins.
+        if repository::is_repository_dir(own_repo) {
+            known.add_repository(&Location::Directory(own_repo.to_path_buf()))?;
+        } else {
+            known.add_package_dir(&own_repo.join("Packages"))?;
+        }
+        Ok(known)
+    }
+
+    fn add(&mut self, package: KnownPackage) {
+        self.file_names
+            .entry(package.file_name.clone())
+            .or_insert_with(|| package.found_in.clone());
+        let versions = self.by_name.entry(package.name.clone()).or_default();
+        if let Some(same) = versions.iter_mut().find(|p| p.version == package.version) {
+            // The first source read is the authoritative one; a later one may add a local copy.
+            if same.digest == package.digest && same.local.is_none() {
+                same.local = package.local;
+            }
+            return;
+        }
+        versions.push(package);
+    }
+
+    fn add_repository(&mut self, location: &Location) -> Result<(), VersionError> {
+        let index = repository::read(location)?;
+        for listed in index.packages {
+            let Ok(version) = listed.version.parse::<u64>() else {
+                continue;
+            };
+            if listed.release != RELEASE {
+                continue;
+            }
+            let local = location
+                .local_path(&listed.location)
+                .filter(|p| p.is_file());
+            self.add(KnownPackage {
+                name: listed.name.clone(),
+                version,
+                file_name: listed.file_name().to_string(),
+                digest: listed.digest.clone(),
+                local,
+                found_in: format!("{}/{}", location.describe(), listed.location),
+                listed: Some(listed),
+            });
+        }
+        Ok(())
+    }
+
+    fn add_package_dir(&mut self, dir: &Path) -> Result<(), VersionError> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(VersionError::Read {
+                    dir: dir.into(),
+                    source,
+                });
+            }
+        };
+        let mut paths = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| VersionError::Read {
                 dir: dir.into(),
                 source,
-            });
-        }
-    };
-    let prefix = format!("{package_name}-");
-    let mut newest: Option<PreviousPackage> = None;
-    for entry in entries {
-        let entry = entry.map_err(|source| VersionError::Read {
-            dir: dir.into(),
-            source,
-        })?;
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        if !file_name.starts_with(&prefix) || !file_name.ends_with(".noarch.rpm") {
-            continue;
-        }
-        let path = entry.path();
-        let metadata = rpm::PackageMetadata::open(&path).map_err(|source| VersionError::Parse {
-            path: path.clone(),
-            source,
-        })?;
-        // `hostnet-web-1-...` also starts with `hostnet-web-`'s prefix: compare the real name.
-        if metadata.get_name().ok() != Some(package_name) {
-            continue;
-        }
-        let version_text = metadata.get_version().unwrap_or_default().to_string();
-        let version = version_text
-            .parse::<u64>()
-            .map_err(|_| VersionError::Version {
-                path: path.clone(),
-                version: version_text.clone(),
             })?;
-        let digest = metadata.get_description().ok().and_then(|d| {
-            d.lines()
-                .find_map(|l| l.strip_prefix(DIGEST_MARKER))
-                .map(String::from)
-        });
-        if newest.as_ref().is_none_or(|n| version > n.version) {
-            newest = Some(PreviousPackage {
-                path,
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".rpm") {
+                paths.push(entry.path());
+            }
+        }
+        paths.sort();
+        for path in paths {
+            let file_name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            self.file_names
+                .entry(file_name.clone())
+                .or_insert_with(|| path.display().to_string());
+            let metadata =
+                rpm::PackageMetadata::open(&path).map_err(|source| VersionError::Parse {
+                    path: path.clone(),
+                    source,
+                })?;
+            let (Ok(name), Ok(version), Ok(release)) = (
+                metadata.get_name(),
+                metadata.get_version(),
+                metadata.get_release(),
+            ) else {
+                continue;
+            };
+            let Ok(version) = version.parse::<u64>() else {
+                continue;
+            };
+            if release != RELEASE {
+                continue;
+            }
+            let digest = metadata.get_description().ok().and_then(|d| {
+                d.lines()
+                    .find_map(|l| l.strip_prefix(DIGEST_MARKER))
+                    .map(String::from)
+            });
+            self.add(KnownPackage {
+                name: name.to_string(),
                 version,
+                file_name,
                 digest,
+                found_in: path.display().to_string(),
+                local: Some(path),
+                listed: None,
             });
         }
+        Ok(())
     }
-    Ok(newest)
+
+    /// Newest first.
+    fn versions_of(&self, name: &str) -> Vec<&KnownPackage> {
+        let mut versions: Vec<&KnownPackage> = self
+            .by_name
+            .get(name)
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        versions.sort_by_key(|p| std::cmp::Reverse(p.version));
+        versions
+    }
+
+    /// What happens to `name` given its content `digest`.
+    pub fn plan(
+        &self,
+        name: &str,
+        digest: &str,
+        keep_versions: u32,
+        file_name_for: impl Fn(u64) -> String,
+    ) -> Result<HostPlan, VersionError> {
+        let versions = self.versions_of(name);
+        let current = match versions.first() {
+            Some(newest) if newest.digest.as_deref() == Some(digest) => {
+                Current::Keep(Box::new((*newest).clone()))
+            }
+            newest => {
+                let version = newest.map_or(1, |n| n.version + 1);
+                let file_name = file_name_for(version);
+                if let Some(existing) = self.file_names.get(&file_name) {
+                    return Err(VersionError::Collision {
+                        new: file_name,
+                        existing: existing.clone(),
+                    });
+                }
+                Current::Build(version)
+            }
+        };
+        let older: Vec<KnownPackage> = versions
+            .iter()
+            .filter(|p| !matches!(&current, Current::Keep(k) if k.version == p.version))
+            .map(|p| (*p).clone())
+            .collect();
+        let keep = (keep_versions as usize).saturating_sub(1).min(older.len());
+        let (retained, retired) = older.split_at(keep);
+        Ok(HostPlan {
+            current,
+            retained: retained.to_vec(),
+            retired: retired.to_vec(),
+        })
+    }
+
+    /// Every version of every package whose name is not in `names`, among those starting with
+    /// `prefix` (the hosts no longer defined).
+    pub fn orphans(&self, prefix: &str, names: &HashSet<String>) -> Vec<KnownPackage> {
+        self.by_name
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix) && !names.contains(*name))
+            .flat_map(|(_, versions)| versions.iter().cloned())
+            .collect()
+    }
 }
 
-/// The newest package named `package_name` across `dirs`: numbering continues from the highest
-/// version any of them holds, so a build never goes back to a version already given out.
-pub fn find_newest(
-    dirs: &[PathBuf],
-    package_name: &str,
-) -> Result<Option<PreviousPackage>, VersionError> {
-    let mut newest: Option<PreviousPackage> = None;
-    for dir in dirs {
-        if let Some(found) = find_previous(dir, package_name)?
-            && newest.as_ref().is_none_or(|n| found.version > n.version)
-        {
-            newest = Some(found);
-        }
-    }
-    Ok(newest)
+/// The newest version of a host: built now, or kept from before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Current {
+    Build(u64),
+    Keep(Box<KnownPackage>),
 }
 
-/// Refuses a file name that one of `dirs` already holds (with other content, since the digest
-/// differs from every package it would otherwise reuse).
-pub fn refuse_collision(dirs: &[PathBuf], file_name: &str) -> Result<(), VersionError> {
-    match dirs.iter().map(|d| d.join(file_name)).find(|p| p.exists()) {
-        Some(existing) => Err(VersionError::Collision {
-            new: file_name.to_string(),
-            existing,
-        }),
-        None => Ok(()),
-    }
-}
-
-pub fn decide(previous: Option<&PreviousPackage>, digest: &str) -> Decision {
-    match previous {
-        Some(p) if p.digest.as_deref() == Some(digest) => Decision::Reuse(p.path.clone()),
-        Some(p) => Decision::Build(p.version + 1),
-        None => Decision::Build(1),
-    }
+/// One host's versions in the next repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPlan {
+    pub current: Current,
+    /// Older versions still listed, newest first.
+    pub retained: Vec<KnownPackage>,
+    /// Older versions no longer listed.
+    pub retired: Vec<KnownPackage>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn known(version: u64, digest: &str) -> KnownPackage {
+        KnownPackage {
+            name: "hostnet-a".into(),
+            version,
+            file_name: format!("hostnet-a-{version}-1.noarch.rpm"),
+            digest: Some(digest.into()),
+            local: None,
+            listed: None,
+            found_in: "test".into(),
+        }
+    }
+
+    fn file_name(version: u64) -> String {
+        format!("hostnet-a-{version}-1.noarch.rpm")
+    }
+
     #[test]
-    fn decisions() {
-        let previous = PreviousPackage {
-            path: "p.rpm".into(),
-            version: 4,
-            digest: Some("abc".into()),
-        };
-        assert_eq!(
-            decide(Some(&previous), "abc"),
-            Decision::Reuse("p.rpm".into())
-        );
-        assert_eq!(decide(Some(&previous), "def"), Decision::Build(5));
-        assert_eq!(decide(None, "def"), Decision::Build(1));
-        let foreign = PreviousPackage {
-            digest: None,
-            ..previous
-        };
-        assert_eq!(decide(Some(&foreign), "abc"), Decision::Build(5));
+    fn plans_keep_reuse_and_retire() {
+        let mut packages = KnownPackages::default();
+        for (version, digest) in [(1, "a"), (2, "b"), (3, "c"), (4, "d")] {
+            packages.add(known(version, digest));
+        }
+        let unchanged = packages.plan("hostnet-a", "d", 3, file_name).unwrap();
+        assert_eq!(unchanged.current, Current::Keep(Box::new(known(4, "d"))));
+        assert_eq!(unchanged.retained, [known(3, "c"), known(2, "b")]);
+        assert_eq!(unchanged.retired, [known(1, "a")]);
+
+        let changed = packages.plan("hostnet-a", "e", 2, file_name).unwrap();
+        assert_eq!(changed.current, Current::Build(5));
+        assert_eq!(changed.retained, [known(4, "d")]);
+        assert_eq!(changed.retired.len(), 3);
+
+        // Back to an old configuration: still a new version, never an old number.
+        let reverted = packages.plan("hostnet-a", "a", 1, file_name).unwrap();
+        assert_eq!(reverted.current, Current::Build(5));
+        assert!(reverted.retained.is_empty());
+
+        let new = packages
+            .plan("hostnet-b", "x", 3, |v| {
+                format!("hostnet-b-{v}-1.noarch.rpm")
+            })
+            .unwrap();
+        assert_eq!(new.current, Current::Build(1));
+    }
+
+    #[test]
+    fn a_taken_file_name_is_refused() {
+        let mut packages = KnownPackages::default();
+        packages
+            .file_names
+            .insert("hostnet-a-1-1.noarch.rpm".into(), "elsewhere".into());
+        assert!(matches!(
+            packages.plan("hostnet-a", "x", 3, file_name),
+            Err(VersionError::Collision { .. })
+        ));
     }
 }

@@ -40,6 +40,10 @@ impl Catalog {
     }
 }
 
+/// Versions of each host the repository lists unless `[package] keep-versions` says otherwise.
+pub const DEFAULT_KEEP_VERSIONS: u32 = 3;
+const MAX_KEEP_VERSIONS: u32 = 100;
+
 pub fn check_site(
     site_file: &SiteFile,
     hosts_root: &std::path::Path,
@@ -93,6 +97,20 @@ pub fn check_site(
         license: text(&package.license, "license", diagnostics)
             .unwrap_or_else(|| "Proprietary".into()),
         packager: text(&package.packager, "packager", diagnostics),
+        keep_versions: match &package.keep_versions {
+            None => DEFAULT_KEEP_VERSIONS,
+            Some(v) if (1..=MAX_KEEP_VERSIONS as i64).contains(&v.value) => v.value as u32,
+            Some(v) => {
+                diagnostics.error(
+                    &v.at,
+                    format!(
+                        "package.keep-versions: {} is not from 1 to {MAX_KEEP_VERSIONS}; it counts the versions of each host the repository lists, the current one included (default {DEFAULT_KEEP_VERSIONS})",
+                        v.value
+                    ),
+                );
+                DEFAULT_KEEP_VERSIONS
+            }
+        },
     };
 
     let mut vlans = Vec::new();

@@ -1,4 +1,4 @@
-//! The yum repository metadata (`repodata/`) for the built packages, in the form EL7's yum reads:
+//! The yum repository metadata (`repodata/`) for the built and kept packages, in the form EL7's yum reads:
 //! `primary`, `filelists` and `other` as gzip-compressed XML (createrepo_c 1.x defaults to zstd, which
 //! EL7 cannot read), described by `repomd.xml` with sha256 checksums. Written deterministically: the
 //! same packages and `SOURCE_DATE_EPOCH` give the same bytes.
@@ -9,6 +9,7 @@ use std::io::Write as _;
 use rpm::{Dependency, DependencyFlags, PackageMetadata};
 
 use crate::build::sha256_hex;
+use crate::repository::ListedPackage;
 
 /// A package file as it will be published under `Packages/`.
 pub struct PublishedPackage<'a> {
@@ -16,20 +17,48 @@ pub struct PublishedPackage<'a> {
     pub bytes: &'a [u8],
 }
 
-/// The files of `repodata/`: (file name, content), `repomd.xml` last.
-pub fn repodata(
-    packages: &[PublishedPackage],
-    revision: u32,
-) -> Result<Vec<(String, Vec<u8>)>, rpm::Error> {
+/// One package the metadata lists: a file at hand, or a package another repository's metadata
+/// lists, whose entries are carried over as they are (its file stays where it is published).
+pub enum Listing<'a> {
+    File(PublishedPackage<'a>),
+    Listed(&'a ListedPackage),
+}
+
+impl Listing<'_> {
+    pub fn file_name(&self) -> &str {
+        match self {
+            Listing::File(package) => package.file_name,
+            Listing::Listed(listed) => listed.file_name(),
+        }
+    }
+}
+
+/// The files of `repodata/`: (file name, content), `repomd.xml` last. Packages are listed in the
+/// order given.
+pub fn repodata(packages: &[Listing], revision: u32) -> Result<Vec<(String, Vec<u8>)>, rpm::Error> {
     let mut primary = String::new();
     let mut filelists = String::new();
     let mut other = String::new();
     for package in packages {
-        let metadata = PackageMetadata::parse(&mut std::io::Cursor::new(package.bytes))?;
-        let entry = Entry::read(&metadata, package)?;
-        entry.primary(&mut primary);
-        entry.filelists(&mut filelists);
-        entry.other(&mut other);
+        match package {
+            Listing::File(package) => {
+                let metadata = PackageMetadata::parse(&mut std::io::Cursor::new(package.bytes))?;
+                let entry = Entry::read(&metadata, package)?;
+                entry.primary(&mut primary);
+                entry.filelists(&mut filelists);
+                entry.other(&mut other);
+            }
+            Listing::Listed(listed) => {
+                for (document, fragment) in [
+                    (&mut primary, &listed.primary),
+                    (&mut filelists, &listed.filelists),
+                    (&mut other, &listed.other),
+                ] {
+                    document.push_str(fragment);
+                    document.push('\n');
+                }
+            }
+        }
     }
     let count = packages.len();
     let documents = [

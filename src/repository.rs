@@ -1,0 +1,412 @@
+//! A yum repository as hostnet reads it: a directory or an `http(s)://` URL of a repo root, whose
+//! `repodata/repomd.xml`, `primary`, `filelists` and `other` are read once (checksums verified)
+//! into an index of the packages it lists: name, version, release, content digest, location, and
+//! each package's three metadata entries as written, so that a package kept from a previous build
+//! is listed again without its file being downloaded.
+//!
+//! Not for writing: the metadata hostnet writes comes from `publish`.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use quick_xml::events::{BytesStart, Event};
+
+use crate::build::sha256_hex;
+use crate::package::versions::DIGEST_MARKER;
+
+/// Where a repository lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Directory(PathBuf),
+    Url(String),
+}
+
+impl Location {
+    /// `http://` and `https://` are URLs; anything else is a path.
+    pub fn parse(text: &str) -> Location {
+        if text.starts_with("http://") || text.starts_with("https://") {
+            Location::Url(text.trim_end_matches('/').to_string())
+        } else {
+            Location::Directory(PathBuf::from(text))
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Directory(path) => path.display().to_string(),
+            Location::Url(url) => url.clone(),
+        }
+    }
+
+    /// A file of the repository, `None` when it does not exist.
+    pub fn fetch(&self, relative: &str) -> Result<Option<Vec<u8>>, RepositoryError> {
+        match self {
+            Location::Directory(dir) => {
+                let path = dir.join(relative);
+                match std::fs::read(&path) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(source) => Err(RepositoryError::Read {
+                        what: path.display().to_string(),
+                        detail: source.to_string(),
+                    }),
+                }
+            }
+            Location::Url(base) => {
+                let url = format!("{base}/{relative}");
+                crate::http::Client::for_url(&url)?.get(&url)
+            }
+        }
+    }
+
+    /// The local path of a file, for a directory repository.
+    pub fn local_path(&self, relative: &str) -> Option<PathBuf> {
+        match self {
+            Location::Directory(dir) => Some(dir.join(relative)),
+            Location::Url(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    #[error("{what}: cannot read: {detail}")]
+    Read { what: String, detail: String },
+    #[error(
+        "{0}: not a yum repository (no repodata/repomd.xml); give the repository's root, the directory or URL that holds repodata/"
+    )]
+    NotARepository(String),
+    #[error("{what}: {detail}")]
+    Malformed { what: String, detail: String },
+}
+
+/// One package a repository lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedPackage {
+    pub name: String,
+    pub version: String,
+    pub release: String,
+    /// sha256 of the package file (the metadata's pkgid).
+    pub pkgid: String,
+    /// Relative to the repository root, e.g. `Packages/hostnet-web-3-1.noarch.rpm`.
+    pub location: String,
+    pub size: u64,
+    /// The content digest hostnet records in the description, if hostnet built it.
+    pub digest: Option<String>,
+    /// The package's entries in primary, filelists and other, exactly as the repository has them.
+    pub primary: String,
+    pub filelists: String,
+    pub other: String,
+}
+
+impl ListedPackage {
+    pub fn file_name(&self) -> &str {
+        self.location.rsplit('/').next().unwrap_or(&self.location)
+    }
+}
+
+/// What a repository lists.
+#[derive(Debug, Clone)]
+pub struct RepositoryIndex {
+    pub location: Location,
+    pub packages: Vec<ListedPackage>,
+    /// Every file `repomd.xml` names (`repodata/<checksum>-primary.xml.gz`...).
+    pub metadata_files: Vec<String>,
+}
+
+/// Reads `repodata/` of the repository at `location`.
+pub fn read(location: &Location) -> Result<RepositoryIndex, RepositoryError> {
+    let repomd = location
+        .fetch("repodata/repomd.xml")?
+        .ok_or_else(|| RepositoryError::NotARepository(location.describe()))?;
+    let repomd_name = format!("{}/repodata/repomd.xml", location.describe());
+    let data = parse_repomd(&repomd).map_err(|detail| RepositoryError::Malformed {
+        what: repomd_name.clone(),
+        detail,
+    })?;
+    let mut documents: HashMap<String, String> = HashMap::new();
+    for entry in &data {
+        if !["primary", "filelists", "other"].contains(&entry.kind.as_str()) {
+            continue;
+        }
+        let what = format!("{}/{}", location.describe(), entry.href);
+        let compressed =
+            location
+                .fetch(&entry.href)?
+                .ok_or_else(|| RepositoryError::Malformed {
+                    what: what.clone(),
+                    detail: "named by repomd.xml but missing".into(),
+                })?;
+        if sha256_hex(&compressed) != entry.checksum {
+            return Err(RepositoryError::Malformed {
+                what,
+                detail: format!(
+                    "its sha256 is not the {} repomd.xml names; the repository is being replaced or is damaged",
+                    entry.checksum
+                ),
+            });
+        }
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&compressed[..])
+            .read_to_string(&mut text)
+            .map_err(|e| RepositoryError::Malformed {
+                what: what.clone(),
+                detail: format!("not gzip-compressed XML: {e}"),
+            })?;
+        documents.insert(entry.kind.clone(), text);
+    }
+    let malformed = |kind: &str, detail: String| RepositoryError::Malformed {
+        what: format!("{} ({kind} metadata)", location.describe()),
+        detail,
+    };
+    let primary = documents
+        .get("primary")
+        .ok_or_else(|| malformed("primary", "repomd.xml names no primary metadata".into()))?;
+    let mut packages = parse_primary(primary).map_err(|e| malformed("primary", e))?;
+    for kind in ["filelists", "other"] {
+        let Some(text) = documents.get(kind) else {
+            continue;
+        };
+        let fragments = fragments_by_pkgid(text).map_err(|e| malformed(kind, e))?;
+        for package in &mut packages {
+            let fragment = fragments.get(&package.pkgid).cloned().unwrap_or_default();
+            match kind {
+                "filelists" => package.filelists = fragment,
+                _ => package.other = fragment,
+            }
+        }
+    }
+    Ok(RepositoryIndex {
+        location: location.clone(),
+        packages,
+        metadata_files: data.into_iter().map(|d| d.href).collect(),
+    })
+}
+
+struct RepomdEntry {
+    kind: String,
+    href: String,
+    checksum: String,
+}
+
+fn attribute(element: &BytesStart, name: &str) -> Option<String> {
+    element
+        .attributes()
+        .flatten()
+        .find(|a| a.key.as_ref() == name)
+        .and_then(|a| {
+            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .ok()
+                .map(|v| v.into_owned())
+        })
+}
+
+/// The five XML entities and character references, the only ones repository metadata uses.
+fn resolve_reference(name: &str) -> String {
+    match name {
+        "amp" => "&".into(),
+        "lt" => "<".into(),
+        "gt" => ">".into(),
+        "quot" => "\"".into(),
+        "apos" => "'".into(),
+        other => other
+            .strip_prefix("#x")
+            .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+            .or_else(|| other.strip_prefix('#').and_then(|d| d.parse().ok()))
+            .and_then(char::from_u32)
+            .map(String::from)
+            .unwrap_or_default(),
+    }
+}
+
+fn parse_repomd(bytes: &[u8]) -> Result<Vec<RepomdEntry>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut entries = Vec::new();
+    let mut current: Option<RepomdEntry> = None;
+    let mut in_checksum = false;
+    loop {
+        match reader.read_event().map_err(|e| e.to_string())? {
+            Event::Start(e) if e.name().as_ref() == "data" => {
+                current = Some(RepomdEntry {
+                    kind: attribute(&e, "type").unwrap_or_default(),
+                    href: String::new(),
+                    checksum: String::new(),
+                });
+            }
+            Event::Start(e) if e.name().as_ref() == "checksum" => in_checksum = true,
+            Event::End(e) if e.name().as_ref() == "checksum" => in_checksum = false,
+            Event::Text(t) if in_checksum => {
+                if let Some(entry) = current.as_mut() {
+                    entry.checksum.push_str(t.to_string().trim());
+                }
+            }
+            Event::Empty(e) | Event::Start(e) if e.name().as_ref() == "location" => {
+                if let Some(entry) = current.as_mut() {
+                    entry.href = attribute(&e, "href").unwrap_or_default();
+                }
+            }
+            Event::End(e) if e.name().as_ref() == "data" => {
+                if let Some(entry) = current.take() {
+                    if entry.href.is_empty() || entry.checksum.is_empty() {
+                        return Err(format!(
+                            "<data type=\"{}\"> has no location or checksum",
+                            entry.kind
+                        ));
+                    }
+                    check_relative(&entry.href)?;
+                    entries.push(entry);
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if entries.is_empty() {
+        return Err("lists no metadata".into());
+    }
+    Ok(entries)
+}
+
+/// A location from metadata stays inside the repository.
+fn check_relative(href: &str) -> Result<(), String> {
+    if href.is_empty()
+        || href.starts_with('/')
+        || href.contains("://")
+        || href.split('/').any(|p| p == ".." || p.is_empty())
+        || href.chars().any(|c| c.is_control() || c == '\\')
+    {
+        return Err(format!(
+            "the location {href:?} is not a plain path inside the repository"
+        ));
+    }
+    Ok(())
+}
+
+fn parse_primary(text: &str) -> Result<Vec<ListedPackage>, String> {
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut packages = Vec::new();
+    let mut start = 0usize;
+    let mut current: Option<ListedPackage> = None;
+    let mut field: Option<&'static str> = None;
+    let mut description = String::new();
+    loop {
+        let before = reader.buffer_position() as usize;
+        let event = reader.read_event().map_err(|e| e.to_string())?;
+        match event {
+            Event::Start(e) if e.name().as_ref() == "package" => {
+                start = before;
+                description.clear();
+                current = Some(ListedPackage {
+                    name: String::new(),
+                    version: String::new(),
+                    release: String::new(),
+                    pkgid: String::new(),
+                    location: String::new(),
+                    size: 0,
+                    digest: None,
+                    primary: String::new(),
+                    filelists: String::new(),
+                    other: String::new(),
+                });
+            }
+            Event::End(e) if e.name().as_ref() == "package" => {
+                let Some(mut package) = current.take() else {
+                    continue;
+                };
+                package.primary = text[start..reader.buffer_position() as usize].to_string();
+                package.digest = description
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix(DIGEST_MARKER))
+                    .map(String::from);
+                if package.name.is_empty() || package.pkgid.is_empty() {
+                    return Err("a package entry has no name or checksum".into());
+                }
+                check_relative(&package.location)?;
+                packages.push(package);
+            }
+            Event::Start(e) if current.is_some() => match e.name().as_ref() {
+                "name" => field = Some("name"),
+                "checksum" => field = Some("checksum"),
+                "description" => field = Some("description"),
+                "location" => read_empty(&e, current.as_mut()),
+                _ => {}
+            },
+            Event::Empty(e) if current.is_some() => read_empty(&e, current.as_mut()),
+            Event::End(_) => field = None,
+            Event::Text(t) => {
+                if let (Some(field), Some(package)) = (field, current.as_mut()) {
+                    let value = t.to_string();
+                    match field {
+                        "name" => package.name.push_str(&value),
+                        "checksum" => package.pkgid.push_str(value.trim()),
+                        _ => description.push_str(&value),
+                    }
+                }
+            }
+            Event::GeneralRef(r) => {
+                if let (Some(field), Some(package)) = (field, current.as_mut()) {
+                    let value = resolve_reference(&r);
+                    match field {
+                        "name" => package.name.push_str(&value),
+                        "description" => description.push_str(&value),
+                        _ => package.pkgid.push_str(&value),
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(packages)
+}
+
+/// `<version .../>`, `<location .../>` and `<size .../>` of a package in primary.
+fn read_empty(element: &BytesStart, package: Option<&mut ListedPackage>) {
+    let Some(package) = package else { return };
+    match element.name().as_ref() {
+        "version" => {
+            package.version = attribute(element, "ver").unwrap_or_default();
+            package.release = attribute(element, "rel").unwrap_or_default();
+        }
+        "location" => package.location = attribute(element, "href").unwrap_or_default(),
+        "size" => {
+            package.size = attribute(element, "package")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+        }
+        _ => {}
+    }
+}
+
+/// The `<package pkgid="...">...</package>` entries of filelists or other, by pkgid.
+fn fragments_by_pkgid(text: &str) -> Result<HashMap<String, String>, String> {
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut fragments = HashMap::new();
+    let mut open: Option<(usize, String)> = None;
+    loop {
+        let before = reader.buffer_position() as usize;
+        match reader.read_event().map_err(|e| e.to_string())? {
+            Event::Start(e) if e.name().as_ref() == "package" => {
+                open = Some((before, attribute(&e, "pkgid").unwrap_or_default()));
+            }
+            Event::End(e) if e.name().as_ref() == "package" => {
+                if let Some((start, pkgid)) = open.take() {
+                    fragments.insert(
+                        pkgid,
+                        text[start..reader.buffer_position() as usize].to_string(),
+                    );
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(fragments)
+}
+
+/// Whether `path` looks like a repository root (holds `repodata/repomd.xml`).
+pub fn is_repository_dir(path: &Path) -> bool {
+    path.join("repodata/repomd.xml").is_file()
+}
