@@ -122,6 +122,33 @@ written; anything else in DIR is left alone."
         templates: Option<PathBuf>,
     },
 
+    /// Publish a built repo/ to the internal repository, keeping every client consistent
+    #[command(
+        long_about = "Publish a signed repo/ written by `hostnet build` to TARGET: a directory (local or \
+mounted) served by a web server, or an http(s):// URL that accepts WebDAV PUT, MOVE, DELETE and MKCOL \
+(nginx's dav module, Artifactory, Nexus). Packages go first, then the new metadata files, then \
+repodata/repomd.xml and its signature, each replaced atomically, so a client never sees metadata \
+naming a missing file. Files the new metadata no longer names stay for --grace seconds, for \
+clients that read the previous repomd.xml, and are deleted by a later publish. A lock on the \
+target keeps two publishers apart. Interrupted at any point, a publish run again completes. \
+Credentials for a URL come from $HOSTNET_REPO_USER and $HOSTNET_REPO_PASSWORD or a netrc file \
+($NETRC, else ~/.netrc), never from the command line."
+    )]
+    Publish {
+        /// The repository or directory to publish to
+        #[arg(value_name = "TARGET")]
+        target: String,
+        /// The built repository
+        #[arg(long, value_name = "DIR", default_value = "out/repo")]
+        repo: PathBuf,
+        /// Seconds a superseded metadata file or retired package stays on the target
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+        grace: u64,
+        /// Seconds after which a lock is taken to be left by a publisher that died
+        #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+        lock_timeout: u64,
+    },
+
     /// Create an RSA signing key EL7 can use (primary key signs, no subkeys)
     #[command(
         long_about = "Create an RSA OpenPGP key whose primary key signs (rpm 4.11 cannot use \

@@ -1,7 +1,7 @@
 //! What each subcommand does, over the library. `main.rs` only parses and reports.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::build::PackageState;
@@ -36,6 +36,15 @@ pub fn run(cli: &Cli) -> CommandResult {
             public_key,
             passphrase_file.as_deref(),
         );
+    }
+    if let Command::Publish {
+        target,
+        repo,
+        grace,
+        lock_timeout,
+    } = &cli.command
+    {
+        return publish(target, repo, *grace, *lock_timeout);
     }
     let (definitions, diagnostics, fleet) = crate::load_fleet(&cli.hosts);
     match &cli.command {
@@ -170,7 +179,10 @@ pub fn run(cli: &Cli) -> CommandResult {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Completions { .. } | Command::Man | Command::Keygen { .. } => {
+        Command::Completions { .. }
+        | Command::Man
+        | Command::Keygen { .. }
+        | Command::Publish { .. } => {
             unreachable!("handled earlier")
         }
     }
@@ -273,5 +285,31 @@ fn keygen(
     println!("created RSA-{bits} key {fingerprint}");
     println!("secret key (mode 0600): {}", secret_key.display());
     println!("public key: {}", public_key.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hostnet publish`: needs no definitions.
+fn publish(target: &str, repo: &Path, grace: u64, lock_timeout: u64) -> CommandResult {
+    let options = crate::publish::PublishOptions {
+        repo,
+        target,
+        grace: std::time::Duration::from_secs(grace),
+        lock_timeout: std::time::Duration::from_secs(lock_timeout),
+    };
+    let started = std::time::Instant::now();
+    let report = crate::publish::publish(&options, &mut |line| eprintln!("hostnet: {line}"))?;
+    let bytes: u64 = report.uploaded.iter().map(|(_, size)| size).sum();
+    for file in &report.deleted {
+        println!("  deleted  {file}");
+    }
+    println!(
+        "published {} to {target}: {} files uploaded ({bytes} bytes), {} already there, {} deleted, {} superseded files kept for the grace period; {:.1} s",
+        repo.display(),
+        report.uploaded.len(),
+        report.already_there.len(),
+        report.deleted.len(),
+        report.waiting,
+        started.elapsed().as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }

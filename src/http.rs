@@ -34,6 +34,8 @@ impl Client {
     pub fn from_env() -> Result<Client, RepositoryError> {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // WebDAV's MKCOL and MOVE.
+            .allow_non_standard_methods(true)
             .timeout_global(Some(Duration::from_secs(120)))
             .tls_config(
                 ureq::tls::TlsConfig::builder()
@@ -106,7 +108,19 @@ impl Client {
                     }
                     return Ok(Answer { status, body });
                 }
-                Err(e) => last_error = e.to_string(),
+                // Only what another attempt can cure: the network, not a malformed request.
+                Err(
+                    e @ (ureq::Error::Io(_)
+                    | ureq::Error::Timeout(_)
+                    | ureq::Error::ConnectionFailed
+                    | ureq::Error::HostNotFound),
+                ) => last_error = e.to_string(),
+                Err(e) => {
+                    return Err(RepositoryError::Read {
+                        what: format!("{method} {url}"),
+                        detail: e.to_string(),
+                    });
+                }
             }
         }
         Err(RepositoryError::Read {

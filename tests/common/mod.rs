@@ -179,3 +179,84 @@ pub fn package_path(out: &Path, host: &str, version: u32) -> PathBuf {
         "repo/Packages/hostnet-{host}-{version}-1.noarch.rpm"
     ))
 }
+
+/// A real nginx on a loopback port, serving `root()` and taking WebDAV uploads under `/repo/`
+/// (`PUT`, `DELETE`, `MKCOL`, `MOVE`), which need basic auth as `user`/`password` when
+/// `with_auth`. Stopped when dropped.
+pub struct Nginx {
+    child: std::process::Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+pub const NGINX_USER: &str = "publisher";
+pub const NGINX_PASSWORD: &str = "s3cret-for-tests";
+
+impl Nginx {
+    pub fn start(with_auth: bool) -> Nginx {
+        require_tool("nginx");
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("www");
+        std::fs::create_dir_all(root.join("repo")).unwrap();
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let auth = if with_auth {
+            let hash = stdout(&run_ok("openssl", &["passwd", "-apr1", NGINX_PASSWORD]));
+            std::fs::write(
+                dir.path().join("htpasswd"),
+                format!("{NGINX_USER}:{}\n", hash.trim()),
+            )
+            .unwrap();
+            format!(
+                "limit_except GET HEAD {{ auth_basic \"hostnet\"; auth_basic_user_file {}/htpasswd; }}",
+                dir.path().display()
+            )
+        } else {
+            String::new()
+        };
+        let d = dir.path().display();
+        let config = format!(
+            "user root;\nmaster_process off;\nworker_processes 1;\ndaemon off;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  client_max_body_size 100m;\n  server {{\n    listen 127.0.0.1:{port};\n    root {};\n    location /repo/ {{\n      dav_methods PUT DELETE MKCOL COPY MOVE;\n      create_full_put_path on;\n      dav_access user:rw group:r all:r;\n      {auth}\n    }}\n  }}\n}}\n",
+            root.display()
+        );
+        std::fs::write(dir.path().join("nginx.conf"), config).unwrap();
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .arg("-p")
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let nginx = Nginx { child, port, dir };
+        // Bounded: 200 tries, 25 ms apart.
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return nginx;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!(
+            "nginx did not listen on 127.0.0.1:{port}: {}",
+            std::fs::read_to_string(nginx.dir.path().join("error.log")).unwrap_or_default()
+        );
+    }
+
+    /// The directory nginx serves; `/repo/` is `root()/repo`.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("www")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,556 @@
+//! `hostnet publish`: a built `repo/` into the repository every host and kickstart reads, in the
+//! order that keeps every client consistent at every instant:
+//!
+//! 1. packages the new metadata lists that the target lacks (each written under a temporary name,
+//!    moved into place, and read back to check its sha256);
+//! 2. the new hashed metadata files (`repodata/<sha256>-primary.xml.gz`...), which no client
+//!    reads yet;
+//! 3. `repomd.xml`, then its detached signature, each replaced in one rename or WebDAV `MOVE`.
+//!
+//! Metadata files and packages the new `repomd.xml` no longer names stay for a grace period (a
+//! client that read the previous `repomd.xml` can still fetch what it names) and are deleted by a
+//! later publish; `.hostnet-publish.json` on the target records since when each was superseded.
+//! A lock (`.hostnet-lock/`, made with `mkdir` or `MKCOL`, which fail if it exists) keeps two
+//! publishers apart; a lock left by a publisher that died is broken. A publish interrupted at any
+//! point and run again completes without duplicates: every step is idempotent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::build::sha256_hex;
+use crate::http;
+use crate::repository::{self, Location, RepositoryError};
+
+const LOCK_DIR: &str = ".hostnet-lock";
+const JOURNAL: &str = ".hostnet-publish.json";
+const UPLOAD_SUFFIX: &str = ".hostnet-upload";
+const REPOMD: &str = "repodata/repomd.xml";
+const REPOMD_SIGNATURE: &str = "repodata/repomd.xml.asc";
+/// Files beside the metadata that are replaced as a whole on each publish.
+const TOP_FILES: [&str; 2] = ["RPM-GPG-KEY-hostnet", "SHA256SUMS"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{what}: {detail}")]
+    Target { what: String, detail: String },
+}
+
+pub struct PublishOptions<'a> {
+    /// The built `repo/`.
+    pub repo: &'a Path,
+    /// A directory, or an `http(s)://` URL accepting WebDAV.
+    pub target: &'a str,
+    /// How long superseded files stay.
+    pub grace: Duration,
+    /// A lock older than this is taken to be left by a dead publisher.
+    pub lock_timeout: Duration,
+}
+
+/// What a publish did.
+#[derive(Debug, Default)]
+pub struct PublishReport {
+    pub uploaded: Vec<(String, u64)>,
+    pub already_there: Vec<String>,
+    pub deleted: Vec<String>,
+    /// Superseded files still kept for the grace period.
+    pub waiting: usize,
+}
+
+/// Where packages and metadata go: a directory or a WebDAV collection.
+trait Target {
+    fn describe(&self, relative: &str) -> String;
+    fn get(&self, relative: &str) -> Result<Option<Vec<u8>>, PublishError>;
+    /// Writes the file whole under a temporary name and moves it into place.
+    fn put(&self, relative: &str, bytes: &[u8]) -> Result<(), PublishError>;
+    fn delete(&self, relative: &str) -> Result<(), PublishError>;
+    /// Creates the lock directory; `false` if it exists.
+    fn create_lock(&self) -> Result<bool, PublishError>;
+    fn remove_lock(&self) -> Result<(), PublishError>;
+    fn location(&self) -> Location;
+}
+
+struct DirectoryTarget {
+    root: PathBuf,
+}
+
+impl DirectoryTarget {
+    fn io(&self, relative: &str) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
+        let what = self.describe(relative);
+        move |e| PublishError::Target {
+            what,
+            detail: e.to_string(),
+        }
+    }
+}
+
+impl Target for DirectoryTarget {
+    fn describe(&self, relative: &str) -> String {
+        self.root.join(relative).display().to_string()
+    }
+
+    fn get(&self, relative: &str) -> Result<Option<Vec<u8>>, PublishError> {
+        match std::fs::read(self.root.join(relative)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io(relative)(e)),
+        }
+    }
+
+    fn put(&self, relative: &str, bytes: &[u8]) -> Result<(), PublishError> {
+        use std::io::Write as _;
+        let path = self.root.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(self.io(relative))?;
+        }
+        let temporary = PathBuf::from(format!("{}{UPLOAD_SUFFIX}", path.display()));
+        let mut file = std::fs::File::create(&temporary).map_err(self.io(relative))?;
+        file.write_all(bytes).map_err(self.io(relative))?;
+        file.sync_all().map_err(self.io(relative))?;
+        drop(file);
+        std::fs::set_permissions(
+            &temporary,
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .map_err(self.io(relative))?;
+        std::fs::rename(&temporary, &path).map_err(self.io(relative))
+    }
+
+    fn delete(&self, relative: &str) -> Result<(), PublishError> {
+        match std::fs::remove_file(self.root.join(relative)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io(relative)(e)),
+        }
+    }
+
+    fn create_lock(&self) -> Result<bool, PublishError> {
+        std::fs::create_dir_all(&self.root).map_err(self.io(""))?;
+        match std::fs::create_dir(self.root.join(LOCK_DIR)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(self.io(LOCK_DIR)(e)),
+        }
+    }
+
+    fn remove_lock(&self) -> Result<(), PublishError> {
+        match std::fs::remove_dir_all(self.root.join(LOCK_DIR)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io(LOCK_DIR)(e)),
+        }
+    }
+
+    fn location(&self) -> Location {
+        Location::Directory(self.root.clone())
+    }
+}
+
+struct WebDavTarget {
+    base: String,
+    client: http::Client,
+}
+
+impl WebDavTarget {
+    fn url(&self, relative: &str) -> String {
+        format!("{}/{relative}", self.base)
+    }
+
+    fn failed(&self, method: &str, relative: &str, status: u16) -> PublishError {
+        PublishError::Target {
+            what: format!("{method} {}", self.url(relative)),
+            detail: http::describe_status(status),
+        }
+    }
+
+    /// MKCOL every collection above `relative` (nginx creates them with `create_full_put_path`,
+    /// Artifactory and Nexus on their own; MKCOL of an existing one answers 405, which is fine).
+    fn make_parents(&self, relative: &str) -> Result<(), PublishError> {
+        let mut path = String::new();
+        let parts: Vec<&str> = relative.split('/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            path.push_str(part);
+            path.push('/');
+            let answer = self.client.request("MKCOL", &self.url(&path), &[], None)?;
+            if !matches!(answer.status, 200..=299 | 301 | 405) {
+                return Err(self.failed("MKCOL", &path, answer.status));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Target for WebDavTarget {
+    fn describe(&self, relative: &str) -> String {
+        self.url(relative)
+    }
+
+    fn get(&self, relative: &str) -> Result<Option<Vec<u8>>, PublishError> {
+        Ok(self.client.get(&self.url(relative))?)
+    }
+
+    fn put(&self, relative: &str, bytes: &[u8]) -> Result<(), PublishError> {
+        let temporary = format!("{relative}{UPLOAD_SUFFIX}");
+        let mut answer = self
+            .client
+            .request("PUT", &self.url(&temporary), &[], Some(bytes))?;
+        if answer.status == 409 {
+            self.make_parents(relative)?;
+            answer = self
+                .client
+                .request("PUT", &self.url(&temporary), &[], Some(bytes))?;
+        }
+        if !(200..=299).contains(&answer.status) {
+            return Err(self.failed("PUT", &temporary, answer.status));
+        }
+        let destination = self.url(relative);
+        let answer = self.client.request(
+            "MOVE",
+            &self.url(&temporary),
+            &[("Destination", &destination), ("Overwrite", "T")],
+            None,
+        )?;
+        if !(200..=299).contains(&answer.status) {
+            return Err(self.failed("MOVE", &temporary, answer.status));
+        }
+        Ok(())
+    }
+
+    fn delete(&self, relative: &str) -> Result<(), PublishError> {
+        let answer = self
+            .client
+            .request("DELETE", &self.url(relative), &[], None)?;
+        match answer.status {
+            200..=299 | 404 | 410 => Ok(()),
+            status => Err(self.failed("DELETE", relative, status)),
+        }
+    }
+
+    fn create_lock(&self) -> Result<bool, PublishError> {
+        let path = format!("{LOCK_DIR}/");
+        let answer = self.client.request("MKCOL", &self.url(&path), &[], None)?;
+        match answer.status {
+            200..=299 => Ok(true),
+            405 => Ok(false),
+            status => Err(self.failed("MKCOL", &path, status)),
+        }
+    }
+
+    fn remove_lock(&self) -> Result<(), PublishError> {
+        self.delete(&format!("{LOCK_DIR}/"))
+    }
+
+    fn location(&self) -> Location {
+        Location::Url(self.base.clone())
+    }
+}
+
+fn target_for(text: &str) -> Result<Box<dyn Target>, PublishError> {
+    if text.starts_with("http://") || text.starts_with("https://") {
+        let base = text.trim_end_matches('/').to_string();
+        Ok(Box::new(WebDavTarget {
+            client: http::Client::for_url(&base)?,
+            base,
+        }))
+    } else {
+        Ok(Box::new(DirectoryTarget {
+            root: PathBuf::from(text),
+        }))
+    }
+}
+
+/// Who holds the lock, written inside it.
+#[derive(Debug, Serialize, Deserialize)]
+struct LockOwner {
+    host: String,
+    pid: u32,
+    since: u64,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Holds the target's lock until dropped.
+struct Lock<'t> {
+    target: &'t dyn Target,
+}
+
+impl Drop for Lock<'_> {
+    fn drop(&mut self) {
+        let _ = self.target.remove_lock();
+    }
+}
+
+fn lock<'t>(target: &'t dyn Target, timeout: Duration) -> Result<Lock<'t>, PublishError> {
+    let owner_file = format!("{LOCK_DIR}/owner");
+    for _ in 0..2 {
+        if target.create_lock()? {
+            let owner = LockOwner {
+                host: this_host(),
+                pid: std::process::id(),
+                since: now(),
+            };
+            let text = serde_json::to_vec(&owner).expect("a lock owner serialises");
+            target.put(&owner_file, &text)?;
+            return Ok(Lock { target });
+        }
+        let owner: Option<LockOwner> = target
+            .get(&owner_file)?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let stale = match &owner {
+            // Killed between creating the lock and writing its owner.
+            None => true,
+            Some(owner) => {
+                let dead_here = owner.host == this_host()
+                    && !Path::new(&format!("/proc/{}", owner.pid)).exists();
+                dead_here || now().saturating_sub(owner.since) > timeout.as_secs()
+            }
+        };
+        if !stale {
+            let owner = owner.expect("checked above");
+            return Err(PublishError::Refused(format!(
+                "{}: another publish (pid {} on {}) has held the lock for {} s; wait for it, or remove the lock if that publisher is gone",
+                target.describe(LOCK_DIR),
+                owner.pid,
+                owner.host,
+                now().saturating_sub(owner.since)
+            )));
+        }
+        eprintln!(
+            "hostnet: breaking the lock {} left by a publisher that is gone",
+            target.describe(LOCK_DIR)
+        );
+        target.remove_lock()?;
+    }
+    Err(PublishError::Refused(format!(
+        "{}: could not take the lock",
+        target.describe(LOCK_DIR)
+    )))
+}
+
+/// Files the current metadata no longer names, with the time each was superseded: 0 while the
+/// `repomd.xml` that drops them is not yet in place (a publish killed before its switch must not
+/// start their grace period).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Journal {
+    superseded: BTreeMap<String, u64>,
+}
+
+const PENDING: u64 = 0;
+
+/// Publishes `options.repo` to `options.target`.
+pub fn publish(
+    options: &PublishOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PublishReport, PublishError> {
+    let local_location = Location::Directory(options.repo.to_path_buf());
+    let local = repository::read(&local_location)?;
+    let local_repomd = read_local(options.repo, REPOMD)?;
+    let Some(local_signature) = optional_local(options.repo, REPOMD_SIGNATURE)? else {
+        return Err(PublishError::Refused(format!(
+            "{}: the metadata is not signed (no {REPOMD_SIGNATURE}); publish only builds made with a key, which hosts check with repo_gpgcheck=1",
+            options.repo.display()
+        )));
+    };
+    let target = target_for(options.target)?;
+    let target = target.as_ref();
+    let _lock = lock(target, options.lock_timeout)?;
+
+    let remote = match target.get(REPOMD)? {
+        Some(_) => Some(repository::read(&target.location())?),
+        None => None,
+    };
+    let remote_packages: BTreeMap<&str, &str> = remote
+        .iter()
+        .flat_map(|r| r.packages.iter())
+        .map(|p| (p.location.as_str(), p.pkgid.as_str()))
+        .collect();
+    let mut report = PublishReport::default();
+
+    // 1. Packages.
+    for package in &local.packages {
+        let location = package.location.as_str();
+        let published = remote_packages.get(location).copied();
+        if let Some(pkgid) = published
+            && pkgid != package.pkgid
+        {
+            return Err(PublishError::Refused(format!(
+                "{} is published with other content (sha256 {pkgid}, this build has {}); yum never replaces a package whose version it has. Build with --previous {} so that numbering continues from what is published",
+                target.describe(location),
+                package.pkgid,
+                options.target
+            )));
+        }
+        if published.is_some() {
+            report.already_there.push(location.to_string());
+            continue;
+        }
+        match optional_local(options.repo, location)? {
+            Some(bytes) => {
+                if sha256_hex(&bytes) != package.pkgid {
+                    return Err(PublishError::Refused(format!(
+                        "{}: its sha256 is not the one repodata lists; rebuild",
+                        options.repo.join(location).display()
+                    )));
+                }
+                if upload(target, location, &bytes, progress)? {
+                    report
+                        .uploaded
+                        .push((location.to_string(), bytes.len() as u64));
+                } else {
+                    report.already_there.push(location.to_string());
+                }
+            }
+            None => {
+                // Listed from the published metadata when this repo was built: it must still be
+                // there, whole.
+                let there = target.get(location)?;
+                if there.as_deref().map(sha256_hex).as_deref() != Some(package.pkgid.as_str()) {
+                    return Err(PublishError::Refused(format!(
+                        "the metadata lists {location}, which is neither in {} nor published at {}; build again with --previous {}",
+                        options.repo.display(),
+                        target.describe(location),
+                        options.target
+                    )));
+                }
+                report.already_there.push(location.to_string());
+            }
+        }
+    }
+
+    // 2. Metadata files, named by their checksum.
+    for file in &local.metadata_files {
+        let bytes = read_local(options.repo, file)?;
+        if upload(target, file, &bytes, progress)? {
+            report.uploaded.push((file.clone(), bytes.len() as u64));
+        }
+    }
+
+    // Superseded files: recorded now, deleted once the grace period has passed.
+    let mut journal: Journal = target
+        .get(JOURNAL)?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let in_use: BTreeSet<&str> = local
+        .packages
+        .iter()
+        .map(|p| p.location.as_str())
+        .chain(local.metadata_files.iter().map(String::as_str))
+        .collect();
+    journal
+        .superseded
+        .retain(|file, _| !in_use.contains(file.as_str()));
+    let time = now();
+    if let Some(remote) = &remote {
+        for file in remote
+            .packages
+            .iter()
+            .map(|p| p.location.as_str())
+            .chain(remote.metadata_files.iter().map(String::as_str))
+            .filter(|f| !in_use.contains(f))
+        {
+            journal
+                .superseded
+                .entry(file.to_string())
+                .or_insert(PENDING);
+        }
+    }
+    target.put(
+        JOURNAL,
+        &serde_json::to_vec_pretty(&journal).expect("the journal serialises"),
+    )?;
+
+    // 3. The key and checksums, then repomd.xml and its signature: clients switch here.
+    for file in TOP_FILES {
+        if let Some(bytes) = optional_local(options.repo, file)? {
+            target.put(file, &bytes)?;
+        }
+    }
+    progress(&format!("switching {}", target.describe(REPOMD)));
+    target.put(REPOMD, &local_repomd)?;
+    target.put(REPOMD_SIGNATURE, &local_signature)?;
+
+    // 4. The grace period of what this switch dropped starts now; what it has released goes. A file
+    //    is forgotten only once it is gone.
+    for since in journal.superseded.values_mut() {
+        if *since == PENDING {
+            *since = time;
+        }
+    }
+    let expired: Vec<String> = journal
+        .superseded
+        .iter()
+        .filter(|(_, since)| time.saturating_sub(**since) >= options.grace.as_secs())
+        .map(|(file, _)| file.clone())
+        .collect();
+    for file in expired {
+        target.delete(&file)?;
+        journal.superseded.remove(&file);
+        report.deleted.push(file);
+    }
+    report.waiting = journal.superseded.len();
+    target.put(
+        JOURNAL,
+        &serde_json::to_vec_pretty(&journal).expect("the journal serialises"),
+    )?;
+    Ok(report)
+}
+
+/// Uploads `bytes` unless the target already holds exactly them; checks the result by reading
+/// it back. Returns whether it uploaded.
+fn upload(
+    target: &dyn Target,
+    relative: &str,
+    bytes: &[u8],
+    progress: &mut dyn FnMut(&str),
+) -> Result<bool, PublishError> {
+    let digest = sha256_hex(bytes);
+    if target.get(relative)?.as_deref().map(sha256_hex) == Some(digest.clone()) {
+        return Ok(false);
+    }
+    progress(&format!(
+        "uploading {} ({} bytes)",
+        target.describe(relative),
+        bytes.len()
+    ));
+    target.put(relative, bytes)?;
+    let back = target.get(relative)?;
+    if back.as_deref().map(sha256_hex) != Some(digest) {
+        return Err(PublishError::Target {
+            what: target.describe(relative),
+            detail: format!(
+                "read back {} bytes with another sha256 than the {} uploaded",
+                back.map_or(0, |b| b.len()),
+                bytes.len()
+            ),
+        });
+    }
+    Ok(true)
+}
+
+fn optional_local(repo: &Path, relative: &str) -> Result<Option<Vec<u8>>, PublishError> {
+    Ok(Location::Directory(repo.to_path_buf()).fetch(relative)?)
+}
+
+fn read_local(repo: &Path, relative: &str) -> Result<Vec<u8>, PublishError> {
+    optional_local(repo, relative)?.ok_or_else(|| PublishError::Target {
+        what: repo.join(relative).display().to_string(),
+        detail: "missing".into(),
+    })
+}

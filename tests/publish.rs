@@ -1,0 +1,363 @@
+//! Publishing from a stateless pipeline, against a real nginx (Debian's, with its dav module) on a
+//! loopback port: numbering from the published repository over HTTP, WebDAV uploads with
+//! credentials, the order that keeps readers consistent while publishes run, and publishes killed
+//! at random points.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Fleet, NGINX_PASSWORD, NGINX_USER, Nginx, build, hostnet_key, stderr, stdout};
+
+const EPOCH: &str = "1700000000";
+
+fn publish(repo: &Path, target: &str, extra: &[&str], credentials: bool) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hostnet"));
+    command
+        .arg("publish")
+        .arg(target)
+        .arg("--repo")
+        .arg(repo)
+        .args(extra)
+        .env_remove("HOSTNET_REPO_USER")
+        .env_remove("HOSTNET_REPO_PASSWORD")
+        .env("NETRC", "/nonexistent");
+    if credentials {
+        command
+            .env("HOSTNET_REPO_USER", NGINX_USER)
+            .env("HOSTNET_REPO_PASSWORD", NGINX_PASSWORD);
+    }
+    command.output().unwrap()
+}
+
+fn build_from(fleet: &Fleet, key: &Path, out: &Path, previous: &str, epoch: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args(["build", "--key"])
+        .arg(key)
+        .arg("--out")
+        .arg(out)
+        .args(["--previous", previous])
+        .current_dir(fleet.dir.path())
+        .env("SOURCE_DATE_EPOCH", epoch)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+}
+
+/// Every file the published metadata names is there with its checksum, and every package it
+/// lists is there with its sha256.
+fn assert_consistent(location: &hostnet::repository::Location) -> usize {
+    let index = hostnet::repository::read(location).unwrap_or_else(|e| panic!("{e}"));
+    for package in &index.packages {
+        let bytes = location
+            .fetch(&package.location)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{} is listed but missing", package.location));
+        assert_eq!(
+            hostnet::build::sha256_hex(&bytes),
+            package.pkgid,
+            "{}",
+            package.location
+        );
+    }
+    index.packages.len()
+}
+
+fn listed(location: &hostnet::repository::Location) -> Vec<String> {
+    let mut names: Vec<String> = hostnet::repository::read(location)
+        .unwrap()
+        .packages
+        .iter()
+        .map(|p| p.file_name().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The pipeline on a fresh runner: nothing local but the definitions and the key. Numbering comes
+/// from the published repository over HTTP; unchanged hosts are neither rebuilt nor uploaded.
+#[test]
+fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_changed() {
+    let nginx = Nginx::start(true);
+    let work = tempfile::tempdir().unwrap();
+    let (key, _) = hostnet_key(work.path(), "publish-test");
+    let fleet = Fleet::example();
+    let target = nginx.url("repo");
+
+    // An empty repository is not a history.
+    let output = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args(["build", "--unsigned", "--out"])
+        .arg(work.path().join("x"))
+        .args(["--previous", &target])
+        .current_dir(fleet.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("not a yum repository (no repodata/repomd.xml)"),
+        "{}",
+        stderr(&output)
+    );
+
+    let first = work.path().join("runner-1");
+    let output = build(&fleet, Some(&key), &first, EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // Without credentials the server refuses, and the message says where they come from.
+    let refused = publish(&first.join("repo"), &target, &[], false);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("HOSTNET_REPO_USER"),
+        "{}",
+        stderr(&refused)
+    );
+    let output = publish(&first.join("repo"), &target, &[], true);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("uploaded"), "{}", stdout(&output));
+    let url = hostnet::repository::Location::Url(target.clone());
+    assert_eq!(assert_consistent(&url), 3);
+    assert!(nginx.root().join("repo/repodata/repomd.xml.asc").is_file());
+
+    // A second runner, a changed host, nothing local.
+    fleet.append(
+        "dockerhost-01.toml",
+        "\n[sysctl]\n\"net.core.somaxconn\" = 1024\n",
+    );
+    let second = work.path().join("runner-2");
+    let report = build_from(&fleet, &key, &second, &target, "1700000100");
+    assert!(
+        report.contains("built  hostnet-dockerhost-01-2-1.noarch.rpm"),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "unchanged  hostnet-dockerhost-02-1-1.noarch.rpm  (stays where it is published)"
+        ),
+        "{report}"
+    );
+    assert!(
+        report
+            .contains("kept  hostnet-dockerhost-01-1-1.noarch.rpm  (stays where it is published)"),
+        "{report}"
+    );
+    let local: Vec<String> = std::fs::read_dir(second.join("repo/Packages"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(local, ["hostnet-dockerhost-01-2-1.noarch.rpm"]);
+    let output = publish(&second.join("repo"), &target, &[], true);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary = stdout(&output);
+    assert!(summary.contains("3 already there"), "{summary}");
+    assert_eq!(
+        listed(&url),
+        [
+            "hostnet-dockerhost-01-1-1.noarch.rpm",
+            "hostnet-dockerhost-01-2-1.noarch.rpm",
+            "hostnet-dockerhost-02-1-1.noarch.rpm",
+            "hostnet-dockerhost-03-1-1.noarch.rpm"
+        ]
+    );
+    assert_consistent(&url);
+
+    // A runner that did not read what is published numbers from 1 again: publish refuses rather
+    // than replace a published version.
+    let stale = work.path().join("stale");
+    let output = build(&fleet, Some(&key), &stale, "1700000200");
+    assert!(output.status.success());
+    let refused = publish(&stale.join("repo"), &target, &[], true);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused)
+            .contains("hostnet-dockerhost-01-1-1.noarch.rpm is published with other content"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_consistent(&url);
+
+    // Retention: with keep-versions = 1 the old version is retired, said, and deleted after the
+    // grace period.
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    fleet.write(
+        "site.toml",
+        &site.replace("[package]\n", "[package]\nkeep-versions = 1\n"),
+    );
+    std::fs::remove_file(fleet.hosts().join("rack-a/dockerhost-03.toml")).unwrap();
+    let third = work.path().join("runner-3");
+    let report = build_from(&fleet, &key, &third, &target, "1700000300");
+    assert!(
+        report.contains(
+            "retired  hostnet-dockerhost-01-1-1.noarch.rpm: older than the 1 versions kept"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "retired  hostnet-dockerhost-03-1-1.noarch.rpm: dockerhost-03 is no longer defined"
+        ),
+        "{report}"
+    );
+    let output = publish(&third.join("repo"), &target, &["--grace", "0"], true);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        listed(&url),
+        [
+            "hostnet-dockerhost-01-2-1.noarch.rpm",
+            "hostnet-dockerhost-02-1-1.noarch.rpm"
+        ]
+    );
+    assert!(
+        !nginx
+            .root()
+            .join("repo/Packages/hostnet-dockerhost-03-1-1.noarch.rpm")
+            .exists()
+    );
+    assert!(stdout(&output).contains("deleted  Packages/hostnet-dockerhost-01-1-1.noarch.rpm"));
+    assert_consistent(&url);
+}
+
+/// While publishes run one after another, a client reading the repository in a loop never sees
+/// metadata that names a missing file or a checksum that does not match.
+#[test]
+fn readers_never_see_an_inconsistent_repository_while_publishes_run() {
+    let nginx = Nginx::start(false);
+    let work = tempfile::tempdir().unwrap();
+    let (key, _) = hostnet_key(work.path(), "readers");
+    let fleet = Fleet::with_extra_hosts(20);
+    let target = nginx.url("repo");
+    // Two alternating states of the fleet: the second changes one host (its version 2 beside 1).
+    let mut outs: Vec<std::path::PathBuf> = Vec::new();
+    for (n, value) in [(0, 1024), (1, 2048)] {
+        fleet.write(
+            "host-00001.toml",
+            &format!(
+                "boot-mac = \"52:54:00:01:00:01\"\n[management]\naddress = \"10.20.100.3\"\n[containers]\nslice = \"172.20.128.16/28\"\n[sysctl]\n\"net.core.somaxconn\" = {value}\n"
+            ),
+        );
+        let out = work.path().join(format!("state-{n}"));
+        match outs.last() {
+            None => {
+                let output = build(&fleet, Some(&key), &out, EPOCH);
+                assert!(output.status.success(), "{}", stderr(&output));
+            }
+            Some(previous) => {
+                let previous = previous.join("repo");
+                build_from(&fleet, &key, &out, previous.to_str().unwrap(), EPOCH);
+            }
+        }
+        outs.push(out);
+    }
+    let output = publish(&outs[0].join("repo"), &target, &[], false);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let done = done.clone();
+        let url = hostnet::repository::Location::Url(target.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            // Bounded: at most 2,000 reads, or until the publisher is done.
+            while !done.load(std::sync::atomic::Ordering::SeqCst) && reads < 2_000 {
+                assert_consistent(&url);
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for round in 0..8 {
+        let output = publish(&outs[round % 2].join("repo"), &target, &[], false);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let reads = reader
+        .join()
+        .expect("the reader saw a consistent repository every time");
+    assert!(reads > 0);
+}
+
+/// `kill -9` of publish at pseudo-random points, then a run to the end: the repository is whole,
+/// with no duplicate and no temporary file left where clients look.
+#[test]
+fn a_publish_killed_at_any_point_completes_when_run_again() {
+    let nginx = Nginx::start(false);
+    let work = tempfile::tempdir().unwrap();
+    let (key, _) = hostnet_key(work.path(), "killed");
+    let fleet = Fleet::with_extra_hosts(40);
+    let out = work.path().join("out");
+    let output = build(&fleet, Some(&key), &out, EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let directory = work.path().join("published");
+    let started = std::time::Instant::now();
+    let full = publish(&out.join("repo"), directory.to_str().unwrap(), &[], false);
+    assert!(full.status.success(), "{}", stderr(&full));
+    let full_time = started.elapsed().as_micros() as u64;
+    std::fs::remove_dir_all(&directory).unwrap();
+
+    for (target, location) in [
+        (
+            directory.to_str().unwrap().to_string(),
+            hostnet::repository::Location::Directory(directory.clone()),
+        ),
+        (
+            nginx.url("repo"),
+            hostnet::repository::Location::Url(nginx.url("repo")),
+        ),
+    ] {
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..12 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let delay = seed % (full_time * 3 + 1);
+            let mut child = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+                .arg("publish")
+                .arg(&target)
+                .arg("--repo")
+                .arg(out.join("repo"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_micros(delay));
+            let _ = child.kill();
+            child.wait().unwrap();
+            // Whatever a reader sees meanwhile is consistent (or not there yet).
+            if location.fetch("repodata/repomd.xml").unwrap().is_some() {
+                assert_consistent(&location);
+            }
+        }
+        let output = publish(&out.join("repo"), &target, &[], false);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(assert_consistent(&location), 43);
+    }
+    let leftovers: Vec<String> = walk(&directory)
+        .into_iter()
+        .filter(|p| p.contains(".hostnet-upload") || p.contains(".hostnet-lock"))
+        .collect();
+    assert!(
+        leftovers.iter().all(|p| p.ends_with(".hostnet-upload")),
+        "{leftovers:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(directory.join("Packages"))
+            .unwrap()
+            .filter(|e| {
+                !e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".hostnet-upload")
+            })
+            .count(),
+        43
+    );
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect()
+}
