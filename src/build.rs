@@ -214,12 +214,16 @@ pub fn build_fleet(
         .iter()
         .map(|h| format!("hostnet-{}", h.name))
         .collect();
-    for orphan in known.orphans("hostnet-", &defined) {
-        report.retired.push(RetiredPackage {
-            reason: format!(
-                "{} is no longer defined under hosts/",
-                orphan.name.trim_start_matches("hostnet-")
+    for orphan in known.orphans("", &defined) {
+        let reason = match orphan.name.strip_prefix("hostnet-") {
+            Some(host) => format!("{host} is no longer defined under hosts/"),
+            None => format!(
+                "{} is not a host package of this fleet (the repository is hostnet's own)",
+                orphan.name
             ),
+        };
+        report.retired.push(RetiredPackage {
+            reason,
             file_name: orphan.file_name,
         });
     }

@@ -870,3 +870,179 @@ fn kickstart_post_passes_valid_urls_unchanged() {
             .contains(&format!("\ngpgkey={key_url}\n"))
     );
 }
+
+/// dnf on `root` with the hostnet repository served by nginx at `url`, with gpgcheck=1 and
+/// repo_gpgcheck=1 (the metadata's signature checked against the published key), as the
+/// kickstart's `.repo` file sets it up.
+fn dnf_over_http(root: &Root, cache: &Path, url: &str, base_repo: &Path) -> Command {
+    let mut command = Command::new("dnf");
+    command.args([
+        "-y",
+        &format!("--installroot={}", root.path.display()),
+        "--setopt=reposdir=/dev/null",
+        &format!("--setopt=cachedir={}", cache.display()),
+        "--releasever=7",
+        "--setopt=install_weak_deps=0",
+        "--setopt=metadata_expire=0",
+        &format!("--repofrompath=hostnet,{url}"),
+        &format!("--repofrompath=base,file://{}", base_repo.display()),
+        "--setopt=hostnet.gpgcheck=1",
+        "--setopt=hostnet.repo_gpgcheck=1",
+        &format!("--setopt=hostnet.gpgkey={url}/RPM-GPG-KEY-hostnet"),
+        "--setopt=base.gpgcheck=0",
+    ]);
+    command
+}
+
+/// The published repository as hosts use it: over HTTP from nginx, packages and metadata both
+/// checked. dnf installs, upgrades to the next version and downgrades to the retained one, and
+/// refuses metadata that was changed or signed by another key.
+#[test]
+fn dnf_over_http_checks_signed_metadata_and_rolls_back_with_downgrade() {
+    assert_root();
+    require_tool("dnf");
+    require_tool("createrepo_c");
+    require_tool("gpg");
+    let nginx = common::Nginx::start(false);
+    let url = nginx.url("repo");
+    let work = tempfile::tempdir().unwrap();
+    let (secret, _) = hostnet_key(work.path(), "http-test");
+    let fleet = Fleet::example();
+    let publish = |repo: &Path, target: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+            .args(["publish", target, "--repo"])
+            .arg(repo)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+    };
+    let first = work.path().join("first");
+    assert!(build(&fleet, Some(&secret), &first, EPOCH).status.success());
+    publish(&first.join("repo"), &url);
+    fleet.append(
+        "dockerhost-01.toml",
+        "\n[sysctl]\n\"net.core.somaxconn\" = 4096\n",
+    );
+    let second = work.path().join("second");
+    let output = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args(["build", "--key"])
+        .arg(&secret)
+        .arg("--out")
+        .arg(&second)
+        .args(["--previous", &url])
+        .current_dir(fleet.dir.path())
+        .env("SOURCE_DATE_EPOCH", "1700003600")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    publish(&second.join("repo"), &url);
+
+    let base_repo = work.path().join("base");
+    std::fs::create_dir(&base_repo).unwrap();
+    base_stub(&base_repo);
+    run_ok("createrepo_c", &["-q", base_repo.to_str().unwrap()]);
+    let root = Root::new("dockerhost-01");
+    let dnf = |args: &[&str]| {
+        let output = dnf_over_http(&root, &work.path().join("cache"), &url, &base_repo)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "dnf {args:?}: {}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+    };
+    dnf(&["install", "hostnet-dockerhost-01-1-1"]);
+    assert_eq!(
+        root.installed("hostnet-dockerhost-01").as_deref(),
+        Some("1-1")
+    );
+    dnf(&["upgrade", "hostnet-dockerhost-01"]);
+    assert_eq!(
+        root.installed("hostnet-dockerhost-01").as_deref(),
+        Some("2-1")
+    );
+    assert!(
+        root.read("etc/sysctl.d/90-hostnet.conf")
+            .contains("net.core.somaxconn = 4096")
+    );
+    dnf(&["downgrade", "hostnet-dockerhost-01"]);
+    assert_eq!(
+        root.installed("hostnet-dockerhost-01").as_deref(),
+        Some("1-1")
+    );
+    assert!(
+        !root
+            .read("etc/sysctl.d/90-hostnet.conf")
+            .contains("somaxconn")
+    );
+
+    // Metadata changed after signing, and metadata signed by another key: both refused.
+    let (other, _) = hostnet_key(work.path(), "someone-else");
+    let gnupg = work.path().join("gnupg");
+    std::fs::create_dir(&gnupg).unwrap();
+    run_ok("chmod", &["0700", gnupg.to_str().unwrap()]);
+    let gpg = |args: &[&str]| {
+        let output = Command::new("gpg")
+            .arg("--homedir")
+            .arg(&gnupg)
+            .args([
+                "--batch",
+                "--yes",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "gpg {args:?}: {}", stderr(&output));
+    };
+    gpg(&["--import", other.to_str().unwrap()]);
+    let repodata = nginx.root().join("repo/repodata");
+    let genuine = std::fs::read(repodata.join("repomd.xml")).unwrap();
+    for (case, tamper) in [("changed", true), ("signed by another key", false)] {
+        let clone = nginx.root().join(format!("tampered-{}", tamper as u8));
+        run_ok(
+            "cp",
+            &[
+                "-a",
+                nginx.root().join("repo").to_str().unwrap(),
+                clone.to_str().unwrap(),
+            ],
+        );
+        let repomd = clone.join("repodata/repomd.xml");
+        if tamper {
+            let text = String::from_utf8(genuine.clone()).unwrap();
+            std::fs::write(&repomd, text.replace("<revision>", "<revision>9")).unwrap();
+        } else {
+            gpg(&[
+                "--armor",
+                "--detach-sign",
+                "-o",
+                clone.join("repodata/repomd.xml.asc").to_str().unwrap(),
+                repomd.to_str().unwrap(),
+            ]);
+        }
+        let root = Root::new("dockerhost-01");
+        let url = nginx.url(&format!("tampered-{}", tamper as u8));
+        let refused = dnf_over_http(
+            &root,
+            &work.path().join(format!("cache-{case}")),
+            &url,
+            &base_repo,
+        )
+        .args(["install", "hostnet-dockerhost-01"])
+        .output()
+        .unwrap();
+        assert!(
+            !refused.status.success(),
+            "dnf accepted metadata {case}: {}",
+            stdout(&refused)
+        );
+        assert!(root.installed("hostnet-dockerhost-01").is_none(), "{case}");
+    }
+}

@@ -182,6 +182,16 @@ fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_ch
     let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
     fleet.write(
         "site.toml",
+        &site.replace("[package]\n", "[package]\nkeep-versions = 0\n"),
+    );
+    let refused = fleet.run(&["check"]);
+    assert!(
+        stderr(&refused).contains("package.keep-versions: 0 is not from 1 to 100"),
+        "{}",
+        stderr(&refused)
+    );
+    fleet.write(
+        "site.toml",
         &site.replace("[package]\n", "[package]\nkeep-versions = 1\n"),
     );
     std::fs::remove_file(fleet.hosts().join("rack-a/dockerhost-03.toml")).unwrap();

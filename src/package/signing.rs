@@ -74,6 +74,8 @@ pub struct SigningKey {
     /// Upper-case hex, as `rpm -qi gpg-pubkey` and `rpm -K` show the short form.
     pub fingerprint: String,
     pub user_id: String,
+    /// When the primary key was made (Unix time).
+    pub created: u32,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -175,7 +177,9 @@ impl SigningKey {
             .first()
             .map(|u| String::from_utf8_lossy(u.id.id()).into_owned())
             .unwrap_or_default();
+        let created = primary.created_at().as_secs();
         Ok(SigningKey {
+            created,
             signer,
             public_key: secret.to_public_key(),
             fingerprint: super::hex(&fingerprint_bytes).to_ascii_uppercase(),
@@ -190,8 +194,11 @@ impl SigningKey {
     }
 
     /// An armored detached signature of `data` (what `gpg --armor --detach-sign` writes), made at
-    /// `time`: `repodata/repomd.xml.asc`, which yum checks with `repo_gpgcheck=1`.
+    /// `time`: `repodata/repomd.xml.asc`, which yum checks with `repo_gpgcheck=1`. gpg (behind
+    /// yum and dnf) refuses a signature older than its key, so the time is never earlier than the
+    /// key's creation; it stays reproducible, since both are fixed.
     pub fn detached_signature(&self, data: &[u8], time: u32) -> Result<String, String> {
+        let time = time.max(self.created);
         use pgp::composed::Deserializable as _;
         use rpm::signature::Signing as _;
         let packet = self
