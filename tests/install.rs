@@ -417,6 +417,26 @@ fn dnf_command(
     key_repo: &Path,
     base_repo: &Path,
 ) -> Command {
+    dnf_with(
+        root,
+        cache,
+        &format!("file://{}", repo.display()),
+        &format!("file://{}", key_repo.join("RPM-GPG-KEY-hostnet").display()),
+        base_repo,
+        &[],
+    )
+}
+
+/// dnf on `root` with the hostnet repository at `repo_url` (gpgcheck=1 against `key_url`, plus
+/// `options` such as `repo_gpgcheck=1`) and unchecked base capabilities from `base_repo`.
+fn dnf_with(
+    root: &Root,
+    cache: &Path,
+    repo_url: &str,
+    key_url: &str,
+    base_repo: &Path,
+    options: &[&str],
+) -> Command {
     let mut command = Command::new("dnf");
     command.args([
         "-y",
@@ -425,15 +445,15 @@ fn dnf_command(
         &format!("--setopt=cachedir={}", cache.display()),
         "--releasever=7",
         "--setopt=install_weak_deps=0",
-        &format!("--repofrompath=hostnet,file://{}", repo.display()),
+        &format!("--repofrompath=hostnet,{repo_url}"),
         &format!("--repofrompath=base,file://{}", base_repo.display()),
         "--setopt=hostnet.gpgcheck=1",
-        &format!(
-            "--setopt=hostnet.gpgkey=file://{}",
-            key_repo.join("RPM-GPG-KEY-hostnet").display()
-        ),
+        &format!("--setopt=hostnet.gpgkey={key_url}"),
         "--setopt=base.gpgcheck=0",
     ]);
+    for option in options {
+        command.arg(format!("--setopt=hostnet.{option}"));
+    }
     command
 }
 
@@ -875,23 +895,14 @@ fn kickstart_post_passes_valid_urls_unchanged() {
 /// repo_gpgcheck=1 (the metadata's signature checked against the published key), as the
 /// kickstart's `.repo` file sets it up.
 fn dnf_over_http(root: &Root, cache: &Path, url: &str, base_repo: &Path) -> Command {
-    let mut command = Command::new("dnf");
-    command.args([
-        "-y",
-        &format!("--installroot={}", root.path.display()),
-        "--setopt=reposdir=/dev/null",
-        &format!("--setopt=cachedir={}", cache.display()),
-        "--releasever=7",
-        "--setopt=install_weak_deps=0",
-        "--setopt=metadata_expire=0",
-        &format!("--repofrompath=hostnet,{url}"),
-        &format!("--repofrompath=base,file://{}", base_repo.display()),
-        "--setopt=hostnet.gpgcheck=1",
-        "--setopt=hostnet.repo_gpgcheck=1",
-        &format!("--setopt=hostnet.gpgkey={url}/RPM-GPG-KEY-hostnet"),
-        "--setopt=base.gpgcheck=0",
-    ]);
-    command
+    dnf_with(
+        root,
+        cache,
+        url,
+        &format!("{url}/RPM-GPG-KEY-hostnet"),
+        base_repo,
+        &["repo_gpgcheck=1", "metadata_expire=0"],
+    )
 }
 
 /// The published repository as hosts use it: over HTTP from nginx, packages and metadata both

@@ -1033,16 +1033,13 @@ fn killing_build_at_any_moment_leaves_a_whole_output() {
                 round + 1
             ),
         );
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hostnet"))
-            .args(["build", "--unsigned", "--out", out.to_str().unwrap()])
-            .current_dir(fleet.dir.path())
-            .env("SOURCE_DATE_EPOCH", EPOCH)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_micros(delay));
-        let _ = child.kill();
-        child.wait().unwrap();
+        common::kill_after(
+            Command::new(env!("CARGO_BIN_EXE_hostnet"))
+                .args(["build", "--unsigned", "--out", out.to_str().unwrap()])
+                .current_dir(fleet.dir.path())
+                .env("SOURCE_DATE_EPOCH", EPOCH),
+            std::time::Duration::from_micros(delay),
+        );
         assert_output_whole(&out, hosts);
     }
     let last = build(&fleet, None, &out, EPOCH);

@@ -321,18 +321,14 @@ fn a_publish_killed_at_any_point_completes_when_run_again() {
             seed ^= seed >> 7;
             seed ^= seed << 17;
             let delay = seed % (full_time * 3 + 1);
-            let mut child = Command::new(env!("CARGO_BIN_EXE_hostnet"))
-                .arg("publish")
-                .arg(&target)
-                .arg("--repo")
-                .arg(out.join("repo"))
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-            std::thread::sleep(std::time::Duration::from_micros(delay));
-            let _ = child.kill();
-            child.wait().unwrap();
+            common::kill_after(
+                Command::new(env!("CARGO_BIN_EXE_hostnet"))
+                    .arg("publish")
+                    .arg(&target)
+                    .arg("--repo")
+                    .arg(out.join("repo")),
+                std::time::Duration::from_micros(delay),
+            );
             // Whatever a reader sees meanwhile is consistent (or not there yet).
             if location.fetch("repodata/repomd.xml").unwrap().is_some() {
                 assert_consistent(&location);

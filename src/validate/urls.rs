@@ -138,7 +138,7 @@ fn check_authority(text: &str, authority: &str) -> Result<(), String> {
             ));
         }
         if host.parse::<Ipv4Addr>().is_err() {
-            dns_name(host).map_err(|e| format!("{text:?}: the host {e}"))?;
+            values::dns_name(host).map_err(|e| format!("{text:?}: the host {e}"))?;
         }
     }
     if let Some(port) = port {
@@ -150,30 +150,6 @@ fn check_authority(text: &str, authority: &str) -> Result<(), String> {
                 "{text:?} has the port {port:?}; a port is a number from 1 to 65535"
             ));
         }
-    }
-    Ok(())
-}
-
-/// A DNS name of LDH labels (RFC 1123), any case, 1 to 253 characters. A name that is all
-/// digits and dots is an IPv4 address or a mistake, never a name.
-fn dns_name(host: &str) -> Result<(), String> {
-    let host = host.strip_suffix('.').unwrap_or(host);
-    let labels_ok = !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        });
-    if !labels_ok {
-        return Err(format!(
-            "{host:?} is not a DNS name (labels of letters, digits and inner '-', separated by dots) or an IP address"
-        ));
-    }
-    if host.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(format!("{host:?} is not a valid IPv4 address"));
     }
     Ok(())
 }

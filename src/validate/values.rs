@@ -106,26 +106,40 @@ pub fn posix_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A DNS name of LDH labels (RFC 1123), any case, 1 to 253 characters. A name that is all
+/// digits and dots is an IPv4 address or a mistake, never a name.
+pub fn dns_name(host: &str) -> Result<(), String> {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let labels_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if !labels_ok {
+        return Err(format!(
+            "{host:?} is not a DNS name (labels of letters, digits and inner '-', separated by dots) or an IP address"
+        ));
+    }
+    if host.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(format!("{host:?} is not a valid IPv4 address"));
+    }
+    Ok(())
+}
+
 /// `host[:port]`, where host is a DNS name or an IPv4 address.
 pub fn host_port(text: &str) -> Result<(), String> {
     let (host, port) = match text.rsplit_once(':') {
         Some((host, port)) => (host, Some(port)),
         None => (text, None),
     };
-    if host.parse::<Ipv4Addr>().is_err() {
-        let ok = !host.is_empty()
-            && host.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-            });
-        if !ok {
-            return Err(format!(
-                "{text:?} is not host[:port]; the host must be a DNS name or an IPv4 address, e.g. registry.example.com:5000"
-            ));
-        }
+    if host.parse::<Ipv4Addr>().is_err() && dns_name(host).is_err() {
+        return Err(format!(
+            "{text:?} is not host[:port]; the host must be a DNS name or an IPv4 address, e.g. registry.example.com:5000"
+        ));
     }
     if let Some(port) = port {
         match port.parse::<u16>() {

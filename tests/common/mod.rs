@@ -260,3 +260,15 @@ impl Drop for Nginx {
         let _ = self.child.wait();
     }
 }
+
+/// Starts `command` with its output discarded, sends it SIGKILL after `delay` and reaps it.
+pub fn kill_after(command: &mut Command, delay: std::time::Duration) {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    child.wait().unwrap();
+}
