@@ -81,6 +81,7 @@ pub struct BuiltPackage {
     pub sha256: String,
     /// Whether the file is in the new `repo/Packages/`; if not, it stays where it is published.
     pub local: bool,
+    pub size: u64,
 }
 
 /// A package the new repository no longer lists, and why.
@@ -143,6 +144,7 @@ pub fn build_fleet(
                             state,
                             sha256: sha256_hex(&bytes),
                             local: true,
+                            size: bytes.len() as u64,
                         },
                         Source::Local,
                     ));
@@ -158,6 +160,7 @@ pub fn build_fleet(
                         state,
                         sha256: entry.pkgid.clone(),
                         local: false,
+                        size: entry.size,
                     },
                     Source::Listed(Box::new(entry)),
                 ))
@@ -176,6 +179,7 @@ pub fn build_fleet(
                             state: PackageState::Built,
                             sha256: sha256_hex(&bytes),
                             local: true,
+                            size: bytes.len() as u64,
                         },
                         Source::Local,
                     ));

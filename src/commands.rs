@@ -144,7 +144,11 @@ pub fn run(cli: &Cli) -> CommandResult {
                 source_date,
             };
             let report = crate::build::build_fleet(&fleet, &templates, &options)?;
-            let count = |state| report.packages.iter().filter(|p| p.state == state).count();
+            let count = |state| {
+                let packages = report.packages.iter().filter(|p| p.state == state);
+                let (count, bytes) = packages.fold((0, 0), |(n, b), p| (n + 1, b + p.size));
+                format!("{count} ({bytes} bytes)")
+            };
             for package in &report.packages {
                 let state = match package.state {
                     PackageState::Built => "built",
@@ -162,7 +166,7 @@ pub fn run(cli: &Cli) -> CommandResult {
                 println!("  retired  {}: {}", retired.file_name, retired.reason);
             }
             println!(
-                "{} built, {} unchanged, {} older versions kept, {} retired",
+                "built {}, unchanged {}, older versions kept {}, retired {}",
                 count(PackageState::Built),
                 count(PackageState::Unchanged),
                 count(PackageState::Retained),

@@ -319,7 +319,7 @@ fn lock<'t>(target: &'t dyn Target, timeout: Duration) -> Result<Lock<'t>, Publi
             Some(owner) => {
                 let dead_here = owner.host == this_host()
                     && !Path::new(&format!("/proc/{}", owner.pid)).exists();
-                dead_here || now().saturating_sub(owner.since) > timeout.as_secs()
+                dead_here || now().saturating_sub(owner.since) >= timeout.as_secs()
             }
         };
         if !stale {

@@ -147,7 +147,21 @@ fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_ch
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(local, ["hostnet-dockerhost-01-2-1.noarch.rpm"]);
-    let output = publish(&second.join("repo"), &target, &[], true);
+    // This time the credentials come from a netrc file.
+    let netrc = work.path().join("netrc");
+    std::fs::write(
+        &netrc,
+        format!("machine elsewhere.example.com login x password y\nmachine 127.0.0.1\n  login {NGINX_USER}\n  password {NGINX_PASSWORD}\n"),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args(["publish", &target, "--repo"])
+        .arg(second.join("repo"))
+        .env_remove("HOSTNET_REPO_USER")
+        .env_remove("HOSTNET_REPO_PASSWORD")
+        .env("NETRC", &netrc)
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let summary = stdout(&output);
     assert!(summary.contains("3 already there"), "{summary}");
@@ -366,4 +380,63 @@ fn walk(dir: &Path) -> Vec<String> {
         .into_iter()
         .map(|e| e.unwrap().path().display().to_string())
         .collect()
+}
+
+/// Two publishers never write one repository at once; a lock left by a publisher that died is
+/// broken, one held by a live publisher is not.
+#[test]
+fn the_lock_keeps_publishers_apart_and_outlives_no_dead_owner() {
+    let work = tempfile::tempdir().unwrap();
+    let (key, _) = hostnet_key(work.path(), "lock");
+    let fleet = Fleet::example();
+    let out = work.path().join("out");
+    assert!(build(&fleet, Some(&key), &out, EPOCH).status.success());
+    let target = work.path().join("published");
+    let lock = target.join(".hostnet-lock");
+    std::fs::create_dir_all(&lock).unwrap();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let owner = |pid: u32, since: u64| {
+        format!(
+            "{{\"host\":\"{}\",\"pid\":{pid},\"since\":{since}}}",
+            hostname.trim()
+        )
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // A live publisher: this test process.
+    std::fs::write(lock.join("owner"), owner(std::process::id(), now)).unwrap();
+    let refused = publish(&out.join("repo"), target.to_str().unwrap(), &[], false);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains(&format!("another publish (pid {} on", std::process::id())),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!target.join("repodata").exists(), "nothing was written");
+    // The same lock, older than --lock-timeout: taken to be abandoned.
+    let stale = publish(
+        &out.join("repo"),
+        target.to_str().unwrap(),
+        &["--lock-timeout", "0"],
+        false,
+    );
+    assert!(stale.status.success(), "{}", stderr(&stale));
+    assert!(
+        stderr(&stale).contains("breaking the lock"),
+        "{}",
+        stderr(&stale)
+    );
+    // A publisher that died on this machine: its pid is gone.
+    std::fs::create_dir_all(&lock).unwrap();
+    std::fs::write(lock.join("owner"), owner(u32::MAX - 1, now)).unwrap();
+    let output = publish(&out.join("repo"), target.to_str().unwrap(), &[], false);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!lock.exists(), "the lock is released");
+    assert!(
+        stdout(&output).contains("0 files uploaded"),
+        "{}",
+        stdout(&output)
+    );
 }
