@@ -122,6 +122,30 @@ written; anything else in DIR is left alone."
         templates: Option<PathBuf>,
     },
 
+    /// Show what a build would publish, against what is published: per host and per file
+    #[command(
+        long_about = "Compare what `hostnet build` would publish with what is published (DIR/repo and \
+--previous, read as build reads them) without building anything: per host new, changed, unchanged \
+or retired; for a changed host a unified diff of every file and scriptlet, the devices whose \
+settings change (bond options, VLANs, addresses, dockerd flags, sysctl values) and what must \
+restart on the host for the change to take effect. Exit status: 0 nothing changes, 2 something \
+changes, 1 an error (a pipeline can gate on it)."
+    )]
+    Plan {
+        /// The build's output directory, whose repo/ counts as published
+        #[arg(long, value_name = "DIR", default_value = "out")]
+        out: PathBuf,
+        /// What was published before, as for build
+        #[arg(long, value_name = "REPO")]
+        previous: Option<String>,
+        /// human, or json for machines
+        #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+        format: PlanFormat,
+        /// Template overrides, as for build
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+    },
+
     /// Publish a built repo/ to the internal repository, keeping every client consistent
     #[command(
         long_about = "Publish a signed repo/ written by `hostnet build` to TARGET: a directory (local or \
@@ -190,4 +214,11 @@ fn parse_key_bits(text: &str) -> Result<usize, String> {
         "2048" | "3072" | "4096" => Ok(text.parse().expect("matched digits")),
         _ => Err("use 2048, 3072 or 4096".into()),
     }
+}
+
+/// How `hostnet plan` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Json,
 }

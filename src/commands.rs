@@ -183,6 +183,27 @@ pub fn run(cli: &Cli) -> CommandResult {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plan {
+            out,
+            previous,
+            format,
+            templates,
+        } => {
+            let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
+                return Ok(ExitCode::from(1));
+            };
+            let templates = site_templates(&fleet, templates.as_deref())?;
+            let known = crate::package::versions::KnownPackages::load(
+                &out.join("repo"),
+                previous.as_deref(),
+            )?;
+            let plan = crate::plan::plan(&fleet, &templates, &known)?;
+            match format {
+                crate::cli::PlanFormat::Human => print!("{}", plan.to_human()),
+                crate::cli::PlanFormat::Json => print!("{}", plan.to_json()),
+            }
+            Ok(ExitCode::from(if plan.has_changes() { 2 } else { 0 }))
+        }
         Command::Completions { .. }
         | Command::Man
         | Command::Keygen { .. }

@@ -15,6 +15,7 @@ pub mod kickstart;
 pub mod model;
 pub mod output;
 pub mod package;
+pub mod plan;
 pub mod publish;
 pub mod render;
 pub mod repodata;

@@ -57,6 +57,8 @@ pub struct KnownPackage {
     pub local: Option<PathBuf>,
     /// Its metadata entries, when a repository lists it: enough to list it again without the file.
     pub listed: Option<ListedPackage>,
+    /// The repository that lists it, to fetch the file when it is not at hand.
+    pub repository: Option<Location>,
     /// Where it was found, for messages.
     pub found_in: String,
 }
@@ -67,6 +69,27 @@ pub struct KnownPackages {
     by_name: BTreeMap<String, Vec<KnownPackage>>,
     /// Every package file name seen, with where, whatever its header says.
     file_names: BTreeMap<String, String>,
+}
+
+impl KnownPackage {
+    /// The package file: the local copy, or fetched from the repository that lists it.
+    pub fn bytes(&self) -> Result<Vec<u8>, VersionError> {
+        if let Some(path) = &self.local {
+            return std::fs::read(path).map_err(|source| VersionError::Read {
+                dir: path.clone(),
+                source,
+            });
+        }
+        let (Some(repository), Some(listed)) = (&self.repository, &self.listed) else {
+            return Err(VersionError::MissingPrevious(self.found_in.clone()));
+        };
+        repository.fetch(&listed.location)?.ok_or_else(|| {
+            VersionError::Repository(RepositoryError::Malformed {
+                what: self.found_in.clone(),
+                detail: "listed in the metadata but missing".into(),
+            })
+        })
+    }
 }
 
 impl KnownPackages {
@@ -134,6 +157,7 @@ impl KnownPackages {
                 local,
                 found_in: format!("{}/{}", location.describe(), listed.location),
                 listed: Some(listed),
+                repository: Some(location.clone()),
             });
         }
         Ok(())
@@ -201,6 +225,7 @@ impl KnownPackages {
                 found_in: path.display().to_string(),
                 local: Some(path),
                 listed: None,
+                repository: None,
             });
         }
         Ok(())
@@ -215,6 +240,11 @@ impl KnownPackages {
             .unwrap_or_default();
         versions.sort_by_key(|p| std::cmp::Reverse(p.version));
         versions
+    }
+
+    /// The newest version of `name`, if any was built.
+    pub fn newest(&self, name: &str) -> Option<&KnownPackage> {
+        self.versions_of(name).first().copied()
     }
 
     /// What happens to `name` given its content `digest`.
@@ -296,6 +326,7 @@ mod tests {
             digest: Some(digest.into()),
             local: None,
             listed: None,
+            repository: None,
             found_in: "test".into(),
         }
     }

@@ -1,0 +1,455 @@
+//! `hostnet plan`: what a build would publish, compared with what is published, before anything
+//! is built or any host touched. Per host: new, changed, unchanged or retired; for a changed host a
+//! unified diff of every file and scriptlet, the devices whose settings change (a bond option, a
+//! VLAN, an address, the dockerd flags, a sysctl value) and what must restart for the change to
+//! take effect. The same decision as `build` (the content digest), so a plan says what the build
+//! will do.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+
+use crate::model::Fleet;
+use crate::package::PackageSpec;
+use crate::package::versions::{KnownPackages, RELEASE, VersionError};
+use crate::render::{self, DOCKER_DROPIN_FILE, MODULES_LOAD_FILE, NETWORK_SCRIPTS, SYSCTL_FILE};
+use crate::templates::Templates;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+    #[error(transparent)]
+    Version(#[from] VersionError),
+    #[error("{file}: cannot read the published package: {source}")]
+    Package {
+        file: String,
+        #[source]
+        source: rpm::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostState {
+    New,
+    Changed,
+    Unchanged,
+    Retired,
+}
+
+impl std::fmt::Display for HostState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HostState::New => "new",
+            HostState::Changed => "changed",
+            HostState::Unchanged => "unchanged",
+            HostState::Retired => "retired",
+        })
+    }
+}
+
+/// One file (or scriptlet, named `%pre`, `%post`, `%postun`) that differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileChange {
+    pub path: String,
+    /// `added`, `removed` or `modified`.
+    pub change: &'static str,
+    pub diff: String,
+}
+
+/// One setting of a device (or of `dockerd`, `sysctl`, `modules`) that differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingChange {
+    pub setting: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceChange {
+    pub device: String,
+    pub settings: Vec<SettingChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostPlan {
+    /// The package name, `hostnet-<host>`.
+    pub package: String,
+    pub state: HostState,
+    /// The newest published version, `N-1`.
+    pub published: Option<String>,
+    /// The version the build would publish.
+    pub planned: Option<String>,
+    pub files: Vec<FileChange>,
+    pub devices: Vec<DeviceChange>,
+    /// What must restart (or be re-applied) on the host for the change to take effect.
+    pub restarts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub hosts: Vec<HostPlan>,
+}
+
+impl Plan {
+    /// Whether publishing would change anything.
+    pub fn has_changes(&self) -> bool {
+        self.hosts.iter().any(|h| h.state != HostState::Unchanged)
+    }
+
+    pub fn count(&self, state: HostState) -> usize {
+        self.hosts.iter().filter(|h| h.state == state).count()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a plan serialises") + "\n"
+    }
+
+    /// The report for a terminal or a merge request.
+    pub fn to_human(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for host in &self.hosts {
+            let versions = match (&host.published, &host.planned) {
+                (Some(old), Some(new)) if old != new => format!(" ({old} -> {new})"),
+                (Some(old), _) => format!(" ({old})"),
+                (None, Some(new)) => format!(" ({new})"),
+                (None, None) => String::new(),
+            };
+            let _ = writeln!(out, "{}: {}{versions}", host.package, host.state);
+            if host.state == HostState::Retired {
+                let _ = writeln!(
+                    out,
+                    "  no longer defined: every version leaves the repository"
+                );
+            }
+            for device in &host.devices {
+                let _ = writeln!(out, "  {}:", device.device);
+                for setting in &device.settings {
+                    let show = |v: &Option<String>| {
+                        v.as_ref()
+                            .map_or_else(|| "(unset)".to_string(), |v| format!("{v:?}"))
+                    };
+                    let _ = writeln!(
+                        out,
+                        "    {}: {} -> {}",
+                        setting.setting,
+                        show(&setting.before),
+                        show(&setting.after)
+                    );
+                }
+            }
+            if !host.restarts.is_empty() {
+                let _ = writeln!(out, "  takes effect after: {}", host.restarts.join("; "));
+            }
+            for file in &host.files {
+                out.push_str(&file.diff);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "plan: {} new, {} changed, {} unchanged, {} retired",
+            self.count(HostState::New),
+            self.count(HostState::Changed),
+            self.count(HostState::Unchanged),
+            self.count(HostState::Retired)
+        );
+        out
+    }
+}
+
+/// The plan for `fleet` against what `known` holds.
+pub fn plan(
+    fleet: &Fleet,
+    templates: &Templates,
+    known: &KnownPackages,
+) -> Result<Plan, PlanError> {
+    let mut hosts = Vec::new();
+    for host in &fleet.hosts {
+        let rendered = render::render_host(templates, host)?;
+        let planned_files = files_of_rendered(&rendered);
+        let spec = PackageSpec::new(&fleet.site, host, rendered);
+        let digest = spec.digest();
+        let newest = known.newest(&spec.name);
+        let version = |v: u64| format!("{v}-{RELEASE}");
+        let (state, published, planned) = match newest {
+            None => (HostState::New, None, Some(version(1))),
+            Some(n) if n.digest.as_deref() == Some(digest.as_str()) => (
+                HostState::Unchanged,
+                Some(version(n.version)),
+                Some(version(n.version)),
+            ),
+            Some(n) => (
+                HostState::Changed,
+                Some(version(n.version)),
+                Some(version(n.version + 1)),
+            ),
+        };
+        let mut host_plan = HostPlan {
+            package: spec.name.clone(),
+            state,
+            published,
+            planned,
+            files: Vec::new(),
+            devices: Vec::new(),
+            restarts: Vec::new(),
+        };
+        if state != HostState::Unchanged {
+            let before = match newest {
+                Some(n) => files_of_package(&n.bytes()?, &n.file_name)?,
+                None => BTreeMap::new(),
+            };
+            let label = newest.map_or("(none)".to_string(), |n| n.file_name.clone());
+            compare(&before, &planned_files, &label, &mut host_plan);
+        }
+        hosts.push(host_plan);
+    }
+    let defined: HashSet<String> = fleet
+        .hosts
+        .iter()
+        .map(|h| format!("hostnet-{}", h.name))
+        .collect();
+    let mut retired: Vec<String> = known
+        .orphans("hostnet-", &defined)
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    retired.dedup();
+    for name in retired {
+        let newest = known
+            .newest(&name)
+            .map(|n| format!("{}-{RELEASE}", n.version));
+        hosts.push(HostPlan {
+            package: name,
+            state: HostState::Retired,
+            published: newest,
+            planned: None,
+            files: Vec::new(),
+            devices: Vec::new(),
+            restarts: Vec::new(),
+        });
+    }
+    hosts.sort_by(|a, b| a.package.cmp(&b.package));
+    Ok(Plan { hosts })
+}
+
+/// Path (or scriptlet name) to content, as the package will carry them.
+fn files_of_rendered(rendered: &render::RenderedHost) -> BTreeMap<String, String> {
+    let mut files: BTreeMap<String, String> = rendered
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.content.clone()))
+        .collect();
+    let scriptlets = &rendered.scriptlets;
+    for (name, script) in [
+        ("%pre", &scriptlets.pre),
+        ("%post", &scriptlets.post),
+        ("%postun", &scriptlets.postun),
+    ] {
+        files.insert(name.to_string(), script.clone());
+    }
+    files
+}
+
+/// The same from a package file.
+fn files_of_package(bytes: &[u8], file_name: &str) -> Result<BTreeMap<String, String>, PlanError> {
+    let failed = |source| PlanError::Package {
+        file: file_name.to_string(),
+        source,
+    };
+    let package = rpm::Package::parse(&mut std::io::Cursor::new(bytes)).map_err(failed)?;
+    let mut files = BTreeMap::new();
+    for file in package.files().map_err(failed)? {
+        let file = file.map_err(failed)?;
+        if let Some(content) = file.content() {
+            files.insert(
+                file.metadata.path().to_string_lossy().into_owned(),
+                String::from_utf8_lossy(content).into_owned(),
+            );
+        }
+    }
+    let metadata = &package.metadata;
+    for (name, script) in [
+        ("%pre", metadata.get_pre_install_script()),
+        ("%post", metadata.get_post_install_script()),
+        ("%postun", metadata.get_post_uninstall_script()),
+    ] {
+        if let Ok(script) = script {
+            files.insert(name.to_string(), script.script);
+        }
+    }
+    Ok(files)
+}
+
+fn compare(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+    label: &str,
+    plan: &mut HostPlan,
+) {
+    let paths: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let mut restarts: Vec<&str> = Vec::new();
+    for path in paths {
+        let (old, new) = (before.get(path), after.get(path));
+        if old == new {
+            continue;
+        }
+        let change = match (old, new) {
+            (None, _) => "added",
+            (_, None) => "removed",
+            _ => "modified",
+        };
+        let old_text = old.map_or("", String::as_str);
+        let new_text = new.map_or("", String::as_str);
+        let diff = similar::TextDiff::from_lines(old_text, new_text)
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("{path} ({label})"), &format!("{path} (planned)"))
+            .to_string();
+        plan.files.push(FileChange {
+            path: path.clone(),
+            change,
+            diff,
+        });
+        if let Some(device) = path
+            .strip_prefix(NETWORK_SCRIPTS)
+            .and_then(|name| name.strip_prefix("/ifcfg-"))
+        {
+            push_device(
+                plan,
+                device,
+                ifcfg_settings(old_text),
+                ifcfg_settings(new_text),
+            );
+            restarts.push("systemctl restart network (cuts connections: from a console)");
+        } else if path == MODULES_LOAD_FILE {
+            push_device(plan, "modules", lines(old_text), lines(new_text));
+            restarts.push("systemctl restart network (cuts connections: from a console)");
+        } else if path == SYSCTL_FILE {
+            push_device(
+                plan,
+                "sysctl",
+                sysctl_settings(old_text),
+                sysctl_settings(new_text),
+            );
+            restarts.push("sysctl -p /etc/sysctl.d/90-hostnet.conf");
+        } else if path == DOCKER_DROPIN_FILE {
+            push_device(
+                plan,
+                "dockerd",
+                dockerd_flags(old_text),
+                dockerd_flags(new_text),
+            );
+            restarts
+                .push("systemctl daemon-reload && systemctl restart docker (stops the containers)");
+        }
+    }
+    restarts.sort();
+    restarts.dedup();
+    plan.restarts = restarts.into_iter().map(String::from).collect();
+}
+
+fn push_device(
+    plan: &mut HostPlan,
+    device: &str,
+    before: BTreeMap<String, String>,
+    after: BTreeMap<String, String>,
+) {
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let settings: Vec<SettingChange> = keys
+        .into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .map(|k| SettingChange {
+            setting: k.clone(),
+            before: before.get(k).cloned(),
+            after: after.get(k).cloned(),
+        })
+        .collect();
+    if !settings.is_empty() {
+        plan.devices.push(DeviceChange {
+            device: device.to_string(),
+            settings,
+        });
+    }
+}
+
+/// `KEY=value` lines of an ifcfg file, with the quoting hostnet writes undone.
+fn ifcfg_settings(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .map_or_else(
+                    || v.to_string(),
+                    |v| v.replace("\\\"", "\"").replace("\\\\", "\\"),
+                );
+            (k.to_string(), v)
+        })
+        .collect()
+}
+
+/// `key = value` lines of a sysctl file.
+fn sysctl_settings(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// Non-comment lines, as a set.
+fn lines(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| (l.trim().to_string(), "present".to_string()))
+        .collect()
+}
+
+/// The flags of the drop-in's `ExecStart=` line: `--name` to its value (or `on`).
+fn dockerd_flags(text: &str) -> BTreeMap<String, String> {
+    let Some(line) = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("ExecStart="))
+        .find(|l| !l.trim().is_empty())
+    else {
+        return BTreeMap::new();
+    };
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut flags = BTreeMap::new();
+    let mut i = 1;
+    while i < words.len() {
+        let word = words[i];
+        match word.split_once('=') {
+            // A repeated flag (--registry-mirror) keeps every value.
+            Some((name, value)) => {
+                flags
+                    .entry(name.to_string())
+                    .and_modify(|v: &mut String| {
+                        v.push(' ');
+                        v.push_str(value);
+                    })
+                    .or_insert_with(|| value.to_string());
+            }
+            None if word.starts_with('-') => {
+                let value = words
+                    .get(i + 1)
+                    .filter(|v| !v.starts_with('-'))
+                    .map(|v| v.to_string());
+                if value.is_some() {
+                    i += 1;
+                }
+                flags.insert(word.to_string(), value.unwrap_or_else(|| "on".into()));
+            }
+            None => {
+                flags.insert(word.to_string(), "argument".into());
+            }
+        }
+        i += 1;
+    }
+    flags.insert("(program)".into(), words[0].to_string());
+    flags
+}

@@ -1,0 +1,109 @@
+//! `hostnet plan`: golden reports for new, changed, unchanged and retired hosts, the JSON form,
+//! and the exit codes a pipeline gates on (0 nothing changes, 2 changes, 1 errors).
+
+mod common;
+
+use common::{Fleet, build, repo_root, stderr, stdout};
+
+const EPOCH: &str = "1700000000";
+
+fn golden(name: &str, text: &str) {
+    let path = repo_root().join("tests/golden/plan").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+    }
+    assert_eq!(
+        text,
+        std::fs::read_to_string(&path).unwrap_or_default(),
+        "{name}: UPDATE_GOLDEN=1 regenerates after a deliberate change"
+    );
+}
+
+#[test]
+fn plan_reports_each_host_and_gates_with_its_exit_status() {
+    let fleet = Fleet::example();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out_arg = out.to_str().unwrap();
+
+    // Nothing published yet: every host is new.
+    let first = fleet.run(&["plan", "--out", out_arg]);
+    assert_eq!(first.status.code(), Some(2), "{}", stderr(&first));
+    assert!(stdout(&first).ends_with("plan: 3 new, 0 changed, 0 unchanged, 0 retired\n"));
+
+    let output = build(&fleet, None, &out, EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let same = fleet.run(&["plan", "--out", out_arg]);
+    assert_eq!(same.status.code(), Some(0), "{}", stdout(&same));
+    golden("unchanged.txt", &stdout(&same));
+
+    // A changed bond mode, dockerd flag and sysctl value; a new host; a removed host.
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    fleet.write(
+        "site.toml",
+        &site.replace("mode = \"balance-rr\"", "mode = \"active-backup\""),
+    );
+    fleet.append(
+        "dockerhost-01.toml",
+        "\n[sysctl]\n\"net.core.somaxconn\" = 4096\n[docker]\nextra-flags = [\"--live-restore\"]\n",
+    );
+    fleet.write(
+        "dockerhost-04.toml",
+        "[management]\naddress = \"10.20.51.24\"\n[containers]\nslice = \"172.20.56.112/28\"\n",
+    );
+    std::fs::remove_file(fleet.hosts().join("rack-a/dockerhost-03.toml")).unwrap();
+    let changed = fleet.run(&["plan", "--out", out_arg]);
+    assert_eq!(changed.status.code(), Some(2), "{}", stderr(&changed));
+    let report = stdout(&changed);
+    golden("changes.txt", &report);
+    assert!(
+        report.contains("hostnet-dockerhost-01: changed (1-1 -> 2-1)"),
+        "{report}"
+    );
+    assert!(report.contains("    BONDING_OPTS: \"mode=0 miimon=100\" -> \"mode=1 miimon=100\""));
+    assert!(
+        report.contains("    --live-restore: (unset) -> \"on\""),
+        "{report}"
+    );
+    assert!(
+        report.contains("    net.core.somaxconn: (unset) -> \"4096\""),
+        "{report}"
+    );
+    assert!(
+        report.contains("hostnet-dockerhost-03: retired (1-1)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("hostnet-dockerhost-04: new (1-1)"),
+        "{report}"
+    );
+    assert!(report.contains("systemctl daemon-reload && systemctl restart docker"));
+
+    let json = fleet.run(&["plan", "--out", out_arg, "--format", "json"]);
+    assert_eq!(json.status.code(), Some(2));
+    golden("changes.json", &stdout(&json));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let states: Vec<(&str, &str)> = value["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["package"].as_str().unwrap(), h["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("hostnet-dockerhost-01", "changed"),
+            ("hostnet-dockerhost-02", "unchanged"),
+            ("hostnet-dockerhost-03", "retired"),
+            ("hostnet-dockerhost-04", "new"),
+        ]
+    );
+
+    // Errors: invalid definitions, and a --previous that is not there.
+    let missing = fleet.run(&["plan", "--out", out_arg, "--previous", "/nonexistent/repo"]);
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
+    fleet.write("broken.toml", "[management]\naddress = \"nope\"\n");
+    let invalid = fleet.run(&["plan", "--out", out_arg]);
+    assert_eq!(invalid.status.code(), Some(1));
+}
