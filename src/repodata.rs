@@ -232,8 +232,12 @@ impl Entry {
         dependencies(out, "provides", &self.provides);
         dependencies(out, "requires", &self.requires);
         dependencies(out, "conflicts", &self.conflicts);
-        // primary carries the files dependency solvers look up most; all of ours are under /etc.
-        for (path, is_dir) in &self.files {
+        // primary carries only the files dependency solvers look up most, by createrepo's rule:
+        // under /etc, in a bin directory, or /usr/lib/sendmail. filelists has them all.
+        let in_primary = |path: &str| {
+            path.starts_with("/etc/") || path.contains("bin/") || path == "/usr/lib/sendmail"
+        };
+        for (path, is_dir) in self.files.iter().filter(|(p, _)| in_primary(p)) {
             let kind = if *is_dir { " type=\"dir\"" } else { "" };
             let _ = writeln!(out, "    <file{kind}>{}</file>", xml(path));
         }

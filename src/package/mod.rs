@@ -268,8 +268,13 @@ systemctl restart docker` from a console.",
             let options = FileOptions::new(&file.path)
                 .user("root")
                 .group("root")
-                .permissions(file.mode as u16)
-                .config();
+                .permissions(file.mode as u16);
+            // Configuration lives under /etc; the expected state under /usr/share is data.
+            let options = if file.path.starts_with("/etc/") {
+                options.config()
+            } else {
+                options
+            };
             builder
                 .with_file_contents(file.content.as_bytes(), options)
                 .map_err(rpm_error)?;

@@ -2,6 +2,7 @@
 //! Each output format has its own module; all are pure functions of the model.
 
 pub mod docker;
+pub mod expected;
 pub mod ifcfg;
 pub mod scriptlets;
 pub mod sysctl;
@@ -44,6 +45,8 @@ pub const NETWORK_SCRIPTS: &str = "/etc/sysconfig/network-scripts";
 pub const MODULES_LOAD_FILE: &str = "/etc/modules-load.d/bonding.conf";
 pub const SYSCTL_FILE: &str = "/etc/sysctl.d/90-hostnet.conf";
 pub const DOCKER_DROPIN_DIR: &str = "/etc/systemd/system/docker.service.d";
+/// Owned by the package, holding `expected-state`.
+pub const EXPECTED_STATE_DIR: &str = "/usr/share/hostnet";
 pub const DOCKER_DROPIN_FILE: &str = "/etc/systemd/system/docker.service.d/hostnet.conf";
 
 /// The first line of every generated file: where it came from and where to change it.
@@ -65,12 +68,13 @@ pub fn render_host(templates: &Templates, host: &Host) -> Result<RenderedHost, R
     });
     files.push(sysctl::render(host));
     files.push(docker::render_dropin(host));
+    files.push(expected::render(host));
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let scriptlets = scriptlets::render(templates, host, &files)?;
     Ok(RenderedHost {
         host: host.name.clone(),
         files,
-        directories: vec![DOCKER_DROPIN_DIR.into()],
+        directories: vec![DOCKER_DROPIN_DIR.into(), EXPECTED_STATE_DIR.into()],
         scriptlets,
     })
 }
