@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Makes a small qemu guest for the tests that need real bond, VLAN and bridge devices (this
+# machine's kernel has none): Debian's own kernel package, unpacked (not installed), and an
+# initramfs tree of busybox, bash, iproute2 and the bonding, 8021q, bridge and dummy modules.
+# Usage: make-guest.sh CACHE_DIR. Idempotent: a complete CACHE_DIR is left as it is.
+set -euo pipefail
+cache=$1
+[ -f "$cache/complete" ] && exit 0
+rm -rf "$cache.partial"
+mkdir -p "$cache.partial/debs" "$cache.partial/root"
+cd "$cache.partial/debs"
+# The versioned kernel package the metapackage points at.
+apt-get download linux-image-amd64 >/dev/null 2>&1
+image=$(dpkg-deb -f linux-image-amd64_*.deb Depends | sed -n 's/^\(linux-image-[^ ,]*\).*/\1/p')
+apt-get download "$image" >/dev/null 2>&1
+mkdir unpacked
+dpkg-deb -x "$image"_*.deb unpacked
+cp unpacked/boot/vmlinuz-* ../vmlinuz
+release=$(ls unpacked/lib/modules)
+root=../root
+mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,etc,lib/modules,test}
+for module in net/tls/tls.ko net/llc/llc.ko net/802/stp.ko net/802/garp.ko net/802/mrp.ko net/8021q/8021q.ko \
+    net/bridge/bridge.ko drivers/net/bonding/bonding.ko drivers/net/dummy.ko; do
+    cp "unpacked/lib/modules/$release/kernel/$module" "$root/lib/modules/"
+done
+cp /bin/busybox "$root/bin/busybox"
+for applet in sh mount mkdir cat echo ls sleep poweroff insmod grep sed tr head sysctl ln rm cp mv \
+    date kill seq wc sort; do
+    ln -sf busybox "$root/bin/$applet"
+done
+# Dynamic binaries with the libraries they load.
+for binary in /usr/bin/bash /usr/sbin/ip; do
+    cp "$binary" "$root/bin/"
+    for library in $(ldd "$binary" | awk '/=>/ {print $3} !/=>/ && $1 ~ /^\// {print $1}'); do
+        mkdir -p "$root$(dirname "$library")"
+        cp -L "$library" "$root$library"
+    done
+done
+ln -sf bash "$root/bin/bash4"
+cat > "$root/init" <<'INIT'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /run
+ln -s /proc/self/fd /dev/fd
+for module in tls llc stp garp mrp 8021q bridge; do
+    insmod /lib/modules/$module.ko
+done
+# No devices of their own: the tests create every one.
+insmod /lib/modules/bonding.ko max_bonds=0
+insmod /lib/modules/dummy.ko numdummies=0
+echo "HOSTNET-GUEST-READY"
+/bin/bash /test/run.sh
+echo "HOSTNET-GUEST-DONE status=$?"
+poweroff -f
+INIT
+chmod 0755 "$root/init"
+cd ..
+rm -rf debs
+touch complete
+cd ..
+mv "$cache.partial" "$cache"
