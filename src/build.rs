@@ -11,7 +11,7 @@ use crate::model::Fleet;
 use crate::output::{Generation, OutputError, io_error};
 use crate::package::signing::SigningKey;
 use crate::package::versions::{self, Current, KnownPackage, KnownPackages, RELEASE};
-use crate::package::{PackageError, PackageSpec};
+use crate::package::{PackageError, PackageSpec, TOOLS_PACKAGE};
 use crate::render::{self, RenderError};
 use crate::repodata::{self, Listing, PublishedPackage};
 use crate::templates::Templates;
@@ -116,92 +116,24 @@ pub fn build_fleet(
     std::fs::create_dir_all(&packages_dir).map_err(io_error(&packages_dir))?;
 
     let progress = progress_bar(fleet.hosts.len());
-    type HostResult = (Vec<(BuiltPackage, Source)>, Vec<RetiredPackage>);
-    let results: Vec<Result<HostResult, BuildError>> = fleet
+    let context = Placing {
+        known: &known,
+        keep_versions,
+        staging: &staging,
+        options,
+    };
+    let mut results: Vec<Result<PackageVersions, BuildError>> = fleet
         .hosts
         .par_iter()
         .map(|host| {
             let rendered = render::render_host(templates, host)?;
             let spec = PackageSpec::new(&fleet.site, host, rendered);
-            let plan = known.plan(&spec.name, &spec.digest(), keep_versions, |v| {
-                spec.file_name(&v.to_string(), RELEASE)
-            })?;
-            let mut listed = Vec::new();
-            let carry = |package: &KnownPackage,
-                         state: PackageState|
-             -> Result<(BuiltPackage, Source), BuildError> {
-                if let Some(path) = &package.local {
-                    let bytes = std::fs::read(path).map_err(io_error(path))?;
-                    staging.write(
-                        &Path::new(PACKAGES_DIR).join(&package.file_name),
-                        &bytes,
-                        0o644,
-                    )?;
-                    return Ok((
-                        BuiltPackage {
-                            host: host.name.clone(),
-                            file_name: package.file_name.clone(),
-                            state,
-                            sha256: sha256_hex(&bytes),
-                            local: true,
-                            size: bytes.len() as u64,
-                        },
-                        Source::Local,
-                    ));
-                }
-                let entry = package
-                    .listed
-                    .clone()
-                    .expect("a package without a local file comes from repository metadata");
-                Ok((
-                    BuiltPackage {
-                        host: host.name.clone(),
-                        file_name: package.file_name.clone(),
-                        state,
-                        sha256: entry.pkgid.clone(),
-                        local: false,
-                        size: entry.size,
-                    },
-                    Source::Listed(Box::new(entry)),
-                ))
-            };
-            match &plan.current {
-                Current::Keep(package) => listed.push(carry(package, PackageState::Unchanged)?),
-                Current::Build(version) => {
-                    let version = version.to_string();
-                    let bytes = spec.build(&version, RELEASE, options.source_date, options.key)?;
-                    let file_name = spec.file_name(&version, RELEASE);
-                    staging.write(&Path::new(PACKAGES_DIR).join(&file_name), &bytes, 0o644)?;
-                    listed.push((
-                        BuiltPackage {
-                            host: host.name.clone(),
-                            file_name,
-                            state: PackageState::Built,
-                            sha256: sha256_hex(&bytes),
-                            local: true,
-                            size: bytes.len() as u64,
-                        },
-                        Source::Local,
-                    ));
-                }
-            }
-            for package in &plan.retained {
-                listed.push(carry(package, PackageState::Retained)?);
-            }
-            let retired = plan
-                .retired
-                .iter()
-                .map(|p| RetiredPackage {
-                    file_name: p.file_name.clone(),
-                    reason: format!(
-                        "older than the {keep_versions} versions kept ([package] keep-versions)"
-                    ),
-                })
-                .collect();
+            let placed = context.place(&spec, &host.name);
             progress.inc(1);
-            Ok((listed, retired))
+            placed
         })
         .collect();
+    results.push(context.place(&PackageSpec::tools(&fleet.site), TOOLS_PACKAGE));
     progress.finish_and_clear();
     let mut report = BuildReport::default();
     let mut sources = Vec::new();
@@ -320,6 +252,117 @@ pub fn build_fleet(
     }
     staging.commit()?;
     Ok(report)
+}
+
+/// The versions of one package the new repository lists, and the ones it retires.
+type PackageVersions = (Vec<(BuiltPackage, Source)>, Vec<RetiredPackage>);
+
+/// What placing a package's versions in the new generation needs.
+struct Placing<'a> {
+    known: &'a KnownPackages,
+    keep_versions: u32,
+    staging: &'a Generation,
+    options: &'a BuildOptions<'a>,
+}
+
+impl Placing<'_> {
+    /// Builds `spec` if its content is new, else keeps its current package; keeps the older
+    /// versions `keep-versions` allows (a local copy into the generation, or listed from the
+    /// published metadata) and retires the rest.
+    fn place(&self, spec: &PackageSpec, owner: &str) -> Result<PackageVersions, BuildError> {
+        let keep_versions = self.keep_versions;
+        let plan = self
+            .known
+            .plan(&spec.name, &spec.digest(), keep_versions, |v| {
+                spec.file_name(&v.to_string(), RELEASE)
+            })?;
+        let mut listed = Vec::new();
+        match &plan.current {
+            Current::Keep(package) => {
+                listed.push(self.carry(package, owner, PackageState::Unchanged)?);
+            }
+            Current::Build(version) => {
+                let version = version.to_string();
+                let bytes = spec.build(
+                    &version,
+                    RELEASE,
+                    self.options.source_date,
+                    self.options.key,
+                )?;
+                let file_name = spec.file_name(&version, RELEASE);
+                self.staging
+                    .write(&Path::new(PACKAGES_DIR).join(&file_name), &bytes, 0o644)?;
+                listed.push((
+                    BuiltPackage {
+                        host: owner.to_string(),
+                        file_name,
+                        state: PackageState::Built,
+                        sha256: sha256_hex(&bytes),
+                        local: true,
+                        size: bytes.len() as u64,
+                    },
+                    Source::Local,
+                ));
+            }
+        }
+        for package in &plan.retained {
+            listed.push(self.carry(package, owner, PackageState::Retained)?);
+        }
+        let retired = plan
+            .retired
+            .iter()
+            .map(|p| RetiredPackage {
+                file_name: p.file_name.clone(),
+                reason: format!(
+                    "older than the {keep_versions} versions kept ([package] keep-versions)"
+                ),
+            })
+            .collect();
+        Ok((listed, retired))
+    }
+
+    /// A package built before, into the new repository as it is.
+    fn carry(
+        &self,
+        package: &KnownPackage,
+        owner: &str,
+        state: PackageState,
+    ) -> Result<(BuiltPackage, Source), BuildError> {
+        if let Some(path) = &package.local {
+            let bytes = std::fs::read(path).map_err(io_error(path))?;
+            self.staging.write(
+                &Path::new(PACKAGES_DIR).join(&package.file_name),
+                &bytes,
+                0o644,
+            )?;
+            return Ok((
+                BuiltPackage {
+                    host: owner.to_string(),
+                    file_name: package.file_name.clone(),
+                    state,
+                    sha256: sha256_hex(&bytes),
+                    local: true,
+                    size: bytes.len() as u64,
+                },
+                Source::Local,
+            ));
+        }
+        let entry = package
+            .listed
+            .clone()
+            .expect("a package without a local file comes from repository metadata");
+        Ok((
+            BuiltPackage {
+                host: owner.to_string(),
+                file_name: package.file_name.clone(),
+                state,
+                sha256: entry.pkgid.clone(),
+                local: false,
+                size: entry.size,
+            },
+            Source::Listed(Box::new(entry)),
+        ))
+    }
 }
 
 /// Two hosts sharing a `hostnet-host` number could be installed on one machine together.

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 
 use crate::model::Fleet;
-use crate::package::PackageSpec;
 use crate::package::versions::{KnownPackages, RELEASE, VersionError};
+use crate::package::{PackageSpec, TOOLS_PACKAGE};
 use crate::render::{self, DOCKER_DROPIN_FILE, MODULES_LOAD_FILE, NETWORK_SCRIPTS, SYSCTL_FILE};
 use crate::templates::Templates;
 
@@ -170,46 +170,17 @@ pub fn plan(
         let rendered = render::render_host(templates, host)?;
         let planned_files = files_of_rendered(&rendered);
         let spec = PackageSpec::new(&fleet.site, host, rendered);
-        let digest = spec.digest();
-        let newest = known.newest(&spec.name);
-        let version = |v: u64| format!("{v}-{RELEASE}");
-        let (state, published, planned) = match newest {
-            None => (HostState::New, None, Some(version(1))),
-            Some(n) if n.digest.as_deref() == Some(digest.as_str()) => (
-                HostState::Unchanged,
-                Some(version(n.version)),
-                Some(version(n.version)),
-            ),
-            Some(n) => (
-                HostState::Changed,
-                Some(version(n.version)),
-                Some(version(n.version + 1)),
-            ),
-        };
-        let mut host_plan = HostPlan {
-            package: spec.name.clone(),
-            state,
-            published,
-            planned,
-            files: Vec::new(),
-            devices: Vec::new(),
-            restarts: Vec::new(),
-        };
-        if state != HostState::Unchanged {
-            let before = match newest {
-                Some(n) => files_of_package(&n.bytes()?, &n.file_name)?,
-                None => BTreeMap::new(),
-            };
-            let label = newest.map_or("(none)".to_string(), |n| n.file_name.clone());
-            compare(&before, &planned_files, &label, &mut host_plan);
-        }
-        hosts.push(host_plan);
+        hosts.push(plan_package(&spec, &planned_files, known)?);
     }
-    let defined: HashSet<String> = fleet
+    let tools = PackageSpec::tools(&fleet.site);
+    let tools_files = files_of_rendered(&tools.rendered);
+    hosts.push(plan_package(&tools, &tools_files, known)?);
+    let mut defined: HashSet<String> = fleet
         .hosts
         .iter()
         .map(|h| format!("hostnet-{}", h.name))
         .collect();
+    defined.insert(TOOLS_PACKAGE.to_string());
     let mut retired: Vec<String> = known
         .orphans("hostnet-", &defined)
         .into_iter()
@@ -234,6 +205,48 @@ pub fn plan(
     Ok(Plan { hosts })
 }
 
+/// One package's plan: its state against the newest known version, and for a change what differs.
+fn plan_package(
+    spec: &PackageSpec,
+    planned_files: &BTreeMap<String, String>,
+    known: &KnownPackages,
+) -> Result<HostPlan, PlanError> {
+    let digest = spec.digest();
+    let newest = known.newest(&spec.name);
+    let version = |v: u64| format!("{v}-{RELEASE}");
+    let (state, published, planned) = match newest {
+        None => (HostState::New, None, Some(version(1))),
+        Some(n) if n.digest.as_deref() == Some(digest.as_str()) => (
+            HostState::Unchanged,
+            Some(version(n.version)),
+            Some(version(n.version)),
+        ),
+        Some(n) => (
+            HostState::Changed,
+            Some(version(n.version)),
+            Some(version(n.version + 1)),
+        ),
+    };
+    let mut plan = HostPlan {
+        package: spec.name.clone(),
+        state,
+        published,
+        planned,
+        files: Vec::new(),
+        devices: Vec::new(),
+        restarts: Vec::new(),
+    };
+    if state != HostState::Unchanged {
+        let before = match newest {
+            Some(n) => files_of_package(&n.bytes()?, &n.file_name)?,
+            None => BTreeMap::new(),
+        };
+        let label = newest.map_or("(none)".to_string(), |n| n.file_name.clone());
+        compare(&before, planned_files, &label, &mut plan);
+    }
+    Ok(plan)
+}
+
 /// Path (or scriptlet name) to content, as the package will carry them.
 fn files_of_rendered(rendered: &render::RenderedHost) -> BTreeMap<String, String> {
     let mut files: BTreeMap<String, String> = rendered
@@ -247,7 +260,9 @@ fn files_of_rendered(rendered: &render::RenderedHost) -> BTreeMap<String, String
         ("%post", &scriptlets.post),
         ("%postun", &scriptlets.postun),
     ] {
-        files.insert(name.to_string(), script.clone());
+        if !script.is_empty() {
+            files.insert(name.to_string(), script.clone());
+        }
     }
     files
 }

@@ -122,6 +122,11 @@ impl Root {
     }
 }
 
+/// The `hostnet-tools` package of a build, which every host package requires.
+fn tools_path(out: &Path) -> PathBuf {
+    out.join("repo/Packages/hostnet-tools-1-1.noarch.rpm")
+}
+
 /// Stands in for EL7's base system in the rpm database of a Debian root, so that our package's
 /// requirements resolve for real.
 fn base_stub(dir: &Path) -> PathBuf {
@@ -138,6 +143,8 @@ fn base_stub(dir: &Path) -> PathBuf {
         "systemd",
         "shadow-utils",
         "docker-ce",
+        "bash",
+        "iproute",
         "/bin/sh",
     ] {
         builder.provides(rpm::Dependency::any(capability));
@@ -213,7 +220,9 @@ fn install_upgrade_conflict_identity_and_erase_in_a_debian_root() {
         out.join("repo/RPM-GPG-KEY-hostnet").to_str().unwrap(),
     ]);
 
-    // Install.
+    // Install: the tools every host package requires, then the host's package.
+    root.rpm_ok(&["-ivh", tools_path(&out).to_str().unwrap()]);
+    assert_eq!(mode(&root.file("usr/sbin/hostnet-verify")), 0o755);
     let installed = root.rpm_ok(&["-ivh", v1.to_str().unwrap()]);
     let log = format!("{}{}", stdout(&installed), stderr(&installed));
     assert_eq!(
@@ -396,6 +405,7 @@ fn an_unsigned_package_is_refused_where_signatures_are_enforced() {
         "-i",
         "--nosignature",
         base_stub(work.path()).to_str().unwrap(),
+        tools_path(&out).to_str().unwrap(),
     ]);
     let refused = root.rpm(
         &[
@@ -498,7 +508,8 @@ fn dnf_installs_from_the_generated_repo_with_gpgcheck() {
         [
             "hostnet-dockerhost-01-1-1",
             "hostnet-dockerhost-02-1-1",
-            "hostnet-dockerhost-03-1-1"
+            "hostnet-dockerhost-03-1-1",
+            "hostnet-tools-1-1"
         ],
         "{}",
         stderr(&query)
@@ -613,7 +624,7 @@ fn kickstart_post_gives_the_same_files_as_yum_install() {
     let yum = installed.file("usr/local/bin/yum");
     std::fs::write(
         &yum,
-        "#!/bin/sh\nset -e\n[ \"$1\" = -y ] && shift\n[ \"$1\" = install ] && shift\ngrep -q '^gpgcheck=1' /etc/yum.repos.d/hostnet.repo\nfor name; do rpm -i --define '_pkgverify_level signature' /srv/hostnet/Packages/\"$name\"-[0-9]*.noarch.rpm; done\n",
+        "#!/bin/sh\nset -e\n[ \"$1\" = -y ] && shift\n[ \"$1\" = install ] && shift\ngrep -q '^gpgcheck=1' /etc/yum.repos.d/hostnet.repo\nfor name; do rpm -i --define '_pkgverify_level signature' /srv/hostnet/Packages/hostnet-tools-[0-9]*.noarch.rpm /srv/hostnet/Packages/\"$name\"-[0-9]*.noarch.rpm; done\n",
     )
     .unwrap();
     run_ok("chmod", &["0755", yum.to_str().unwrap()]);
@@ -657,6 +668,7 @@ fn kickstart_post_gives_the_same_files_as_yum_install() {
     ]);
     existing.rpm_ok(&[
         "-i",
+        tools_path(&out).to_str().unwrap(),
         package_path(&out, "dockerhost-01", 1).to_str().unwrap(),
     ]);
 

@@ -186,6 +186,10 @@ fn metadata_files_and_scriptlets_are_what_el7_needs() {
         pre_requires.lines().any(|l| l == "shadow-utils pre"),
         "{pre_requires}"
     );
+    assert!(
+        rpm_list(&package, "--requires").contains(&"hostnet-tools".to_string()),
+        "every host package pulls in hostnet-verify"
+    );
     let identity = hostnet::package::host_identity("dockerhost-01");
     assert!(identity.chars().all(|c| c.is_ascii_digit()), "{identity}");
     assert!(rpm_list(&package, "--provides").contains(&format!("hostnet-host = {identity}")));
@@ -346,7 +350,7 @@ fn rpmlint_is_clean_apart_from_documented_waivers() {
     let report = stdout(&output);
     assert!(output.status.success(), "{report}{}", stderr(&output));
     assert!(
-        report.contains("3 packages and 0 specfiles checked; 0 errors, 0 warnings"),
+        report.contains("4 packages and 0 specfiles checked; 0 errors, 0 warnings"),
         "{report}"
     );
 }
@@ -969,7 +973,7 @@ fn primary_metadata_agrees_with_createrepo_c() {
     };
     let ours = primary(&built.out.join("repo/repodata"));
     let theirs = primary(&reference.path().join("repodata"));
-    assert_eq!(ours.len(), 3);
+    assert_eq!(ours.len(), 4, "three hosts and hostnet-tools");
     assert_eq!(ours, theirs);
 }
 

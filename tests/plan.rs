@@ -30,7 +30,11 @@ fn plan_reports_each_host_and_gates_with_its_exit_status() {
     // Nothing published yet: every host is new.
     let first = fleet.run(&["plan", "--out", out_arg]);
     assert_eq!(first.status.code(), Some(2), "{}", stderr(&first));
-    assert!(stdout(&first).ends_with("plan: 3 new, 0 changed, 0 unchanged, 0 retired\n"));
+    assert!(
+        stdout(&first).ends_with("plan: 4 new, 0 changed, 0 unchanged, 0 retired\n"),
+        "three hosts and hostnet-tools: {}",
+        stdout(&first)
+    );
 
     let output = build(&fleet, None, &out, EPOCH);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -97,6 +101,7 @@ fn plan_reports_each_host_and_gates_with_its_exit_status() {
             ("hostnet-dockerhost-02", "unchanged"),
             ("hostnet-dockerhost-03", "retired"),
             ("hostnet-dockerhost-04", "new"),
+            ("hostnet-tools", "unchanged"),
         ]
     );
 

@@ -117,7 +117,7 @@ fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_ch
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("uploaded"), "{}", stdout(&output));
     let url = hostnet::repository::Location::Url(target.clone());
-    assert_eq!(assert_consistent(&url), 3);
+    assert_eq!(assert_consistent(&url), 4, "three hosts and hostnet-tools");
     assert!(nginx.root().join("repo/repodata/repomd.xml.asc").is_file());
 
     // A second runner, a changed host, nothing local.
@@ -164,14 +164,15 @@ fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_ch
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let summary = stdout(&output);
-    assert!(summary.contains("3 already there"), "{summary}");
+    assert!(summary.contains("4 already there"), "{summary}");
     assert_eq!(
         listed(&url),
         [
             "hostnet-dockerhost-01-1-1.noarch.rpm",
             "hostnet-dockerhost-01-2-1.noarch.rpm",
             "hostnet-dockerhost-02-1-1.noarch.rpm",
-            "hostnet-dockerhost-03-1-1.noarch.rpm"
+            "hostnet-dockerhost-03-1-1.noarch.rpm",
+            "hostnet-tools-1-1.noarch.rpm"
         ]
     );
     assert_consistent(&url);
@@ -229,7 +230,8 @@ fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_ch
         listed(&url),
         [
             "hostnet-dockerhost-01-2-1.noarch.rpm",
-            "hostnet-dockerhost-02-1-1.noarch.rpm"
+            "hostnet-dockerhost-02-1-1.noarch.rpm",
+            "hostnet-tools-1-1.noarch.rpm"
         ]
     );
     assert!(
@@ -350,7 +352,7 @@ fn a_publish_killed_at_any_point_completes_when_run_again() {
         }
         let output = publish(&out.join("repo"), &target, &[], false);
         assert!(output.status.success(), "{}", stderr(&output));
-        assert_eq!(assert_consistent(&location), 43);
+        assert_eq!(assert_consistent(&location), 44);
     }
     let leftovers: Vec<String> = walk(&directory)
         .into_iter()
@@ -371,7 +373,7 @@ fn a_publish_killed_at_any_point_completes_when_run_again() {
                     .ends_with(".hostnet-upload")
             })
             .count(),
-        43
+        44
     );
 }
 

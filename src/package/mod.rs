@@ -10,7 +10,7 @@ use rpm::{BuildConfig, CompressionType, Dependency, FileOptions, PackageBuilder}
 use sha2::Digest as _;
 
 use crate::model::{Host, Site};
-use crate::render::RenderedHost;
+use crate::render::{RenderedFile, RenderedHost};
 use signing::SigningKey;
 
 /// Lower-case hex, as rpm writes digests.
@@ -35,6 +35,12 @@ fn wrap(text: &str, width: usize) -> String {
     }
     lines.join("\n")
 }
+
+/// The package of host-side tools (`hostnet-verify`) every host package requires: a change to the
+/// tools is one new package, not a new version of every host.
+pub const TOOLS_PACKAGE: &str = "hostnet-tools";
+const VERIFY_SCRIPT: &str = include_str!("../../tools/hostnet-verify");
+pub const VERIFY_PATH: &str = "/usr/sbin/hostnet-verify";
 
 /// One hostnet host package per machine. Each package provides `hostnet-host = V`, where V is a
 /// number unique to its host ([`host_identity`]), and conflicts with `hostnet-host < V` and
@@ -90,8 +96,8 @@ pub struct PackageSpec {
     pub vendor: Option<String>,
     pub packager: Option<String>,
     pub requires: Vec<Requirement>,
-    /// V of `hostnet-host = V`.
-    pub host_identity: String,
+    /// V of `hostnet-host = V`; `None` for `hostnet-tools`, which any host may hold.
+    pub host_identity: Option<String>,
     pub rendered: RenderedHost,
 }
 
@@ -103,6 +109,7 @@ impl PackageSpec {
             Requirement::Always("bridge-utils".into()),
             Requirement::Always("systemd".into()),
             Requirement::Pre("shadow-utils".into()),
+            Requirement::Always(TOOLS_PACKAGE.into()),
         ];
         if let Some(docker) = &host.docker.package {
             requires.push(Requirement::Always(docker.clone()));
@@ -150,8 +157,41 @@ systemctl restart docker` from a console.",
             vendor: site.package.vendor.clone(),
             packager: site.package.packager.clone(),
             requires,
-            host_identity: host_identity(&host.name),
+            host_identity: Some(host_identity(&host.name)),
             rendered,
+        }
+    }
+
+    /// `hostnet-tools`, from the scripts in `tools/`.
+    pub fn tools(site: &Site) -> PackageSpec {
+        let version = env!("CARGO_PKG_VERSION");
+        PackageSpec {
+            name: TOOLS_PACKAGE.into(),
+            summary: format!("Host-side tools of hostnet {version}: hostnet-verify"),
+            description: wrap(
+                "hostnet-verify compares the running network and dockerd with the state the \
+installed hostnet host package expects (/usr/share/hostnet/expected-state) and names every drift.",
+                DESCRIPTION_WIDTH,
+            ),
+            license: site.package.license.clone(),
+            url: site.package.url.clone(),
+            vendor: site.package.vendor.clone(),
+            packager: site.package.packager.clone(),
+            requires: vec![
+                Requirement::Always("bash".into()),
+                Requirement::Always("iproute".into()),
+            ],
+            host_identity: None,
+            rendered: RenderedHost {
+                host: "tools".into(),
+                files: vec![RenderedFile {
+                    path: VERIFY_PATH.into(),
+                    mode: 0o755,
+                    content: VERIFY_SCRIPT.into(),
+                }],
+                directories: Vec::new(),
+                scriptlets: Default::default(),
+            },
         }
     }
 
@@ -177,7 +217,10 @@ systemctl restart docker` from a console.",
         for requirement in &self.requires {
             field("requires", &format!("{requirement:?}"));
         }
-        field("host-identity", &self.host_identity);
+        field(
+            "host-identity",
+            self.host_identity.as_deref().unwrap_or_default(),
+        );
         for file in &self.rendered.files {
             field("file", &file.path);
             field("mode", &format!("{:o}", file.mode));
@@ -251,9 +294,11 @@ systemctl restart docker` from a console.",
                 Requirement::Pre(name) => Dependency::script_pre(name),
             });
         }
-        builder.provides(Dependency::eq(HOST_CAPABILITY, &self.host_identity));
-        builder.conflicts(Dependency::less(HOST_CAPABILITY, &self.host_identity));
-        builder.conflicts(Dependency::greater(HOST_CAPABILITY, &self.host_identity));
+        if let Some(identity) = &self.host_identity {
+            builder.provides(Dependency::eq(HOST_CAPABILITY, identity));
+            builder.conflicts(Dependency::less(HOST_CAPABILITY, identity));
+            builder.conflicts(Dependency::greater(HOST_CAPABILITY, identity));
+        }
         for directory in &self.rendered.directories {
             builder
                 .with_dir_entry(
@@ -282,10 +327,15 @@ systemctl restart docker` from a console.",
         let scriptlets = &self.rendered.scriptlets;
         // Named explicitly, as rpmbuild does, rather than left to rpm's default.
         let shell = |body: &str| rpm::Scriptlet::new(body).prog(vec!["/bin/sh"]);
-        builder
-            .pre_install_script(shell(&scriptlets.pre))
-            .post_install_script(shell(&scriptlets.post))
-            .post_uninstall_script(shell(&scriptlets.postun));
+        if !scriptlets.pre.is_empty() {
+            builder.pre_install_script(shell(&scriptlets.pre));
+        }
+        if !scriptlets.post.is_empty() {
+            builder.post_install_script(shell(&scriptlets.post));
+        }
+        if !scriptlets.postun.is_empty() {
+            builder.post_uninstall_script(shell(&scriptlets.postun));
+        }
         let package = builder.build().map_err(rpm_error)?;
         el7::seal(package, key, source_date).map_err(|source| PackageError::Seal {
             host: host.clone(),

@@ -6,7 +6,7 @@ use super::{MODULES_LOAD_FILE, NETWORK_SCRIPTS, RenderError, RenderedFile, SYSCT
 use crate::model::Host;
 use crate::templates::{TemplateError, Templates};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scriptlets {
     pub pre: String,
     pub post: String,
