@@ -131,6 +131,12 @@ impl Target for DirectoryTarget {
     }
 
     fn create_lock(&self) -> Result<bool, PublishError> {
+        if self.root.exists() && !self.root.is_dir() {
+            return Err(PublishError::Refused(format!(
+                "{}: is not a directory; publish to the directory the web server serves the repository from",
+                self.root.display()
+            )));
+        }
         std::fs::create_dir_all(&self.root).map_err(self.io(""))?;
         match std::fs::create_dir(self.root.join(LOCK_DIR)) {
             Ok(()) => Ok(true),
