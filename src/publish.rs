@@ -453,6 +453,12 @@ pub fn publish(
         .get(JOURNAL)?
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
+    // The journal lives on the target, where others can write: it names files to delete, so an
+    // entry outside the repository's own files is dropped, never followed.
+    journal.superseded.retain(|file, _| {
+        repository::check_relative(file).is_ok()
+            && (file.starts_with("Packages/") || file.starts_with("repodata/"))
+    });
     let in_use: BTreeSet<&str> = local
         .packages
         .iter()

@@ -269,13 +269,16 @@ fn parse_repomd(bytes: &[u8]) -> Result<Vec<RepomdEntry>, String> {
     Ok(entries)
 }
 
-/// A location from metadata stays inside the repository.
-fn check_relative(href: &str) -> Result<(), String> {
+/// A location from metadata (or the publish journal) stays inside the repository: a relative
+/// path of plain segments, nothing a server or a file system would decode into `..`.
+pub fn check_relative(href: &str) -> Result<(), String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._+~@=,:-/".contains(c);
     if href.is_empty()
         || href.starts_with('/')
-        || href.contains("://")
-        || href.split('/').any(|p| p == ".." || p.is_empty())
-        || href.chars().any(|c| c.is_control() || c == '\\')
+        || href
+            .split('/')
+            .any(|p| p == ".." || p == "." || p.is_empty())
+        || !href.chars().all(plain)
     {
         return Err(format!(
             "the location {href:?} is not a plain path inside the repository"

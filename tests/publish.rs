@@ -442,3 +442,35 @@ fn the_lock_keeps_publishers_apart_and_outlives_no_dead_owner() {
         stdout(&output)
     );
 }
+
+/// The journal and the published metadata live where others may write: the files they name are
+/// deleted only inside the repository's own Packages/ and repodata/.
+#[test]
+fn publish_never_deletes_outside_the_repository() {
+    let work = tempfile::tempdir().unwrap();
+    let (key, _) = hostnet_key(work.path(), "outside");
+    let fleet = Fleet::example();
+    let out = work.path().join("out");
+    assert!(build(&fleet, Some(&key), &out, EPOCH).status.success());
+    let target = work.path().join("site/repo");
+    let output = publish(&out.join("repo"), target.to_str().unwrap(), &[], false);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let precious = work.path().join("site/precious");
+    std::fs::write(&precious, "keep me").unwrap();
+    std::fs::write(target.join("RPM-GPG-KEY-other"), "keep me too").unwrap();
+    std::fs::write(
+        target.join(".hostnet-publish.json"),
+        r#"{"superseded": {"../precious": 1, "Packages/../../precious": 1, "RPM-GPG-KEY-other": 1, "/etc/hostname": 1, "Packages/%2e%2e/x": 1}}"#,
+    )
+    .unwrap();
+    let output = publish(
+        &out.join("repo"),
+        target.to_str().unwrap(),
+        &["--grace", "0"],
+        false,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(precious.exists());
+    assert!(target.join("RPM-GPG-KEY-other").exists());
+    assert!(Path::new("/etc/hostname").exists());
+}
