@@ -109,7 +109,7 @@ pub fn build_fleet(
     options: &BuildOptions,
 ) -> Result<BuildReport, BuildError> {
     refuse_identity_collisions(fleet)?;
-    let known = KnownPackages::load(&options.out.join("repo"), options.previous)?;
+    let known = KnownPackages::load(&options.out.join("repo"), options.previous, options.key)?;
     let keep_versions = fleet.site.package.keep_versions;
     let staging = Generation::new(options.out, &OWNED_PARTS)?;
     let packages_dir = staging.path().join(PACKAGES_DIR);

@@ -196,6 +196,8 @@ pub fn run(cli: &Cli) -> CommandResult {
             let known = crate::package::versions::KnownPackages::load(
                 &out.join("repo"),
                 previous.as_deref(),
+                // A plan signs nothing: it only reads.
+                None,
             )?;
             let plan = crate::plan::plan(&fleet, &templates, &known)?;
             match format {

@@ -113,6 +113,9 @@ pub struct RepositoryIndex {
     pub packages: Vec<ListedPackage>,
     /// Every file `repomd.xml` names (`repodata/<checksum>-primary.xml.gz`...).
     pub metadata_files: Vec<String>,
+    /// `repomd.xml` as read, and its detached signature if the repository has one.
+    pub repomd: Vec<u8>,
+    pub repomd_signature: Option<Vec<u8>>,
 }
 
 /// Reads `repodata/` of the repository at `location`.
@@ -181,6 +184,8 @@ pub fn read(location: &Location) -> Result<RepositoryIndex, RepositoryError> {
         location: location.clone(),
         packages,
         metadata_files: data.into_iter().map(|d| d.href).collect(),
+        repomd_signature: location.fetch("repodata/repomd.xml.asc")?,
+        repomd,
     })
 }
 

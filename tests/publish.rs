@@ -120,6 +120,39 @@ fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_ch
     assert_eq!(assert_consistent(&url), 4, "three hosts and hostnet-tools");
     assert!(nginx.root().join("repo/repodata/repomd.xml.asc").is_file());
 
+    // Metadata the build's key did not sign is never carried into metadata it signs: another
+    // key, and a repomd.xml changed after signing, are both refused.
+    let (other_key, _) = hostnet_key(work.path(), "someone-else");
+    let foreign = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args(["build", "--key"])
+        .arg(&other_key)
+        .arg("--out")
+        .arg(work.path().join("foreign"))
+        .args(["--previous", &target])
+        .current_dir(fleet.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(foreign.status.code(), Some(1));
+    assert!(
+        stderr(&foreign).contains("repodata/repomd.xml is not signed by the build's key"),
+        "{}",
+        stderr(&foreign)
+    );
+    let repomd = nginx.root().join("repo/repodata/repomd.xml");
+    let genuine = std::fs::read_to_string(&repomd).unwrap();
+    std::fs::write(&repomd, genuine.replace("<revision>", "<revision>1")).unwrap();
+    let tampered = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args(["build", "--key"])
+        .arg(&key)
+        .arg("--out")
+        .arg(work.path().join("tampered"))
+        .args(["--previous", &target])
+        .current_dir(fleet.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(tampered.status.code(), Some(1), "{}", stderr(&tampered));
+    std::fs::write(&repomd, genuine).unwrap();
+
     // A second runner, a changed host, nothing local.
     fleet.append(
         "dockerhost-01.toml",

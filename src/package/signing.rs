@@ -212,6 +212,17 @@ impl SigningKey {
             .map_err(|e| e.to_string())
     }
 
+    /// Whether `armored` is a valid detached signature of `data` by this key.
+    pub fn verifies(&self, data: &[u8], armored: &[u8]) -> bool {
+        use pgp::composed::Deserializable as _;
+        let Ok(text) = std::str::from_utf8(armored) else {
+            return false;
+        };
+        pgp::composed::DetachedSignature::from_string(text).is_ok_and(|(signature, _)| {
+            signature.verify(&self.public_key.primary_key, data).is_ok()
+        })
+    }
+
     /// The 8-hex-digit key id rpm prints (`gpg-pubkey-<id>`), lower case.
     pub fn short_id(&self) -> String {
         self.fingerprint[self.fingerprint.len() - 8..].to_ascii_lowercase()

@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use super::signing::SigningKey;
 use crate::repository::{self, ListedPackage, Location, RepositoryError};
 
 /// The release is fixed: the version carries the count, so that it reads naturally in `rpm -q`.
@@ -40,6 +41,10 @@ pub enum VersionError {
     MissingPrevious(String),
     #[error("--previous {0}")]
     Repository(#[from] RepositoryError),
+    #[error(
+        "{0}: repodata/repomd.xml is not signed by the build's key (repomd.xml.asc missing or not valid for it); refusing to carry its entries into metadata signed with that key. Publish from builds made with this key, or check who changed the repository"
+    )]
+    UntrustedMetadata(String),
     #[error(
         "refusing to build {new}: {existing} already has that name, version and release with other content, and yum never replaces a package whose version it has; remove or rename that file, or build from the repository it was published in (--previous)"
     )]
@@ -95,17 +100,25 @@ impl KnownPackage {
 impl KnownPackages {
     /// Reads the build's own live `repo/` and `--previous`. A `--previous` that does not exist or
     /// cannot be read is an error, never an empty history.
-    pub fn load(own_repo: &Path, previous: Option<&str>) -> Result<KnownPackages, VersionError> {
+    ///
+    /// With `trust`, a published repository's metadata must carry a valid signature by that key:
+    /// its entries are carried into metadata signed with it, so unsigned or foreign metadata would
+    /// be laundered into trusted metadata.
+    pub fn load(
+        own_repo: &Path,
+        previous: Option<&str>,
+        trust: Option<&SigningKey>,
+    ) -> Result<KnownPackages, VersionError> {
         let mut known = KnownPackages::default();
         if let Some(previous) = previous {
             match Location::parse(previous) {
-                location @ Location::Url(_) => known.add_repository(&location)?,
+                location @ Location::Url(_) => known.add_repository(&location, trust)?,
                 Location::Directory(dir) => {
                     if !dir.is_dir() {
                         return Err(VersionError::MissingPrevious(previous.to_string()));
                     }
                     if repository::is_repository_dir(&dir) {
-                        known.add_repository(&Location::Directory(dir))?;
+                        known.add_repository(&Location::Directory(dir), trust)?;
                     } else {
                         known.add_package_dir(&dir)?;
                     }
@@ -115,7 +128,8 @@ impl KnownPackages {
         // The live output may hold packages built but not yet published; they count for numbering
         // (never go back), but a published package of the same version wins.
         if repository::is_repository_dir(own_repo) {
-            known.add_repository(&Location::Directory(own_repo.to_path_buf()))?;
+            // The build's own output: written by this tool on this machine.
+            known.add_repository(&Location::Directory(own_repo.to_path_buf()), None)?;
         } else {
             known.add_package_dir(&own_repo.join("Packages"))?;
         }
@@ -137,8 +151,21 @@ impl KnownPackages {
         versions.push(package);
     }
 
-    fn add_repository(&mut self, location: &Location) -> Result<(), VersionError> {
+    fn add_repository(
+        &mut self,
+        location: &Location,
+        trust: Option<&SigningKey>,
+    ) -> Result<(), VersionError> {
         let index = repository::read(location)?;
+        if let Some(key) = trust {
+            let signed = index
+                .repomd_signature
+                .as_deref()
+                .is_some_and(|signature| key.verifies(&index.repomd, signature));
+            if !signed {
+                return Err(VersionError::UntrustedMetadata(location.describe()));
+            }
+        }
         for listed in index.packages {
             let Ok(version) = listed.version.parse::<u64>() else {
                 continue;
