@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 defaults) and compiles each host's bonded, VLAN-bridged Docker network into the files CentOS 7 needs: \
 ifcfg files, sysctl and modules-load drop-ins, a dockerd systemd drop-in and package scriptlets.\n\n\
 Exit status: 0 on success, 1 when the definitions are invalid or an output cannot be written, \
-2 on a usage error.",
+2 on a usage error (and for `plan`, when something would change).",
     after_help = "Start with `hostnet check`, then `hostnet show HOST` and `hostnet render HOST --out DIR`."
 )]
 pub struct Cli {

@@ -180,6 +180,22 @@ fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_ch
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(local, ["hostnet-dockerhost-01-2-1.noarch.rpm"]);
+    // Its metadata lists packages it does not hold: publishing it anywhere else is refused.
+    let elsewhere = work.path().join("elsewhere");
+    let refused = publish(
+        &second.join("repo"),
+        elsewhere.to_str().unwrap(),
+        &[],
+        false,
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("-1-1.noarch.rpm, which is neither in")
+            && stderr(&refused).contains("build again with --previous"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!elsewhere.join("repodata/repomd.xml").exists());
     // This time the credentials come from a netrc file.
     let netrc = work.path().join("netrc");
     std::fs::write(
