@@ -31,17 +31,32 @@ fn publish(repo: &Path, target: &str, extra: &[&str], credentials: bool) -> std:
     command.output().unwrap()
 }
 
-fn build_from(fleet: &Fleet, key: &Path, out: &Path, previous: &str, epoch: &str) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_hostnet"))
-        .args(["build", "--key"])
-        .arg(key)
+/// `hostnet build --out OUT --previous PREVIOUS`, signed with `key` or unsigned.
+fn build_previous(
+    fleet: &Fleet,
+    key: Option<&Path>,
+    out: &Path,
+    previous: &str,
+    epoch: &str,
+) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hostnet"));
+    command.arg("build");
+    match key {
+        Some(key) => command.arg("--key").arg(key),
+        None => command.arg("--unsigned"),
+    };
+    command
         .arg("--out")
         .arg(out)
         .args(["--previous", previous])
         .current_dir(fleet.dir.path())
         .env("SOURCE_DATE_EPOCH", epoch)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn build_from(fleet: &Fleet, key: &Path, out: &Path, previous: &str, epoch: &str) -> String {
+    let output = build_previous(fleet, Some(key), out, previous, epoch);
     assert!(output.status.success(), "{}", stderr(&output));
     stdout(&output)
 }
@@ -87,13 +102,7 @@ fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_ch
     let target = nginx.url("repo");
 
     // An empty repository is not a history.
-    let output = Command::new(env!("CARGO_BIN_EXE_hostnet"))
-        .args(["build", "--unsigned", "--out"])
-        .arg(work.path().join("x"))
-        .args(["--previous", &target])
-        .current_dir(fleet.dir.path())
-        .output()
-        .unwrap();
+    let output = build_previous(&fleet, None, &work.path().join("x"), &target, EPOCH);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("not a yum repository (no repodata/repomd.xml)"),
@@ -123,15 +132,13 @@ fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_ch
     // Metadata the build's key did not sign is never carried into metadata it signs: another
     // key, and a repomd.xml changed after signing, are both refused.
     let (other_key, _) = hostnet_key(work.path(), "someone-else");
-    let foreign = Command::new(env!("CARGO_BIN_EXE_hostnet"))
-        .args(["build", "--key"])
-        .arg(&other_key)
-        .arg("--out")
-        .arg(work.path().join("foreign"))
-        .args(["--previous", &target])
-        .current_dir(fleet.dir.path())
-        .output()
-        .unwrap();
+    let foreign = build_previous(
+        &fleet,
+        Some(&other_key),
+        &work.path().join("foreign"),
+        &target,
+        EPOCH,
+    );
     assert_eq!(foreign.status.code(), Some(1));
     assert!(
         stderr(&foreign).contains("repodata/repomd.xml is not signed by the build's key"),
@@ -141,15 +148,13 @@ fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_ch
     let repomd = nginx.root().join("repo/repodata/repomd.xml");
     let genuine = std::fs::read_to_string(&repomd).unwrap();
     std::fs::write(&repomd, genuine.replace("<revision>", "<revision>1")).unwrap();
-    let tampered = Command::new(env!("CARGO_BIN_EXE_hostnet"))
-        .args(["build", "--key"])
-        .arg(&key)
-        .arg("--out")
-        .arg(work.path().join("tampered"))
-        .args(["--previous", &target])
-        .current_dir(fleet.dir.path())
-        .output()
-        .unwrap();
+    let tampered = build_previous(
+        &fleet,
+        Some(&key),
+        &work.path().join("tampered"),
+        &target,
+        EPOCH,
+    );
     assert_eq!(tampered.status.code(), Some(1), "{}", stderr(&tampered));
     std::fs::write(&repomd, genuine).unwrap();
 
