@@ -1,5 +1,5 @@
 //! `ifcfg-*` files for network-scripts (and NetworkManager's ifcfg-rh reader), following the stack
-//! CentOS 7 brought up in `shared/reference/el7-seed-host`: slaves, bond, management VLAN with the
+//! CentOS 7 brought up in `tests/fixtures/el7-seed-host`: slaves, bond, management VLAN with the
 //! address, container VLAN bridged into the bridge.
 
 use super::{NETWORK_SCRIPTS, RenderedFile, header};
