@@ -440,7 +440,7 @@ fn nested_group_folders_apply_outer_to_inner() {
     );
 }
 
-/// network-scripts leaves a slave whose MASTER names no bond silently down (DESIGN.md): every
+/// network-scripts leaves a slave whose MASTER names no bond silently down (docs/el7.md): every
 /// reference between the files of a host must name a device those files define.
 #[test]
 fn every_master_physdev_and_bridge_names_a_rendered_device() {
