@@ -129,12 +129,12 @@ pub fn build_fleet(
             let rendered = render::render_host(templates, host)?;
             let spec = PackageSpec::new(&fleet.site, host, rendered);
             let placed = context.place(&spec, &host.name);
-            progress.inc(1);
+            progress.inc();
             placed
         })
         .collect();
     results.push(context.place(&PackageSpec::tools(&fleet.site), TOOLS_PACKAGE));
-    progress.finish_and_clear();
+    progress.finish();
     let mut report = BuildReport::default();
     let mut sources = Vec::new();
     for result in results {
@@ -381,9 +381,60 @@ fn refuse_identity_collisions(fleet: &Fleet) -> Result<(), BuildError> {
     Ok(())
 }
 
-fn progress_bar(len: usize) -> indicatif::ProgressBar {
+/// Progress of a build: indicatif's bar on a terminal; elsewhere (CI logs) a plain line every
+/// [`PROGRESS_EVERY`], so a long build shows it is alive without flooding the log.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    plain: Option<PlainProgress>,
+}
+
+struct PlainProgress {
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+    started: std::time::Instant,
+    last: std::sync::Mutex<std::time::Instant>,
+}
+
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Progress {
+    fn inc(&self) {
+        self.bar.inc(1);
+        let Some(plain) = &self.plain else { return };
+        let done = plain
+            .done
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let Ok(mut last) = plain.last.lock() else {
+            return;
+        };
+        if last.elapsed() >= PROGRESS_EVERY && done < plain.total {
+            *last = std::time::Instant::now();
+            eprintln!(
+                "hostnet: built {done}/{} hosts, {} s",
+                plain.total,
+                plain.started.elapsed().as_secs()
+            );
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+fn progress_bar(len: usize) -> Progress {
     if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
+        let now = std::time::Instant::now();
+        return Progress {
+            bar: indicatif::ProgressBar::hidden(),
+            plain: Some(PlainProgress {
+                total: len,
+                done: std::sync::atomic::AtomicUsize::new(0),
+                started: now,
+                last: std::sync::Mutex::new(now),
+            }),
+        };
     }
     let bar = indicatif::ProgressBar::new(len as u64);
     if let Ok(style) =
@@ -391,7 +442,7 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
     {
         bar.set_style(style);
     }
-    bar
+    Progress { bar, plain: None }
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
