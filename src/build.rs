@@ -145,12 +145,7 @@ pub fn build_fleet(
         }
         report.retired.extend(retired);
     }
-    let defined: std::collections::HashSet<String> = fleet
-        .hosts
-        .iter()
-        .map(|h| format!("hostnet-{}", h.name))
-        .collect();
-    for orphan in known.orphans("", &defined) {
+    for orphan in known.orphans("", &crate::package::fleet_packages(fleet)) {
         let reason = match orphan.name.strip_prefix("hostnet-") {
             Some(host) => format!("{host} is no longer defined under hosts/"),
             None => format!(

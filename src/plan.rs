@@ -5,13 +5,13 @@
 //! take effect. The same decision as `build` (the content digest), so a plan says what the build
 //! will do.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::model::Fleet;
+use crate::package::PackageSpec;
 use crate::package::versions::{KnownPackages, RELEASE, VersionError};
-use crate::package::{PackageSpec, TOOLS_PACKAGE};
 use crate::render::{self, DOCKER_DROPIN_FILE, MODULES_LOAD_FILE, NETWORK_SCRIPTS, SYSCTL_FILE};
 use crate::templates::Templates;
 
@@ -175,14 +175,8 @@ pub fn plan(
     let tools = PackageSpec::tools(&fleet.site);
     let tools_files = files_of_rendered(&tools.rendered);
     hosts.push(plan_package(&tools, &tools_files, known)?);
-    let mut defined: HashSet<String> = fleet
-        .hosts
-        .iter()
-        .map(|h| format!("hostnet-{}", h.name))
-        .collect();
-    defined.insert(TOOLS_PACKAGE.to_string());
     let mut retired: Vec<String> = known
-        .orphans("hostnet-", &defined)
+        .orphans("hostnet-", &crate::package::fleet_packages(fleet))
         .into_iter()
         .map(|p| p.name)
         .collect();

@@ -433,6 +433,11 @@ fn unchanged_hosts_keep_their_package_and_changed_ones_get_a_higher_version() {
         before_01
     );
     assert!(
+        report.contains("unchanged  hostnet-tools-1-1.noarch.rpm")
+            && !report.contains("  retired  "),
+        "hostnet-tools is the fleet's own package, never retired: {report}"
+    );
+    assert!(
         report.contains("kept  hostnet-dockerhost-02-1-1.noarch.rpm"),
         "the previous version stays listed for yum downgrade: {report}"
     );

@@ -42,6 +42,17 @@ pub const TOOLS_PACKAGE: &str = "hostnet-tools";
 const VERIFY_SCRIPT: &str = include_str!("../../tools/hostnet-verify");
 pub const VERIFY_PATH: &str = "/usr/sbin/hostnet-verify";
 
+/// The names of the packages a fleet publishes: one per host and `hostnet-tools`. Any other
+/// package a repository holds is retired.
+pub fn fleet_packages(fleet: &crate::model::Fleet) -> std::collections::HashSet<String> {
+    fleet
+        .hosts
+        .iter()
+        .map(|h| format!("hostnet-{}", h.name))
+        .chain([TOOLS_PACKAGE.to_string()])
+        .collect()
+}
+
 /// One hostnet host package per machine. Each package provides `hostnet-host = V`, where V is a
 /// number unique to its host ([`host_identity`]), and conflicts with `hostnet-host < V` and
 /// `hostnet-host > V`: another host's package is refused, while the package's own copy is not. A
