@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::model::Fleet;
 use crate::package::PackageSpec;
-use crate::package::versions::{KnownPackages, RELEASE, VersionError};
+use crate::package::versions::{Current, KnownPackages, RELEASE, VersionError};
 use crate::render::{self, DOCKER_DROPIN_FILE, MODULES_LOAD_FILE, NETWORK_SCRIPTS, SYSCTL_FILE};
 use crate::templates::Templates;
 
@@ -168,13 +168,12 @@ pub fn plan(
     let mut hosts = Vec::new();
     for host in &fleet.hosts {
         let rendered = render::render_host(templates, host)?;
-        let planned_files = files_of_rendered(&rendered);
-        let spec = PackageSpec::new(&fleet.site, host, rendered);
-        hosts.push(plan_package(&spec, &planned_files, known)?);
+        hosts.push(plan_package(
+            &PackageSpec::new(&fleet.site, host, rendered),
+            known,
+        )?);
     }
-    let tools = PackageSpec::tools(&fleet.site);
-    let tools_files = files_of_rendered(&tools.rendered);
-    hosts.push(plan_package(&tools, &tools_files, known)?);
+    hosts.push(plan_package(&PackageSpec::tools(&fleet.site), known)?);
     let mut retired: Vec<String> = known
         .orphans("hostnet-", &crate::package::fleet_packages(fleet))
         .into_iter()
@@ -199,33 +198,24 @@ pub fn plan(
     Ok(Plan { hosts })
 }
 
-/// One package's plan: its state against the newest known version, and for a change what differs.
-fn plan_package(
-    spec: &PackageSpec,
-    planned_files: &BTreeMap<String, String>,
-    known: &KnownPackages,
-) -> Result<HostPlan, PlanError> {
-    let digest = spec.digest();
+/// One package's plan: what `build` decides for it (the same [`KnownPackages::plan`]), and for a
+/// change what differs from the newest known version.
+fn plan_package(spec: &PackageSpec, known: &KnownPackages) -> Result<HostPlan, PlanError> {
+    let decision = known.plan(&spec.name, &spec.digest(), 1, |v| {
+        spec.file_name(&v.to_string(), RELEASE)
+    })?;
     let newest = known.newest(&spec.name);
     let version = |v: u64| format!("{v}-{RELEASE}");
-    let (state, published, planned) = match newest {
-        None => (HostState::New, None, Some(version(1))),
-        Some(n) if n.digest.as_deref() == Some(digest.as_str()) => (
-            HostState::Unchanged,
-            Some(version(n.version)),
-            Some(version(n.version)),
-        ),
-        Some(n) => (
-            HostState::Changed,
-            Some(version(n.version)),
-            Some(version(n.version + 1)),
-        ),
+    let (state, planned) = match (&decision.current, newest) {
+        (Current::Keep(kept), _) => (HostState::Unchanged, version(kept.version)),
+        (Current::Build(v), None) => (HostState::New, version(*v)),
+        (Current::Build(v), Some(_)) => (HostState::Changed, version(*v)),
     };
     let mut plan = HostPlan {
         package: spec.name.clone(),
         state,
-        published,
-        planned,
+        published: newest.map(|n| version(n.version)),
+        planned: Some(planned),
         files: Vec::new(),
         devices: Vec::new(),
         restarts: Vec::new(),
@@ -236,7 +226,12 @@ fn plan_package(
             None => BTreeMap::new(),
         };
         let label = newest.map_or("(none)".to_string(), |n| n.file_name.clone());
-        compare(&before, planned_files, &label, &mut plan);
+        compare(
+            &before,
+            &files_of_rendered(&spec.rendered),
+            &label,
+            &mut plan,
+        );
     }
     Ok(plan)
 }
