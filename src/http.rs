@@ -31,7 +31,8 @@ pub struct Answer {
 }
 
 impl Client {
-    pub fn from_env() -> Result<Client, RepositoryError> {
+    /// A client without credentials.
+    fn anonymous() -> Client {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             // WebDAV's MKCOL and MOVE.
@@ -43,15 +44,15 @@ impl Client {
                     .build(),
             )
             .build();
-        Ok(Client {
+        Client {
             agent: config.into(),
             credentials: None,
-        })
+        }
     }
 
     /// The client for `url`'s host, with its credentials.
     pub fn for_url(url: &str) -> Result<Client, RepositoryError> {
-        let mut client = Client::from_env()?;
+        let mut client = Client::anonymous();
         client.credentials = credentials_for(url)?;
         Ok(client)
     }

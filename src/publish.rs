@@ -258,17 +258,13 @@ impl Target for WebDavTarget {
 }
 
 fn target_for(text: &str) -> Result<Box<dyn Target>, PublishError> {
-    if text.starts_with("http://") || text.starts_with("https://") {
-        let base = text.trim_end_matches('/').to_string();
-        Ok(Box::new(WebDavTarget {
+    Ok(match Location::parse(text) {
+        Location::Url(base) => Box::new(WebDavTarget {
             client: http::Client::for_url(&base)?,
             base,
-        }))
-    } else {
-        Ok(Box::new(DirectoryTarget {
-            root: PathBuf::from(text),
-        }))
-    }
+        }),
+        Location::Directory(root) => Box::new(DirectoryTarget { root }),
+    })
 }
 
 /// Who holds the lock, written inside it.
