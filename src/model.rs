@@ -99,6 +99,7 @@ pub struct Host {
     pub management: Management,
     pub containers: Containers,
     pub docker: Docker,
+    pub rollout: Rollout,
     /// Extra sysctl settings, in key order.
     pub sysctl: Vec<(String, String)>,
     pub source: FileId,
@@ -166,6 +167,21 @@ pub struct Docker {
     pub group: String,
     pub user: String,
     pub users: Vec<String>,
+}
+
+/// `[rollout]`, checked: what `hostnet-apply` waits for and probes on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollout {
+    pub rollback_after: u32,
+    pub probe_timeout: u32,
+    /// Probe the management gateway from the management interface.
+    pub probe_gateway: bool,
+    /// Probe each DNS server of the management network.
+    pub probe_dns: bool,
+    /// The hostnet repository's `repomd.xml`, when the "repository" probe is on.
+    pub probe_repository: Option<String>,
+    /// `probe-urls`: further URLs that must answer.
+    pub probe_urls: Vec<String>,
 }
 
 /// Linux bonding modes. The number is what the kernel and the seed's `mode=0` use.

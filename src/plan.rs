@@ -200,6 +200,9 @@ pub fn plan(
 
 /// One package's plan: what `build` decides for it (the same [`KnownPackages::plan`]), and for a
 /// change what differs from the newest known version.
+/// A network restart cuts connections: on the host, `hostnet-apply` does it with a rollback.
+const NETWORK_RESTART: &str = "systemctl restart network (cuts connections; hostnet-apply does it and rolls back unless confirmed)";
+
 fn plan_package(spec: &PackageSpec, known: &KnownPackages) -> Result<HostPlan, PlanError> {
     let decision = known.plan(&spec.name, &spec.digest(), 1, |v| {
         spec.file_name(&v.to_string(), RELEASE)
@@ -326,10 +329,10 @@ fn compare(
                 ifcfg_settings(old_text),
                 ifcfg_settings(new_text),
             );
-            restarts.push("systemctl restart network (cuts connections: from a console)");
+            restarts.push(NETWORK_RESTART);
         } else if path == MODULES_LOAD_FILE {
             push_device(plan, "modules", lines(old_text), lines(new_text));
-            restarts.push("systemctl restart network (cuts connections: from a console)");
+            restarts.push(NETWORK_RESTART);
         } else if path == SYSCTL_FILE {
             push_device(
                 plan,
@@ -345,8 +348,9 @@ fn compare(
                 dockerd_flags(old_text),
                 dockerd_flags(new_text),
             );
-            restarts
-                .push("systemctl daemon-reload && systemctl restart docker (stops the containers)");
+            restarts.push(
+                "systemctl daemon-reload && systemctl restart docker (stops the containers; hostnet-apply --restart-docker does it)",
+            );
         }
     }
     restarts.sort();

@@ -193,6 +193,43 @@ pub fn effective_definition(
     p.line("user", quoted(&d.user), &layer.user, "default");
     p.line("users", list(&d.users), &layer.users, "default");
 
+    let r = &host.rollout;
+    let layer = &merged.rollout;
+    p.section("rollout");
+    p.line(
+        "rollback-after",
+        r.rollback_after.to_string(),
+        &layer.rollback_after,
+        "default",
+    );
+    p.line(
+        "probe-timeout",
+        r.probe_timeout.to_string(),
+        &layer.probe_timeout,
+        "default",
+    );
+    let probes: Vec<String> = [
+        (r.probe_gateway, "gateway"),
+        (r.probe_dns, "dns"),
+        (r.probe_repository.is_some(), "repository"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| name.to_string())
+    .collect();
+    p.line("probes", list(&probes), &layer.probes, "default");
+    p.line(
+        "probe-urls",
+        list(&r.probe_urls),
+        &layer.probe_urls,
+        "default",
+    );
+    if let Some(url) = &r.probe_repository {
+        p.out.push_str(&format!(
+            "# repository probe: {url} (from [kickstart] repo-url)\n"
+        ));
+    }
+
     if !host.sysctl.is_empty() {
         p.section("sysctl");
         for (key, value) in &host.sysctl {

@@ -25,6 +25,72 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "rollback window out of range",
+        files: &[(
+            "t.toml",
+            concat!("[rollout]\nrollback-after = 5\n", new_host!()),
+            false,
+        )],
+        position: "hosts/t.toml:2:18: error: ",
+        message: "rollout.rollback-after: 5 is not from 10 to 3600 seconds",
+    },
+    Case {
+        name: "unknown probe",
+        files: &[(
+            "t.toml",
+            concat!("[rollout]\nprobes = [\"gateway\", \"ping\"]\n", new_host!()),
+            false,
+        )],
+        position: "hosts/t.toml:2:10: error: ",
+        message: "rollout.probes[1]: \"ping\" is not a probe; the probes are \"gateway\", \"dns\" and \"repository\"",
+    },
+    Case {
+        name: "probe listed twice",
+        files: &[(
+            "t.toml",
+            concat!("[rollout]\nprobes = [\"dns\", \"dns\"]\n", new_host!()),
+            false,
+        )],
+        position: "hosts/t.toml:2:10: error: ",
+        message: "rollout.probes[1]: \"dns\" is listed twice",
+    },
+    Case {
+        name: "probes that outlast the rollback window",
+        files: &[(
+            "rack-a/group.toml",
+            "\n[rollout]\nrollback-after = 60\nprobe-timeout = 30\n",
+            true,
+        )],
+        position: "hosts/rack-a/group.toml:15:17: error: ",
+        message: "rollout: 3 probes of up to 30 s each can outlast rollback-after (60 s)",
+    },
+    Case {
+        name: "probe URL with shell syntax",
+        files: &[(
+            "t.toml",
+            concat!(
+                "[rollout]\nprobe-urls = [\"http://r.example.com/$(reboot)\"]\n",
+                new_host!()
+            ),
+            false,
+        )],
+        position: "hosts/t.toml:2:14: error: ",
+        message: "rollout.probe-urls[0]: \"http://r.example.com/$(reboot)\" contains '$'",
+    },
+    Case {
+        name: "probe URL scheme",
+        files: &[(
+            "t.toml",
+            concat!(
+                "[rollout]\nprobe-urls = [\"ftp://r.example.com/x\"]\n",
+                new_host!()
+            ),
+            false,
+        )],
+        position: "hosts/t.toml:2:14: error: ",
+        message: "rollout.probe-urls[0]:",
+    },
+    Case {
         name: "unknown key",
         files: &[("t.toml", "[managment]\naddress = \"10.20.51.40\"\n", false)],
         position: "hosts/t.toml:1:2: error: ",

@@ -145,6 +145,8 @@ fn base_stub(dir: &Path) -> PathBuf {
         "docker-ce",
         "bash",
         "iproute",
+        "coreutils",
+        "util-linux",
         "/bin/sh",
     ] {
         builder.provides(rpm::Dependency::any(capability));
@@ -234,7 +236,7 @@ fn install_upgrade_conflict_identity_and_erase_in_a_debian_root() {
         "install log:\n{log}"
     );
     assert!(
-        log.contains("systemctl restart network && systemctl restart docker"),
+        log.contains("hostnet-apply [--restart-docker], then hostnet-apply --confirm"),
         "{log}"
     );
     let group = root.read("etc/group");
@@ -323,6 +325,22 @@ fn install_upgrade_conflict_identity_and_erase_in_a_debian_root() {
     assert_eq!(
         root.installed("hostnet-dockerhost-01").as_deref(),
         Some("2-1")
+    );
+    // %pre left hostnet-apply the configuration from before the first install, and kept it through
+    // the reinstall and the upgrade: nothing was applied meanwhile, so that is what still runs.
+    let snapshot = root.file("var/lib/hostnet/apply/pre-install");
+    let manifest = std::fs::read_to_string(snapshot.join("manifest")).unwrap();
+    assert!(
+        manifest
+            .lines()
+            .any(|l| l == "/etc/sysconfig/network-scripts/ifcfg-old-nic"),
+        "{manifest}"
+    );
+    assert!(!manifest.contains("ifcfg-bond0.51"), "{manifest}");
+    assert!(
+        snapshot
+            .join("files/etc/sysconfig/network-scripts/ifcfg-old-nic")
+            .exists()
     );
     assert!(
         root.read("etc/sysctl.d/90-hostnet.conf")

@@ -223,6 +223,7 @@ fn metadata_files_and_scriptlets_are_what_el7_needs() {
 drwxr-xr-x  root:root /etc/systemd/system/docker.service.d
 -rw-r--r-- c root:root /etc/systemd/system/docker.service.d/hostnet.conf
 drwxr-xr-x  root:root /usr/share/hostnet
+-rw-r--r--  root:root /usr/share/hostnet/apply-settings
 -rw-r--r--  root:root /usr/share/hostnet/expected-state
 ";
     assert_eq!(

@@ -6,48 +6,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use common::{Fleet, repo_root, require_tool, run_ok, stderr, stdout};
-
-/// The guest's kernel and initramfs tree, made once per machine (tests/guest/make-guest.sh).
-fn guest() -> PathBuf {
-    for tool in [
-        "qemu-system-x86_64",
-        "busybox",
-        "cpio",
-        "apt-get",
-        "dpkg-deb",
-    ] {
-        require_tool(tool);
-    }
-    let cache = repo_root().join("target/test-guest/debian-6.1");
-    run_ok(
-        repo_root()
-            .join("tests/guest/make-guest.sh")
-            .to_str()
-            .unwrap(),
-        &[cache.to_str().unwrap()],
-    );
-    cache
-}
-
-/// Boots the guest with `payload` as /test and returns its console.
-fn boot(cache: &Path, payload: &Path) -> String {
-    let output = Command::new(repo_root().join("tests/guest/run-guest.sh"))
-        .arg(cache)
-        .arg(payload)
-        .output()
-        .unwrap();
-    let console = stdout(&output);
-    assert!(
-        console.contains("HOSTNET-GUEST-DONE"),
-        "the guest did not finish:\n{console}\n{}",
-        stderr(&output)
-    );
-    console
-}
+use common::guest::{boot, guest, section};
+use common::{Fleet, repo_root, run_ok, stderr};
 
 /// The stack of the example's dockerhost-01, built with iproute2 as network-scripts would from
 /// its ifcfg files; each variable changes one thing.
@@ -109,21 +69,6 @@ scenario rp_filter 'RP=1'
 scenario dockerd 'DOCKER_EXTRA=--debug'
 pkill_dockerd
 "#;
-
-fn section<'a>(console: &'a str, name: &str) -> (&'a str, i32) {
-    let begin = format!("BEGIN {name}");
-    let start = console
-        .find(&begin)
-        .unwrap_or_else(|| panic!("no {name} in:\n{console}"))
-        + begin.len();
-    let end_marker = format!("END {name} status=");
-    let end = start + console[start..].find(&end_marker).unwrap();
-    let status: String = console[end + end_marker.len()..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    (console[start..end].trim(), status.parse().unwrap())
-}
 
 #[test]
 fn hostnet_verify_names_every_drift_from_the_expected_state() {

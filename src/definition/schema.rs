@@ -50,6 +50,8 @@ pub struct HostLayer {
     pub containers: ContainersLayer,
     #[serde(default)]
     pub docker: DockerLayer,
+    #[serde(default)]
+    pub rollout: RolloutLayer,
     /// Extra kernel parameters for `/etc/sysctl.d/90-hostnet.conf`, merged key by key.
     #[serde(default)]
     pub sysctl: BTreeMap<String, Located<ScalarValue>>,
@@ -61,6 +63,7 @@ layered!(HostLayer {
     management,
     containers,
     docker,
+    rollout,
     sysctl
 });
 
@@ -182,6 +185,26 @@ layered!(DockerLayer {
     group,
     user,
     users
+});
+
+/// `[rollout]`: how `hostnet-apply` puts a new version into effect on a running host.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RolloutLayer {
+    /// Seconds before an unconfirmed change is rolled back, default 120.
+    pub rollback_after: Field<i64>,
+    /// Seconds each probe may take to pass, default 30.
+    pub probe_timeout: Field<i64>,
+    /// Which built-in probes run: "gateway", "dns", "repository"; default all three.
+    pub probes: Field<Vec<String>>,
+    /// Further http(s) URLs that must answer after the change.
+    pub probe_urls: Field<Vec<String>>,
+}
+layered!(RolloutLayer {
+    rollback_after,
+    probe_timeout,
+    probes,
+    probe_urls
 });
 
 /// A VLAN named by catalog name or by id.

@@ -41,6 +41,8 @@ fn wrap(text: &str, width: usize) -> String {
 pub const TOOLS_PACKAGE: &str = "hostnet-tools";
 const VERIFY_SCRIPT: &str = include_str!("../../tools/hostnet-verify");
 pub const VERIFY_PATH: &str = "/usr/sbin/hostnet-verify";
+const APPLY_SCRIPT: &str = include_str!("../../tools/hostnet-apply");
+pub const APPLY_PATH: &str = "/usr/sbin/hostnet-apply";
 
 /// The names of the packages a fleet publishes: one per host and `hostnet-tools`. Any other
 /// package a repository holds is retired.
@@ -120,7 +122,9 @@ impl PackageSpec {
             Requirement::Always("bridge-utils".into()),
             Requirement::Always("systemd".into()),
             Requirement::Pre("shadow-utils".into()),
+            // Pre as well: %pre runs hostnet-apply --snapshot before the files change.
             Requirement::Always(TOOLS_PACKAGE.into()),
+            Requirement::Pre(TOOLS_PACKAGE.into()),
         ];
         if let Some(docker) = &host.docker.package {
             requires.push(Requirement::Always(docker.clone()));
@@ -151,8 +155,8 @@ where dockerd hands out {slice} with gateway {gateway}.",
             "{}\n\n{}",
             wrap(&summary_paragraph, DESCRIPTION_WIDTH),
             wrap(
-                "Installing it does not restart the network or docker; run `systemctl restart network && \
-systemctl restart docker` from a console.",
+                "Installing it does not restart the network or docker; hostnet-apply (from hostnet-tools) \
+puts it into effect and rolls it back unless confirmed.",
                 DESCRIPTION_WIDTH
             )
         );
@@ -178,11 +182,20 @@ systemctl restart docker` from a console.",
         let version = env!("CARGO_PKG_VERSION");
         PackageSpec {
             name: TOOLS_PACKAGE.into(),
-            summary: format!("Host-side tools of hostnet {version}: hostnet-verify"),
-            description: wrap(
-                "hostnet-verify compares the running network and dockerd with the state the \
+            summary: format!("Host-side tools of hostnet {version}: hostnet-apply, hostnet-verify"),
+            description: format!(
+                "{}\n\n{}",
+                wrap(
+                    "hostnet-apply puts an installed hostnet host package into effect: it checkpoints the \
+running network configuration, restarts the network, probes the gateway, DNS and repository, and restores \
+the checkpoint when a probe fails or nobody confirms the change in time.",
+                    DESCRIPTION_WIDTH,
+                ),
+                wrap(
+                    "hostnet-verify compares the running network and dockerd with the state the \
 installed hostnet host package expects (/usr/share/hostnet/expected-state) and names every drift.",
-                DESCRIPTION_WIDTH,
+                    DESCRIPTION_WIDTH,
+                )
             ),
             license: site.package.license.clone(),
             url: site.package.url.clone(),
@@ -190,16 +203,25 @@ installed hostnet host package expects (/usr/share/hostnet/expected-state) and n
             packager: site.package.packager.clone(),
             requires: vec![
                 Requirement::Always("bash".into()),
+                Requirement::Always("coreutils".into()),
                 Requirement::Always("iproute".into()),
+                Requirement::Always("util-linux".into()),
             ],
             host_identity: None,
             rendered: RenderedHost {
                 host: "tools".into(),
-                files: vec![RenderedFile {
-                    path: VERIFY_PATH.into(),
-                    mode: 0o755,
-                    content: VERIFY_SCRIPT.into(),
-                }],
+                files: vec![
+                    RenderedFile {
+                        path: APPLY_PATH.into(),
+                        mode: 0o755,
+                        content: APPLY_SCRIPT.into(),
+                    },
+                    RenderedFile {
+                        path: VERIFY_PATH.into(),
+                        mode: 0o755,
+                        content: VERIFY_SCRIPT.into(),
+                    },
+                ],
                 directories: Vec::new(),
                 scriptlets: Default::default(),
             },

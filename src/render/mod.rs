@@ -4,6 +4,7 @@
 pub mod docker;
 pub mod expected;
 pub mod ifcfg;
+pub mod rollout;
 pub mod scriptlets;
 pub mod sysctl;
 pub mod tree;
@@ -45,7 +46,7 @@ pub const NETWORK_SCRIPTS: &str = "/etc/sysconfig/network-scripts";
 pub const MODULES_LOAD_FILE: &str = "/etc/modules-load.d/bonding.conf";
 pub const SYSCTL_FILE: &str = "/etc/sysctl.d/90-hostnet.conf";
 pub const DOCKER_DROPIN_DIR: &str = "/etc/systemd/system/docker.service.d";
-/// Owned by the package, holding `expected-state`.
+/// Owned by the package, holding `expected-state` and `apply-settings` for the tools.
 pub const EXPECTED_STATE_DIR: &str = "/usr/share/hostnet";
 pub const DOCKER_DROPIN_FILE: &str = "/etc/systemd/system/docker.service.d/hostnet.conf";
 
@@ -69,6 +70,7 @@ pub fn render_host(templates: &Templates, host: &Host) -> Result<RenderedHost, R
     files.push(sysctl::render(host));
     files.push(docker::render_dropin(host));
     files.push(expected::render(host));
+    files.push(rollout::render(host));
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let scriptlets = scriptlets::render(templates, host, &files)?;
     Ok(RenderedHost {

@@ -4,6 +4,8 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+mod rollout;
+
 use super::bonding;
 use super::catalog::{self, Catalog, first_host, usable_address};
 use super::{dockerd_flags, values};
@@ -249,6 +251,7 @@ impl<'a> HostChecker<'a> {
             self.check_mtus(b, m, c);
         }
         let docker = self.docker();
+        let rollout = self.rollout();
         let sysctl = self.sysctl(bond.as_ref(), management.as_ref(), containers.as_ref());
 
         let locations = HostLocations {
@@ -293,6 +296,7 @@ impl<'a> HostChecker<'a> {
                 management: management?,
                 containers: containers?,
                 docker: docker?,
+                rollout: rollout?,
                 sysctl: sysctl?,
                 source: def.file,
             })

@@ -31,6 +31,12 @@ pub const KICKSTART_SOURCE: UrlRule = UrlRule {
     example: "http://ks.example.com/hostnet/kickstart",
 };
 
+/// What `hostnet-apply` fetches with curl to show the host reaches it after a change.
+pub const PROBE: UrlRule = UrlRule {
+    schemes: &["http", "https"],
+    example: "http://registry.example.com:5000/v2/",
+};
+
 /// Characters a URL may hold anywhere: RFC 3986's unreserved set plus the gen-delims and
 /// sub-delims that no shell, GRUB, pxelinux, kernel command line or yum config reads specially.
 /// Left out on purpose: `$ ; & | ' " ( ) * ! \` and space (shell and GRUB), `?` and `#` (queries

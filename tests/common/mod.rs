@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: a scratch hosts tree and running the real binary.
 #![allow(dead_code)]
 
+pub mod guest;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Makes a small qemu guest for the tests that need real bond, VLAN and bridge devices (this
 # machine's kernel has none): Debian's own kernel package, unpacked (not installed), and an
-# initramfs tree of busybox, bash, iproute2 and the bonding, 8021q, bridge and dummy modules.
+# initramfs tree of busybox, bash, iproute2, socat, curl and the bonding, 8021q, bridge, dummy and veth
+# modules.
 # Usage: make-guest.sh CACHE_DIR. Idempotent: a complete CACHE_DIR is left as it is.
 set -euo pipefail
 cache=$1
-[ -f "$cache/complete" ] && exit 0
-rm -rf "$cache.partial"
+# Bumped whenever the tree below changes, so that an older cache is rebuilt.
+format=3
+[ "$(cat "$cache/complete" 2>/dev/null)" = "$format" ] && exit 0
+rm -rf "$cache" "$cache.partial"
 mkdir -p "$cache.partial/debs" "$cache.partial/root"
 cd "$cache.partial/debs"
 # The versioned kernel package the metapackage points at.
@@ -20,23 +23,22 @@ release=$(ls unpacked/lib/modules)
 root=../root
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,etc,lib/modules,test}
 for module in net/tls/tls.ko net/llc/llc.ko net/802/stp.ko net/802/garp.ko net/802/mrp.ko net/8021q/8021q.ko \
-    net/bridge/bridge.ko drivers/net/bonding/bonding.ko drivers/net/dummy.ko; do
+    net/bridge/bridge.ko drivers/net/bonding/bonding.ko drivers/net/dummy.ko drivers/net/veth.ko; do
     cp "unpacked/lib/modules/$release/kernel/$module" "$root/lib/modules/"
 done
 cp /bin/busybox "$root/bin/busybox"
-for applet in sh mount mkdir cat echo ls sleep poweroff insmod grep sed tr head sysctl ln rm cp mv \
-    date kill seq wc sort; do
-    ln -sf busybox "$root/bin/$applet"
-done
 # Dynamic binaries with the libraries they load.
-for binary in /usr/bin/bash /usr/sbin/ip; do
+for binary in /usr/bin/bash /usr/sbin/ip /usr/bin/socat /usr/bin/curl; do
     cp "$binary" "$root/bin/"
     for library in $(ldd "$binary" | awk '/=>/ {print $3} !/=>/ && $1 ~ /^\// {print $1}'); do
         mkdir -p "$root$(dirname "$library")"
         cp -L "$library" "$root$library"
     done
 done
-ln -sf bash "$root/bin/bash4"
+# Every busybox applet the real binaries above do not provide.
+for applet in $(busybox --list); do
+    [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+done
 cat > "$root/init" <<'INIT'
 #!/bin/sh
 mount -t proc proc /proc
@@ -44,7 +46,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run
 ln -s /proc/self/fd /dev/fd
-for module in tls llc stp garp mrp 8021q bridge; do
+for module in tls llc stp garp mrp 8021q bridge veth; do
     insmod /lib/modules/$module.ko
 done
 # No devices of their own: the tests create every one.
@@ -58,6 +60,6 @@ INIT
 chmod 0755 "$root/init"
 cd ..
 rm -rf debs
-touch complete
+echo "$format" > complete
 cd ..
 mv "$cache.partial" "$cache"

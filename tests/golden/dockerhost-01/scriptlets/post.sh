@@ -71,6 +71,6 @@ fi
 if [ -f /etc/sysconfig/network ] && grep -Eq '^[[:space:]]*GATEWAY=' /etc/sysconfig/network; then
     echo "hostnet: WARNING: /etc/sysconfig/network sets GATEWAY; remove it, the default route comes from bond0.51" >&2
 fi
-echo "hostnet: configuration for dockerhost-01.example.com installed. To apply it, from a console (this cuts network connections):"
-echo "hostnet:     systemctl restart network && systemctl restart docker"
+echo "hostnet: configuration for dockerhost-01.example.com installed, not yet in effect. To apply it with an automatic"
+echo "hostnet: rollback unless confirmed: hostnet-apply [--restart-docker], then hostnet-apply --confirm"
 exit 0

@@ -26,6 +26,12 @@ if [ "$hostnet_identity_ok" != yes ]; then
     fi
 fi
 
+# Save the network configuration that runs now, before this install replaces its files: it is
+# what hostnet-apply restores if the new configuration loses the host. Never fails the install.
+if [ -x /usr/sbin/hostnet-apply ]; then
+    /usr/sbin/hostnet-apply --snapshot >/dev/null 2>&1 || :
+fi
+
 # The docker group and user (idempotent: existing ones are left as they are).
 if ! getent group docker >/dev/null; then
     groupadd -r docker || { echo "hostnet: could not create group docker" >&2; exit 1; }
