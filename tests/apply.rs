@@ -147,6 +147,13 @@ run late-state show
 mv /etc/sysconfig/network-scripts/ifcfg-legacy0 /tmp/ifcfg-legacy0 && echo "legacy0 is back"
 run aside ls -A /var/lib/hostnet/moved-aside
 run late-files same_files v3-good
+# Files changed without %pre's snapshot (a package from before hostnet-tools): the checkpoint is
+# the files as they are, and --auto-confirm keeps the change once the probes pass.
+cp -a /test/v4-unconfirmed/etc/. /etc/
+cp -a /test/v4-unconfirmed/usr/. /usr/
+run auto-apply /usr/sbin/hostnet-apply --network-command /test/network-restart --auto-confirm
+run auto-status /usr/sbin/hostnet-apply --status
+run auto-state show
 run log cat /var/log/hostnet-apply.log
 cat /tmp/timeline
 "#;
@@ -196,7 +203,12 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
         "v2-bad-gateway",
         "address = \"10.20.51.41\"\ngateway = \"10.20.51.254\"",
     );
-    render_version(&fleet, &payload, "v3-good", "address = \"10.20.51.42\"");
+    render_version(
+        &fleet,
+        &payload,
+        "v3-good",
+        "address = \"10.20.51.42\"\n[docker]\nextra-flags = [\"--debug\"]",
+    );
     render_version(
         &fleet,
         &payload,
@@ -271,6 +283,10 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
     ] {
         assert!(report.contains(probe), "{probe:?} in:\n{report}");
     }
+    assert!(
+        report.contains("docker's drop-in changed; it takes effect when docker restarts"),
+        "{report}"
+    );
     assert!(section(&console, "good-status").0.contains("pending"));
     assert_eq!(section(&console, "good-confirm").1, 0);
     let (files, status) = section(&console, "good-files");
@@ -306,6 +322,24 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
         "{log}"
     );
     assert!(!log.contains("with errors"), "{log}");
+
+    let (report, status) = section(&console, "auto-apply");
+    assert_eq!(status, 0, "{report}");
+    assert!(
+        report.contains("checkpoint: the files as they are now")
+            && report.contains("confirmed: the change stays"),
+        "{report}"
+    );
+    assert!(
+        section(&console, "auto-status")
+            .0
+            .contains("the last change was confirmed")
+    );
+    assert!(
+        section(&console, "auto-state")
+            .0
+            .contains("address: 10.20.51.43/24")
+    );
     assert_eq!(
         log.matches("rolled back: the checkpointed files are in place")
             .count(),
