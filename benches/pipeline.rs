@@ -44,59 +44,132 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     (best, last.unwrap())
 }
 
-/// Packaging and signing: the costly part of `hostnet build`, per host.
-fn bench_packages() {
-    use hostnet::package::signing::{KeygenRequest, SigningKey, keygen};
-    let dir = tempfile::tempdir().unwrap();
-    let (secret, public) = (dir.path().join("k.asc"), dir.path().join("k.pub"));
+fn make_key(dir: &std::path::Path, bits: usize) -> std::path::PathBuf {
+    use hostnet::package::signing::{KeygenRequest, keygen};
+    let (secret, public) = (
+        dir.join(format!("k{bits}.asc")),
+        dir.join(format!("k{bits}.pub")),
+    );
     keygen(&KeygenRequest {
         user_id: "bench <bench@example.com>",
-        bits: 4096,
+        bits,
         passphrase: None,
         secret_path: &secret,
         public_path: &public,
     })
     .unwrap();
-    let key = SigningKey::load(&secret, None).unwrap();
-    let fleet_dir = tempfile::tempdir().unwrap();
-    write_fleet(fleet_dir.path(), 50);
-    let (_, _, fleet) = hostnet::load_fleet(fleet_dir.path());
-    let fleet = fleet.unwrap();
-    let templates = hostnet::templates::Templates::new(None).unwrap();
-    let specs: Vec<_> = fleet
-        .hosts
-        .iter()
-        .map(|h| {
-            hostnet::package::PackageSpec::new(
-                &fleet.site,
-                h,
-                hostnet::render::render_host(&templates, h).unwrap(),
-            )
+    secret
+}
+
+/// Signatures per second per core from `openssl speed` (the machine's bound for RSA), if present.
+fn openssl_signs_per_second(bits: usize) -> Option<f64> {
+    let output = std::process::Command::new("openssl")
+        .args(["speed", "-mr", "-seconds", "2", &format!("rsa{bits}")])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.strip_prefix("+F2:")?.split(':').collect();
+            (fields.get(1)? == &bits.to_string().as_str()).then(|| fields.get(2)?.parse().ok())?
         })
-        .collect();
-    for (label, key) in [("unsigned", None), ("signed, RSA-4096", Some(&key))] {
-        let (time, bytes) = best_of(3, || {
-            specs
-                .iter()
-                .map(|s| s.build("1", "1", 1_700_000_000, key).unwrap().len())
+}
+
+/// One RSA signature over a package-sized input: the `pgp` crate's signer (pure-Rust RSA) against
+/// the OpenSSL package signer, and OpenSSL's own figure.
+fn bench_signatures(keys: &[(usize, std::path::PathBuf)]) {
+    use rpm::signature::Signing as _;
+    println!("\nper RSA signature of 16 KiB (best of 3 x 20):");
+    let data = vec![0x5au8; 16 * 1024];
+    for (bits, path) in keys {
+        let key = hostnet::package::signing::SigningKey::load(path, None).unwrap();
+        let time = rpm::Timestamp(1_700_000_000);
+        let (pgp, _) = best_of(3, || {
+            (0..20)
+                .map(|_| key.signer.sign(&data[..], time).unwrap().len())
                 .sum::<usize>()
         });
+        let (fast, _) = best_of(3, || {
+            (0..20)
+                .map(|_| key.package_signer.sign(&data[..], time).unwrap().len())
+                .sum::<usize>()
+        });
+        let bound = openssl_signs_per_second(*bits).map_or("n/a".into(), |per_second| {
+            format!("{:.2}ms", 1e3 / per_second)
+        });
         println!(
-            "package {label:>17}: {:>8.2}ms per host ({} hosts, {} bytes per package)",
-            time.as_secs_f64() * 1e3 / specs.len() as f64,
-            specs.len(),
-            bytes / specs.len()
+            "  RSA-{bits}: pgp crate {:>7.2}ms, hostnet (OpenSSL) {:>7.2}ms, `openssl speed` {bound}",
+            pgp.as_secs_f64() * 1e3 / 20.0,
+            fast.as_secs_f64() * 1e3 / 20.0,
+        );
+    }
+}
+
+/// `hostnet build` as a user runs it: a full build, a rebuild with nothing changed and one with one
+/// host changed, with the time per package against the machine's bound (two signatures per
+/// package, spread over every core).
+fn bench_builds(hosts: usize, keys: &[(usize, std::path::PathBuf)]) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("\n`hostnet build`, {hosts} hosts, {cores} cores:");
+    for (bits, key) in keys {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts_dir = dir.path().join("hosts");
+        write_fleet(&hosts_dir, hosts);
+        let out = dir.path().join("out");
+        let run = || {
+            let start = Instant::now();
+            let output = std::process::Command::new(env!("CARGO_BIN_EXE_hostnet"))
+                .args(["--hosts", hosts_dir.to_str().unwrap(), "build", "--out"])
+                .arg(&out)
+                .arg("--key")
+                .arg(key)
+                .env("SOURCE_DATE_EPOCH", "1700000000")
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            start.elapsed()
+        };
+        let full = run();
+        let unchanged = run();
+        let changed_host = hosts_dir.join("host-00001.toml");
+        let text = std::fs::read_to_string(&changed_host).unwrap();
+        std::fs::write(
+            &changed_host,
+            format!("{text}[sysctl]\n\"net.core.somaxconn\" = 4096\n"),
+        )
+        .unwrap();
+        let one_changed = run();
+        let per_package = full.as_secs_f64() * 1e3 / (hosts + 1) as f64;
+        let bound =
+            openssl_signs_per_second(*bits).map(|per_second| 2.0 * 1e3 / per_second / cores as f64);
+        println!(
+            "  RSA-{bits}: full {:>7.2}s ({per_package:.2}ms per package{}), nothing changed {:>6.2}s, one host changed {:>6.2}s",
+            full.as_secs_f64(),
+            bound.map_or(String::new(), |b| format!(
+                ", bound {b:.2}ms, {:.1}x the bound",
+                per_package / b
+            )),
+            unchanged.as_secs_f64(),
+            one_changed.as_secs_f64(),
         );
     }
 }
 
 fn main() {
     let templates = hostnet::templates::Templates::new(None).unwrap();
+    let sizes: Vec<usize> = std::env::var("HOSTNET_BENCH_HOSTS")
+        .ok()
+        .map(|v| v.split(',').map(|n| n.trim().parse().unwrap()).collect())
+        .unwrap_or_else(|| vec![100, 1000, 10000]);
     println!(
         "{:>6} {:>14} {:>14} {:>16}",
         "hosts", "load+check", "render all", "render per host"
     );
-    for hosts in [10, 100, 1000, 4000] {
+    for &hosts in &sizes {
         let dir = tempfile::tempdir().unwrap();
         write_fleet(dir.path(), hosts);
         let (check_time, (_, diagnostics, fleet)) = best_of(3, || hostnet::load_fleet(dir.path()));
@@ -121,5 +194,14 @@ fn main() {
             render_time.as_secs_f64() * 1e6 / hosts as f64
         );
     }
-    bench_packages();
+    let key_dir = tempfile::tempdir().unwrap();
+    let keys: Vec<(usize, std::path::PathBuf)> = [2048, 4096]
+        .into_iter()
+        .map(|bits| (bits, make_key(key_dir.path(), bits)))
+        .collect();
+    bench_signatures(&keys);
+    let build_hosts = std::env::var("HOSTNET_BENCH_BUILD_HOSTS")
+        .ok()
+        .map_or(1000, |v| v.trim().parse().unwrap());
+    bench_builds(build_hosts, &keys);
 }

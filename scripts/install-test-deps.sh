@@ -3,7 +3,7 @@
 # Already-installed tools are left alone, so a second run is quick.
 set -euo pipefail
 
-debian_packages=(rpm rpm2cpio cpio rpmlint createrepo-c dnf debootstrap gnupg bash coreutils passwd grub-common python3-rpm nginx openssl qemu-system-x86 busybox-static socat curl)
+debian_packages=(rpm rpm2cpio cpio rpmlint createrepo-c dnf debootstrap gnupg bash coreutils passwd grub-common python3-rpm nginx openssl qemu-system-x86 busybox-static socat curl pkg-config libssl-dev)
 missing=()
 for package in "${debian_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -1195,3 +1195,50 @@ fn host_packages_conflict_with_each_other_but_never_with_themselves() {
         }
     }
 }
+
+/// The MPI of an RSA signature packet: (bit count, byte length), read from its end.
+fn signature_mpi(packet: &[u8]) -> (usize, usize) {
+    (1..=512)
+        .find_map(|length| {
+            let at = packet.len().checked_sub(length + 2)?;
+            let bits = u16::from_be_bytes([packet[at], packet[at + 1]]) as usize;
+            (bits.div_ceil(8) == length && packet[at + 2] != 0).then_some((bits, length))
+        })
+        .unwrap()
+}
+
+#[test]
+fn the_openssl_package_signer_writes_the_pgp_crates_packets_byte_for_byte() {
+    use rpm::signature::Signing as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, _) = common::hostnet_key(dir.path(), "same");
+    let key = hostnet::package::signing::SigningKey::load(&secret, None).unwrap();
+    let compare = |data: &[u8], time: u32| {
+        let time = rpm::Timestamp(time);
+        let fast = key.package_signer.sign(data, time).unwrap();
+        let reference = key.signer.sign(data, time).unwrap();
+        assert_eq!(fast, reference, "{} bytes at {}", data.len(), time.0);
+        fast
+    };
+    for i in 0..24u32 {
+        let data = format!("package {i} ").repeat(1 + 997 * i as usize);
+        compare(data.as_bytes(), 1_700_000_000 + i * 3600);
+    }
+    // About 1 signature in 256 starts with a zero byte, which an MPI drops (and its bit count
+    // with it): find one with the fast signer, then compare it.
+    let short = (0..20_000u32)
+        .find(|i| {
+            let packet = key
+                .package_signer
+                .sign(format!("{i}").as_bytes(), rpm::Timestamp(1_700_000_000))
+                .unwrap();
+            signature_mpi(&packet).1 < 256
+        })
+        .expect("a signature with a leading zero byte within 20000 tries");
+    let packet = compare(format!("{short}").as_bytes(), 1_700_000_000);
+    let (bits, length) = signature_mpi(&packet);
+    assert!(
+        length < 256 && bits <= 255 * 8,
+        "{bits} bits in {length} bytes"
+    );
+}

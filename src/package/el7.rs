@@ -44,8 +44,10 @@ pub fn seal(
     let mut legacy_bytes = 0;
     if let Some(key) = key {
         let time = rpm::Timestamp(signature_time);
-        let header_signature = key.signer.sign(header.as_slice(), time)?;
-        let full_signature = key.signer.sign(header_and_payload.as_slice(), time)?;
+        let header_signature = key.package_signer.sign(header.as_slice(), time)?;
+        let full_signature = key
+            .package_signer
+            .sign(header_and_payload.as_slice(), time)?;
         legacy_bytes += full_signature.len();
         entries.push(entry(
             IndexSignatureTag::RPMSIGTAG_RSA,

@@ -69,7 +69,11 @@ pub enum KeyError {
 
 /// A loaded, checked signing key.
 pub struct SigningKey {
+    /// The `pgp` crate's signer: detached signatures, and the reference the package signer is
+    /// tested against.
     pub signer: rpm::signature::pgp::Signer,
+    /// Signs packages (two signatures each): OpenSSL's RSA with the key unlocked once.
+    pub package_signer: super::openssl_signer::OpensslSigner,
     pub public_key: SignedPublicKey,
     /// Upper-case hex, as `rpm -qi gpg-pubkey` and `rpm -K` show the short form.
     pub fingerprint: String,
@@ -159,6 +163,13 @@ impl SigningKey {
         let mut signer = rpm::signature::pgp::Signer::from_asc(&armored)
             .and_then(|s| s.with_signing_key(&fingerprint_bytes))
             .map_err(|e| parse_error(e.to_string()))?;
+        let package_signer =
+            super::openssl_signer::OpensslSigner::new(&secret, passphrase.as_deref()).map_err(
+                |detail| KeyError::Unlock {
+                    path: path.into(),
+                    detail,
+                },
+            )?;
         if let Some(passphrase) = passphrase {
             signer = signer.with_key_passphrase(passphrase);
         }
@@ -181,6 +192,7 @@ impl SigningKey {
         Ok(SigningKey {
             created,
             signer,
+            package_signer,
             public_key: secret.to_public_key(),
             fingerprint: super::hex(&fingerprint_bytes).to_ascii_uppercase(),
             user_id,
