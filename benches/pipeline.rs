@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 fn write_fleet(root: &std::path::Path, hosts: usize) {
     let site = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/hosts/site.toml"))
         .unwrap()
-        .replace("subnet = \"172.20.56.0/24\"", "subnet = \"172.20.0.0/16\"")
-        .replace("gateway = \"172.20.56.1\"", "gateway = \"172.20.0.1\"")
+        .replace("subnet = \"172.20.56.0/24\"", "subnet = \"172.16.0.0/12\"")
+        .replace("gateway = \"172.20.56.1\"", "gateway = \"172.16.0.1\"")
         .replace("subnet = \"10.20.51.0/24\"", "subnet = \"10.20.0.0/16\"")
         .replace("gateway = \"10.20.51.1\"", "gateway = \"10.20.0.1\"");
     std::fs::create_dir_all(root.join("group-a")).unwrap();
@@ -21,10 +21,11 @@ fn write_fleet(root: &std::path::Path, hosts: usize) {
         let (hi, lo) = ((i + 1) / 250, (i + 1) % 250 + 2);
         let slice_base = (i + 1) * 16;
         let text = format!(
-            "boot-mac = \"52:54:00:00:{:02x}:{:02x}\"\n[management]\naddress = \"10.20.{hi}.{lo}\"\n[containers]\nslice = \"172.20.{}.{}/28\"\n",
+            "boot-mac = \"52:54:00:00:{:02x}:{:02x}\"\n[management]\naddress = \"10.20.{hi}.{lo}\"\n[containers]\nslice = \"172.{}.{}.{}/28\"\n",
             i / 256,
             i % 256,
-            slice_base / 256,
+            16 + slice_base / 65536,
+            slice_base / 256 % 256,
             slice_base % 256
         );
         let folder = if i % 2 == 0 { "group-a" } else { "" };
@@ -173,7 +174,12 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         write_fleet(dir.path(), hosts);
         let (check_time, (_, diagnostics, fleet)) = best_of(3, || hostnet::load_fleet(dir.path()));
-        let fleet = fleet.unwrap_or_else(|| panic!("synthetic fleet invalid:\n{diagnostics:?}"));
+        let fleet = fleet.unwrap_or_else(|| {
+            panic!(
+                "synthetic fleet invalid: {:?}",
+                diagnostics.iter().next().map(|d| d.full_message())
+            )
+        });
         let (render_time, rendered) = best_of(3, || {
             fleet
                 .hosts

@@ -72,12 +72,18 @@ impl OpensslSigner {
             .and_then(|inner| inner)
             .map_err(|e| e.to_string())?;
         let key = rsa_key(&n, &e, &d, &p, &q).map_err(|e| e.to_string())?;
-        Ok(OpensslSigner {
+        let signer = OpensslSigner {
             key,
             fingerprint: primary.fingerprint().as_bytes().to_vec(),
             key_id: primary.legacy_key_id().as_ref().to_vec(),
             user_id: secret.details.users.first().map(|u| u.id.id().to_vec()),
-        })
+        };
+        // One signature checked with the public key proves the parameters fit together, for a
+        // fraction of what OpenSSL's RSA_check_key (primality tests of p and q) costs a run.
+        signer
+            .self_test()
+            .map_err(|e| format!("the RSA parameters do not produce valid signatures: {e}"))?;
+        Ok(signer)
     }
 
     /// The hashed part of the signature packet: what the signature covers after the data.
@@ -148,6 +154,22 @@ impl OpensslSigner {
         Ok(packet)
     }
 
+    fn self_test(&self) -> Result<(), String> {
+        let digest = sha2::Sha256::digest(b"hostnet signing self-test");
+        let verified = (|| {
+            let signature = self.rsa_sign(&digest)?;
+            let mut context = PkeyCtx::new(&self.key)?;
+            context.verify_init()?;
+            context.set_rsa_padding(Padding::PKCS1)?;
+            context.set_signature_md(Md::sha256())?;
+            context.verify(&digest, &signature)
+        })()
+        .map_err(|e| e.to_string())?;
+        verified
+            .then_some(())
+            .ok_or_else(|| "a test signature does not verify".to_string())
+    }
+
     /// RSASSA-PKCS1-v1_5 over a SHA-256 digest.
     fn rsa_sign(&self, digest: &[u8]) -> Result<Vec<u8>, openssl::error::ErrorStack> {
         let mut context = PkeyCtx::new(&self.key)?;
@@ -196,7 +218,6 @@ fn rsa_key(
         .set_factors(p_big, q_big)?
         .set_crt_params(dmp1, dmq1, iqmp)?
         .build();
-    rsa.check_key()?;
     PKey::from_rsa(rsa)
 }
 
