@@ -61,11 +61,7 @@ atomically; hostnet refuses to replace a non-empty directory it did not write."
     )]
     Render {
         /// Hosts to render
-        #[arg(
-            value_name = "HOST",
-            required_unless_present = "all",
-            conflicts_with = "all"
-        )]
+        #[arg(value_name = "HOST", conflicts_with = "all")]
         names: Vec<String>,
         /// Render every host, each into DIR/<host>/
         #[arg(long)]
@@ -98,12 +94,7 @@ written; anything else in DIR is left alone."
         #[arg(long, short, value_name = "DIR", default_value = "out")]
         out: PathBuf,
         /// Armored (or binary) OpenPGP secret key: RSA, primary key signs, file not world-readable
-        #[arg(
-            long,
-            value_name = "FILE",
-            env = "HOSTNET_SIGNING_KEY",
-            required_unless_present = "unsigned"
-        )]
+        #[arg(long, value_name = "FILE", env = "HOSTNET_SIGNING_KEY")]
         key: Option<PathBuf>,
         /// File whose first line is the key's passphrase (otherwise $HOSTNET_KEY_PASSPHRASE)
         #[arg(long, value_name = "FILE")]

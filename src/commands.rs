@@ -20,6 +20,10 @@ pub const PASSPHRASE_ENV: &str = "HOSTNET_KEY_PASSPHRASE";
 pub type CommandResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 pub fn run(cli: &Cli) -> CommandResult {
+    if let Some(problem) = usage_problem(&cli.command) {
+        eprintln!("hostnet: error: {problem}");
+        return Ok(ExitCode::from(2));
+    }
     if let Command::Keygen {
         uid,
         bits,
@@ -68,21 +72,41 @@ pub fn run(cli: &Cli) -> CommandResult {
             })
         }
         Command::Show { host } => {
-            let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
+            let Some(definition) = definitions.hosts.iter().find(|d| d.name == *host) else {
+                let known: Vec<&str> = definitions.hosts.iter().map(|d| d.name.as_str()).collect();
+                return Err(format!(
+                    "no host named {host:?}; defined hosts: {}",
+                    known.join(", ")
+                )
+                .into());
+            };
+            // Errors elsewhere in the fleet do not hide a host that is fine on its own.
+            let concerns_host = |d: &crate::diagnostic::Diagnostic| {
+                d.severity == crate::diagnostic::Severity::Error
+                    && (d.location.file == definition.file
+                        || d.inherited_by.contains(host)
+                        // A fleet rule reported at the other host of a pair names this one.
+                        || d.message.contains(&format!("host {host} ")))
+            };
+            let checked = match &fleet {
+                Some(fleet) => fleet.host(host).cloned(),
+                None => crate::validate::check_one_host(&definitions, host),
+            };
+            let Some(checked) = checked.filter(|_| !diagnostics.iter().any(concerns_host)) else {
+                report(&definitions, &diagnostics);
+                eprintln!("hostnet: host {host} has errors; fix them first (hostnet check)");
                 return Ok(ExitCode::from(1));
             };
-            let Some(checked) = fleet.host(host) else {
-                return Err(unknown_host(&fleet, host).into());
-            };
-            let definition = definitions
-                .hosts
-                .iter()
-                .find(|d| d.name == *host)
-                .ok_or("host vanished")?;
             print!(
                 "{}",
-                crate::show::effective_definition(&definitions, definition, checked)
+                crate::show::effective_definition(&definitions, definition, &checked)
             );
+            if diagnostics.has_errors() {
+                eprintln!(
+                    "hostnet: warning: {} error(s) in other definitions (hostnet check lists them); host {host} itself checks",
+                    diagnostics.error_count()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Render {
@@ -216,6 +240,28 @@ pub fn run(cli: &Cli) -> CommandResult {
 }
 
 /// Renders every host's files, scriptlets and kickstart without writing them.
+/// What clap cannot say well: a missing argument with the ways to give it.
+fn usage_problem(command: &Command) -> Option<String> {
+    match command {
+        Command::Build {
+            key: None,
+            unsigned: false,
+            ..
+        } => Some(format!(
+            "build signs every package and needs the secret key: --key FILE or {KEY_ENV}=FILE (make one with `hostnet keygen --uid \"Ops <ops@example.com>\"`); --unsigned builds unsigned packages, for tests only"
+        )),
+        Command::Render {
+            names, all: false, ..
+        } if names.is_empty() => Some(
+            "render needs the hosts to render: name them (hostnet render HOST... --out DIR), or --all for every host".into(),
+        ),
+        _ => None,
+    }
+}
+
+/// Where `build` finds the signing key when `--key` is not given.
+pub const KEY_ENV: &str = "HOSTNET_SIGNING_KEY";
+
 fn render_everything(fleet: &Fleet) -> Result<(), Box<dyn std::error::Error>> {
     let templates = site_templates(fleet, None)?;
     for host in &fleet.hosts {

@@ -9,18 +9,17 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         // Completions and the man page come straight from the clap definition.
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "hostnet",
-                &mut std::io::stdout(),
-            );
-            Ok(ExitCode::SUCCESS)
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "hostnet", &mut script);
+            to_stdout(&script)
         }
-        Command::Man => clap_mangen::Man::new(Cli::command())
-            .render(&mut std::io::stdout())
-            .map(|()| ExitCode::SUCCESS)
-            .map_err(Into::into),
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .map_err(Into::into)
+                .and_then(|()| to_stdout(&page))
+        }
         _ => hostnet::commands::run(&cli),
     };
     result.unwrap_or_else(|err| {
@@ -32,6 +31,16 @@ fn main() -> ExitCode {
         }
         ExitCode::from(1)
     })
+}
+
+/// Writes `bytes` to stdout; a reader that stops early (`hostnet man | head`) is not an error.
+fn to_stdout(bytes: &[u8]) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// Whether a message already starts the way compilers report (`path:line:col: error: `), so that

@@ -66,3 +66,84 @@ fn man_page_and_completions_come_from_the_cli_definition() {
             .success()
     );
 }
+
+#[test]
+fn a_missing_argument_says_every_way_to_give_it() {
+    let fleet = common::Fleet::example();
+    let build = fleet.run(&["build", "--out", "dist"]);
+    assert_eq!(build.status.code(), Some(2));
+    let message = common::stderr(&build);
+    for way in [
+        "--key FILE",
+        "HOSTNET_SIGNING_KEY",
+        "hostnet keygen",
+        "--unsigned",
+    ] {
+        assert!(message.contains(way), "{way:?} in {message}");
+    }
+    assert!(!fleet.dir.path().join("dist").exists());
+
+    let render = fleet.run(&["render", "--out", "r"]);
+    assert_eq!(render.status.code(), Some(2));
+    assert!(
+        common::stderr(&render).contains("--all"),
+        "{}",
+        common::stderr(&render)
+    );
+}
+
+#[test]
+fn a_public_key_given_as_the_signing_key_is_named_as_such() {
+    let fleet = common::Fleet::example();
+    let (_, public) = common::hostnet_key(fleet.dir.path(), "k");
+    // Public keys are world-readable, rightly: that is not what is wrong with it.
+    common::run_ok("chmod", &["0644", public.to_str().unwrap()]);
+    let output = fleet.run(&["build", "--key", public.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = common::stderr(&output);
+    assert!(message.contains("this is a public key"), "{message}");
+    assert!(!message.contains("readable by every user"), "{message}");
+}
+
+#[test]
+fn man_and_completions_stop_quietly_when_the_reader_does() {
+    for command in ["man", "completions bash"] {
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "'{}' {command} | head -c 10 >/dev/null",
+                env!("CARGO_BIN_EXE_hostnet")
+            ))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{command}");
+        assert_eq!(common::stderr(&output), "", "{command}");
+    }
+}
+
+#[test]
+fn show_shows_a_sound_host_while_another_has_errors() {
+    let fleet = common::Fleet::example();
+    // A new host that takes dockerhost-02's address: both are named by the error.
+    fleet.write(
+        "broken.toml",
+        "[management]\naddress = \"10.20.51.22\"\n[containers]\nslice = \"172.20.56.96/28\"\n",
+    );
+    let sound = fleet.run(&["show", "dockerhost-01"]);
+    assert!(sound.status.success(), "{}", common::stderr(&sound));
+    assert!(stdout(&sound).contains("address = \"10.20.51.21\""));
+    assert!(
+        common::stderr(&sound).contains("1 error(s) in other definitions"),
+        "{}",
+        common::stderr(&sound)
+    );
+    for host in ["broken", "dockerhost-02"] {
+        let output = fleet.run(&["show", host]);
+        assert_eq!(output.status.code(), Some(1), "{host}");
+        assert!(
+            common::stderr(&output).contains(&format!("host {host} has errors")),
+            "{}",
+            common::stderr(&output)
+        );
+    }
+}

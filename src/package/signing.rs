@@ -37,6 +37,11 @@ pub enum KeyError {
         path.display()
     )]
     NotRsa { path: PathBuf, algorithm: String },
+    #[error(
+        "{}: this is a public key; --key (or HOSTNET_SIGNING_KEY) takes the secret key it belongs to (`hostnet keygen` writes both; gpg exports it with `gpg --armor --export-secret-keys KEYID`)",
+        path.display()
+    )]
+    PublicKey { path: PathBuf },
     #[error("{}: the RSA key has {bits} bits; use at least 2048", path.display())]
     TooShort { path: PathBuf, bits: usize },
     #[error(
@@ -97,6 +102,14 @@ impl SigningKey {
             path: path.into(),
             source,
         })?;
+        let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
+            path: path.into(),
+            source,
+        })?;
+        // Said first: a public key's mode is no reason to refuse it, its being public is.
+        if is_public_key(&bytes) {
+            return Err(KeyError::PublicKey { path: path.into() });
+        }
         let mode = metadata.permissions().mode() & 0o7777;
         // Readable by others leaks the key; writable by group or others lets them swap in
         // their own key, which every host then trusts.
@@ -116,10 +129,6 @@ impl SigningKey {
                 exposure,
             });
         }
-        let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
-            path: path.into(),
-            source,
-        })?;
         let parse_error = |detail: String| KeyError::Parse {
             path: path.into(),
             detail,
@@ -243,6 +252,22 @@ impl SigningKey {
 
 /// Whether the primary key carries the signing capability. Key flags live on the self-signatures;
 /// a key whose self-signatures carry no flags at all predates them and may sign.
+/// An armored public key block, or a binary one (its first packet a public key, tag 6, in the old or
+/// the new packet format).
+fn is_public_key(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
+    if text.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+        && !text.contains("-----BEGIN PGP PRIVATE KEY BLOCK-----")
+    {
+        return true;
+    }
+    match bytes.first() {
+        Some(&first) if first & 0xc0 == 0xc0 => first & 0x3f == 6,
+        Some(&first) if first & 0x80 == 0x80 => (first >> 2) & 0x0f == 6,
+        _ => false,
+    }
+}
+
 fn primary_can_sign(key: &SignedSecretKey) -> bool {
     let signatures = key
         .details

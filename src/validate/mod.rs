@@ -50,6 +50,19 @@ pub fn check(definitions: &Definitions, diagnostics: &mut Diagnostics) -> Option
     })
 }
 
+/// One host checked on its own, whatever the rest of the fleet holds (for `show`): `None` when a
+/// value it uses is wrong. Fleet-wide rules (unique addresses...) are not checked here; the caller
+/// has their diagnostics.
+pub fn check_one_host(definitions: &Definitions, name: &str) -> Option<crate::model::Host> {
+    let (_, site) = definitions.site.as_ref()?;
+    let mut scratch = Diagnostics::default();
+    let catalog = catalog::check_site(site, &definitions.root, &mut scratch);
+    let definition = definitions.hosts.iter().find(|d| d.name == name)?;
+    host::HostChecker::new(definition, &catalog, &mut scratch)
+        .check()
+        .0
+}
+
 /// dracut's `bond=` takes the bonding options comma-separated, so an option whose value holds a comma
 /// (several `arp_ip_target`s) cannot reach the installer.
 fn check_installer_network(
