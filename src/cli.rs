@@ -17,18 +17,40 @@ Exit status: 0 on success, 1 when the definitions are invalid or an output canno
     after_help = "Start with `hostnet check`, then `hostnet show HOST` and `hostnet render HOST --out DIR`."
 )]
 pub struct Cli {
-    /// The definitions tree: site.toml, optional group folders with group.toml, one <host>.toml per host
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        env = "HOSTNET_HOSTS",
-        default_value = "hosts"
-    )]
-    pub hosts: PathBuf,
+    /// The definitions tree: site.toml, optional group folders with group.toml, one <host>.toml per
+    /// host [default: hosts]
+    #[arg(long, value_name = "DIR", env = "HOSTNET_HOSTS")]
+    pub hosts: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--hosts` after the subcommand, for the subcommands that read definitions (and only those: it
+/// means nothing to keygen, publish, completions or man).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HostsArg {
+    /// The definitions tree (as `hostnet --hosts DIR`) [default: hosts]
+    #[arg(long = "hosts", value_name = "DIR")]
+    pub hosts: Option<PathBuf>,
+}
+
+impl Cli {
+    /// The definitions tree: `--hosts` after the subcommand, else before it (or $HOSTNET_HOSTS),
+    /// else `hosts`.
+    pub fn hosts_dir(&self) -> PathBuf {
+        let after = match &self.command {
+            Command::Check { definitions, .. }
+            | Command::Show { definitions, .. }
+            | Command::Render { definitions, .. }
+            | Command::Build { definitions, .. }
+            | Command::Plan { definitions, .. } => definitions.hosts.clone(),
+            _ => None,
+        };
+        after
+            .or_else(|| self.hosts.clone())
+            .unwrap_or_else(|| PathBuf::from("hosts"))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,6 +62,8 @@ pub enum Command {
 is valid (warnings allowed), 1 when any error is found."
     )]
     Check {
+        #[command(flatten)]
+        definitions: HostsArg,
         /// Treat warnings as errors
         #[arg(long)]
         deny_warnings: bool,
@@ -47,6 +71,8 @@ is valid (warnings allowed), 1 when any error is found."
 
     /// Print a host's effective definition after inheritance, with where each value came from
     Show {
+        #[command(flatten)]
+        definitions: HostsArg,
         /// Host name (the definition file's name without .toml)
         host: String,
     },
@@ -60,6 +86,8 @@ The fleet is checked first; nothing is written if it has errors. DIR is replaced
 atomically; hostnet refuses to replace a non-empty directory it did not write."
     )]
     Render {
+        #[command(flatten)]
+        definitions: HostsArg,
         /// Hosts to render
         #[arg(value_name = "HOST", conflicts_with = "all")]
         names: Vec<String>,
@@ -90,6 +118,8 @@ build owns DIR/repo, DIR/kickstart and DIR/pxe and switches them together once e
 written; anything else in DIR is left alone."
     )]
     Build {
+        #[command(flatten)]
+        definitions: HostsArg,
         /// Output directory
         #[arg(long, short, value_name = "DIR", default_value = "out")]
         out: PathBuf,
@@ -123,6 +153,8 @@ restart on the host for the change to take effect. Exit status: 0 nothing change
 changes, 1 an error (a pipeline can gate on it)."
     )]
     Plan {
+        #[command(flatten)]
+        definitions: HostsArg,
         /// The build's output directory, whose repo/ counts as published
         #[arg(long, value_name = "DIR", default_value = "out")]
         out: PathBuf,

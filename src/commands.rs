@@ -50,9 +50,9 @@ pub fn run(cli: &Cli) -> CommandResult {
     {
         return publish(target, repo, *grace, *lock_timeout);
     }
-    let (definitions, diagnostics, fleet) = crate::load_fleet(&cli.hosts);
+    let (definitions, diagnostics, fleet) = crate::load_fleet(&cli.hosts_dir());
     match &cli.command {
-        Command::Check { deny_warnings } => {
+        Command::Check { deny_warnings, .. } => {
             report(&definitions, &diagnostics);
             let mut failed =
                 diagnostics.has_errors() || (*deny_warnings && diagnostics.warning_count() > 0);
@@ -63,7 +63,10 @@ pub fn run(cli: &Cli) -> CommandResult {
             }
             if !failed {
                 let hosts = fleet.as_ref().map_or(0, |f| f.hosts.len());
-                println!("{}: {hosts} hosts checked, no errors", cli.hosts.display());
+                println!(
+                    "{}: {hosts} hosts checked, no errors",
+                    cli.hosts_dir().display()
+                );
             }
             Ok(if failed {
                 ExitCode::from(1)
@@ -71,7 +74,7 @@ pub fn run(cli: &Cli) -> CommandResult {
                 ExitCode::SUCCESS
             })
         }
-        Command::Show { host } => {
+        Command::Show { host, .. } => {
             let Some(definition) = definitions.hosts.iter().find(|d| d.name == *host) else {
                 let known: Vec<&str> = definitions.hosts.iter().map(|d| d.name.as_str()).collect();
                 return Err(format!(
@@ -114,6 +117,7 @@ pub fn run(cli: &Cli) -> CommandResult {
             all,
             out,
             templates,
+            ..
         } => {
             let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
                 return Ok(ExitCode::from(1));
@@ -142,6 +146,7 @@ pub fn run(cli: &Cli) -> CommandResult {
             unsigned,
             previous,
             templates,
+            ..
         } => {
             let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
                 return Ok(ExitCode::from(1));
@@ -212,6 +217,7 @@ pub fn run(cli: &Cli) -> CommandResult {
             previous,
             format,
             templates,
+            ..
         } => {
             let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
                 return Ok(ExitCode::from(1));

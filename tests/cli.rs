@@ -147,3 +147,26 @@ fn show_shows_a_sound_host_while_another_has_errors() {
         );
     }
 }
+
+#[test]
+fn hosts_goes_before_or_after_the_subcommand_and_only_where_it_means_something() {
+    let fleet = common::Fleet::example();
+    let tree = fleet.hosts();
+    let elsewhere = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--hosts", tree.to_str().unwrap(), "check"],
+        vec!["check", "--hosts", tree.to_str().unwrap()],
+    ] {
+        let output = hostnet(elsewhere.path(), &args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            common::stderr(&output)
+        );
+        assert!(stdout(&output).contains("3 hosts checked, no errors"));
+    }
+    for subcommand in ["keygen", "publish", "completions", "man"] {
+        let help = stdout(&hostnet(elsewhere.path(), &[subcommand, "--help"]));
+        assert!(!help.contains("--hosts"), "{subcommand}:\n{help}");
+    }
+}
