@@ -44,7 +44,8 @@ impl Cli {
             | Command::Show { definitions, .. }
             | Command::Render { definitions, .. }
             | Command::Build { definitions, .. }
-            | Command::Plan { definitions, .. } => definitions.hosts.clone(),
+            | Command::Plan { definitions, .. }
+            | Command::Spec { definitions, .. } => definitions.hosts.clone(),
             _ => None,
         };
         after
@@ -139,6 +140,40 @@ written; anything else in DIR is left alone."
         previous: Option<String>,
         /// Template overrides: DIR/kickstart/*.ks.j2 and DIR/specs/*.sh.j2 replace the built-in ones
         /// (default: [kickstart] template-dir in site.toml)
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+    },
+
+    /// Write a spec file and a source tarball per package, for rpmbuild, mock or koji
+    #[command(
+        long_about = "For sites that build and sign RPMs in their own infrastructure: write, per \
+package, DIR/<package>.spec (from specs/package.spec.j2, overridable with --templates) and the \
+reproducible source DIR/<package>-<N>.tar.gz (sorted entries, root-owned, dated \
+SOURCE_DATE_EPOCH). `rpmbuild -ba` of them makes the package `hostnet build` makes: same files, \
+modes, owners, %config flags, dependencies and scriptlets. N is the version `hostnet build` would \
+give against --previous (the published repository): the published one when the content is \
+unchanged, the next one otherwise, 1 for a package it does not list; --version sets N instead. \
+With --all, every host and hostnet-tools. DIR is replaced as a whole, atomically."
+    )]
+    Spec {
+        #[command(flatten)]
+        definitions: HostsArg,
+        /// Hosts to write specs for
+        #[arg(value_name = "HOST", conflicts_with = "all")]
+        names: Vec<String>,
+        /// Every host, and hostnet-tools
+        #[arg(long)]
+        all: bool,
+        /// Output directory
+        #[arg(long, short, value_name = "DIR")]
+        out: PathBuf,
+        /// What was published before (a repository directory or URL), to number versions as build does
+        #[arg(long, value_name = "REPO", conflicts_with = "version")]
+        previous: Option<String>,
+        /// The version to write instead (a whole number from 1)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        version: Option<u64>,
+        /// Template overrides, as for build
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
     },

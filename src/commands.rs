@@ -236,6 +236,73 @@ pub fn run(cli: &Cli) -> CommandResult {
             }
             Ok(ExitCode::from(if plan.has_changes() { 2 } else { 0 }))
         }
+        Command::Spec {
+            names,
+            all,
+            out,
+            previous,
+            version,
+            templates,
+            ..
+        } => {
+            let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
+                return Ok(ExitCode::from(1));
+            };
+            let selected = select(&fleet, names, *all)?;
+            let templates = site_templates(&fleet, templates.as_deref())?;
+            let source_date = crate::build::source_date_epoch()?;
+            let known =
+                crate::package::versions::KnownPackages::published(previous.as_deref(), None)?;
+            let mut specs = Vec::new();
+            for host in selected {
+                let rendered = render::render_host(&templates, host)?;
+                specs.push(crate::package::PackageSpec::new(
+                    &fleet.site,
+                    host,
+                    rendered,
+                ));
+            }
+            if *all {
+                specs.push(crate::package::PackageSpec::tools(&fleet.site));
+            }
+            let staging = Staging::new(out)?;
+            for spec in &specs {
+                let number = match version {
+                    Some(number) => *number,
+                    None => match known
+                        .plan(&spec.name, &spec.digest(), 1, |v| {
+                            spec.file_name(&v.to_string(), crate::package::versions::RELEASE)
+                        })?
+                        .current
+                    {
+                        crate::package::versions::Current::Keep(kept) => kept.version,
+                        crate::package::versions::Current::Build(next) => next,
+                    },
+                }
+                .to_string();
+                let text = spec.spec_file(
+                    &templates,
+                    &number,
+                    crate::package::versions::RELEASE,
+                    source_date,
+                )?;
+                staging.write(
+                    Path::new(&format!("{}.spec", spec.name)),
+                    text.as_bytes(),
+                    0o644,
+                )?;
+                let tarball = spec.source_tarball(&number, source_date)?;
+                staging.write(Path::new(&spec.source_name(&number)), &tarball, 0o644)?;
+                println!(
+                    "{}-{number}: {}.spec, {}",
+                    spec.name,
+                    spec.name,
+                    spec.source_name(&number)
+                );
+            }
+            staging.commit()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions { .. }
         | Command::Man
         | Command::Keygen { .. }
@@ -256,6 +323,11 @@ fn usage_problem(command: &Command) -> Option<String> {
         } => Some(format!(
             "build signs every package and needs the secret key: --key FILE or {KEY_ENV}=FILE (make one with `hostnet keygen --uid \"Ops <ops@example.com>\"`); --unsigned builds unsigned packages, for tests only"
         )),
+        Command::Spec {
+            names, all: false, ..
+        } if names.is_empty() => Some(
+            "spec needs the hosts to write specs for: name them (hostnet spec HOST... --out DIR), or --all for every host and hostnet-tools".into(),
+        ),
         Command::Render {
             names, all: false, ..
         } if names.is_empty() => Some(

@@ -12,6 +12,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("specs/post.sh.j2", include_str!("../specs/post.sh.j2")),
     ("specs/postun.sh.j2", include_str!("../specs/postun.sh.j2")),
     (
+        "specs/package.spec.j2",
+        include_str!("../specs/package.spec.j2"),
+    ),
+    (
         "kickstart/main.ks.j2",
         include_str!("../kickstart/main.ks.j2"),
     ),

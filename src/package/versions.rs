@@ -109,6 +109,23 @@ impl KnownPackages {
         previous: Option<&str>,
         trust: Option<&SigningKey>,
     ) -> Result<KnownPackages, VersionError> {
+        let mut known = KnownPackages::published(previous, trust)?;
+        // The live output may hold packages built but not yet published; they count for numbering
+        // (never go back), but a published package of the same version wins.
+        if repository::is_repository_dir(own_repo) {
+            // The build's own output: written by this tool on this machine.
+            known.add_repository(&Location::Directory(own_repo.to_path_buf()), None)?;
+        } else {
+            known.add_package_dir(&own_repo.join("Packages"))?;
+        }
+        Ok(known)
+    }
+
+    /// What `previous` (a repository or a directory of packages) holds, if given.
+    pub fn published(
+        previous: Option<&str>,
+        trust: Option<&SigningKey>,
+    ) -> Result<KnownPackages, VersionError> {
         let mut known = KnownPackages::default();
         if let Some(previous) = previous {
             match Location::parse(previous) {
@@ -124,14 +141,6 @@ impl KnownPackages {
                     }
                 }
             }
-        }
-        // The live output may hold packages built but not yet published; they count for numbering
-        // (never go back), but a published package of the same version wins.
-        if repository::is_repository_dir(own_repo) {
-            // The build's own output: written by this tool on this machine.
-            known.add_repository(&Location::Directory(own_repo.to_path_buf()), None)?;
-        } else {
-            known.add_package_dir(&own_repo.join("Packages"))?;
         }
         Ok(known)
     }
