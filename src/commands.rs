@@ -248,60 +248,15 @@ pub fn run(cli: &Cli) -> CommandResult {
             let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
                 return Ok(ExitCode::from(1));
             };
-            let selected = select(&fleet, names, *all)?;
-            let templates = site_templates(&fleet, templates.as_deref())?;
-            let source_date = crate::build::source_date_epoch()?;
-            let known =
-                crate::package::versions::KnownPackages::published(previous.as_deref(), None)?;
-            let mut specs = Vec::new();
-            for host in selected {
-                let rendered = render::render_host(&templates, host)?;
-                specs.push(crate::package::PackageSpec::new(
-                    &fleet.site,
-                    host,
-                    rendered,
-                ));
-            }
-            if *all {
-                specs.push(crate::package::PackageSpec::tools(&fleet.site));
-            }
-            let staging = Staging::new(out)?;
-            for spec in &specs {
-                let number = match version {
-                    Some(number) => *number,
-                    None => match known
-                        .plan(&spec.name, &spec.digest(), 1, |v| {
-                            spec.file_name(&v.to_string(), crate::package::versions::RELEASE)
-                        })?
-                        .current
-                    {
-                        crate::package::versions::Current::Keep(kept) => kept.version,
-                        crate::package::versions::Current::Build(next) => next,
-                    },
-                }
-                .to_string();
-                let text = spec.spec_file(
-                    &templates,
-                    &number,
-                    crate::package::versions::RELEASE,
-                    source_date,
-                )?;
-                staging.write(
-                    Path::new(&format!("{}.spec", spec.name)),
-                    text.as_bytes(),
-                    0o644,
-                )?;
-                let tarball = spec.source_tarball(&number, source_date)?;
-                staging.write(Path::new(&spec.source_name(&number)), &tarball, 0o644)?;
-                println!(
-                    "{}-{number}: {}.spec, {}",
-                    spec.name,
-                    spec.name,
-                    spec.source_name(&number)
-                );
-            }
-            staging.commit()?;
-            Ok(ExitCode::SUCCESS)
+            write_specs(
+                &fleet,
+                &select(&fleet, names, *all)?,
+                *all,
+                out,
+                previous.as_deref(),
+                *version,
+                templates.as_deref(),
+            )
         }
         Command::Completions { .. }
         | Command::Man
@@ -310,6 +265,70 @@ pub fn run(cli: &Cli) -> CommandResult {
             unreachable!("handled earlier")
         }
     }
+}
+
+/// `hostnet spec`: a spec file and a source tarball per package, numbered as build would.
+fn write_specs(
+    fleet: &Fleet,
+    selected: &[&crate::model::Host],
+    all: bool,
+    out: &Path,
+    previous: Option<&str>,
+    version: Option<u64>,
+    templates: Option<&Path>,
+) -> CommandResult {
+    let templates = site_templates(fleet, templates)?;
+    let source_date = crate::build::source_date_epoch()?;
+    let known = crate::package::versions::KnownPackages::published(previous, None)?;
+    let mut specs = Vec::new();
+    for host in selected {
+        let rendered = render::render_host(&templates, host)?;
+        specs.push(crate::package::PackageSpec::new(
+            &fleet.site,
+            host,
+            rendered,
+        ));
+    }
+    if all {
+        specs.push(crate::package::PackageSpec::tools(&fleet.site));
+    }
+    let staging = Staging::new(out)?;
+    for spec in &specs {
+        let number = match version {
+            Some(number) => number,
+            None => match known
+                .plan(&spec.name, &spec.digest(), 1, |v| {
+                    spec.file_name(&v.to_string(), crate::package::versions::RELEASE)
+                })?
+                .current
+            {
+                crate::package::versions::Current::Keep(kept) => kept.version,
+                crate::package::versions::Current::Build(next) => next,
+            },
+        }
+        .to_string();
+        let text = spec.spec_file(
+            &templates,
+            &number,
+            crate::package::versions::RELEASE,
+            source_date,
+        )?;
+        staging.write(
+            Path::new(&format!("{}.spec", spec.name)),
+            text.as_bytes(),
+            0o644,
+        )?;
+        let tarball = spec.source_tarball(&number, source_date)?;
+        staging.write(Path::new(&spec.source_name(&number)), &tarball, 0o644)?;
+        println!(
+            "{}-{number}: {}.spec, {}",
+            spec.name,
+            spec.name,
+            spec.source_name(&number)
+        );
+    }
+    staging.commit()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Renders every host's files, scriptlets and kickstart without writing them.
