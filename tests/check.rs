@@ -246,7 +246,7 @@ const CASES: &[Case] = &[
             false,
         )],
         position: "hosts/t.toml:4:20: error: ",
-        message: "xmit_hash_policy = \"layer9\" is not valid; use one of layer2, layer2+3, layer3+4",
+        message: "xmit_hash_policy = \"layer9\" is not valid; use one of layer2 (0), layer3+4 (1), layer2+3 (2), encap2+3 (3), encap3+4 (4), by name or by the kernel's number",
     },
     Case {
         name: "updelay not a multiple of miimon",

@@ -147,7 +147,8 @@ const OPTIONS: &[BondOption] = &[
     BondOption {
         name: "xmit_hash_policy",
         modes: &[BalanceXor, Ieee8023ad, BalanceTlb],
-        values: Values::Names(&["layer2", "layer2+3", "layer3+4", "encap2+3", "encap3+4"]),
+        // In the kernel's order: a number is the position (layer3+4 is 1, layer2+3 is 2).
+        values: Values::Names(&["layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4"]),
     },
 ];
 
@@ -191,10 +192,14 @@ pub fn check_option(
             if names.contains(&value) || by_number.is_some() {
                 Ok(value.to_string())
             } else {
+                let choices: Vec<String> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(number, name)| format!("{name} ({number})"))
+                    .collect();
                 Err(format!(
-                    "{name} = {value:?} is not valid; use one of {} (or its number 0-{})",
-                    names.join(", "),
-                    names.len() - 1
+                    "{name} = {value:?} is not valid; use one of {}, by name or by the kernel's number",
+                    choices.join(", ")
                 ))
             }
         }
