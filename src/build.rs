@@ -442,7 +442,7 @@ fn progress_bar(len: usize) -> Progress {
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
-    crate::package::hex(&sha2::Sha256::digest(bytes))
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// `SOURCE_DATE_EPOCH`, or now (with a warning: such builds are not reproducible).

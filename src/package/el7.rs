@@ -10,7 +10,6 @@
 use md5::Digest as _;
 use rpm::{Header, HeaderEntry, IndexData, IndexSignatureTag};
 
-use super::hex;
 use super::signing::SigningKey;
 
 /// What rpm reserves for in-place re-signing (`%__gpg_reserved_space` + 32).
@@ -63,11 +62,11 @@ pub fn seal(
     entries.push(entry(IndexSignatureTag::RPMSIGTAG_MD5, IndexData::Bin(md5)));
     entries.push(entry(
         IndexSignatureTag::RPMSIGTAG_SHA1,
-        IndexData::StringTag(hex(&sha1::Sha1::digest(&header))),
+        IndexData::StringTag(hex::encode(sha1::Sha1::digest(&header))),
     ));
     entries.push(entry(
         IndexSignatureTag::RPMSIGTAG_SHA256,
-        IndexData::StringTag(hex(&<sha2::Sha256 as sha2::Digest>::digest(&header))),
+        IndexData::StringTag(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&header))),
     ));
     let size = u32::try_from(header_and_payload.len()).expect("host packages are far below 4 GiB");
     entries.push(entry(

@@ -15,11 +15,6 @@ use crate::model::{Host, Site};
 use crate::render::{RenderedFile, RenderedHost};
 use signing::SigningKey;
 
-/// Lower-case hex, as rpm writes digests.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// rpmlint's limit for description lines.
 const DESCRIPTION_WIDTH: usize = 79;
 
@@ -282,7 +277,7 @@ installed hostnet host package expects (/usr/share/hostnet/expected-state) and n
         field("pre", &scriptlets.pre);
         field("post", &scriptlets.post);
         field("postun", &scriptlets.postun);
-        hex(&hasher.finalize())
+        hex::encode(hasher.finalize())
     }
 
     /// Builds the package file's bytes. `source_date` sets build time, file mtimes and signature time.

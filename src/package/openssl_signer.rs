@@ -43,7 +43,7 @@ pub struct OpensslSigner {
 impl std::fmt::Debug for OpensslSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpensslSigner")
-            .field("fingerprint", &super::hex(&self.fingerprint))
+            .field("fingerprint", &hex::encode(&self.fingerprint))
             .finish_non_exhaustive()
     }
 }

@@ -203,7 +203,7 @@ impl SigningKey {
             signer,
             package_signer,
             public_key: secret.to_public_key(),
-            fingerprint: super::hex(&fingerprint_bytes).to_ascii_uppercase(),
+            fingerprint: hex::encode(&fingerprint_bytes).to_ascii_uppercase(),
             user_id,
         })
     }
@@ -360,7 +360,7 @@ pub fn keygen(request: &KeygenRequest) -> Result<String, KeyError> {
         let _ = std::fs::remove_file(request.secret_path);
         return Err(error);
     }
-    Ok(super::hex(secret.primary_key.fingerprint().as_bytes()).to_ascii_uppercase())
+    Ok(hex::encode(secret.primary_key.fingerprint().as_bytes()).to_ascii_uppercase())
 }
 
 /// Creates `path` with `mode` from the start (the secret never exists with wider permissions), failing

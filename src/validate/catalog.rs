@@ -289,34 +289,19 @@ pub fn check_mtu(field: &Located<i64>, key: &str, diagnostics: &mut Diagnostics)
 
 /// An address a host may take in `subnet`: inside it, neither its network nor its broadcast address.
 pub fn usable_address(addr: Ipv4Addr, subnet: Ipv4Net) -> Result<(), String> {
-    if !subnet.contains(&addr) {
-        return Err(format!(
-            "{addr} is outside the subnet {subnet}; use an address from {} to {}",
-            first_host(subnet),
-            last_host(subnet)
-        ));
-    }
-    if addr == subnet.network() {
-        return Err(format!(
-            "{addr} is the network address of {subnet}; use an address from {} to {}",
-            first_host(subnet),
-            last_host(subnet)
-        ));
-    }
-    if addr == subnet.broadcast() {
-        return Err(format!(
-            "{addr} is the broadcast address of {subnet}; use an address from {} to {}",
-            first_host(subnet),
-            last_host(subnet)
-        ));
-    }
-    Ok(())
-}
-
-pub fn first_host(net: Ipv4Net) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(net.network()) + 1)
-}
-
-pub fn last_host(net: Ipv4Net) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(net.broadcast()) - 1)
+    let problem = if !subnet.contains(&addr) {
+        "is outside the subnet"
+    } else if addr == subnet.network() {
+        "is the network address of"
+    } else if addr == subnet.broadcast() {
+        "is the broadcast address of"
+    } else {
+        return Ok(());
+    };
+    let mut hosts = subnet.hosts();
+    let range = match (hosts.next(), hosts.next_back()) {
+        (Some(first), Some(last)) => format!("use an address from {first} to {last}"),
+        _ => format!("{subnet} has no host addresses"),
+    };
+    Err(format!("{addr} {problem} {subnet}; {range}"))
 }

@@ -7,7 +7,7 @@ use ipnet::Ipv4Net;
 mod rollout;
 
 use super::bonding;
-use super::catalog::{self, Catalog, first_host, usable_address};
+use super::catalog::{self, Catalog, usable_address};
 use super::{dockerd_flags, values};
 use crate::definition::HostDefinition;
 use crate::definition::located::Located;
@@ -581,7 +581,7 @@ impl<'a> HostChecker<'a> {
         let slice = self.slice(slice_field, &vlan)?;
         let bridge_address = match &layer.bridge_address {
             Some(field) => self.bridge_address(field, &vlan)?,
-            None => Ipv4Net::new(first_host(slice), vlan.subnet.prefix_len()).ok()?,
+            None => Ipv4Net::new(slice.hosts().next()?, vlan.subnet.prefix_len()).ok()?,
         };
         let gateway = match &layer.gateway {
             Some(g) => {
