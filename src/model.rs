@@ -105,6 +105,14 @@ pub struct Host {
     pub source: FileId,
 }
 
+/// How a bond's mode is spelled in its option string: ifcfg's `BONDING_OPTS` keeps the seed's
+/// number (`mode=0`); anaconda and dracut take the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeSpelling {
+    Number,
+    Name,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bond {
     pub name: String,
@@ -113,6 +121,38 @@ pub struct Bond {
     /// `miimon` and the further options, each `(name, value)`, in the order they are written.
     pub options: Vec<(String, String)>,
     pub mtu: Option<u16>,
+}
+
+impl Bond {
+    /// `mode=…` then every option as `name=value`, in order: the one encoding ifcfg, the
+    /// kickstart and the PXE entries join, each with its own separator.
+    pub fn option_words(&self, mode: ModeSpelling) -> Vec<String> {
+        let mode = match mode {
+            ModeSpelling::Number => self.mode.number().to_string(),
+            ModeSpelling::Name => self.mode.name().to_string(),
+        };
+        std::iter::once(format!("mode={mode}"))
+            .chain(self.options.iter().map(|(k, v)| format!("{k}={v}")))
+            .collect()
+    }
+}
+
+/// The interfaces whose `rp_filter` (and `forwarding`) hostnet manages: `all`, `default` and every
+/// interface on the containers' path. Validation calls it with what checked so far; rendering
+/// with the whole host.
+pub fn path_interfaces(
+    bond: Option<&str>,
+    management: Option<&Management>,
+    containers: Option<&Containers>,
+) -> Vec<String> {
+    let mut interfaces = vec!["all".to_string(), "default".to_string()];
+    interfaces.extend(bond.map(String::from));
+    interfaces.extend(management.filter(|m| m.tagged).map(|m| m.interface.clone()));
+    if let Some(containers) = containers {
+        interfaces.push(containers.interface.clone());
+        interfaces.push(containers.bridge.clone());
+    }
+    interfaces
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -253,7 +253,7 @@ fn files_of_rendered(rendered: &render::RenderedHost) -> BTreeMap<String, String
         ("%postun", &scriptlets.postun),
     ] {
         if !script.is_empty() {
-            files.insert(name.to_string(), script.clone());
+            files.insert(name.to_string(), script_lines(script));
         }
     }
     files
@@ -283,10 +283,16 @@ fn files_of_package(bytes: &[u8], file_name: &str) -> Result<BTreeMap<String, St
         ("%postun", metadata.get_post_uninstall_script()),
     ] {
         if let Ok(script) = script {
-            files.insert(name.to_string(), script.script);
+            files.insert(name.to_string(), script_lines(&script.script));
         }
     }
     Ok(files)
+}
+
+/// A scriptlet as lines that each end in a newline: packages store scriptlets without the last
+/// one (as rpmbuild does; earlier hostnet builds kept it), which is no change to show.
+fn script_lines(script: &str) -> String {
+    format!("{}\n", script.trim_end_matches('\n'))
 }
 
 fn compare(

@@ -29,8 +29,7 @@ struct Network {
 /// `--bondopts`: comma-separated `key=value`s, or `;`-separated when a value holds a comma
 /// (`arp_ip_target=a,b`), as anaconda reads them.
 pub fn bondopts(host: &Host) -> String {
-    let mut options = vec![format!("mode={}", host.bond.mode.name())];
-    options.extend(host.bond.options.iter().map(|(k, v)| format!("{k}={v}")));
+    let options = host.bond.option_words(crate::model::ModeSpelling::Name);
     let separator = if options.iter().any(|o| o.contains(',')) {
         ";"
     } else {

@@ -56,8 +56,7 @@ pub fn kernel_arguments(
         // dracut brings up the bond and the management VLAN before fetching the kickstart.
         let bond = &host.bond;
         let management = &host.management;
-        let mut bond_options = vec![format!("mode={}", bond.mode.name())];
-        bond_options.extend(bond.options.iter().map(|(k, v)| format!("{k}={v}")));
+        let bond_options = bond.option_words(crate::model::ModeSpelling::Name);
         args.push(format!(
             "bond={}:{}:{}",
             bond.name,

@@ -85,8 +85,7 @@ pub fn render(host: &Host) -> Result<Vec<RenderedFile>, UnquotableValue> {
         );
     }
 
-    let mut bonding_opts = vec![format!("mode={}", bond.mode.number())];
-    bonding_opts.extend(bond.options.iter().map(|(k, v)| format!("{k}={v}")));
+    let bonding_opts = bond.option_words(crate::model::ModeSpelling::Number);
     let bond_file = Ifcfg::new(&bond.name)
         .set("TYPE", "Bond")
         .set("BONDING_MASTER", "yes")

@@ -13,17 +13,11 @@ pub fn interface_key(interface: &str) -> String {
 
 /// Every interface whose own rp_filter must be 0: the effective value is max(all, interface).
 pub fn rp_filter_interfaces(host: &Host) -> Vec<String> {
-    let mut interfaces = vec![
-        "all".to_string(),
-        "default".to_string(),
-        host.bond.name.clone(),
-    ];
-    if host.management.tagged {
-        interfaces.push(host.management.interface.clone());
-    }
-    interfaces.push(host.containers.interface.clone());
-    interfaces.push(host.containers.bridge.clone());
-    interfaces
+    crate::model::path_interfaces(
+        Some(&host.bond.name),
+        Some(&host.management),
+        Some(&host.containers),
+    )
 }
 
 pub fn render(host: &Host) -> RenderedFile {

@@ -897,13 +897,8 @@ impl<'a> HostChecker<'a> {
         containers: Option<&Containers>,
     ) -> Option<Vec<(String, String)>> {
         let mut managed = vec!["net.ipv4.ip_forward".to_string()];
-        let interfaces = ["all", "default"]
-            .into_iter()
-            .map(String::from)
-            .chain(bond.map(|b| b.name.clone()))
-            .chain(management.map(|m| m.interface.clone()))
-            .chain(containers.map(|c| c.interface.clone()))
-            .chain(containers.map(|c| c.bridge.clone()));
+        let interfaces =
+            crate::model::path_interfaces(bond.map(|b| b.name.as_str()), management, containers);
         // `forwarding` per interface is ip_forward's other half: `all.forwarding = 0` is
         // `ip_forward = 0`, and 0 on one interface of the path stops containers' traffic there.
         for interface in interfaces {
