@@ -34,12 +34,17 @@ DEMO_KEY := $(OUT)/demo-key/hostnet-demo-signing-key.asc
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1700000000)
 export SOURCE_DATE_EPOCH
 
-demo: build
-	$(HOSTNET) --hosts hosts check
-	$(HOSTNET) --hosts hosts render --all --out $(OUT)/render
-	@test -f $(DEMO_KEY) || $(HOSTNET) keygen --uid "hostnet demo (throwaway) <demo@example.com>" --bits 2048 \
+# The demo runs the dev-profile binary (dependencies optimised, see Cargo.toml), the build `make
+# test` reuses: a first `make demo` then `make test` compiles the dependency tree once, not twice.
+DEMO_HOSTNET := target/debug/hostnet
+
+demo:
+	$(CARGO) build --locked
+	$(DEMO_HOSTNET) --hosts hosts check
+	$(DEMO_HOSTNET) --hosts hosts render --all --out $(OUT)/render
+	@test -f $(DEMO_KEY) || $(DEMO_HOSTNET) keygen --uid "hostnet demo (throwaway) <demo@example.com>" --bits 2048 \
 		--secret-key $(DEMO_KEY) --public-key $(OUT)/demo-key/RPM-GPG-KEY-hostnet-demo
-	$(HOSTNET) --hosts hosts build --key $(DEMO_KEY) --out $(OUT)
+	$(DEMO_HOSTNET) --hosts hosts build --key $(DEMO_KEY) --out $(OUT)
 	@echo "demo: rendered files in $(OUT)/render/<host>/, signed packages and repodata in $(OUT)/repo/,"
 	@echo "      kickstarts in $(OUT)/kickstart/, PXE entries in $(OUT)/pxe/"
 
