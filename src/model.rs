@@ -40,12 +40,12 @@ pub struct KickstartSettings {
     pub root_password_hash: String,
     pub ssh_keys: Vec<String>,
     pub disks: Vec<String>,
-    pub autopart: String,
+    pub autopart: Autopart,
     pub packages: Vec<String>,
     pub repos: Vec<ExtraRepo>,
     pub services_enabled: Vec<String>,
     pub services_disabled: Vec<String>,
-    pub selinux: String,
+    pub selinux: SelinuxMode,
     pub firewall: bool,
     pub reboot: bool,
     /// Resolved against the hosts tree.
@@ -104,6 +104,113 @@ pub struct Host {
     pub sysctl: Vec<(String, String)>,
     pub source: FileId,
 }
+
+/// What messages about a closed-set setting list.
+pub trait ClosedSet {
+    /// Every spelling, comma-separated.
+    fn choices() -> String;
+}
+
+/// A setting with a closed set of values, each with the one spelling the consumer takes: parsed
+/// from the definition once, written by `Display` (and serialised so for templates).
+macro_rules! closed_set {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+        }
+
+        impl ClosedSet for $name {
+            fn choices() -> String {
+                Self::ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.name() == text)
+                    .ok_or_else(|| format!("{text:?} is not one of {}", Self::choices()))
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.name())
+            }
+        }
+    };
+}
+
+closed_set!(
+    /// dockerd `--storage-driver`.
+    StorageDriver {
+        Overlay2 => "overlay2",
+        Overlay => "overlay",
+        Devicemapper => "devicemapper",
+        Btrfs => "btrfs",
+        Zfs => "zfs",
+        Vfs => "vfs",
+        FuseOverlayfs => "fuse-overlayfs",
+    }
+);
+
+closed_set!(
+    /// dockerd `--log-driver`.
+    LogDriver {
+        Journald => "journald",
+        JsonFile => "json-file",
+        Local => "local",
+        Syslog => "syslog",
+        None => "none",
+        Gelf => "gelf",
+        Fluentd => "fluentd",
+        Awslogs => "awslogs",
+        Splunk => "splunk",
+        Gcplogs => "gcplogs",
+        Logentries => "logentries",
+    }
+);
+
+closed_set!(
+    /// The kickstart's `selinux` command.
+    SelinuxMode {
+        Enforcing => "enforcing",
+        Permissive => "permissive",
+        Disabled => "disabled",
+    }
+);
+
+closed_set!(
+    /// The kickstart's `autopart --type`.
+    Autopart {
+        Lvm => "lvm",
+        Plain => "plain",
+        Thinp => "thinp",
+    }
+);
 
 /// How a bond's mode is spelled in its option string: ifcfg's `BONDING_OPTS` keeps the seed's
 /// number (`mode=0`); anaconda and dracut take the name.
@@ -197,8 +304,8 @@ pub struct Docker {
     pub package: Option<String>,
     pub dockerd: String,
     pub base_args: Vec<String>,
-    pub storage_driver: String,
-    pub log_driver: String,
+    pub storage_driver: StorageDriver,
+    pub log_driver: LogDriver,
     pub registry_mirrors: Vec<String>,
     pub insecure_registries: Vec<String>,
     pub ip_forward: bool,

@@ -149,13 +149,13 @@ pub fn effective_definition(
     p.line("base-args", list(&d.base_args), &layer.base_args, "default");
     p.line(
         "storage-driver",
-        quoted(&d.storage_driver),
+        quoted(d.storage_driver.name()),
         &layer.storage_driver,
         "default",
     );
     p.line(
         "log-driver",
-        quoted(&d.log_driver),
+        quoted(d.log_driver.name()),
         &layer.log_driver,
         "default",
     );

@@ -93,7 +93,7 @@ impl<'a> KickstartContext<'a> {
             root_password_hash: &ks.root_password_hash,
             ssh_keys: &ks.ssh_keys,
             disks: &ks.disks,
-            autopart: &ks.autopart,
+            autopart: ks.autopart.name(),
             packages: &ks.packages,
             repos: ks
                 .repos
@@ -106,7 +106,7 @@ impl<'a> KickstartContext<'a> {
                 .collect(),
             services_enabled: &ks.services_enabled,
             services_disabled: &ks.services_disabled,
-            selinux: &ks.selinux,
+            selinux: ks.selinux.name(),
             firewall: ks.firewall,
             reboot: ks.reboot,
         }

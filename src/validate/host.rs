@@ -14,7 +14,8 @@ use crate::definition::located::Located;
 use crate::definition::schema::{Field, ScalarValue};
 use crate::diagnostic::{Diagnostics, Severity};
 use crate::model::{
-    Bond, BondMode, Containers, DEFAULT_BRIDGE, Docker, Host, MacAddress, Management, Vlan,
+    Bond, BondMode, ClosedSet, Containers, DEFAULT_BRIDGE, Docker, Host, LogDriver, MacAddress,
+    Management, StorageDriver, Vlan,
 };
 use crate::source::Location;
 
@@ -50,28 +51,6 @@ pub struct HostLocations {
 }
 
 /// Docker storage drivers dockerd knows; `overlay` is accepted with a warning.
-const STORAGE_DRIVERS: &[&str] = &[
-    "overlay2",
-    "overlay",
-    "devicemapper",
-    "btrfs",
-    "zfs",
-    "vfs",
-    "fuse-overlayfs",
-];
-const LOG_DRIVERS: &[&str] = &[
-    "journald",
-    "json-file",
-    "local",
-    "syslog",
-    "none",
-    "gelf",
-    "fluentd",
-    "awslogs",
-    "splunk",
-    "gcplogs",
-    "logentries",
-];
 /// dockerd flags hostnet writes itself (long names, as [`dockerd_flags::parse`] gives them), and
 /// the setting to use instead.
 const GENERATED_FLAGS: &[(&str, &str)] = &[
@@ -144,6 +123,33 @@ impl<'a> HostChecker<'a> {
                 }
             },
             None => Some(default.to_string()),
+        }
+    }
+
+    /// A closed-set field parsed into its type, or the default.
+    fn choice<T: std::str::FromStr + Copy + ClosedSet>(
+        &mut self,
+        field: &Field<String>,
+        key: &str,
+        default: T,
+        what: &str,
+    ) -> Option<T> {
+        let Some(value) = field else {
+            return Some(default);
+        };
+        match value.value.parse::<T>() {
+            Ok(parsed) => Some(parsed),
+            Err(_) => {
+                self.error(
+                    &value.at,
+                    format!(
+                        "{key}: {:?} is not {what}; use one of {}",
+                        value.value,
+                        T::choices()
+                    ),
+                );
+                None
+            }
         }
     }
 
@@ -796,36 +802,22 @@ impl<'a> HostChecker<'a> {
                 }),
             None => Some(DEFAULT_BASE_ARGS.iter().map(|s| s.to_string()).collect()),
         };
-        let storage_driver = self.text(
+        let storage_driver = self.choice(
             &layer.storage_driver,
             "docker.storage-driver",
-            "overlay2",
-            |d| {
-                if STORAGE_DRIVERS.contains(&d) {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{d:?} is not a storage driver dockerd knows; use one of {}",
-                        STORAGE_DRIVERS.join(", ")
-                    ))
-                }
-            },
+            StorageDriver::Overlay2,
+            "a storage driver dockerd knows",
         );
-        if let (Some(d), Some(field)) = (&storage_driver, &layer.storage_driver)
-            && d == "overlay"
+        if let (Some(StorageDriver::Overlay), Some(field)) = (storage_driver, &layer.storage_driver)
         {
             self.warning(&field.at, "docker.storage-driver: \"overlay\" was deprecated in Docker 18.09 and removed in 24; use \"overlay2\" (XFS needs ftype=1)".into());
         }
-        let log_driver = self.text(&layer.log_driver, "docker.log-driver", "journald", |d| {
-            if LOG_DRIVERS.contains(&d) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{d:?} is not a log driver dockerd knows; use one of {}",
-                    LOG_DRIVERS.join(", ")
-                ))
-            }
-        });
+        let log_driver = self.choice(
+            &layer.log_driver,
+            "docker.log-driver",
+            LogDriver::Journald,
+            "a log driver dockerd knows",
+        );
         let registry_mirrors = self.list(
             &layer.registry_mirrors,
             "docker.registry-mirrors",

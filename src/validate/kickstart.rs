@@ -6,6 +6,7 @@ use std::path::Path;
 use crate::definition::located::Located;
 use crate::definition::schema::{Field, KickstartSection, PxeSection};
 use crate::diagnostic::Diagnostics;
+use crate::model::{Autopart, SelinuxMode};
 use crate::model::{ExtraRepo, KickstartSettings, PxeSettings};
 use crate::source::Location;
 
@@ -22,6 +23,26 @@ impl Checker<'_> {
     fn error(&mut self, at: &Location, message: String) {
         self.diagnostics.error(at, message);
         self.ok = false;
+    }
+
+    /// A closed-set field parsed into its type; the default when absent (or, after reporting
+    /// the error, when wrong: the settings are then not used).
+    fn choice<T: std::str::FromStr<Err = String> + Copy>(
+        &mut self,
+        field: &Field<String>,
+        key: &str,
+        default: T,
+    ) -> T {
+        let Some(value) = field else {
+            return default;
+        };
+        match not_an_option(&value.value).and_then(|()| value.value.parse::<T>()) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.error(&value.at, format!("{}.{key}: {e}", self.table));
+                default
+            }
+        }
     }
 
     fn text(
@@ -135,9 +156,7 @@ pub fn check_kickstart(
         ),
         ssh_keys: c.list(&k.ssh_keys, "ssh-keys", &[], ssh_key),
         disks: c.list(&k.disks, "disks", &[], disk),
-        autopart: c.text(&k.autopart, "autopart", Some("lvm"), |v| {
-            one_of(v, &["lvm", "plain", "thinp"])
-        }),
+        autopart: c.choice(&k.autopart, "autopart", Autopart::Lvm),
         packages: c.list(&k.packages, "packages", &[], package),
         repos: Vec::new(),
         services_enabled: c.list(
@@ -152,9 +171,7 @@ pub fn check_kickstart(
             &["NetworkManager"],
             service,
         ),
-        selinux: c.text(&k.selinux, "selinux", Some("enforcing"), |v| {
-            one_of(v, &["enforcing", "permissive", "disabled"])
-        }),
+        selinux: c.choice(&k.selinux, "selinux", SelinuxMode::Enforcing),
         firewall: k.firewall.as_ref().is_none_or(|f| f.value),
         reboot: k.reboot.as_ref().is_none_or(|r| r.value),
         template_dir: None,
@@ -373,14 +390,6 @@ fn tftp_path(text: &str) -> Result<(), String> {
         .ok_or_else(|| {
             format!("{text:?} is not a path relative to the TFTP root (letters, digits, / . _ - +)")
         })
-}
-
-fn one_of(text: &str, allowed: &[&str]) -> Result<(), String> {
-    if allowed.contains(&text) {
-        Ok(())
-    } else {
-        Err(format!("{text:?} is not one of {}", allowed.join(", ")))
-    }
 }
 
 #[cfg(test)]
