@@ -225,20 +225,23 @@ pub struct Bond {
     pub name: String,
     pub slaves: Vec<String>,
     pub mode: BondMode,
-    /// `miimon` and the further options, each `(name, value)`, in the order they are written.
+    /// MII link monitoring interval, ms; 0 is off (ARP monitoring then).
+    pub miimon: u32,
+    /// The further options, each `(name, value)`, in the order they are written.
     pub options: Vec<(String, String)>,
     pub mtu: Option<u16>,
 }
 
 impl Bond {
-    /// `mode=…` then every option as `name=value`, in order: the one encoding ifcfg, the
+    /// `mode=…`, `miimon=…`, then every option as `name=value`, in order: the one encoding ifcfg, the
     /// kickstart and the PXE entries join, each with its own separator.
     pub fn option_words(&self, mode: ModeSpelling) -> Vec<String> {
         let mode = match mode {
             ModeSpelling::Number => self.mode.number().to_string(),
             ModeSpelling::Name => self.mode.name().to_string(),
         };
-        std::iter::once(format!("mode={mode}"))
+        [format!("mode={mode}"), format!("miimon={}", self.miimon)]
+            .into_iter()
             .chain(self.options.iter().map(|(k, v)| format!("{k}={v}")))
             .collect()
     }

@@ -78,17 +78,12 @@ pub fn effective_definition(
     p.line("name", quoted(&bond.name), &layer.name, "default");
     p.line("slaves", list(&bond.slaves), &layer.slaves, "");
     p.line("mode", quoted(bond.mode.name()), &layer.mode, "default");
-    let miimon = bond
-        .options
-        .iter()
-        .find(|(k, _)| k == "miimon")
-        .map_or("100", |(_, v)| v.as_str());
-    p.line("miimon", miimon.to_string(), &layer.miimon, "default");
+    p.line("miimon", bond.miimon.to_string(), &layer.miimon, "default");
     match bond.mtu {
         Some(mtu) => p.line("mtu", mtu.to_string(), &layer.mtu, ""),
         None => p.out.push_str("# mtu: not set (kernel default 1500)\n"),
     }
-    for (key, value) in bond.options.iter().filter(|(k, _)| k != "miimon") {
+    for (key, value) in &bond.options {
         let field = layer.options.get(key).cloned();
         p.line(&format!("options.{key}"), quoted(value), &field, "");
     }

@@ -28,6 +28,7 @@ pub fn render(host: &Host) -> RenderedFile {
     };
     line("bond", &bond.name, "mode", bond.mode.name().into());
     line("bond", &bond.name, "slaves", bond.slaves.join(" "));
+    line("bond", &bond.name, "miimon", bond.miimon.to_string());
     for (option, value) in &bond.options {
         line("bond", &bond.name, option, value.replace(',', " "));
     }

@@ -359,7 +359,7 @@ impl<'a> HostChecker<'a> {
                 self.error(&m.at, format!("bond.miimon: {} is not valid; use milliseconds from 0 (off) up, 100 is usual", m.value));
                 None
             }
-            Some(m) => Some(m.value),
+            Some(m) => Some(m.value as u32),
             None => Some(100),
         };
         let mtu = match &layer.mtu {
@@ -369,7 +369,7 @@ impl<'a> HostChecker<'a> {
         // The MTU is not needed to check the options; a bad one must not hide their problems.
         let (name, mode, slaves, miimon) = (name?, mode?, slaves?, miimon?);
 
-        let mut options = vec![("miimon".to_string(), miimon.to_string())];
+        let mut options = Vec::new();
         let mut ok = true;
         for (key, value) in &layer.options {
             let text = value.value.to_string();
@@ -392,6 +392,7 @@ impl<'a> HostChecker<'a> {
             .miimon
             .as_ref()
             .map_or(self.file.clone(), |m| m.at.clone());
+        let miimon_ms = i64::from(miimon);
         if arp_interval > 0 && miimon > 0 {
             self.error(&at, format!("bond.miimon: {miimon} and bond.options.arp_interval exclude each other; set miimon = 0 to use ARP monitoring"));
             ok = false;
@@ -421,8 +422,8 @@ impl<'a> HostChecker<'a> {
                         ),
                     );
                     ok = false;
-                } else if miimon > 0 && value % miimon != 0 {
-                    self.error(&at, format!("bond.options.{delay}: {value} is not a multiple of miimon ({miimon}); the kernel would round it down to {}", value / miimon * miimon));
+                } else if miimon > 0 && value % miimon_ms != 0 {
+                    self.error(&at, format!("bond.options.{delay}: {value} is not a multiple of miimon ({miimon}); the kernel would round it down to {}", value / miimon_ms * miimon_ms));
                     ok = false;
                 }
             }
@@ -432,6 +433,7 @@ impl<'a> HostChecker<'a> {
             name,
             slaves,
             mode,
+            miimon,
             options,
             mtu,
         })
