@@ -271,8 +271,8 @@ pub struct Management {
     /// The interface holding the address: `bond0.51`, or the bond itself when untagged.
     pub interface: String,
     pub tagged: bool,
-    pub address: Ipv4Addr,
-    pub prefix: u8,
+    /// The host's address with the management network's prefix.
+    pub address: Ipv4Net,
     pub gateway: Ipv4Addr,
     pub dns: Vec<Ipv4Addr>,
 }

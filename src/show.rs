@@ -96,11 +96,16 @@ pub fn effective_definition(
     p.line("tagged", m.tagged.to_string(), &layer.tagged, "default");
     p.line(
         "address",
-        quoted(&m.address.to_string()),
+        quoted(&m.address.addr().to_string()),
         &layer.address,
         "",
     );
-    p.line("prefix", m.prefix.to_string(), &layer.prefix, &catalog);
+    p.line(
+        "prefix",
+        m.address.prefix_len().to_string(),
+        &layer.prefix,
+        &catalog,
+    );
     p.line(
         "gateway",
         quoted(&m.gateway.to_string()),

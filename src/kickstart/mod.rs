@@ -40,16 +40,13 @@ pub fn bondopts(host: &Host) -> String {
 
 fn network(host: &Host) -> Network {
     let management = &host.management;
-    let netmask = ipnet::Ipv4Net::new(management.address, management.prefix)
-        .expect("validated prefix")
-        .netmask();
     Network {
         bond: host.bond.name.clone(),
         slaves: host.bond.slaves.clone(),
         bondopts: bondopts(host),
         vlan_id: management.tagged.then_some(management.vlan.id),
-        address: management.address.to_string(),
-        netmask: netmask.to_string(),
+        address: management.address.addr().to_string(),
+        netmask: management.address.netmask().to_string(),
         gateway: management.gateway.to_string(),
         nameservers: management.dns.iter().map(|d| d.to_string()).collect(),
     }

@@ -66,12 +66,13 @@ pub fn kernel_arguments(
         if management.tagged {
             args.push(format!("vlan={}:{}", management.interface, bond.name));
         }
-        let netmask = ipnet::Ipv4Net::new(management.address, management.prefix)
-            .expect("validated prefix")
-            .netmask();
         args.push(format!(
             "ip={}::{}:{}:{}:{}:none",
-            management.address, management.gateway, netmask, host.fqdn, management.interface
+            management.address.addr(),
+            management.gateway,
+            management.address.netmask(),
+            host.fqdn,
+            management.interface
         ));
         args.extend(management.dns.iter().map(|d| format!("nameserver={d}")));
     } else {

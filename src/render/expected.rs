@@ -61,7 +61,7 @@ pub fn render(host: &Host) -> RenderedFile {
         "address",
         &management.interface,
         "ipv4",
-        format!("{}/{}", management.address, management.prefix),
+        management.address.to_string(),
     );
     line(
         "address",

@@ -152,8 +152,8 @@ fn vlan_file(device: &str, host: &Host, id: u16, mtu: Option<u16>) -> Ifcfg {
 fn with_address(file: Ifcfg, host: &Host) -> Ifcfg {
     let management = &host.management;
     let mut file = file
-        .set("IPADDR", management.address)
-        .set("PREFIX", management.prefix)
+        .set("IPADDR", management.address.addr())
+        .set("PREFIX", management.address.prefix_len())
         .set("GATEWAY", management.gateway)
         .set("DEFROUTE", "yes");
     for (i, server) in management.dns.iter().enumerate() {

@@ -50,7 +50,7 @@ pub fn check_fleet(hosts: &[HostFacts], sources: &SourceMap, diagnostics: &mut D
         if let Some(m) = &host.management {
             claims.push(Claim {
                 vlan: m.vlan.id,
-                range: Ipv4Net::from(m.address),
+                range: Ipv4Net::from(m.address.addr()),
                 what: "management address",
                 key: "management.address",
                 host,

@@ -498,7 +498,8 @@ impl<'a> HostChecker<'a> {
             return None;
         };
         let address = catalog::parse_ipv4(address_field, "management.address", self.diagnostics)?;
-        let local_net = Ipv4Net::new(address, prefix).ok()?.trunc();
+        let host_address = Ipv4Net::new(address, prefix).ok()?;
+        let local_net = host_address.trunc();
         let gateway = match &layer.gateway {
             Some(g) => {
                 let gateway = catalog::parse_ipv4(g, "management.gateway", self.diagnostics)?;
@@ -532,8 +533,7 @@ impl<'a> HostChecker<'a> {
             vlan,
             interface: interface?,
             tagged,
-            address,
-            prefix,
+            address: host_address,
             gateway,
             dns,
         })
