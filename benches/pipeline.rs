@@ -117,25 +117,44 @@ fn bench_builds(hosts: usize, keys: &[(usize, std::path::PathBuf)]) {
         let hosts_dir = dir.path().join("hosts");
         write_fleet(&hosts_dir, hosts);
         let out = dir.path().join("out");
+        let errors = dir.path().join("stderr");
+        // Time and peak memory (the kernel's high-water mark of the process, read while it runs).
         let run = || {
             let start = Instant::now();
-            let output = std::process::Command::new(env!("CARGO_BIN_EXE_hostnet"))
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hostnet"))
                 .args(["--hosts", hosts_dir.to_str().unwrap(), "build", "--out"])
                 .arg(&out)
                 .arg("--key")
                 .arg(key)
                 .env("SOURCE_DATE_EPOCH", "1700000000")
-                .output()
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(&errors).unwrap())
+                .spawn()
                 .unwrap();
+            let status_file = format!("/proc/{}/status", child.id());
+            let mut peak_kib = 0u64;
+            let status = loop {
+                if let Ok(status) = std::fs::read_to_string(&status_file) {
+                    let high_water = status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+                    peak_kib = peak_kib.max(high_water.unwrap_or(0));
+                }
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
             assert!(
-                output.status.success(),
+                status.success(),
                 "{}",
-                String::from_utf8_lossy(&output.stderr)
+                std::fs::read_to_string(&errors).unwrap_or_default()
             );
-            start.elapsed()
+            (start.elapsed(), peak_kib)
         };
-        let full = run();
-        let unchanged = run();
+        let (full, full_peak) = run();
+        let (unchanged, _) = run();
         let changed_host = hosts_dir.join("host-00001.toml");
         let text = std::fs::read_to_string(&changed_host).unwrap();
         std::fs::write(
@@ -143,17 +162,18 @@ fn bench_builds(hosts: usize, keys: &[(usize, std::path::PathBuf)]) {
             format!("{text}[sysctl]\n\"net.core.somaxconn\" = 4096\n"),
         )
         .unwrap();
-        let one_changed = run();
+        let (one_changed, _) = run();
         let per_package = full.as_secs_f64() * 1e3 / (hosts + 1) as f64;
         let bound =
             openssl_signs_per_second(*bits).map(|per_second| 2.0 * 1e3 / per_second / cores as f64);
         println!(
-            "  RSA-{bits}: full {:>7.2}s ({per_package:.2}ms per package{}), nothing changed {:>6.2}s, one host changed {:>6.2}s",
+            "  RSA-{bits}: full {:>7.2}s ({per_package:.2}ms per package{}, peak memory {:.0} MiB), nothing changed {:>6.2}s, one host changed {:>6.2}s",
             full.as_secs_f64(),
             bound.map_or(String::new(), |b| format!(
                 ", bound {b:.2}ms, {:.1}x the bound",
                 per_package / b
             )),
+            full_peak as f64 / 1024.0,
             unchanged.as_secs_f64(),
             one_changed.as_secs_f64(),
         );
