@@ -62,6 +62,13 @@ fn make_key(dir: &std::path::Path, bits: usize) -> std::path::PathBuf {
     secret
 }
 
+/// A signing key of the bench, with the machine's bound for its size, measured once.
+struct BenchKey {
+    bits: usize,
+    path: std::path::PathBuf,
+    signs_per_second: Option<f64>,
+}
+
 /// Signatures per second per core from `openssl speed` (the machine's bound for RSA), if present.
 fn openssl_signs_per_second(bits: usize) -> Option<f64> {
     let output = std::process::Command::new("openssl")
@@ -78,11 +85,16 @@ fn openssl_signs_per_second(bits: usize) -> Option<f64> {
 
 /// One RSA signature over a package-sized input: the `pgp` crate's signer (pure-Rust RSA) against
 /// the OpenSSL package signer, and OpenSSL's own figure.
-fn bench_signatures(keys: &[(usize, std::path::PathBuf)]) {
+fn bench_signatures(keys: &[BenchKey]) {
     use rpm::signature::Signing as _;
     println!("\nper RSA signature of 16 KiB (best of 3 x 20):");
     let data = vec![0x5au8; 16 * 1024];
-    for (bits, path) in keys {
+    for BenchKey {
+        bits,
+        path,
+        signs_per_second,
+    } in keys
+    {
         let key = hostnet::package::signing::SigningKey::load(path, None).unwrap();
         let time = rpm::Timestamp(1_700_000_000);
         let (pgp, _) = best_of(3, || {
@@ -95,7 +107,7 @@ fn bench_signatures(keys: &[(usize, std::path::PathBuf)]) {
                 .map(|_| key.package_signer.sign(&data[..], time).unwrap().len())
                 .sum::<usize>()
         });
-        let bound = openssl_signs_per_second(*bits).map_or("n/a".into(), |per_second| {
+        let bound = signs_per_second.map_or("n/a".into(), |per_second| {
             format!("{:.2}ms", 1e3 / per_second)
         });
         println!(
@@ -109,10 +121,15 @@ fn bench_signatures(keys: &[(usize, std::path::PathBuf)]) {
 /// `hostnet build` as a user runs it: a full build, a rebuild with nothing changed and one with one
 /// host changed, with the time per package against the machine's bound (two signatures per
 /// package, spread over every core).
-fn bench_builds(hosts: usize, keys: &[(usize, std::path::PathBuf)]) {
+fn bench_builds(hosts: usize, keys: &[BenchKey]) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("\n`hostnet build`, {hosts} hosts, {cores} cores:");
-    for (bits, key) in keys {
+    for BenchKey {
+        bits,
+        path: key,
+        signs_per_second,
+    } in keys
+    {
         let dir = tempfile::tempdir().unwrap();
         let hosts_dir = dir.path().join("hosts");
         write_fleet(&hosts_dir, hosts);
@@ -164,8 +181,7 @@ fn bench_builds(hosts: usize, keys: &[(usize, std::path::PathBuf)]) {
         .unwrap();
         let (one_changed, _) = run();
         let per_package = full.as_secs_f64() * 1e3 / (hosts + 1) as f64;
-        let bound =
-            openssl_signs_per_second(*bits).map(|per_second| 2.0 * 1e3 / per_second / cores as f64);
+        let bound = signs_per_second.map(|per_second| 2.0 * 1e3 / per_second / cores as f64);
         println!(
             "  RSA-{bits}: full {:>7.2}s ({per_package:.2}ms per package{}, peak memory {:.0} MiB), nothing changed {:>6.2}s, one host changed {:>6.2}s",
             full.as_secs_f64(),
@@ -221,9 +237,13 @@ fn main() {
         );
     }
     let key_dir = tempfile::tempdir().unwrap();
-    let keys: Vec<(usize, std::path::PathBuf)> = [2048, 4096]
+    let keys: Vec<BenchKey> = [2048, 4096]
         .into_iter()
-        .map(|bits| (bits, make_key(key_dir.path(), bits)))
+        .map(|bits| BenchKey {
+            bits,
+            path: make_key(key_dir.path(), bits),
+            signs_per_second: openssl_signs_per_second(bits),
+        })
         .collect();
     bench_signatures(&keys);
     let build_hosts = std::env::var("HOSTNET_BENCH_BUILD_HOSTS")

@@ -76,12 +76,8 @@ pub fn run(cli: &Cli) -> CommandResult {
         }
         Command::Show { host, .. } => {
             let Some(definition) = definitions.hosts.iter().find(|d| d.name == *host) else {
-                let known: Vec<&str> = definitions.hosts.iter().map(|d| d.name.as_str()).collect();
-                return Err(format!(
-                    "no host named {host:?}; defined hosts: {}",
-                    known.join(", ")
-                )
-                .into());
+                let defined = definitions.hosts.iter().map(|d| d.name.as_str());
+                return Err(unknown_host(defined, host).into());
             };
             // Errors elsewhere in the fleet do not hide a host that is fine on its own.
             let concerns_host = |d: &crate::diagnostic::Diagnostic| {
@@ -296,15 +292,12 @@ fn write_specs(
     for spec in &specs {
         let number = match version {
             Some(number) => number,
-            None => match known
+            None => known
                 .plan(&spec.name, &spec.digest(), 1, |v| {
                     spec.file_name(&v.to_string(), crate::package::versions::RELEASE)
                 })?
                 .current
-            {
-                crate::package::versions::Current::Keep(kept) => kept.version,
-                crate::package::versions::Current::Build(next) => next,
-            },
+                .version(),
         }
         .to_string();
         let text = spec.spec_file(
@@ -421,12 +414,16 @@ fn select<'f>(
     }
     names
         .iter()
-        .map(|name| fleet.host(name).ok_or_else(|| unknown_host(fleet, name)))
+        .map(|name| {
+            fleet
+                .host(name)
+                .ok_or_else(|| unknown_host(fleet.hosts.iter().map(|h| h.name.as_str()), name))
+        })
         .collect()
 }
 
-fn unknown_host(fleet: &Fleet, name: &str) -> String {
-    let known: Vec<&str> = fleet.hosts.iter().map(|h| h.name.as_str()).collect();
+fn unknown_host<'n>(defined: impl Iterator<Item = &'n str>, name: &str) -> String {
+    let known: Vec<&str> = defined.collect();
     format!(
         "no host named {name:?}; defined hosts: {}",
         known.join(", ")

@@ -198,22 +198,23 @@ pub fn plan(
     Ok(Plan { hosts })
 }
 
-/// One package's plan: what `build` decides for it (the same [`KnownPackages::plan`]), and for a
-/// change what differs from the newest known version.
 /// A network restart cuts connections: on the host, `hostnet-apply` does it with a rollback.
 const NETWORK_RESTART: &str = "systemctl restart network (cuts connections; hostnet-apply does it and rolls back unless confirmed)";
 
+/// One package's plan: what `build` decides for it (the same [`KnownPackages::plan`]), and for a
+/// change what differs from the newest known version.
 fn plan_package(spec: &PackageSpec, known: &KnownPackages) -> Result<HostPlan, PlanError> {
     let decision = known.plan(&spec.name, &spec.digest(), 1, |v| {
         spec.file_name(&v.to_string(), RELEASE)
     })?;
     let newest = known.newest(&spec.name);
     let version = |v: u64| format!("{v}-{RELEASE}");
-    let (state, planned) = match (&decision.current, newest) {
-        (Current::Keep(kept), _) => (HostState::Unchanged, version(kept.version)),
-        (Current::Build(v), None) => (HostState::New, version(*v)),
-        (Current::Build(v), Some(_)) => (HostState::Changed, version(*v)),
+    let state = match (&decision.current, newest) {
+        (Current::Keep(_), _) => HostState::Unchanged,
+        (Current::Build(_), None) => HostState::New,
+        (Current::Build(_), Some(_)) => HostState::Changed,
     };
+    let planned = version(decision.current.version());
     let mut plan = HostPlan {
         package: spec.name.clone(),
         state,

@@ -149,7 +149,7 @@ impl OpensslSigner {
         body.extend_from_slice(magnitude);
 
         let mut packet = vec![0xc0 | SIGNATURE_PACKET_TAG];
-        packet.extend_from_slice(&new_format_length(body.len()));
+        packet.extend_from_slice(&openpgp_length(body.len()));
         packet.extend_from_slice(&body);
         Ok(packet)
     }
@@ -221,25 +221,16 @@ fn rsa_key(
     PKey::from_rsa(rsa)
 }
 
-/// One subpacket: its length (type byte included) in OpenPGP's variable encoding, type, body.
+/// One subpacket: its length (type byte included), type, body.
 fn subpacket(out: &mut Vec<u8>, kind: u8, body: &[u8]) {
-    let length = body.len() + 1;
-    if length < 192 {
-        out.push(length as u8);
-    } else if length < 8384 {
-        let rest = length - 192;
-        out.push(((rest >> 8) + 192) as u8);
-        out.push((rest & 0xff) as u8);
-    } else {
-        out.push(0xff);
-        out.extend_from_slice(&(length as u32).to_be_bytes());
-    }
+    out.extend_from_slice(&openpgp_length(body.len() + 1));
     out.push(kind);
     out.extend_from_slice(body);
 }
 
-/// A new-format packet length: one, two or five octets.
-fn new_format_length(length: usize) -> Vec<u8> {
+/// OpenPGP's variable length (RFC 4880 4.2.2 and 5.2.3.1, the same for new-format packets and
+/// subpackets): one, two or five octets.
+fn openpgp_length(length: usize) -> Vec<u8> {
     if length < 192 {
         vec![length as u8]
     } else if length < 8384 {

@@ -5,6 +5,7 @@
 //! scriptlets (tests/spec.rs builds both and compares).
 
 use std::io::Write as _;
+use std::path::Path;
 
 use minijinja::context;
 
@@ -125,35 +126,21 @@ impl PackageSpec {
             source,
         };
         let mut entries: Vec<(String, Option<&[u8]>, u32)> = vec![(top.clone(), None, 0o755)];
+        // Every directory on the way to each installed path, the owned directories included.
+        let ancestors_of = |path: &str, including_itself: bool| {
+            let path = Path::new(path.trim_start_matches('/'));
+            path.ancestors()
+                .skip(usize::from(!including_itself))
+                .filter(|a| !a.as_os_str().is_empty())
+                .map(|a| (format!("{top}/{}", a.display()), None, 0o755))
+                .collect::<Vec<_>>()
+        };
         for directory in &self.rendered.directories {
-            let mut path = String::new();
-            for part in directory.trim_start_matches('/').split('/') {
-                path = if path.is_empty() {
-                    part.to_string()
-                } else {
-                    format!("{path}/{part}")
-                };
-                entries.push((format!("{top}/{path}"), None, 0o755));
-            }
+            entries.extend(ancestors_of(directory, true));
         }
         for file in &self.rendered.files {
             let relative = file.path.trim_start_matches('/');
-            let mut parent = String::new();
-            for part in relative
-                .split('/')
-                .rev()
-                .skip(1)
-                .collect::<Vec<_>>()
-                .iter()
-                .rev()
-            {
-                parent = if parent.is_empty() {
-                    part.to_string()
-                } else {
-                    format!("{parent}/{part}")
-                };
-                entries.push((format!("{top}/{parent}"), None, 0o755));
-            }
+            entries.extend(ancestors_of(relative, false));
             entries.push((
                 format!("{top}/{relative}"),
                 Some(file.content.as_bytes()),

@@ -340,6 +340,16 @@ pub enum Current {
     Keep(Box<KnownPackage>),
 }
 
+impl Current {
+    /// The version number either way.
+    pub fn version(&self) -> u64 {
+        match self {
+            Current::Build(version) => *version,
+            Current::Keep(kept) => kept.version,
+        }
+    }
+}
+
 /// One host's versions in the next repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPlan {

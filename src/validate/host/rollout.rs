@@ -1,13 +1,16 @@
 //! `[rollout]`: the rollback window and the probes `hostnet-apply` runs on the host after a change.
 
+use std::ops::RangeInclusive;
+
 use super::HostChecker;
+use crate::definition::located::Located;
 use crate::model::Rollout;
 use crate::validate::urls;
 
 pub const DEFAULT_ROLLBACK_AFTER: u32 = 120;
 pub const DEFAULT_PROBE_TIMEOUT: u32 = 30;
-const ROLLBACK_AFTER: std::ops::RangeInclusive<i64> = 10..=3600;
-const PROBE_TIMEOUT: std::ops::RangeInclusive<i64> = 1..=600;
+const ROLLBACK_AFTER: RangeInclusive<i64> = 10..=3600;
+const PROBE_TIMEOUT: RangeInclusive<i64> = 1..=600;
 pub const PROBES: [&str; 3] = ["gateway", "dns", "repository"];
 
 fn probe_url(text: &str) -> Result<(), String> {
@@ -15,19 +18,21 @@ fn probe_url(text: &str) -> Result<(), String> {
 }
 
 impl HostChecker<'_> {
-    pub(super) fn rollout(&mut self) -> Option<Rollout> {
-        let layer = &self.def.merged.rollout;
-        let mut ok = true;
-        let mut seconds = |field: &Option<crate::definition::located::Located<i64>>,
-                           key: &str,
-                           range: std::ops::RangeInclusive<i64>,
-                           default: u32,
-                           why: &str,
-                           checker: &mut Self| match field {
-            None => default,
-            Some(v) if range.contains(&v.value) => v.value as u32,
+    /// A number of seconds within `range`, or the default when absent; `None` (reported) when
+    /// out of range.
+    fn seconds(
+        &mut self,
+        field: &Option<Located<i64>>,
+        key: &str,
+        range: RangeInclusive<i64>,
+        default: u32,
+        why: &str,
+    ) -> Option<u32> {
+        match field {
+            None => Some(default),
+            Some(v) if range.contains(&v.value) => Some(v.value as u32),
             Some(v) => {
-                checker.error(
+                self.error(
                     &v.at,
                     format!(
                         "rollout.{key}: {} is not from {} to {} seconds; {why} (default {default})",
@@ -36,26 +41,30 @@ impl HostChecker<'_> {
                         range.end()
                     ),
                 );
-                ok = false;
-                default
+                None
             }
-        };
-        let rollback_after = seconds(
+        }
+    }
+
+    pub(super) fn rollout(&mut self) -> Option<Rollout> {
+        let layer = &self.def.merged.rollout;
+        let rollback_after = self.seconds(
             &layer.rollback_after,
             "rollback-after",
             ROLLBACK_AFTER,
             DEFAULT_ROLLBACK_AFTER,
             "it is how long hostnet-apply waits for --confirm before restoring the previous configuration; LACP with STP can take over 30 s to forward",
-            self,
         );
-        let probe_timeout = seconds(
+        let probe_timeout = self.seconds(
             &layer.probe_timeout,
             "probe-timeout",
             PROBE_TIMEOUT,
             DEFAULT_PROBE_TIMEOUT,
             "it is how long each probe may take to pass after the network restarts",
-            self,
         );
+        let mut ok = rollback_after.is_some() && probe_timeout.is_some();
+        let rollback_after = rollback_after.unwrap_or(DEFAULT_ROLLBACK_AFTER);
+        let probe_timeout = probe_timeout.unwrap_or(DEFAULT_PROBE_TIMEOUT);
 
         let repository = self
             .catalog
