@@ -8,12 +8,12 @@ use rayon::prelude::*;
 
 use crate::kickstart::pxe;
 use crate::model::Fleet;
-use crate::output::{Generation, OutputError, io_error};
+use crate::output::{Committed, Generation, OutputError, io_error, sha256_hex};
 use crate::package::signing::SigningKey;
 use crate::package::versions::{self, Current, KnownPackage, KnownPackages, RELEASE};
 use crate::package::{PackageError, PackageSpec, TOOLS_PACKAGE};
 use crate::render::{self, RenderError};
-use crate::repodata::{self, Listing, PublishedPackage};
+use crate::repodata::{self, DataFile, PackageEntries};
 use crate::templates::Templates;
 
 /// What `build` owns in its output directory; anything else there is left alone.
@@ -95,13 +95,12 @@ pub struct RetiredPackage {
 pub struct BuildReport {
     pub packages: Vec<BuiltPackage>,
     pub retired: Vec<RetiredPackage>,
+    /// Whether the output changed; `false` when every file was already what the live build holds.
+    pub output_changed: bool,
 }
 
-/// A package to list: its file at hand in the generation, or another repository's entries.
-enum Source {
-    Local,
-    Listed(Box<crate::repository::ListedPackage>),
-}
+/// One package of the new repository with its metadata entries.
+type Listed = (BuiltPackage, PackageEntries);
 
 pub fn build_fleet(
     fleet: &Fleet,
@@ -110,15 +109,13 @@ pub fn build_fleet(
 ) -> Result<BuildReport, BuildError> {
     refuse_identity_collisions(fleet)?;
     let known = KnownPackages::load(&options.out.join("repo"), options.previous, options.key)?;
-    let keep_versions = fleet.site.package.keep_versions;
     let staging = Generation::new(options.out, &OWNED_PARTS)?;
-    let packages_dir = staging.path().join(PACKAGES_DIR);
-    std::fs::create_dir_all(&packages_dir).map_err(io_error(&packages_dir))?;
+    let live_metadata = crate::repository::data_files(&options.out.join("repo"));
 
     let progress = progress_bar(fleet.hosts.len());
     let context = Placing {
         known: &known,
-        keep_versions,
+        keep_versions: fleet.site.package.keep_versions,
         staging: &staging,
         options,
     };
@@ -128,21 +125,19 @@ pub fn build_fleet(
         .map(|host| {
             let rendered = render::render_host(templates, host)?;
             let spec = PackageSpec::new(&fleet.site, host, rendered);
-            let placed = context.place(&spec, &host.name);
+            let placed = context.place(&spec, &host.name)?;
+            write_install_files(&staging, fleet, templates, host)?;
             progress.inc();
-            placed
+            Ok(placed)
         })
         .collect();
     results.push(context.place(&PackageSpec::tools(&fleet.site), TOOLS_PACKAGE));
     progress.finish();
     let mut report = BuildReport::default();
-    let mut sources = Vec::new();
+    let mut listed: Vec<Listed> = Vec::new();
     for result in results {
-        let (listed, retired) = result?;
-        for (package, source) in listed {
-            report.packages.push(package);
-            sources.push(source);
-        }
+        let (versions, retired) = result?;
+        listed.extend(versions);
         report.retired.extend(retired);
     }
     for orphan in known.orphans("", &crate::package::fleet_packages(fleet)) {
@@ -159,79 +154,10 @@ pub fn build_fleet(
         });
     }
     report.retired.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    listed.sort_by(|a, b| a.0.file_name.cmp(&b.0.file_name));
 
-    let mut order: Vec<usize> = (0..report.packages.len()).collect();
-    order.sort_by(|a, b| {
-        report.packages[*a]
-            .file_name
-            .cmp(&report.packages[*b].file_name)
-    });
-    let mut package_bytes: Vec<Option<Vec<u8>>> = Vec::new();
-    for &i in &order {
-        package_bytes.push(match sources[i] {
-            Source::Local => {
-                let path = packages_dir.join(&report.packages[i].file_name);
-                Some(std::fs::read(&path).map_err(io_error(&path))?)
-            }
-            Source::Listed(_) => None,
-        });
-    }
-    let listings: Vec<Listing> = order
-        .iter()
-        .zip(&package_bytes)
-        .map(|(&i, bytes)| match (&sources[i], bytes) {
-            (Source::Listed(entry), _) => Listing::Listed(entry),
-            (Source::Local, bytes) => Listing::File(PublishedPackage {
-                file_name: &report.packages[i].file_name,
-                bytes: bytes.as_deref().unwrap_or_default(),
-            }),
-        })
-        .collect();
-    let metadata =
-        repodata::repodata(&listings, options.source_date).map_err(BuildError::Repodata)?;
-    for (name, content) in &metadata {
-        staging.write(&Path::new(REPODATA_DIR).join(name), content, 0o644)?;
-        if name == "repomd.xml"
-            && let Some(key) = options.key
-        {
-            let signature = key
-                .detached_signature(content, options.source_date)
-                .map_err(BuildError::MetadataSignature)?;
-            staging.write(
-                &Path::new(REPODATA_DIR).join("repomd.xml.asc"),
-                signature.as_bytes(),
-                0o644,
-            )?;
-        }
-    }
-    report.packages = order.iter().map(|&i| report.packages[i].clone()).collect();
-
-    if let Some(kickstart) = &fleet.site.kickstart {
-        for host in &fleet.hosts {
-            let text = crate::kickstart::render(templates, kickstart, host)?;
-            staging.write(
-                &Path::new(KICKSTART_DIR).join(format!("{}.ks", host.name)),
-                text.as_bytes(),
-                0o644,
-            )?;
-            if let (Some(pxe), Some(mac)) = (&fleet.site.pxe, host.boot_mac) {
-                let stem = pxe::mac_file_stem(&mac);
-                let pxelinux = pxe::pxelinux_entry(pxe, kickstart, host)?;
-                let grub = pxe::grub_entry(pxe, kickstart, host)?;
-                staging.write(
-                    &Path::new(PXE_DIR).join("pxelinux.cfg").join(&stem),
-                    pxelinux.as_bytes(),
-                    0o644,
-                )?;
-                staging.write(
-                    &Path::new(PXE_DIR).join(format!("grub.cfg-{stem}")),
-                    grub.as_bytes(),
-                    0o644,
-                )?;
-            }
-        }
-    }
-
+    write_repodata(&staging, &listed, &live_metadata, options)?;
+    report.packages = listed.into_iter().map(|(package, _)| package).collect();
     let checksums: String = report
         .packages
         .iter()
@@ -245,12 +171,94 @@ pub fn build_fleet(
             0o644,
         )?;
     }
-    staging.commit()?;
+    report.output_changed = staging.commit()? == Committed::Switched;
     Ok(report)
 }
 
+/// `repodata/` for `listed`, in its order. A document whose content the live build already has
+/// is kept as it is rather than compressed again.
+fn write_repodata(
+    staging: &Generation,
+    listed: &[Listed],
+    live_metadata: &[DataFile],
+    options: &BuildOptions,
+) -> Result<(), BuildError> {
+    let entries: Vec<&PackageEntries> = listed.iter().map(|(_, entries)| entries).collect();
+    let documents = repodata::documents(&entries);
+    let data_files = documents
+        .par_iter()
+        .map(|document| -> Result<DataFile, BuildError> {
+            let open_checksum = document.open_checksum();
+            let live = live_metadata
+                .iter()
+                .find(|file| file.kind == document.kind && file.open_checksum == open_checksum);
+            if let Some(live) = live {
+                let relative = Path::new(REPODATA_DIR).join(live.file_name());
+                if staging.holds_live(&relative, &live.checksum) {
+                    staging.keep_live(&relative, &live.checksum)?;
+                    return Ok(live.clone());
+                }
+            }
+            let (file, compressed) = document.compress(open_checksum);
+            staging.write(
+                &Path::new(REPODATA_DIR).join(file.file_name()),
+                &compressed,
+                0o644,
+            )?;
+            Ok(file)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let repomd = repodata::repomd(&data_files, options.source_date);
+    staging.write(&Path::new(REPODATA_DIR).join("repomd.xml"), &repomd, 0o644)?;
+    if let Some(key) = options.key {
+        let signature = key
+            .detached_signature(&repomd, options.source_date)
+            .map_err(BuildError::MetadataSignature)?;
+        staging.write(
+            &Path::new(REPODATA_DIR).join("repomd.xml.asc"),
+            signature.as_bytes(),
+            0o644,
+        )?;
+    }
+    Ok(())
+}
+
+/// The host's kickstart and, with a boot MAC, its PXE entries.
+fn write_install_files(
+    staging: &Generation,
+    fleet: &Fleet,
+    templates: &Templates,
+    host: &crate::model::Host,
+) -> Result<(), BuildError> {
+    let Some(kickstart) = &fleet.site.kickstart else {
+        return Ok(());
+    };
+    let text = crate::kickstart::render(templates, kickstart, host)?;
+    staging.write(
+        &Path::new(KICKSTART_DIR).join(format!("{}.ks", host.name)),
+        text.as_bytes(),
+        0o644,
+    )?;
+    if let (Some(pxe), Some(mac)) = (&fleet.site.pxe, host.boot_mac) {
+        let stem = pxe::mac_file_stem(&mac);
+        let pxelinux = pxe::pxelinux_entry(pxe, kickstart, host)?;
+        let grub = pxe::grub_entry(pxe, kickstart, host)?;
+        staging.write(
+            &Path::new(PXE_DIR).join("pxelinux.cfg").join(&stem),
+            pxelinux.as_bytes(),
+            0o644,
+        )?;
+        staging.write(
+            &Path::new(PXE_DIR).join(format!("grub.cfg-{stem}")),
+            grub.as_bytes(),
+            0o644,
+        )?;
+    }
+    Ok(())
+}
+
 /// The versions of one package the new repository lists, and the ones it retires.
-type PackageVersions = (Vec<(BuiltPackage, Source)>, Vec<RetiredPackage>);
+type PackageVersions = (Vec<Listed>, Vec<RetiredPackage>);
 
 /// What placing a package's versions in the new generation needs.
 struct Placing<'a> {
@@ -262,8 +270,8 @@ struct Placing<'a> {
 
 impl Placing<'_> {
     /// Builds `spec` if its content is new, else keeps its current package; keeps the older
-    /// versions `keep-versions` allows (a local copy into the generation, or listed from the
-    /// published metadata) and retires the rest.
+    /// versions `keep-versions` allows (in the generation, or listed from the published
+    /// metadata) and retires the rest.
     fn place(&self, spec: &PackageSpec, owner: &str) -> Result<PackageVersions, BuildError> {
         let keep_versions = self.keep_versions;
         let plan = self
@@ -285,19 +293,7 @@ impl Placing<'_> {
                     self.options.key,
                 )?;
                 let file_name = spec.file_name(&version, RELEASE);
-                self.staging
-                    .write(&Path::new(PACKAGES_DIR).join(&file_name), &bytes, 0o644)?;
-                listed.push((
-                    BuiltPackage {
-                        host: owner.to_string(),
-                        file_name,
-                        state: PackageState::Built,
-                        sha256: sha256_hex(&bytes),
-                        local: true,
-                        size: bytes.len() as u64,
-                    },
-                    Source::Local,
-                ));
+                listed.push(self.add_file(owner, file_name, PackageState::Built, &bytes)?);
             }
         }
         for package in &plan.retained {
@@ -316,47 +312,70 @@ impl Placing<'_> {
         Ok((listed, retired))
     }
 
-    /// A package built before, into the new repository as it is.
+    /// A package file into the generation, with its metadata entries read from it.
+    fn add_file(
+        &self,
+        owner: &str,
+        file_name: String,
+        state: PackageState,
+        bytes: &[u8],
+    ) -> Result<Listed, BuildError> {
+        let entries = PackageEntries::of_file(&file_name, bytes).map_err(BuildError::Repodata)?;
+        self.staging
+            .write(&Path::new(PACKAGES_DIR).join(&file_name), bytes, 0o644)?;
+        let package = BuiltPackage {
+            host: owner.to_string(),
+            file_name,
+            state,
+            sha256: sha256_hex(bytes),
+            local: true,
+            size: bytes.len() as u64,
+        };
+        Ok((package, entries))
+    }
+
+    /// A package built before, into the new repository as it is. One the live build holds, as
+    /// its metadata lists it, is neither read nor written again.
     fn carry(
         &self,
         package: &KnownPackage,
         owner: &str,
         state: PackageState,
-    ) -> Result<(BuiltPackage, Source), BuildError> {
-        if let Some(path) = &package.local {
-            let bytes = std::fs::read(path).map_err(io_error(path))?;
-            self.staging.write(
-                &Path::new(PACKAGES_DIR).join(&package.file_name),
-                &bytes,
-                0o644,
-            )?;
-            return Ok((
-                BuiltPackage {
-                    host: owner.to_string(),
-                    file_name: package.file_name.clone(),
-                    state,
-                    sha256: sha256_hex(&bytes),
-                    local: true,
-                    size: bytes.len() as u64,
-                },
-                Source::Local,
-            ));
-        }
-        let entry = package
-            .listed
-            .clone()
-            .expect("a package without a local file comes from repository metadata");
-        Ok((
-            BuiltPackage {
+    ) -> Result<Listed, BuildError> {
+        let relative = Path::new(PACKAGES_DIR).join(&package.file_name);
+        let live_listing = package.listed.as_ref().filter(|listed| {
+            Path::new(&listed.location) == relative.strip_prefix("repo").unwrap_or(&relative)
+                && self.staging.holds_live(&relative, &listed.pkgid)
+        });
+        if let Some(listed) = live_listing {
+            self.staging.keep_live(&relative, &listed.pkgid)?;
+            let package = BuiltPackage {
                 host: owner.to_string(),
                 file_name: package.file_name.clone(),
                 state,
-                sha256: entry.pkgid.clone(),
-                local: false,
-                size: entry.size,
-            },
-            Source::Listed(Box::new(entry)),
-        ))
+                sha256: listed.pkgid.clone(),
+                local: true,
+                size: listed.size,
+            };
+            return Ok((package, PackageEntries::of_listed(listed)));
+        }
+        if let Some(path) = &package.local {
+            let bytes = std::fs::read(path).map_err(io_error(path))?;
+            return self.add_file(owner, package.file_name.clone(), state, &bytes);
+        }
+        let listed = package
+            .listed
+            .as_ref()
+            .expect("a package without a local file comes from repository metadata");
+        let package = BuiltPackage {
+            host: owner.to_string(),
+            file_name: package.file_name.clone(),
+            state,
+            sha256: listed.pkgid.clone(),
+            local: false,
+            size: listed.size,
+        };
+        Ok((package, PackageEntries::of_listed(listed)))
     }
 }
 
@@ -438,11 +457,6 @@ fn progress_bar(len: usize) -> Progress {
         bar.set_style(style);
     }
     Progress { bar, plain: None }
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// `SOURCE_DATE_EPOCH`, or now (with a warning: such builds are not reproducible).

@@ -168,6 +168,7 @@ pub fn run(cli: &Cli) -> CommandResult {
                 key: signing_key.as_ref(),
                 source_date,
             };
+            let started = std::time::Instant::now();
             let report = crate::build::build_fleet(&fleet, &templates, &options)?;
             let count = |state| {
                 let packages = report.packages.iter().filter(|p| p.state == state);
@@ -191,12 +192,19 @@ pub fn run(cli: &Cli) -> CommandResult {
                 println!("  retired  {}: {}", retired.file_name, retired.reason);
             }
             println!(
-                "built {}, unchanged {}, older versions kept {}, retired {}",
+                "built {}, unchanged {}, older versions kept {}, retired {} in {:.1} s",
                 count(PackageState::Built),
                 count(PackageState::Unchanged),
                 count(PackageState::Retained),
-                report.retired.len()
+                report.retired.len(),
+                started.elapsed().as_secs_f64()
             );
+            if !report.output_changed {
+                println!(
+                    "nothing changed: {} is as the previous build left it",
+                    out.display()
+                );
+            }
             match &signing_key {
                 Some(key) => println!(
                     "signed with {} ({}); public key in {}",

@@ -11,10 +11,12 @@
 //!   every part at once. A build killed at any instant leaves the old generation or the new one
 //!   whole, never a mix and never nothing; the next build removes what the killed one left.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Marks a directory as written by hostnet, so that it may be replaced on the next run.
 pub const MARKER: &str = ".hostnet-output";
@@ -138,12 +140,41 @@ const LOCK_FILE: &str = "lock";
 /// One build's parts, written under `<target>/.hostnet/builds/` while the previous build stays
 /// live; [`Generation::commit`] makes it the live one in one rename. Holds the output directory's
 /// lock from creation to drop, so two builds never write one directory.
+///
+/// Incremental: each generation records the sha256 of every file it holds in [`MANIFEST`]. A file
+/// whose content is what the live generation has at the same path is not written again; at commit
+/// it is hard-linked from the live generation (copied where links are not possible). A build in
+/// which nothing differs from the live generation creates no directory and writes nothing.
 pub struct Generation {
-    dir: tempfile::TempDir,
     target: PathBuf,
     parts: Vec<&'static str>,
+    /// The live generation's directory and what its manifest says it holds.
+    live: Option<(PathBuf, HashMap<PathBuf, String>)>,
+    /// Created on the first file that differs from the live generation.
+    dir: Mutex<Option<tempfile::TempDir>>,
+    files: Mutex<BTreeMap<PathBuf, Recorded>>,
     _lock: fs::File,
 }
+
+/// The digest and origin of one file of a generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Recorded {
+    sha256: String,
+    /// Written into the new generation now, or identical to the live generation's file.
+    written: bool,
+}
+
+/// What [`Generation::commit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// A new generation is live.
+    Switched,
+    /// Every file was what the live generation holds; it stays live, untouched.
+    Unchanged,
+}
+
+/// A generation's list of its files: `<sha256>  <path>` lines, the format `sha256sum -c` reads.
+pub const MANIFEST: &str = "manifest.sha256";
 
 impl Generation {
     /// Starts a generation of the named parts of `target`; `target` itself may hold anything else.
@@ -174,56 +205,138 @@ impl Generation {
             }
         }
         remove_stale_generations(&state)?;
-        let dir = tempfile::Builder::new()
-            .prefix("build-")
-            .tempdir_in(&builds)
-            .map_err(io_error(&builds))?;
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
-            .map_err(io_error(dir.path()))?;
+        let live = live_generation(&state)
+            .and_then(|dir| read_manifest(&dir.join(MANIFEST)).map(|files| (dir, files)));
         Ok(Generation {
-            dir,
             target: target.to_path_buf(),
             parts: parts.to_vec(),
+            live,
+            dir: Mutex::new(None),
+            files: Mutex::new(BTreeMap::new()),
             _lock: lock,
         })
     }
 
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes `content` at `relative` (created with its parents) with `mode`.
+    /// Writes `content` at `relative` (created with its parents) with `mode`, unless the live
+    /// generation holds exactly that content there.
     pub fn write(&self, relative: &Path, content: &[u8], mode: u32) -> Result<(), OutputError> {
-        write_file(&self.dir.path().join(relative), content, mode)
+        let sha256 = sha256_hex(content);
+        if self.holds_live(relative, &sha256) {
+            return self.record(relative, sha256, false);
+        }
+        write_file(&self.staging_dir()?.join(relative), content, mode)?;
+        self.record(relative, sha256, true)
     }
 
-    /// Makes this generation the live one: the `current` symlink is replaced in one rename, then
-    /// the previous generation is removed.
-    pub fn commit(self) -> Result<(), OutputError> {
+    /// Keeps the live generation's file at `relative`, which the caller has checked with
+    /// [`Generation::holds_live`]; it is linked into the new generation at commit.
+    pub fn keep_live(&self, relative: &Path, sha256: &str) -> Result<(), OutputError> {
+        debug_assert!(self.holds_live(relative, sha256));
+        self.record(relative, sha256.to_string(), false)
+    }
+
+    /// Whether the live generation holds a file with `sha256` at `relative`.
+    pub fn holds_live(&self, relative: &Path, sha256: &str) -> bool {
+        self.live
+            .as_ref()
+            .is_some_and(|(_, files)| files.get(relative).is_some_and(|s| s == sha256))
+    }
+
+    fn record(&self, relative: &Path, sha256: String, written: bool) -> Result<(), OutputError> {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        files.insert(relative.to_path_buf(), Recorded { sha256, written });
+        Ok(())
+    }
+
+    /// The new generation's directory, created on first use.
+    fn staging_dir(&self) -> Result<PathBuf, OutputError> {
+        let mut dir = self.dir.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(dir) = dir.as_ref() {
+            return Ok(dir.path().to_path_buf());
+        }
+        let builds = self.target.join(STATE_DIR).join(BUILDS_DIR);
+        let created = tempfile::Builder::new()
+            .prefix("build-")
+            .tempdir_in(&builds)
+            .map_err(io_error(&builds))?;
+        fs::set_permissions(created.path(), fs::Permissions::from_mode(0o755))
+            .map_err(io_error(created.path()))?;
+        let path = created.path().to_path_buf();
+        *dir = Some(created);
+        Ok(path)
+    }
+
+    /// Makes this generation the live one: files identical to the live generation's are linked
+    /// in, the `current` symlink is replaced in one rename, then the previous generation is
+    /// removed. If nothing differs from the live generation, nothing is touched.
+    pub fn commit(self) -> Result<Committed, OutputError> {
+        for part in &self.parts {
+            let written_to = Path::new(part);
+            let has_files = self
+                .files
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .keys()
+                .any(|path| path.starts_with(written_to));
+            if has_files {
+                self.write(&written_to.join(MARKER), MARKER_TEXT, 0o644)?;
+            }
+        }
+        let files = std::mem::take(&mut *self.files.lock().unwrap_or_else(|e| e.into_inner()));
+        let unchanged = self.live.as_ref().is_some_and(|(_, live)| {
+            live.len() == files.len()
+                && files
+                    .iter()
+                    .all(|(path, file)| !file.written && live.get(path) == Some(&file.sha256))
+        });
+        if unchanged && self.dir.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
+            return Ok(Committed::Unchanged);
+        }
+        let generation_dir = self.staging_dir()?;
+        if let Some((live_dir, _)) = &self.live {
+            for (path, _) in files.iter().filter(|(_, file)| !file.written) {
+                link_or_copy(&live_dir.join(path), &generation_dir.join(path))?;
+            }
+        }
+        let manifest: String = files
+            .iter()
+            .map(|(path, file)| format!("{}  {}\n", file.sha256, path.display()))
+            .collect();
+        write_file(&generation_dir.join(MANIFEST), manifest.as_bytes(), 0o644)?;
+        self.switch_to(&generation_dir, &files)?;
+        Ok(Committed::Switched)
+    }
+
+    fn switch_to(
+        &self,
+        generation_dir: &Path,
+        files: &BTreeMap<PathBuf, Recorded>,
+    ) -> Result<(), OutputError> {
         let state = self.target.join(STATE_DIR);
-        let name = self
+        let generation = self
             .dir
-            .path()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("the generation directory exists once staged")
+            .keep();
+        debug_assert_eq!(generation, generation_dir);
+        let name = generation
             .file_name()
             .expect("a temporary directory has a name")
             .to_owned();
-        for part in &self.parts {
-            if self.dir.path().join(part).is_dir() {
-                write_file(&self.dir.path().join(part).join(MARKER), MARKER_TEXT, 0o644)?;
-            }
-        }
-        let generation = self.dir.keep();
         let fsync_dir = |dir: &Path| {
             fs::File::open(dir)
                 .and_then(|d| d.sync_all())
                 .map_err(io_error(dir))
         };
         fsync_dir(&generation)?;
+        let has_part = |part: &str| files.keys().any(|path| path.starts_with(part));
         // Parts this build writes get their fixed symlinks first (they resolve once `current`
         // switches); a legacy real directory from an older hostnet is moved into the state
         // directory, the one time the switch is not a single step.
         for part in &self.parts {
-            if generation.join(part).is_dir() {
+            if has_part(part) {
                 link_part(&self.target, part)?;
             }
         }
@@ -236,12 +349,55 @@ impl Generation {
         fsync_dir(&state)?;
         for part in &self.parts {
             let link = self.target.join(part);
-            if !generation.join(part).is_dir() && link.is_symlink() {
+            if !has_part(part) && link.is_symlink() {
                 fs::remove_file(&link).map_err(io_error(&link))?;
             }
         }
         remove_stale_generations(&state)
     }
+}
+
+/// The live generation's directory, if there is one.
+fn live_generation(state: &Path) -> Option<PathBuf> {
+    let target = fs::read_link(state.join(CURRENT)).ok()?;
+    let dir = state.join(target);
+    dir.is_dir().then_some(dir)
+}
+
+/// A generation's manifest; `None` (so nothing is reused) if it is missing or not one hostnet
+/// wrote, as with generations of older hostnet versions.
+fn read_manifest(path: &Path) -> Option<HashMap<PathBuf, String>> {
+    let text = fs::read_to_string(path).ok()?;
+    text.lines()
+        .map(|line| {
+            let (sha256, relative) = line.split_once("  ")?;
+            let plain = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            let relative = Path::new(relative);
+            let inside = relative.is_relative()
+                && relative
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+            (plain && inside).then(|| (relative.to_path_buf(), sha256.to_string()))
+        })
+        .collect()
+}
+
+/// A hard link of `source` at `destination`, or a copy where the file system refuses links.
+fn link_or_copy(source: &Path, destination: &Path) -> Result<(), OutputError> {
+    if let Some(parent) = destination.parent() {
+        fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    if fs::hard_link(source, destination).is_ok() {
+        return Ok(());
+    }
+    fs::copy(source, destination)
+        .map(|_| ())
+        .map_err(io_error(source))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// `<target>/<part>` -> `.hostnet/current/<part>`, made once and never changed.

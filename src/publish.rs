@@ -20,8 +20,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::build::sha256_hex;
 use crate::http;
+use crate::output::sha256_hex;
 use crate::repository::{self, Location, RepositoryError};
 
 const LOCK_DIR: &str = ".hostnet-lock";

@@ -8,99 +8,145 @@ use std::io::Write as _;
 
 use rpm::{Dependency, DependencyFlags, PackageMetadata};
 
-use crate::build::sha256_hex;
+use crate::output::sha256_hex;
 use crate::repository::ListedPackage;
 
-/// A package file as it will be published under `Packages/`.
-pub struct PublishedPackage<'a> {
-    pub file_name: &'a str,
-    pub bytes: &'a [u8],
+/// One package's elements in `primary`, `filelists` and `other`, each a `<package>` element
+/// without a final newline: computed once from the package file when it is built, or carried
+/// from the metadata that listed it before, so that the metadata of a build never re-reads
+/// packages it did not change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageEntries {
+    pub primary: String,
+    pub filelists: String,
+    pub other: String,
 }
 
-/// One package the metadata lists: a file at hand, or a package another repository's metadata
-/// lists, whose entries are carried over as they are (its file stays where it is published).
-pub enum Listing<'a> {
-    File(PublishedPackage<'a>),
-    Listed(&'a ListedPackage),
-}
+impl PackageEntries {
+    /// The entries of the package file `bytes`, published as `Packages/<file_name>`.
+    pub fn of_file(file_name: &str, bytes: &[u8]) -> Result<PackageEntries, rpm::Error> {
+        let metadata = PackageMetadata::parse(&mut std::io::Cursor::new(bytes))?;
+        let entry = Entry::read(&metadata, file_name, bytes)?;
+        let element = |write: fn(&Entry, &mut String)| {
+            let mut text = String::new();
+            write(&entry, &mut text);
+            text.truncate(text.trim_end_matches('\n').len());
+            text
+        };
+        Ok(PackageEntries {
+            primary: element(Entry::primary),
+            filelists: element(Entry::filelists),
+            other: element(Entry::other),
+        })
+    }
 
-impl Listing<'_> {
-    pub fn file_name(&self) -> &str {
-        match self {
-            Listing::File(package) => package.file_name,
-            Listing::Listed(listed) => listed.file_name(),
+    /// The entries another repository's metadata has for `listed`, as they are.
+    pub fn of_listed(listed: &ListedPackage) -> PackageEntries {
+        PackageEntries {
+            primary: listed.primary.clone(),
+            filelists: listed.filelists.clone(),
+            other: listed.other.clone(),
         }
     }
 }
 
-/// The files of `repodata/`: (file name, content), `repomd.xml` last. Packages are listed in the
-/// order given.
-pub fn repodata(packages: &[Listing], revision: u32) -> Result<Vec<(String, Vec<u8>)>, rpm::Error> {
-    let mut primary = String::new();
-    let mut filelists = String::new();
-    let mut other = String::new();
-    for package in packages {
-        match package {
-            Listing::File(package) => {
-                let metadata = PackageMetadata::parse(&mut std::io::Cursor::new(package.bytes))?;
-                let entry = Entry::read(&metadata, package)?;
-                entry.primary(&mut primary);
-                entry.filelists(&mut filelists);
-                entry.other(&mut other);
-            }
-            Listing::Listed(listed) => {
-                for (document, fragment) in [
-                    (&mut primary, &listed.primary),
-                    (&mut filelists, &listed.filelists),
-                    (&mut other, &listed.other),
-                ] {
-                    document.push_str(fragment);
-                    document.push('\n');
-                }
-            }
-        }
+/// One of the three metadata documents, uncompressed.
+pub struct Document {
+    pub kind: &'static str,
+    pub xml: String,
+}
+
+/// One compressed document as `repomd.xml` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFile {
+    pub kind: String,
+    pub checksum: String,
+    pub open_checksum: String,
+    pub size: u64,
+    pub open_size: u64,
+}
+
+impl DataFile {
+    /// `<checksum>-<kind>.xml.gz`, under `repodata/`.
+    pub fn file_name(&self) -> String {
+        format!("{}-{}.xml.gz", self.checksum, self.kind)
     }
+}
+
+/// `primary`, `filelists` and `other` listing `packages` in the order given.
+pub fn documents(packages: &[&PackageEntries]) -> [Document; 3] {
     let count = packages.len();
-    let documents = [
-        (
-            "primary",
-            format!(
-                "{XML_DECL}<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{count}\">\n{primary}</metadata>\n"
+    let join = |element: fn(&PackageEntries) -> &str| {
+        let mut text = String::with_capacity(packages.iter().map(|p| element(p).len() + 1).sum());
+        for package in packages {
+            text.push_str(element(package));
+            text.push('\n');
+        }
+        text
+    };
+    [
+        Document {
+            kind: "primary",
+            xml: format!(
+                "{XML_DECL}<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{count}\">\n{}</metadata>\n",
+                join(|p| &p.primary)
             ),
-        ),
-        (
-            "filelists",
-            format!(
-                "{XML_DECL}<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{count}\">\n{filelists}</filelists>\n"
+        },
+        Document {
+            kind: "filelists",
+            xml: format!(
+                "{XML_DECL}<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{count}\">\n{}</filelists>\n",
+                join(|p| &p.filelists)
             ),
-        ),
-        (
-            "other",
-            format!(
-                "{XML_DECL}<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{count}\">\n{other}</otherdata>\n"
+        },
+        Document {
+            kind: "other",
+            xml: format!(
+                "{XML_DECL}<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{count}\">\n{}</otherdata>\n",
+                join(|p| &p.other)
             ),
-        ),
-    ];
-    let mut files = Vec::new();
+        },
+    ]
+}
+
+impl Document {
+    pub fn open_checksum(&self) -> String {
+        sha256_hex(self.xml.as_bytes())
+    }
+
+    /// The gzip-compressed document and its description.
+    pub fn compress(&self, open_checksum: String) -> (DataFile, Vec<u8>) {
+        let compressed = gzip(self.xml.as_bytes());
+        let file = DataFile {
+            kind: self.kind.to_string(),
+            checksum: sha256_hex(&compressed),
+            open_checksum,
+            size: compressed.len() as u64,
+            open_size: self.xml.len() as u64,
+        };
+        (file, compressed)
+    }
+}
+
+/// `repomd.xml` describing `files`.
+pub fn repomd(files: &[DataFile], revision: u32) -> Vec<u8> {
     let mut repomd = format!(
         "{XML_DECL}<repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n  <revision>{revision}</revision>\n"
     );
-    for (kind, xml) in documents {
-        let compressed = gzip(xml.as_bytes());
-        let checksum = sha256_hex(&compressed);
-        let name = format!("{checksum}-{kind}.xml.gz");
+    for file in files {
         let _ = write!(
             repomd,
-            "  <data type=\"{kind}\">\n    <checksum type=\"sha256\">{checksum}</checksum>\n    <open-checksum type=\"sha256\">{}</open-checksum>\n    <location href=\"repodata/{name}\"/>\n    <timestamp>{revision}</timestamp>\n    <size>{}</size>\n    <open-size>{}</open-size>\n  </data>\n",
-            sha256_hex(xml.as_bytes()),
-            compressed.len(),
-            xml.len()
+            "  <data type=\"{}\">\n    <checksum type=\"sha256\">{}</checksum>\n    <open-checksum type=\"sha256\">{}</open-checksum>\n    <location href=\"repodata/{}\"/>\n    <timestamp>{revision}</timestamp>\n    <size>{}</size>\n    <open-size>{}</open-size>\n  </data>\n",
+            file.kind,
+            file.checksum,
+            file.open_checksum,
+            file.file_name(),
+            file.size,
+            file.open_size
         );
-        files.push((name, compressed));
     }
     repomd.push_str("</repomd>\n");
-    files.push(("repomd.xml".into(), repomd.into_bytes()));
-    Ok(files)
+    repomd.into_bytes()
 }
 
 const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
@@ -142,7 +188,11 @@ struct Entry {
 }
 
 impl Entry {
-    fn read(metadata: &PackageMetadata, package: &PublishedPackage) -> Result<Entry, rpm::Error> {
+    fn read(
+        metadata: &PackageMetadata,
+        file_name: &str,
+        bytes: &[u8],
+    ) -> Result<Entry, rpm::Error> {
         let offsets = metadata.get_package_segment_offsets();
         let files = metadata
             .get_file_entries()?
@@ -169,7 +219,7 @@ impl Entry {
             })
             .collect();
         Ok(Entry {
-            pkgid: sha256_hex(package.bytes),
+            pkgid: sha256_hex(bytes),
             name: metadata.get_name()?.to_string(),
             version: metadata.get_version()?.to_string(),
             release: metadata.get_release()?.to_string(),
@@ -183,10 +233,10 @@ impl Entry {
             group: text(metadata.get_group()),
             build_host: text(metadata.get_build_host()),
             build_time: metadata.get_build_time()?,
-            file_name: package.file_name.to_string(),
-            package_size: package.bytes.len(),
+            file_name: file_name.to_string(),
+            package_size: bytes.len(),
             installed_size: metadata.get_installed_size()?,
-            archive_size: archive_size(&package.bytes[offsets.payload as usize..]),
+            archive_size: archive_size(&bytes[offsets.payload as usize..]),
             header_range: (offsets.header, offsets.payload),
             provides,
             requires,

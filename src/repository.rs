@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use quick_xml::events::{BytesStart, Event};
 
-use crate::build::sha256_hex;
+use crate::output::sha256_hex;
 use crate::package::versions::DIGEST_MARKER;
 
 /// Where a repository lives.
@@ -193,6 +193,34 @@ struct RepomdEntry {
     kind: String,
     href: String,
     checksum: String,
+    open_checksum: String,
+    size: Option<u64>,
+    open_size: Option<u64>,
+}
+
+/// The compressed documents a repository's `repomd.xml` at `dir` describes in the form hostnet
+/// writes them (`repodata/<checksum>-<kind>.xml.gz`), so that a build can keep those whose content
+/// has not changed; empty when there is no such repository.
+pub fn data_files(dir: &Path) -> Vec<crate::repodata::DataFile> {
+    let Ok(repomd) = std::fs::read(dir.join("repodata/repomd.xml")) else {
+        return Vec::new();
+    };
+    parse_repomd(&repomd)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|entry| {
+            let file = crate::repodata::DataFile {
+                size: entry.size?,
+                open_size: entry.open_size?,
+                kind: entry.kind,
+                checksum: entry.checksum,
+                open_checksum: entry.open_checksum,
+            };
+            (!file.open_checksum.is_empty()
+                && entry.href == format!("repodata/{}", file.file_name()))
+            .then_some(file)
+        })
+        .collect()
 }
 
 fn attribute(element: &BytesStart, name: &str) -> Option<String> {
@@ -230,7 +258,7 @@ fn parse_repomd(bytes: &[u8]) -> Result<Vec<RepomdEntry>, String> {
     let mut reader = quick_xml::Reader::from_str(text);
     let mut entries = Vec::new();
     let mut current: Option<RepomdEntry> = None;
-    let mut in_checksum = false;
+    let mut field: Option<String> = None;
     loop {
         match reader.read_event().map_err(|e| e.to_string())? {
             Event::Start(e) if e.name().as_ref() == "data" => {
@@ -238,21 +266,34 @@ fn parse_repomd(bytes: &[u8]) -> Result<Vec<RepomdEntry>, String> {
                     kind: attribute(&e, "type").unwrap_or_default(),
                     href: String::new(),
                     checksum: String::new(),
+                    open_checksum: String::new(),
+                    size: None,
+                    open_size: None,
                 });
-            }
-            Event::Start(e) if e.name().as_ref() == "checksum" => in_checksum = true,
-            Event::End(e) if e.name().as_ref() == "checksum" => in_checksum = false,
-            Event::Text(t) if in_checksum => {
-                if let Some(entry) = current.as_mut() {
-                    entry.checksum.push_str(t.to_string().trim());
-                }
             }
             Event::Empty(e) | Event::Start(e) if e.name().as_ref() == "location" => {
                 if let Some(entry) = current.as_mut() {
                     entry.href = attribute(&e, "href").unwrap_or_default();
                 }
             }
+            Event::Start(e) if current.is_some() => {
+                field = Some(e.name().as_ref().to_string());
+            }
+            Event::Text(t) => {
+                if let (Some(field), Some(entry)) = (field.as_deref(), current.as_mut()) {
+                    let value = t.to_string();
+                    let value = value.trim();
+                    match field {
+                        "checksum" => entry.checksum.push_str(value),
+                        "open-checksum" => entry.open_checksum.push_str(value),
+                        "size" => entry.size = value.parse().ok(),
+                        "open-size" => entry.open_size = value.parse().ok(),
+                        _ => {}
+                    }
+                }
+            }
             Event::End(e) if e.name().as_ref() == "data" => {
+                field = None;
                 if let Some(entry) = current.take() {
                     if entry.href.is_empty() || entry.checksum.is_empty() {
                         return Err(format!(
@@ -264,6 +305,7 @@ fn parse_repomd(bytes: &[u8]) -> Result<Vec<RepomdEntry>, String> {
                     entries.push(entry);
                 }
             }
+            Event::End(_) => field = None,
             Event::Eof => break,
             _ => {}
         }

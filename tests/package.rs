@@ -487,6 +487,111 @@ fn unchanged_hosts_keep_their_package_and_changed_ones_get_a_higher_version() {
     );
 }
 
+/// Every file of a build's output (its parts, through their symlinks): relative path -> (bytes,
+/// inode).
+fn output_files(out: &Path) -> std::collections::BTreeMap<String, (Vec<u8>, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut files = std::collections::BTreeMap::new();
+    for part in ["repo", "kickstart", "pxe"] {
+        for entry in walkdir::WalkDir::new(out.join(part)).follow_root_links(true) {
+            let entry = entry.unwrap();
+            if entry.file_type().is_file() {
+                let relative = entry.path().strip_prefix(out).unwrap();
+                files.insert(
+                    relative.display().to_string(),
+                    (
+                        std::fs::read(entry.path()).unwrap(),
+                        entry.metadata().unwrap().ino(),
+                    ),
+                );
+            }
+        }
+    }
+    files
+}
+
+fn live_generation(out: &Path) -> std::path::PathBuf {
+    out.join(".hostnet").join(std::fs::read_link(out.join(".hostnet/current")).unwrap())
+}
+
+/// A rebuild writes only what changed: with nothing changed it leaves the live output as it is;
+/// with one host changed, the other hosts' files are the very same files (hard links, not
+/// copies). And what it lists is what a build that re-reads every package computes.
+#[test]
+fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everything() {
+    let fleet = Fleet::with_extra_hosts(12);
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = hostnet_key(dir.path(), "incremental");
+    let out = dir.path().join("out");
+    let first = build(&fleet, Some(&key), &out, EPOCH);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let live = live_generation(&out);
+    let before = output_files(&out);
+
+    // The live generation's manifest is one sha256sum reads.
+    let check = Command::new("sha256sum")
+        .args(["--check", "--quiet", "manifest.sha256"])
+        .current_dir(&live)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", stdout(&check));
+
+    let again = build(&fleet, Some(&key), &out, EPOCH);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stdout(&again).contains("nothing changed"), "{}", stdout(&again));
+    assert_eq!(live_generation(&out), live, "the live generation stays");
+    assert_eq!(output_files(&out), before, "no file is rewritten");
+
+    fleet.append(
+        "host-00003.toml",
+        "[sysctl]\n\"net.core.somaxconn\" = 1024\n",
+    );
+    let changed = build(&fleet, Some(&key), &out, EPOCH);
+    assert!(changed.status.success(), "{}", stderr(&changed));
+    assert!(!stdout(&changed).contains("nothing changed"));
+    assert_ne!(live_generation(&out), live);
+    let after = output_files(&out);
+    for unchanged in [
+        "repo/Packages/hostnet-host-00004-1-1.noarch.rpm",
+        "repo/Packages/hostnet-host-00003-1-1.noarch.rpm",
+        "repo/Packages/hostnet-tools-1-1.noarch.rpm",
+        "kickstart/host-00004.ks",
+    ] {
+        assert_eq!(after[unchanged], before[unchanged], "{unchanged} is the same file");
+    }
+    assert!(after.contains_key("repo/Packages/hostnet-host-00003-2-1.noarch.rpm"));
+    let primary = |files: &std::collections::BTreeMap<String, (Vec<u8>, u64)>| {
+        files
+            .keys()
+            .find(|k| k.ends_with("-primary.xml.gz"))
+            .cloned()
+            .unwrap()
+    };
+    assert_ne!(primary(&after), primary(&before));
+    let filelists = before
+        .keys()
+        .find(|k| k.ends_with("-filelists.xml.gz"))
+        .unwrap();
+    assert!(
+        !after.contains_key(filelists),
+        "filelists lists the new package too"
+    );
+
+    // Without a manifest a build trusts nothing it finds: it reads every package again and
+    // computes every entry from the files; the result is byte for byte the incremental one.
+    std::fs::remove_file(live_generation(&out).join("manifest.sha256")).unwrap();
+    let reread = build(&fleet, Some(&key), &out, EPOCH);
+    assert!(reread.status.success(), "{}", stderr(&reread));
+    let reread_files = output_files(&out);
+    assert_eq!(
+        reread_files.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    for (path, (bytes, _)) in &reread_files {
+        assert!(bytes == &after[path].0, "{path} differs from the incremental build's");
+    }
+}
+
 #[test]
 fn keygen_makes_an_el7_key_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
