@@ -1,16 +1,18 @@
 //! `hostnet build`: every host's package into `<out>/repo/Packages/`, reusing unchanged ones, and
 //! the repository metadata listing the kept versions of every host.
 
+use std::borrow::Cow;
 use std::io::IsTerminal as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use crate::kickstart::pxe;
-use crate::model::Fleet;
-use crate::output::{Committed, Generation, OutputError, io_error, sha256_hex};
+use crate::memo::{self, RenderMemo};
+use crate::model::{Fleet, Host};
+use crate::output::{Committed, Generation, OutputError, STATE_DIR, io_error, sha256_hex};
 use crate::package::signing::SigningKey;
-use crate::package::versions::{self, Current, KnownPackage, KnownPackages, RELEASE};
+use crate::package::versions::{self, Current, HostPlan, KnownPackage, KnownPackages, RELEASE};
 use crate::package::{PackageError, PackageSpec, TOOLS_PACKAGE};
 use crate::render::{self, RenderError};
 use crate::repodata::{self, DataFile, PackageEntries};
@@ -23,6 +25,8 @@ pub const PUBLIC_KEY_FILE: &str = "repo/RPM-GPG-KEY-hostnet";
 pub const CHECKSUMS_FILE: &str = "repo/SHA256SUMS";
 pub const REPODATA_DIR: &str = "repo/repodata";
 pub const KICKSTART_DIR: &str = "kickstart";
+/// What rendering each host gave the last build (see [`crate::memo`]), in the state directory.
+pub const RENDER_MEMO: &str = "render-memo";
 pub const PXE_DIR: &str = "pxe";
 
 #[derive(Debug, thiserror::Error)]
@@ -99,8 +103,9 @@ pub struct BuildReport {
     pub output_changed: bool,
 }
 
-/// One package of the new repository with its metadata entries.
-type Listed = (BuiltPackage, PackageEntries);
+/// One package of the new repository with its metadata entries: computed now, or borrowed from
+/// the metadata that listed it before.
+type Listed<'k> = (BuiltPackage, Cow<'k, PackageEntries>);
 
 pub fn build_fleet(
     fleet: &Fleet,
@@ -112,6 +117,12 @@ pub fn build_fleet(
     let staging = Generation::new(options.out, &OWNED_PARTS)?;
     let live_metadata = crate::repository::data_files(&options.out.join("repo"));
 
+    let memo = RenderMemo::load(
+        &options.out.join(STATE_DIR).join(RENDER_MEMO),
+        templates,
+        &fleet.site,
+    );
+
     let progress = progress_bar(fleet.hosts.len());
     let context = Placing {
         known: &known,
@@ -119,24 +130,28 @@ pub fn build_fleet(
         staging: &staging,
         options,
     };
-    let mut results: Vec<Result<PackageVersions, BuildError>> = fleet
+    let placed: Vec<Result<PlacedHost, BuildError>> = fleet
         .hosts
         .par_iter()
         .map(|host| {
-            let rendered = render::render_host(templates, host)?;
-            let spec = PackageSpec::new(&fleet.site, host, rendered);
-            let placed = context.place(&spec, &host.name)?;
-            write_install_files(&staging, fleet, templates, host)?;
+            let placed = context.place_host(&memo, fleet, templates, host);
             progress.inc();
-            Ok(placed)
+            placed
         })
         .collect();
-    results.push(context.place(&PackageSpec::tools(&fleet.site), TOOLS_PACKAGE));
     progress.finish();
+    let tools = PackageSpec::tools(&fleet.site);
+    let tools_plan = context.plan(&tools.name, &tools.digest())?;
+    let mut placed_versions = vec![context.place(tools_plan, TOOLS_PACKAGE, Some(&tools))?];
+    let mut remembered = Vec::new();
+    for host in placed {
+        let host = host?;
+        placed_versions.push(host.versions);
+        remembered.extend(host.remembered);
+    }
     let mut report = BuildReport::default();
     let mut listed: Vec<Listed> = Vec::new();
-    for result in results {
-        let (versions, retired) = result?;
+    for (versions, retired) in placed_versions {
         listed.extend(versions);
         report.retired.extend(retired);
     }
@@ -172,6 +187,11 @@ pub fn build_fleet(
         )?;
     }
     report.output_changed = staging.commit()? == Committed::Switched;
+    // Only once the output it describes is live. A memo is a cache: failing to keep it costs
+    // the next build time, not correctness.
+    if let Err(error) = memo.save(&remembered) {
+        eprintln!("hostnet: warning: {error}; the next build renders every host again");
+    }
     Ok(report)
 }
 
@@ -183,7 +203,7 @@ fn write_repodata(
     live_metadata: &[DataFile],
     options: &BuildOptions,
 ) -> Result<(), BuildError> {
-    let entries: Vec<&PackageEntries> = listed.iter().map(|(_, entries)| entries).collect();
+    let entries: Vec<&PackageEntries> = listed.iter().map(|(_, entries)| &**entries).collect();
     let documents = repodata::documents(&entries);
     let data_files = documents
         .par_iter()
@@ -195,7 +215,7 @@ fn write_repodata(
             if let Some(live) = live {
                 let relative = Path::new(REPODATA_DIR).join(live.file_name());
                 if staging.holds_live(&relative, &live.checksum) {
-                    staging.keep_live(&relative, &live.checksum)?;
+                    staging.keep_live(&relative, &live.checksum);
                     return Ok(live.clone());
                 }
             }
@@ -223,42 +243,48 @@ fn write_repodata(
     Ok(())
 }
 
-/// The host's kickstart and, with a boot MAC, its PXE entries.
+/// The host's kickstart and, with a boot MAC, its PXE entries: each file's path and sha256.
 fn write_install_files(
     staging: &Generation,
     fleet: &Fleet,
     templates: &Templates,
-    host: &crate::model::Host,
-) -> Result<(), BuildError> {
+    host: &Host,
+) -> Result<Vec<(PathBuf, String)>, BuildError> {
     let Some(kickstart) = &fleet.site.kickstart else {
-        return Ok(());
+        return Ok(Vec::new());
     };
-    let text = crate::kickstart::render(templates, kickstart, host)?;
-    staging.write(
-        &Path::new(KICKSTART_DIR).join(format!("{}.ks", host.name)),
-        text.as_bytes(),
-        0o644,
-    )?;
+    let mut files = vec![(
+        Path::new(KICKSTART_DIR).join(format!("{}.ks", host.name)),
+        crate::kickstart::render(templates, kickstart, host)?,
+    )];
     if let (Some(pxe), Some(mac)) = (&fleet.site.pxe, host.boot_mac) {
         let stem = pxe::mac_file_stem(&mac);
-        let pxelinux = pxe::pxelinux_entry(pxe, kickstart, host)?;
-        let grub = pxe::grub_entry(pxe, kickstart, host)?;
-        staging.write(
-            &Path::new(PXE_DIR).join("pxelinux.cfg").join(&stem),
-            pxelinux.as_bytes(),
-            0o644,
-        )?;
-        staging.write(
-            &Path::new(PXE_DIR).join(format!("grub.cfg-{stem}")),
-            grub.as_bytes(),
-            0o644,
-        )?;
+        files.push((
+            Path::new(PXE_DIR).join("pxelinux.cfg").join(&stem),
+            pxe::pxelinux_entry(pxe, kickstart, host)?,
+        ));
+        files.push((
+            Path::new(PXE_DIR).join(format!("grub.cfg-{stem}")),
+            pxe::grub_entry(pxe, kickstart, host)?,
+        ));
     }
-    Ok(())
+    files
+        .into_iter()
+        .map(|(path, text)| {
+            let sha256 = staging.write(&path, text.as_bytes(), 0o644)?;
+            Ok((path, sha256))
+        })
+        .collect()
+}
+
+/// One host's package versions, and what its rendering gave for the memo.
+struct PlacedHost<'k> {
+    versions: PackageVersions<'k>,
+    remembered: Option<(String, memo::Rendered)>,
 }
 
 /// The versions of one package the new repository lists, and the ones it retires.
-type PackageVersions = (Vec<Listed>, Vec<RetiredPackage>);
+type PackageVersions<'k> = (Vec<Listed<'k>>, Vec<RetiredPackage>);
 
 /// What placing a package's versions in the new generation needs.
 struct Placing<'a> {
@@ -268,23 +294,77 @@ struct Placing<'a> {
     options: &'a BuildOptions<'a>,
 }
 
-impl Placing<'_> {
-    /// Builds `spec` if its content is new, else keeps its current package; keeps the older
-    /// versions `keep-versions` allows (in the generation, or listed from the published
-    /// metadata) and retires the rest.
-    fn place(&self, spec: &PackageSpec, owner: &str) -> Result<PackageVersions, BuildError> {
-        let keep_versions = self.keep_versions;
-        let plan = self
+impl<'a> Placing<'a> {
+    /// A host's package and install files. A host whose rendering inputs the memo knows, whose
+    /// package stays and whose install files the live build holds, is not rendered at all.
+    fn place_host(
+        &self,
+        memo: &RenderMemo,
+        fleet: &Fleet,
+        templates: &Templates,
+        host: &Host,
+    ) -> Result<PlacedHost<'a>, BuildError> {
+        let inputs = memo.inputs_of(host);
+        let remembered = inputs.as_deref().and_then(|inputs| memo.get(inputs));
+        if let Some(remembered) = remembered.filter(|r| {
+            r.install_files
+                .iter()
+                .all(|(path, sha256)| self.staging.holds_live(path, sha256))
+        }) {
+            let name = crate::package::host_package_name(&host.name);
+            let plan = self.plan(&name, &remembered.content_digest)?;
+            if matches!(plan.current, Current::Keep(_)) {
+                for (path, sha256) in &remembered.install_files {
+                    self.staging.keep_live(path, sha256);
+                }
+                return Ok(PlacedHost {
+                    versions: self.place(plan, &host.name, None)?,
+                    remembered: inputs.map(|inputs| (inputs, remembered.clone())),
+                });
+            }
+        }
+        let rendered = render::render_host(templates, host)?;
+        let spec = PackageSpec::new(&fleet.site, host, rendered);
+        let content_digest = spec.digest();
+        let plan = self.plan(&spec.name, &content_digest)?;
+        let versions = self.place(plan, &host.name, Some(&spec))?;
+        let install_files = write_install_files(self.staging, fleet, templates, host)?;
+        Ok(PlacedHost {
+            versions,
+            remembered: inputs.map(|inputs| {
+                let rendered = memo::Rendered {
+                    content_digest,
+                    install_files,
+                };
+                (inputs, rendered)
+            }),
+        })
+    }
+
+    fn plan(&self, name: &str, content_digest: &str) -> Result<HostPlan<'a>, BuildError> {
+        Ok(self
             .known
-            .plan(&spec.name, &spec.digest(), keep_versions, |v| {
-                spec.file_name(&v.to_string(), RELEASE)
-            })?;
+            .plan(name, content_digest, self.keep_versions, |version| {
+                crate::package::package_file_name(name, &version.to_string(), RELEASE)
+            })?)
+    }
+
+    /// Builds the package from `spec` if `plan` says its content is new, else keeps its current
+    /// package; keeps the older versions `keep-versions` allows (in the generation, or listed
+    /// from the published metadata) and retires the rest. `spec` may be absent only when the
+    /// current package is kept.
+    fn place(
+        &self,
+        plan: HostPlan<'a>,
+        owner: &str,
+        spec: Option<&PackageSpec>,
+    ) -> Result<PackageVersions<'a>, BuildError> {
         let mut listed = Vec::new();
-        match &plan.current {
-            Current::Keep(package) => {
+        match (&plan.current, spec) {
+            (Current::Keep(package), _) => {
                 listed.push(self.carry(package, owner, PackageState::Unchanged)?);
             }
-            Current::Build(version) => {
+            (Current::Build(version), Some(spec)) => {
                 let version = version.to_string();
                 let bytes = spec.build(
                     &version,
@@ -295,10 +375,14 @@ impl Placing<'_> {
                 let file_name = spec.file_name(&version, RELEASE);
                 listed.push(self.add_file(owner, file_name, PackageState::Built, &bytes)?);
             }
+            (Current::Build(_), None) => {
+                unreachable!("a package is built only from a rendered spec")
+            }
         }
         for package in &plan.retained {
             listed.push(self.carry(package, owner, PackageState::Retained)?);
         }
+        let keep_versions = self.keep_versions;
         let retired = plan
             .retired
             .iter()
@@ -319,7 +403,7 @@ impl Placing<'_> {
         file_name: String,
         state: PackageState,
         bytes: &[u8],
-    ) -> Result<Listed, BuildError> {
+    ) -> Result<Listed<'a>, BuildError> {
         let entries = PackageEntries::of_file(&file_name, bytes).map_err(BuildError::Repodata)?;
         self.staging
             .write(&Path::new(PACKAGES_DIR).join(&file_name), bytes, 0o644)?;
@@ -331,24 +415,24 @@ impl Placing<'_> {
             local: true,
             size: bytes.len() as u64,
         };
-        Ok((package, entries))
+        Ok((package, Cow::Owned(entries)))
     }
 
     /// A package built before, into the new repository as it is. One the live build holds, as
     /// its metadata lists it, is neither read nor written again.
     fn carry(
         &self,
-        package: &KnownPackage,
+        package: &'a KnownPackage,
         owner: &str,
         state: PackageState,
-    ) -> Result<Listed, BuildError> {
+    ) -> Result<Listed<'a>, BuildError> {
         let relative = Path::new(PACKAGES_DIR).join(&package.file_name);
         let live_listing = package.listed.as_ref().filter(|listed| {
             Path::new(&listed.location) == relative.strip_prefix("repo").unwrap_or(&relative)
                 && self.staging.holds_live(&relative, &listed.pkgid)
         });
         if let Some(listed) = live_listing {
-            self.staging.keep_live(&relative, &listed.pkgid)?;
+            self.staging.keep_live(&relative, &listed.pkgid);
             let package = BuiltPackage {
                 host: owner.to_string(),
                 file_name: package.file_name.clone(),
@@ -357,7 +441,7 @@ impl Placing<'_> {
                 local: true,
                 size: listed.size,
             };
-            return Ok((package, PackageEntries::of_listed(listed)));
+            return Ok((package, Cow::Borrowed(&listed.entries)));
         }
         if let Some(path) = &package.local {
             let bytes = std::fs::read(path).map_err(io_error(path))?;
@@ -375,7 +459,7 @@ impl Placing<'_> {
             local: false,
             size: listed.size,
         };
-        Ok((package, PackageEntries::of_listed(listed)))
+        Ok((package, Cow::Borrowed(&listed.entries)))
     }
 }
 

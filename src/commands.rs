@@ -147,6 +147,9 @@ pub fn run(cli: &Cli) -> CommandResult {
             let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
                 return Ok(ExitCode::from(1));
             };
+            // Every host's layered settings with their source positions: tens of megabytes for a
+            // large fleet, and the build needs only the checked model.
+            drop(definitions);
             let source_date = crate::build::source_date_epoch()?;
             let signing_key = match key {
                 Some(path) if !unsigned => {
@@ -170,50 +173,8 @@ pub fn run(cli: &Cli) -> CommandResult {
             };
             let started = std::time::Instant::now();
             let report = crate::build::build_fleet(&fleet, &templates, &options)?;
-            let count = |state| {
-                let packages = report.packages.iter().filter(|p| p.state == state);
-                let (count, bytes) = packages.fold((0, 0), |(n, b), p| (n + 1, b + p.size));
-                format!("{count} ({bytes} bytes)")
-            };
-            for package in &report.packages {
-                let state = match package.state {
-                    PackageState::Built => "built",
-                    PackageState::Unchanged => "unchanged",
-                    PackageState::Retained => "kept",
-                };
-                let place = if package.local {
-                    ""
-                } else {
-                    "  (stays where it is published)"
-                };
-                println!("{state:>9}  {}{place}", package.file_name);
-            }
-            for retired in &report.retired {
-                println!("  retired  {}: {}", retired.file_name, retired.reason);
-            }
-            println!(
-                "built {}, unchanged {}, older versions kept {}, retired {} in {:.1} s",
-                count(PackageState::Built),
-                count(PackageState::Unchanged),
-                count(PackageState::Retained),
-                report.retired.len(),
-                started.elapsed().as_secs_f64()
-            );
-            if !report.output_changed {
-                println!(
-                    "nothing changed: {} is as the previous build left it",
-                    out.display()
-                );
-            }
-            match &signing_key {
-                Some(key) => println!(
-                    "signed with {} ({}); public key in {}",
-                    key.short_id(),
-                    key.user_id,
-                    out.join(crate::build::PUBLIC_KEY_FILE).display()
-                ),
-                None => println!("UNSIGNED"),
-            }
+            let summary = build_summary(&report, out, signing_key.as_ref(), started.elapsed());
+            write_stdout(summary.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan {
@@ -334,6 +295,76 @@ fn write_specs(
 
 /// Renders every host's files, scriptlets and kickstart without writing them.
 /// What clap cannot say well: a missing argument with the ways to give it.
+/// One line per package of the new repository, one per retired package, and the summary.
+fn build_summary(
+    report: &crate::build::BuildReport,
+    out: &Path,
+    signing_key: Option<&signing::SigningKey>,
+    elapsed: std::time::Duration,
+) -> String {
+    use std::fmt::Write as _;
+    let count = |state| {
+        let packages = report.packages.iter().filter(|p| p.state == state);
+        let (count, bytes) = packages.fold((0, 0), |(n, b), p| (n + 1, b + p.size));
+        format!("{count} ({bytes} bytes)")
+    };
+    let mut text = String::new();
+    for package in &report.packages {
+        let state = match package.state {
+            PackageState::Built => "built",
+            PackageState::Unchanged => "unchanged",
+            PackageState::Retained => "kept",
+        };
+        let place = if package.local {
+            ""
+        } else {
+            "  (stays where it is published)"
+        };
+        let _ = writeln!(text, "{state:>9}  {}{place}", package.file_name);
+    }
+    for retired in &report.retired {
+        let _ = writeln!(text, "  retired  {}: {}", retired.file_name, retired.reason);
+    }
+    let _ = writeln!(
+        text,
+        "built {}, unchanged {}, older versions kept {}, retired {} in {:.1} s",
+        count(PackageState::Built),
+        count(PackageState::Unchanged),
+        count(PackageState::Retained),
+        report.retired.len(),
+        elapsed.as_secs_f64()
+    );
+    if !report.output_changed {
+        let _ = writeln!(
+            text,
+            "nothing changed: {} is as the previous build left it",
+            out.display()
+        );
+    }
+    let _ = match signing_key {
+        Some(key) => writeln!(
+            text,
+            "signed with {} ({}); public key in {}",
+            key.short_id(),
+            key.user_id,
+            out.join(crate::build::PUBLIC_KEY_FILE).display()
+        ),
+        None => writeln!(text, "UNSIGNED"),
+    };
+    text
+}
+
+/// Writes all of `bytes` to stdout at once; a reader that stops early (`hostnet man | head`) is
+/// not an error.
+pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result,
+    }
+}
+
 fn usage_problem(command: &Command) -> Option<String> {
     match command {
         Command::Build {

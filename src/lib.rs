@@ -12,6 +12,7 @@ pub mod definition;
 pub mod diagnostic;
 pub mod http;
 pub mod kickstart;
+pub mod memo;
 pub mod model;
 pub mod output;
 pub mod package;

@@ -5,6 +5,7 @@ use clap::{CommandFactory, Parser};
 use hostnet::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    keep_large_buffers_out_of_the_heap();
     let cli = Cli::parse();
     let result = match &cli.command {
         // Completions and the man page come straight from the clap definition.
@@ -33,14 +34,9 @@ fn main() -> ExitCode {
     })
 }
 
-/// Writes `bytes` to stdout; a reader that stops early (`hostnet man | head`) is not an error.
 fn to_stdout(bytes: &[u8]) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    use std::io::Write as _;
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(ExitCode::SUCCESS),
-    }
+    hostnet::commands::write_stdout(bytes)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Whether a message already starts the way compilers report (`path:line:col: error: `), so that
@@ -55,4 +51,17 @@ fn is_located(message: &str) -> bool {
     let path = parts.next().unwrap_or("");
     let number = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
     !path.is_empty() && number(line) && number(column)
+}
+
+/// A build makes one package buffer (tens to hundreds of KB) per host on every thread. glibc
+/// raises its mmap threshold each time such a buffer is freed, after which they come from the
+/// heap, interleave with the small allocations that live until the end, and the heap cannot
+/// shrink: measured, 10,000 hosts peaked at 850 MB resident for 150 MB in use. A fixed threshold
+/// keeps them in their own mappings, returned on free (55 MB instead of 213 MB at 2,000 hosts).
+fn keep_large_buffers_out_of_the_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes an allocator tunable; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
+    }
 }

@@ -218,21 +218,22 @@ impl Generation {
     }
 
     /// Writes `content` at `relative` (created with its parents) with `mode`, unless the live
-    /// generation holds exactly that content there.
-    pub fn write(&self, relative: &Path, content: &[u8], mode: u32) -> Result<(), OutputError> {
+    /// generation holds exactly that content there. Returns the content's sha256.
+    pub fn write(&self, relative: &Path, content: &[u8], mode: u32) -> Result<String, OutputError> {
         let sha256 = sha256_hex(content);
-        if self.holds_live(relative, &sha256) {
-            return self.record(relative, sha256, false);
+        let written = !self.holds_live(relative, &sha256);
+        if written {
+            write_file(&self.staging_dir()?.join(relative), content, mode)?;
         }
-        write_file(&self.staging_dir()?.join(relative), content, mode)?;
-        self.record(relative, sha256, true)
+        self.record(relative, sha256.clone(), written);
+        Ok(sha256)
     }
 
     /// Keeps the live generation's file at `relative`, which the caller has checked with
     /// [`Generation::holds_live`]; it is linked into the new generation at commit.
-    pub fn keep_live(&self, relative: &Path, sha256: &str) -> Result<(), OutputError> {
+    pub fn keep_live(&self, relative: &Path, sha256: &str) {
         debug_assert!(self.holds_live(relative, sha256));
-        self.record(relative, sha256.to_string(), false)
+        self.record(relative, sha256.to_string(), false);
     }
 
     /// Whether the live generation holds a file with `sha256` at `relative`.
@@ -242,10 +243,9 @@ impl Generation {
             .is_some_and(|(_, files)| files.get(relative).is_some_and(|s| s == sha256))
     }
 
-    fn record(&self, relative: &Path, sha256: String, written: bool) -> Result<(), OutputError> {
+    fn record(&self, relative: &Path, sha256: String, written: bool) {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         files.insert(relative.to_path_buf(), Recorded { sha256, written });
-        Ok(())
     }
 
     /// The new generation's directory, created on first use.

@@ -9,13 +9,12 @@ use std::io::Write as _;
 use rpm::{Dependency, DependencyFlags, PackageMetadata};
 
 use crate::output::sha256_hex;
-use crate::repository::ListedPackage;
 
 /// One package's elements in `primary`, `filelists` and `other`, each a `<package>` element
 /// without a final newline: computed once from the package file when it is built, or carried
 /// from the metadata that listed it before, so that the metadata of a build never re-reads
 /// packages it did not change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PackageEntries {
     pub primary: String,
     pub filelists: String,
@@ -38,15 +37,6 @@ impl PackageEntries {
             filelists: element(Entry::filelists),
             other: element(Entry::other),
         })
-    }
-
-    /// The entries another repository's metadata has for `listed`, as they are.
-    pub fn of_listed(listed: &ListedPackage) -> PackageEntries {
-        PackageEntries {
-            primary: listed.primary.clone(),
-            filelists: listed.filelists.clone(),
-            other: listed.other.clone(),
-        }
     }
 }
 
@@ -74,12 +64,13 @@ impl DataFile {
 }
 
 /// `primary`, `filelists` and `other` listing `packages` in the order given.
-pub fn documents(packages: &[&PackageEntries]) -> [Document; 3] {
+pub fn documents<E: std::borrow::Borrow<PackageEntries>>(packages: &[E]) -> [Document; 3] {
     let count = packages.len();
     let join = |element: fn(&PackageEntries) -> &str| {
-        let mut text = String::with_capacity(packages.iter().map(|p| element(p).len() + 1).sum());
+        let mut text =
+            String::with_capacity(packages.iter().map(|p| element(p.borrow()).len() + 1).sum());
         for package in packages {
-            text.push_str(element(package));
+            text.push_str(element(package.borrow()));
             text.push('\n');
         }
         text

@@ -95,9 +95,7 @@ pub struct ListedPackage {
     /// The content digest hostnet records in the description, if hostnet built it.
     pub digest: Option<String>,
     /// The package's entries in primary, filelists and other, exactly as the repository has them.
-    pub primary: String,
-    pub filelists: String,
-    pub other: String,
+    pub entries: crate::repodata::PackageEntries,
 }
 
 impl ListedPackage {
@@ -128,7 +126,7 @@ pub fn read(location: &Location) -> Result<RepositoryIndex, RepositoryError> {
         what: repomd_name.clone(),
         detail,
     })?;
-    let mut documents: HashMap<String, String> = HashMap::new();
+    let mut documents: HashMap<String, (String, Vec<u8>)> = HashMap::new();
     for entry in &data {
         if !["primary", "filelists", "other"].contains(&entry.kind.as_str()) {
             continue;
@@ -150,35 +148,40 @@ pub fn read(location: &Location) -> Result<RepositoryIndex, RepositoryError> {
                 ),
             });
         }
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(&compressed[..])
-            .read_to_string(&mut text)
-            .map_err(|e| RepositoryError::Malformed {
-                what: what.clone(),
-                detail: format!("not gzip-compressed XML: {e}"),
-            })?;
-        documents.insert(entry.kind.clone(), text);
+        documents.insert(entry.kind.clone(), (what, compressed));
     }
     let malformed = |kind: &str, detail: String| RepositoryError::Malformed {
         what: format!("{} ({kind} metadata)", location.describe()),
         detail,
     };
+    let decompress = |(what, compressed): (String, Vec<u8>)| {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&compressed[..])
+            .read_to_string(&mut text)
+            .map_err(|e| RepositoryError::Malformed {
+                what,
+                detail: format!("not gzip-compressed XML: {e}"),
+            })?;
+        Ok::<_, RepositoryError>(text)
+    };
     let primary = documents
-        .get("primary")
+        .remove("primary")
         .ok_or_else(|| malformed("primary", "repomd.xml names no primary metadata".into()))?;
-    let mut packages = parse_primary(primary).map_err(|e| malformed("primary", e))?;
-    for kind in ["filelists", "other"] {
-        let Some(text) = documents.get(kind) else {
-            continue;
+    let fragments_of = |kind: &str| {
+        let Some(document) = documents.get(kind).cloned() else {
+            return Ok(HashMap::new());
         };
-        let fragments = fragments_by_pkgid(text).map_err(|e| malformed(kind, e))?;
-        for package in &mut packages {
-            let fragment = fragments.get(&package.pkgid).cloned().unwrap_or_default();
-            match kind {
-                "filelists" => package.filelists = fragment,
-                _ => package.other = fragment,
-            }
-        }
+        fragments_by_pkgid(&decompress(document)?).map_err(|e| malformed(kind, e))
+    };
+    // The three documents are independent; a large fleet's take a noticeable part of a rebuild.
+    let (packages, (filelists, other)) = rayon::join(
+        || parse_primary(&decompress(primary)?).map_err(|e| malformed("primary", e)),
+        || rayon::join(|| fragments_of("filelists"), || fragments_of("other")),
+    );
+    let (mut packages, mut filelists, mut other) = (packages?, filelists?, other?);
+    for package in &mut packages {
+        package.entries.filelists = filelists.remove(&package.pkgid).unwrap_or_default();
+        package.entries.other = other.remove(&package.pkgid).unwrap_or_default();
     }
     Ok(RepositoryIndex {
         location: location.clone(),
@@ -356,16 +359,15 @@ fn parse_primary(text: &str) -> Result<Vec<ListedPackage>, String> {
                     location: String::new(),
                     size: 0,
                     digest: None,
-                    primary: String::new(),
-                    filelists: String::new(),
-                    other: String::new(),
+                    entries: crate::repodata::PackageEntries::default(),
                 });
             }
             Event::End(e) if e.name().as_ref() == "package" => {
                 let Some(mut package) = current.take() else {
                     continue;
                 };
-                package.primary = text[start..reader.buffer_position() as usize].to_string();
+                package.entries.primary =
+                    text[start..reader.buffer_position() as usize].to_string();
                 package.digest = description
                     .lines()
                     .find_map(|l| l.trim().strip_prefix(DIGEST_MARKER))

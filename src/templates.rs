@@ -157,6 +157,21 @@ impl Templates {
         Ok(Templates { env, sources })
     }
 
+    /// A digest of every template's text, built-in or overridden: what rendering reads from them.
+    pub fn digest(&self) -> String {
+        use sha2::Digest as _;
+        let mut names: Vec<&String> = self.sources.keys().collect();
+        names.sort();
+        let mut hasher = sha2::Sha256::new();
+        for name in names {
+            for part in [name, &self.sources[name]] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part.as_bytes());
+            }
+        }
+        hex::encode(hasher.finalize())
+    }
+
     pub fn render(&self, name: &str, context: minijinja::Value) -> Result<String, TemplateError> {
         self.env
             .get_template(name)

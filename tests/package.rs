@@ -511,7 +511,8 @@ fn output_files(out: &Path) -> std::collections::BTreeMap<String, (Vec<u8>, u64)
 }
 
 fn live_generation(out: &Path) -> std::path::PathBuf {
-    out.join(".hostnet").join(std::fs::read_link(out.join(".hostnet/current")).unwrap())
+    out.join(".hostnet")
+        .join(std::fs::read_link(out.join(".hostnet/current")).unwrap())
 }
 
 /// A rebuild writes only what changed: with nothing changed it leaves the live output as it is;
@@ -538,7 +539,11 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
 
     let again = build(&fleet, Some(&key), &out, EPOCH);
     assert!(again.status.success(), "{}", stderr(&again));
-    assert!(stdout(&again).contains("nothing changed"), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("nothing changed"),
+        "{}",
+        stdout(&again)
+    );
     assert_eq!(live_generation(&out), live, "the live generation stays");
     assert_eq!(output_files(&out), before, "no file is rewritten");
 
@@ -557,7 +562,10 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
         "repo/Packages/hostnet-tools-1-1.noarch.rpm",
         "kickstart/host-00004.ks",
     ] {
-        assert_eq!(after[unchanged], before[unchanged], "{unchanged} is the same file");
+        assert_eq!(
+            after[unchanged], before[unchanged],
+            "{unchanged} is the same file"
+        );
     }
     assert!(after.contains_key("repo/Packages/hostnet-host-00003-2-1.noarch.rpm"));
     let primary = |files: &std::collections::BTreeMap<String, (Vec<u8>, u64)>| {
@@ -588,8 +596,65 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
         after.keys().collect::<Vec<_>>()
     );
     for (path, (bytes, _)) in &reread_files {
-        assert!(bytes == &after[path].0, "{path} differs from the incremental build's");
+        assert!(
+            bytes == &after[path].0,
+            "{path} differs from the incremental build's"
+        );
     }
+
+    // Hosts are not rendered again when their inputs are unchanged; templates and site settings
+    // are inputs too. A kickstart template override changes every kickstart and no package...
+    let overrides = fleet.dir.path().join("overrides/kickstart");
+    std::fs::create_dir_all(&overrides).unwrap();
+    let post = std::fs::read_to_string(common::repo_root().join("kickstart/post.ks.j2")).unwrap();
+    std::fs::write(
+        overrides.join("post.ks.j2"),
+        format!("{post}# site addition\n"),
+    )
+    .unwrap();
+    let with_templates = |fleet: &Fleet| {
+        Command::new(env!("CARGO_BIN_EXE_hostnet"))
+            .args(["build", "--out", out.to_str().unwrap(), "--key"])
+            .arg(&key)
+            .args(["--templates", "overrides"])
+            .current_dir(fleet.dir.path())
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .output()
+            .unwrap()
+    };
+    let templated = with_templates(&fleet);
+    assert!(templated.status.success(), "{}", stderr(&templated));
+    assert!(
+        !stdout(&templated).contains("built  "),
+        "{}",
+        stdout(&templated)
+    );
+    let templated_files = output_files(&out);
+    for (path, (bytes, _)) in &templated_files {
+        if path.ends_with(".ks") {
+            assert!(bytes.ends_with(b"# site addition\n"), "{path}");
+        }
+    }
+    // ... and a site setting every host inherits changes every host's package.
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    fleet.write(
+        "site.toml",
+        &format!("{site}\n[defaults.sysctl]\n\"vm.swappiness\" = 10\n"),
+    );
+    let resited = with_templates(&fleet);
+    assert!(resited.status.success(), "{}", stderr(&resited));
+    let report = stdout(&resited);
+    assert!(
+        report.contains("built  hostnet-host-00004-2-1.noarch.rpm")
+            && report.contains("built  hostnet-dockerhost-01-2-1.noarch.rpm"),
+        "{report}"
+    );
+
+    // The memo is a cache: one that cannot be read costs time, never a wrong output.
+    std::fs::write(out.join(".hostnet/render-memo"), "not a memo\n\u{0}").unwrap();
+    let unmemoised = with_templates(&fleet);
+    assert!(unmemoised.status.success(), "{}", stderr(&unmemoised));
+    assert!(stdout(&unmemoised).contains("nothing changed"));
 }
 
 #[test]

@@ -47,9 +47,19 @@ pub fn fleet_packages(fleet: &crate::model::Fleet) -> std::collections::HashSet<
     fleet
         .hosts
         .iter()
-        .map(|h| format!("hostnet-{}", h.name))
+        .map(|h| host_package_name(&h.name))
         .chain([TOOLS_PACKAGE.to_string()])
         .collect()
+}
+
+/// `hostnet-<host>`.
+pub fn host_package_name(host: &str) -> String {
+    format!("hostnet-{host}")
+}
+
+/// `<name>-<version>-<release>.noarch.rpm`.
+pub fn package_file_name(name: &str, version: &str, release: &str) -> String {
+    format!("{name}-{version}-{release}.noarch.rpm")
 }
 
 /// Whether a packaged file is `%config`: configuration lives under /etc; the expected state and
@@ -171,7 +181,7 @@ puts it into effect and rolls it back unless confirmed.",
             )
         );
         PackageSpec {
-            name: format!("hostnet-{}", host.name),
+            name: host_package_name(&host.name),
             summary: format!(
                 "Network configuration for Docker host {} (hostnet {version})",
                 host.fqdn
@@ -384,6 +394,6 @@ installed hostnet host package expects (/usr/share/hostnet/expected-state) and n
     }
 
     pub fn file_name(&self, version: &str, release: &str) -> String {
-        format!("{}-{version}-{release}.noarch.rpm", self.name)
+        package_file_name(&self.name, version, release)
     }
 }

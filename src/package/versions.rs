@@ -290,12 +290,10 @@ impl KnownPackages {
         digest: &str,
         keep_versions: u32,
         file_name_for: impl Fn(u64) -> String,
-    ) -> Result<HostPlan, VersionError> {
+    ) -> Result<HostPlan<'_>, VersionError> {
         let versions = self.versions_of(name);
         let current = match versions.first() {
-            Some(newest) if newest.digest.as_deref() == Some(digest) => {
-                Current::Keep(Box::new((*newest).clone()))
-            }
+            Some(newest) if newest.digest.as_deref() == Some(digest) => Current::Keep(newest),
             newest => {
                 let version = newest.map_or(1, |n| n.version + 1);
                 let file_name = file_name_for(version);
@@ -308,10 +306,9 @@ impl KnownPackages {
                 Current::Build(version)
             }
         };
-        let older: Vec<KnownPackage> = versions
-            .iter()
+        let older: Vec<&KnownPackage> = versions
+            .into_iter()
             .filter(|p| !matches!(&current, Current::Keep(k) if k.version == p.version))
-            .map(|p| (*p).clone())
             .collect();
         let keep = (keep_versions as usize).saturating_sub(1).min(older.len());
         let (retained, retired) = older.split_at(keep);
@@ -335,12 +332,12 @@ impl KnownPackages {
 
 /// The newest version of a host: built now, or kept from before.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Current {
+pub enum Current<'k> {
     Build(u64),
-    Keep(Box<KnownPackage>),
+    Keep(&'k KnownPackage),
 }
 
-impl Current {
+impl Current<'_> {
     /// The version number either way.
     pub fn version(&self) -> u64 {
         match self {
@@ -352,12 +349,12 @@ impl Current {
 
 /// One host's versions in the next repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostPlan {
-    pub current: Current,
+pub struct HostPlan<'k> {
+    pub current: Current<'k>,
     /// Older versions still listed, newest first.
-    pub retained: Vec<KnownPackage>,
+    pub retained: Vec<&'k KnownPackage>,
     /// Older versions no longer listed.
-    pub retired: Vec<KnownPackage>,
+    pub retired: Vec<&'k KnownPackage>,
 }
 
 #[cfg(test)]
@@ -388,13 +385,13 @@ mod tests {
             packages.add(known(version, digest));
         }
         let unchanged = packages.plan("hostnet-a", "d", 3, file_name).unwrap();
-        assert_eq!(unchanged.current, Current::Keep(Box::new(known(4, "d"))));
-        assert_eq!(unchanged.retained, [known(3, "c"), known(2, "b")]);
-        assert_eq!(unchanged.retired, [known(1, "a")]);
+        assert_eq!(unchanged.current, Current::Keep(&known(4, "d")));
+        assert_eq!(unchanged.retained, [&known(3, "c"), &known(2, "b")]);
+        assert_eq!(unchanged.retired, [&known(1, "a")]);
 
         let changed = packages.plan("hostnet-a", "e", 2, file_name).unwrap();
         assert_eq!(changed.current, Current::Build(5));
-        assert_eq!(changed.retained, [known(4, "d")]);
+        assert_eq!(changed.retained, [&known(4, "d")]);
         assert_eq!(changed.retired.len(), 3);
 
         // Back to an old configuration: still a new version, never an old number.
