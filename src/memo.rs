@@ -14,6 +14,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use std::hash::Hash as _;
+
 use sha2::Digest as _;
 
 use crate::model::{Host, Site};
@@ -66,7 +68,8 @@ impl RenderMemo {
         let shared = self.shared_inputs.as_ref()?;
         // Every field but where the definition was read from, which rendering never reads and
         // which shifts when hosts are added; naming every field makes a new one a compile error
-        // here rather than an input the memo would miss.
+        // here rather than an input the memo would miss. The model's derived `Hash` feeds the
+        // digest: its byte layout may change between hostnet builds, which are inputs anyway.
         let Host {
             name,
             fqdn,
@@ -79,17 +82,13 @@ impl RenderMemo {
             sysctl,
             source: _,
         } = host;
-        let mut hasher = sha2::Sha256::new();
-        hasher.update(shared.as_bytes());
-        hasher.update(
-            format!(
-                "{:?}",
-                (
-                    name, fqdn, boot_mac, bond, management, containers, docker, rollout, sysctl
-                )
-            )
-            .as_bytes(),
-        );
+        let mut hasher = DigestHasher(sha2::Sha256::new());
+        hasher.0.update(shared.as_bytes());
+        (
+            name, fqdn, boot_mac, bond, management, containers, docker, rollout, sysctl,
+        )
+            .hash(&mut hasher);
+        let DigestHasher(hasher) = hasher;
         Some(hex::encode(hasher.finalize()))
     }
 
@@ -126,6 +125,19 @@ impl RenderMemo {
             .map_err(|e| e.error)
             .map_err(io_error(&self.path))?;
         Ok(())
+    }
+}
+
+/// `std::hash::Hasher` into sha256, so that `Hash` implementations can feed a digest.
+struct DigestHasher(sha2::Sha256);
+
+impl std::hash::Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        unreachable!("only the sha256 of what was written is used")
     }
 }
 

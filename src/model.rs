@@ -79,7 +79,7 @@ pub struct PackageMetadata {
     pub keep_versions: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Vlan {
     pub id: u16,
     pub name: String,
@@ -89,7 +89,7 @@ pub struct Vlan {
     pub mtu: Option<u16>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Host {
     /// Short host name: the definition file's name, and the package's `hostnet-<name>`.
     pub name: String,
@@ -106,9 +106,36 @@ pub struct Host {
 }
 
 /// What messages about a closed-set setting list.
-pub trait ClosedSet {
+pub trait ClosedSet: Sized + Copy + 'static {
+    /// Every value, in the order the consumer numbers them where it does.
+    fn all() -> &'static [Self];
     /// Every spelling, comma-separated.
     fn choices() -> String;
+    fn spelling(self) -> &'static str;
+
+    /// A value by its spelling or, as the kernel also takes, by its position in [`Self::all`]
+    /// (`lacp_rate=1` is `fast`).
+    fn from_kernel(text: &str) -> Option<Self> {
+        let by_name = Self::all().iter().copied().find(|v| v.spelling() == text);
+        let by_number = || {
+            text.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| text.parse::<usize>().ok())
+                .flatten()
+                .and_then(|n| Self::all().get(n).copied())
+        };
+        by_name.or_else(by_number)
+    }
+
+    /// Every spelling with its number: `slow (0), fast (1)`.
+    fn numbered_choices() -> String {
+        Self::all()
+            .iter()
+            .enumerate()
+            .map(|(number, value)| format!("{} ({number})", value.spelling()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// A setting with a closed set of values, each with the one spelling the consumer takes: parsed
@@ -133,8 +160,16 @@ macro_rules! closed_set {
         }
 
         impl ClosedSet for $name {
+            fn all() -> &'static [Self] {
+                Self::ALL
+            }
+
             fn choices() -> String {
                 Self::ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
+            }
+
+            fn spelling(self) -> &'static str {
+                self.name()
             }
         }
 
@@ -212,6 +247,131 @@ closed_set!(
     }
 );
 
+// The bonding options with a closed set of values, each listed in the kernel's order (its
+// numbers), from Documentation/networking/bonding.txt of EL7's 3.10 kernel.
+
+closed_set!(
+    /// `xmit_hash_policy`: layer2 is 0, layer3+4 is 1, layer2+3 is 2.
+    XmitHashPolicy {
+        Layer2 => "layer2",
+        Layer34 => "layer3+4",
+        Layer23 => "layer2+3",
+        Encap23 => "encap2+3",
+        Encap34 => "encap3+4",
+    }
+);
+
+closed_set!(
+    /// `lacp_rate`: how often the partner sends LACPDUs.
+    LacpRate {
+        Slow => "slow",
+        Fast => "fast",
+    }
+);
+
+closed_set!(
+    /// `ad_select`: how 802.3ad chooses the active aggregator.
+    AdSelect {
+        Stable => "stable",
+        Bandwidth => "bandwidth",
+        Count => "count",
+    }
+);
+
+closed_set!(
+    /// `arp_validate`: which ARP probes and replies are validated.
+    ArpValidate {
+        None => "none",
+        Active => "active",
+        Backup => "backup",
+        All => "all",
+        Filter => "filter",
+        FilterActive => "filter_active",
+        FilterBackup => "filter_backup",
+    }
+);
+
+closed_set!(
+    /// `arp_all_targets`: whether any or all ARP targets must answer.
+    ArpAllTargets {
+        Any => "any",
+        All => "all",
+    }
+);
+
+closed_set!(
+    /// `fail_over_mac`: the MAC addresses of an active-backup bond on failover.
+    FailOverMac {
+        None => "none",
+        Active => "active",
+        Follow => "follow",
+    }
+);
+
+closed_set!(
+    /// `primary_reselect`: when the primary slave becomes active again.
+    PrimaryReselect {
+        Always => "always",
+        Better => "better",
+        Failure => "failure",
+    }
+);
+
+/// The value of one further bonding option, as checked against the kernel's rules.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BondOptionValue {
+    XmitHashPolicy(XmitHashPolicy),
+    LacpRate(LacpRate),
+    AdSelect(AdSelect),
+    ArpValidate(ArpValidate),
+    ArpAllTargets(ArpAllTargets),
+    FailOverMac(FailOverMac),
+    PrimaryReselect(PrimaryReselect),
+    /// A whole number within the option's range.
+    Number(i64),
+    /// `arp_ip_target`: one to sixteen addresses.
+    Addresses(Vec<std::net::Ipv4Addr>),
+    /// `primary`: one of the bond's slaves.
+    Slave(String),
+}
+
+impl BondOptionValue {
+    pub fn number(&self) -> Option<i64> {
+        match self {
+            BondOptionValue::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+/// As the kernel reads it: closed sets by name, addresses comma-separated.
+impl std::fmt::Display for BondOptionValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BondOptionValue::XmitHashPolicy(v) => v.fmt(f),
+            BondOptionValue::LacpRate(v) => v.fmt(f),
+            BondOptionValue::AdSelect(v) => v.fmt(f),
+            BondOptionValue::ArpValidate(v) => v.fmt(f),
+            BondOptionValue::ArpAllTargets(v) => v.fmt(f),
+            BondOptionValue::FailOverMac(v) => v.fmt(f),
+            BondOptionValue::PrimaryReselect(v) => v.fmt(f),
+            BondOptionValue::Number(n) => n.fmt(f),
+            BondOptionValue::Addresses(addresses) => {
+                let texts: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
+                f.write_str(&texts.join(","))
+            }
+            BondOptionValue::Slave(slave) => f.write_str(slave),
+        }
+    }
+}
+
+/// One `[bond.options]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BondOption {
+    pub name: &'static str,
+    pub value: BondOptionValue,
+}
+
 /// How a bond's mode is spelled in its option string: ifcfg's `BONDING_OPTS` keeps the seed's
 /// number (`mode=0`); anaconda and dracut take the name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,19 +380,27 @@ pub enum ModeSpelling {
     Name,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Bond {
     pub name: String,
     pub slaves: Vec<String>,
     pub mode: BondMode,
     /// MII link monitoring interval, ms; 0 is off (ARP monitoring then).
     pub miimon: u32,
-    /// The further options, each `(name, value)`, in the order they are written.
-    pub options: Vec<(String, String)>,
+    /// The further options, in the order they are written.
+    pub options: Vec<BondOption>,
     pub mtu: Option<u16>,
 }
 
 impl Bond {
+    /// The value of the further option `name`, if set.
+    pub fn option(&self, name: &str) -> Option<&BondOptionValue> {
+        self.options
+            .iter()
+            .find(|option| option.name == name)
+            .map(|option| &option.value)
+    }
+
     /// `mode=…`, `miimon=…`, then every option as `name=value`, in order: the one encoding ifcfg, the
     /// kickstart and the PXE entries join, each with its own separator.
     pub fn option_words(&self, mode: ModeSpelling) -> Vec<String> {
@@ -242,7 +410,11 @@ impl Bond {
         };
         [format!("mode={mode}"), format!("miimon={}", self.miimon)]
             .into_iter()
-            .chain(self.options.iter().map(|(k, v)| format!("{k}={v}")))
+            .chain(
+                self.options
+                    .iter()
+                    .map(|o| format!("{}={}", o.name, o.value)),
+            )
             .collect()
     }
 }
@@ -265,7 +437,7 @@ pub fn path_interfaces(
     interfaces
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Management {
     pub vlan: Vlan,
     /// The interface holding the address: `bond0.51`, or the bond itself when untagged.
@@ -277,7 +449,7 @@ pub struct Management {
     pub dns: Vec<Ipv4Addr>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Containers {
     pub vlan: Vlan,
     /// The VLAN interface enslaved to the bridge, e.g. `bond0.136`.
@@ -302,7 +474,7 @@ impl Containers {
 
 pub const DEFAULT_BRIDGE: &str = "docker0";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Docker {
     pub package: Option<String>,
     pub dockerd: String,
@@ -320,7 +492,7 @@ pub struct Docker {
 }
 
 /// `[rollout]`, checked: what `hostnet-apply` waits for and probes on the host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rollout {
     pub rollback_after: u32,
     pub probe_timeout: u32,

@@ -149,10 +149,11 @@ pub struct Generation {
     target: PathBuf,
     parts: Vec<&'static str>,
     /// The live generation's directory and what its manifest says it holds.
-    live: Option<(PathBuf, HashMap<PathBuf, String>)>,
+    live: Option<(PathBuf, HashMap<String, String>)>,
     /// Created on the first file that differs from the live generation.
     dir: Mutex<Option<tempfile::TempDir>>,
-    files: Mutex<BTreeMap<PathBuf, Recorded>>,
+    /// What this generation holds, by path relative to it, in the order recorded.
+    files: Mutex<Vec<(String, Recorded)>>,
     _lock: fs::File,
 }
 
@@ -212,7 +213,7 @@ impl Generation {
             parts: parts.to_vec(),
             live,
             dir: Mutex::new(None),
-            files: Mutex::new(BTreeMap::new()),
+            files: Mutex::new(Vec::new()),
             _lock: lock,
         })
     }
@@ -238,14 +239,19 @@ impl Generation {
 
     /// Whether the live generation holds a file with `sha256` at `relative`.
     pub fn holds_live(&self, relative: &Path, sha256: &str) -> bool {
-        self.live
-            .as_ref()
-            .is_some_and(|(_, files)| files.get(relative).is_some_and(|s| s == sha256))
+        self.live.as_ref().is_some_and(|(_, files)| {
+            files
+                .get(&*manifest_path(relative))
+                .is_some_and(|s| s == sha256)
+        })
     }
 
     fn record(&self, relative: &Path, sha256: String, written: bool) {
-        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        files.insert(relative.to_path_buf(), Recorded { sha256, written });
+        let entry = (manifest_path(relative), Recorded { sha256, written });
+        self.files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(entry);
     }
 
     /// The new generation's directory, created on first use.
@@ -271,18 +277,21 @@ impl Generation {
     /// removed. If nothing differs from the live generation, nothing is touched.
     pub fn commit(self) -> Result<Committed, OutputError> {
         for part in &self.parts {
-            let written_to = Path::new(part);
             let has_files = self
                 .files
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .keys()
-                .any(|path| path.starts_with(written_to));
+                .iter()
+                .any(|(path, _)| in_part(path, part));
             if has_files {
-                self.write(&written_to.join(MARKER), MARKER_TEXT, 0o644)?;
+                self.write(&Path::new(part).join(MARKER), MARKER_TEXT, 0o644)?;
             }
         }
-        let files = std::mem::take(&mut *self.files.lock().unwrap_or_else(|e| e.into_inner()));
+        // Sorted for a manifest in a stable order; a path recorded twice keeps its last record.
+        let files: BTreeMap<String, Recorded> =
+            std::mem::take(&mut *self.files.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .collect();
         let unchanged = self.live.as_ref().is_some_and(|(_, live)| {
             live.len() == files.len()
                 && files
@@ -300,7 +309,7 @@ impl Generation {
         }
         let manifest: String = files
             .iter()
-            .map(|(path, file)| format!("{}  {}\n", file.sha256, path.display()))
+            .map(|(path, file)| format!("{}  {path}\n", file.sha256))
             .collect();
         write_file(&generation_dir.join(MANIFEST), manifest.as_bytes(), 0o644)?;
         self.switch_to(&generation_dir, &files)?;
@@ -310,7 +319,7 @@ impl Generation {
     fn switch_to(
         &self,
         generation_dir: &Path,
-        files: &BTreeMap<PathBuf, Recorded>,
+        files: &BTreeMap<String, Recorded>,
     ) -> Result<(), OutputError> {
         let state = self.target.join(STATE_DIR);
         let generation = self
@@ -331,7 +340,7 @@ impl Generation {
                 .map_err(io_error(dir))
         };
         fsync_dir(&generation)?;
-        let has_part = |part: &str| files.keys().any(|path| path.starts_with(part));
+        let has_part = |part: &str| files.keys().any(|path| in_part(path, part));
         // Parts this build writes get their fixed symlinks first (they resolve once `current`
         // switches); a legacy real directory from an older hostnet is moved into the state
         // directory, the one time the switch is not a single step.
@@ -357,6 +366,17 @@ impl Generation {
     }
 }
 
+/// A path inside a generation as its manifest spells it. Every path hostnet writes is UTF-8 (host
+/// names and file names it checked); comparing strings is what keeps recording 40,000 files cheap.
+fn manifest_path(relative: &Path) -> String {
+    relative.to_string_lossy().into_owned()
+}
+
+/// Whether the manifest path `path` lies in the part (top directory) `part`.
+fn in_part(path: &str, part: &str) -> bool {
+    path.split('/').next() == Some(part)
+}
+
 /// The live generation's directory, if there is one.
 fn live_generation(state: &Path) -> Option<PathBuf> {
     let target = fs::read_link(state.join(CURRENT)).ok()?;
@@ -366,7 +386,7 @@ fn live_generation(state: &Path) -> Option<PathBuf> {
 
 /// A generation's manifest; `None` (so nothing is reused) if it is missing or not one hostnet
 /// wrote, as with generations of older hostnet versions.
-fn read_manifest(path: &Path) -> Option<HashMap<PathBuf, String>> {
+fn read_manifest(path: &Path) -> Option<HashMap<String, String>> {
     let text = fs::read_to_string(path).ok()?;
     text.lines()
         .map(|line| {
@@ -377,7 +397,7 @@ fn read_manifest(path: &Path) -> Option<HashMap<PathBuf, String>> {
                 && relative
                     .components()
                     .all(|c| matches!(c, std::path::Component::Normal(_)));
-            (plain && inside).then(|| (relative.to_path_buf(), sha256.to_string()))
+            (plain && inside).then(|| (manifest_path(relative), sha256.to_string()))
         })
         .collect()
 }

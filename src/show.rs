@@ -83,9 +83,10 @@ pub fn effective_definition(
         Some(mtu) => p.line("mtu", mtu.to_string(), &layer.mtu, ""),
         None => p.out.push_str("# mtu: not set (kernel default 1500)\n"),
     }
-    for (key, value) in &bond.options {
-        let field = layer.options.get(key).cloned();
-        p.line(&format!("options.{key}"), quoted(value), &field, "");
+    for option in &bond.options {
+        let field = layer.options.get(option.name).cloned();
+        let value = quoted(&option.value.to_string());
+        p.line(&format!("options.{}", option.name), value, &field, "");
     }
 
     let m = &host.management;

@@ -329,6 +329,43 @@ fn inheritance_site_then_group_then_host() {
     assert!(shown.contains("log-driver = \"json-file\""), "{shown}");
 }
 
+/// The kernel takes a closed-set bonding option by its number too; hostnet takes either and writes
+/// the name, in ifcfg and in the state hostnet-verify compares with sysfs.
+#[test]
+fn bond_options_given_by_the_kernels_number_are_written_by_name() {
+    let fleet = Fleet::example();
+    fleet.append(
+        "rack-a/dockerhost-02.toml",
+        "[bond]\nmode = \"802.3ad\"\n[bond.options]\nlacp_rate = 1\nxmit_hash_policy = \"2\"\nad_select = \"count\"\n",
+    );
+    let out = render(&fleet, "dockerhost-02");
+    let root = out.path().join("tree");
+    let bond = sourced_by_bash(&root.join("etc/sysconfig/network-scripts/ifcfg-bond0"));
+    assert_eq!(
+        bond["BONDING_OPTS"],
+        "mode=4 miimon=100 ad_select=count lacp_rate=fast xmit_hash_policy=layer2+3"
+    );
+    let expected = std::fs::read_to_string(root.join("usr/share/hostnet/expected-state")).unwrap();
+    assert!(
+        expected.contains("bond\tbond0\tlacp_rate\tfast\n")
+            && expected.contains("bond\tbond0\txmit_hash_policy\tlayer2+3\n"),
+        "{expected}"
+    );
+
+    let wrong = Fleet::example();
+    wrong.append(
+        "rack-a/dockerhost-02.toml",
+        "[bond]\nmode = \"802.3ad\"\n[bond.options]\nxmit_hash_policy = 5\n",
+    );
+    let checked = wrong.run(&["check"]);
+    assert!(!checked.status.success());
+    let errors = common::stderr(&checked);
+    assert!(
+        errors.contains("bond.options.xmit_hash_policy: xmit_hash_policy = \"5\" is not valid; use one of layer2 (0), layer3+4 (1), layer2+3 (2), encap2+3 (3), encap3+4 (4)"),
+        "{errors}"
+    );
+}
+
 #[test]
 fn a_bridge_other_than_docker0_carries_the_address_and_dockerd_gets_bridge() {
     let fleet = Fleet::example();

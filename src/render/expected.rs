@@ -29,8 +29,9 @@ pub fn render(host: &Host) -> RenderedFile {
     line("bond", &bond.name, "mode", bond.mode.name().into());
     line("bond", &bond.name, "slaves", bond.slaves.join(" "));
     line("bond", &bond.name, "miimon", bond.miimon.to_string());
-    for (option, value) in &bond.options {
-        line("bond", &bond.name, option, value.replace(',', " "));
+    for option in &bond.options {
+        let value = option.value.to_string().replace(',', " ");
+        line("bond", &bond.name, option.name, value);
     }
     if let Some(mtu) = bond.mtu {
         line("link", &bond.name, "mtu", mtu.to_string());

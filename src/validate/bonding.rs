@@ -2,11 +2,15 @@
 //! (the kernel's Documentation/networking/bonding.txt, as of EL7's 3.10 kernel).
 
 use crate::model::BondMode::{self, *};
+use crate::model::{
+    AdSelect, ArpAllTargets, ArpValidate, BondOption, BondOptionValue, ClosedSet, FailOverMac,
+    LacpRate, PrimaryReselect, XmitHashPolicy,
+};
 
 /// What values an option takes.
 enum Values {
-    /// Named values; the kernel also accepts each one's position as a number.
-    Names(&'static [&'static str]),
+    /// A closed set, by name or by the kernel's number: the parser, and the choices for messages.
+    Closed(fn(&str) -> Option<BondOptionValue>, fn() -> String),
     Range(i64, i64),
     /// A comma-separated list of IPv4 addresses (at most 16).
     Ipv4List,
@@ -14,7 +18,7 @@ enum Values {
     Slave,
 }
 
-struct BondOption {
+struct KnownOption {
     name: &'static str,
     /// Modes the option applies to; empty means all.
     modes: &'static [BondMode],
@@ -25,140 +29,152 @@ const ARP_MODES: &[BondMode] = &[BalanceRr, ActiveBackup, BalanceXor, Broadcast]
 const PRIMARY_MODES: &[BondMode] = &[ActiveBackup, BalanceTlb, BalanceAlb];
 const INT_MAX: i64 = i32::MAX as i64;
 
-const OPTIONS: &[BondOption] = &[
-    BondOption {
+const OPTIONS: &[KnownOption] = &[
+    KnownOption {
         name: "ad_actor_sys_prio",
         modes: &[Ieee8023ad],
         values: Values::Range(1, 65535),
     },
-    BondOption {
+    KnownOption {
         name: "ad_select",
         modes: &[Ieee8023ad],
-        values: Values::Names(&["stable", "bandwidth", "count"]),
+        values: Values::Closed(
+            |text| AdSelect::from_kernel(text).map(BondOptionValue::AdSelect),
+            AdSelect::numbered_choices,
+        ),
     },
-    BondOption {
+    KnownOption {
         name: "ad_user_port_key",
         modes: &[Ieee8023ad],
         values: Values::Range(0, 1023),
     },
-    BondOption {
+    KnownOption {
         name: "all_slaves_active",
         modes: &[],
         values: Values::Range(0, 1),
     },
-    BondOption {
+    KnownOption {
         name: "arp_all_targets",
         modes: &[ActiveBackup],
-        values: Values::Names(&["any", "all"]),
+        values: Values::Closed(
+            |text| ArpAllTargets::from_kernel(text).map(BondOptionValue::ArpAllTargets),
+            ArpAllTargets::numbered_choices,
+        ),
     },
-    BondOption {
+    KnownOption {
         name: "arp_interval",
         modes: ARP_MODES,
         values: Values::Range(0, INT_MAX),
     },
-    BondOption {
+    KnownOption {
         name: "arp_ip_target",
         modes: ARP_MODES,
         values: Values::Ipv4List,
     },
-    BondOption {
+    KnownOption {
         name: "arp_validate",
         modes: &[ActiveBackup],
-        values: Values::Names(&[
-            "none",
-            "active",
-            "backup",
-            "all",
-            "filter",
-            "filter_active",
-            "filter_backup",
-        ]),
+        values: Values::Closed(
+            |text| ArpValidate::from_kernel(text).map(BondOptionValue::ArpValidate),
+            ArpValidate::numbered_choices,
+        ),
     },
-    BondOption {
+    KnownOption {
         name: "downdelay",
         modes: &[],
         values: Values::Range(0, INT_MAX),
     },
-    BondOption {
+    KnownOption {
         name: "fail_over_mac",
         modes: &[ActiveBackup],
-        values: Values::Names(&["none", "active", "follow"]),
+        values: Values::Closed(
+            |text| FailOverMac::from_kernel(text).map(BondOptionValue::FailOverMac),
+            FailOverMac::numbered_choices,
+        ),
     },
-    BondOption {
+    KnownOption {
         name: "lacp_rate",
         modes: &[Ieee8023ad],
-        values: Values::Names(&["slow", "fast"]),
+        values: Values::Closed(
+            |text| LacpRate::from_kernel(text).map(BondOptionValue::LacpRate),
+            LacpRate::numbered_choices,
+        ),
     },
-    BondOption {
+    KnownOption {
         name: "lp_interval",
         modes: &[BalanceTlb, BalanceAlb],
         values: Values::Range(1, INT_MAX),
     },
-    BondOption {
+    KnownOption {
         name: "min_links",
         modes: &[Ieee8023ad],
         values: Values::Range(0, INT_MAX),
     },
-    BondOption {
+    KnownOption {
         name: "num_grat_arp",
         modes: &[ActiveBackup],
         values: Values::Range(0, 255),
     },
-    BondOption {
+    KnownOption {
         name: "num_unsol_na",
         modes: &[ActiveBackup],
         values: Values::Range(0, 255),
     },
-    BondOption {
+    KnownOption {
         name: "packets_per_slave",
         modes: &[BalanceRr],
         values: Values::Range(0, 65535),
     },
-    BondOption {
+    KnownOption {
         name: "primary",
         modes: PRIMARY_MODES,
         values: Values::Slave,
     },
-    BondOption {
+    KnownOption {
         name: "primary_reselect",
         modes: PRIMARY_MODES,
-        values: Values::Names(&["always", "better", "failure"]),
+        values: Values::Closed(
+            |text| PrimaryReselect::from_kernel(text).map(BondOptionValue::PrimaryReselect),
+            PrimaryReselect::numbered_choices,
+        ),
     },
-    BondOption {
+    KnownOption {
         name: "resend_igmp",
         modes: &[],
         values: Values::Range(0, 255),
     },
-    BondOption {
+    KnownOption {
         name: "tlb_dynamic_lb",
         modes: &[BalanceTlb],
         values: Values::Range(0, 1),
     },
-    BondOption {
+    KnownOption {
         name: "updelay",
         modes: &[],
         values: Values::Range(0, INT_MAX),
     },
-    BondOption {
+    KnownOption {
         name: "use_carrier",
         modes: &[],
         values: Values::Range(0, 1),
     },
-    BondOption {
+    KnownOption {
         name: "xmit_hash_policy",
         modes: &[BalanceXor, Ieee8023ad, BalanceTlb],
-        // In the kernel's order: a number is the position (layer3+4 is 1, layer2+3 is 2).
-        values: Values::Names(&["layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4"]),
+        values: Values::Closed(
+            |text| XmitHashPolicy::from_kernel(text).map(BondOptionValue::XmitHashPolicy),
+            XmitHashPolicy::numbered_choices,
+        ),
     },
 ];
 
-/// Checks one `[bond.options]` entry against the mode and slaves; returns the value to write.
+/// Checks one `[bond.options]` entry against the mode and slaves.
 pub fn check_option(
     name: &str,
     value: &str,
     mode: BondMode,
     slaves: &[String],
-) -> Result<String, String> {
+) -> Result<BondOption, String> {
     match name {
         "mode" => return Err("set the mode with bond.mode, not in bond.options".into()),
         "miimon" => return Err("set miimon with bond.miimon, not in bond.options".into()),
@@ -183,33 +199,22 @@ pub fn check_option(
             modes.join(", ")
         ));
     }
-    match &option.values {
-        Values::Names(names) => {
-            let by_number = value
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n < names.len() && value.chars().all(|c| c.is_ascii_digit()));
-            if names.contains(&value) || by_number.is_some() {
-                Ok(value.to_string())
-            } else {
-                let choices: Vec<String> = names
-                    .iter()
-                    .enumerate()
-                    .map(|(number, name)| format!("{name} ({number})"))
-                    .collect();
-                Err(format!(
-                    "{name} = {value:?} is not valid; use one of {}, by name or by the kernel's number",
-                    choices.join(", ")
-                ))
-            }
-        }
+    let value = match &option.values {
+        Values::Closed(parse, choices) => parse(value).ok_or_else(|| {
+            format!(
+                "{name} = {value:?} is not valid; use one of {}, by name or by the kernel's number",
+                choices()
+            )
+        })?,
         Values::Range(low, high) => match value.parse::<i64>() {
             Ok(n) if (*low..=*high).contains(&n) && value.chars().all(|c| c.is_ascii_digit()) => {
-                Ok(n.to_string())
+                BondOptionValue::Number(n)
             }
-            _ => Err(format!(
-                "{name} = {value:?} is not valid; use a whole number from {low} to {high}"
-            )),
+            _ => {
+                return Err(format!(
+                    "{name} = {value:?} is not valid; use a whole number from {low} to {high}"
+                ));
+            }
         },
         Values::Ipv4List => {
             let targets: Vec<&str> = value.split(',').collect();
@@ -219,26 +224,32 @@ pub fn check_option(
                     targets.len()
                 ));
             }
-            for target in &targets {
-                if target.parse::<std::net::Ipv4Addr>().is_err() {
-                    return Err(format!(
-                        "{name} = {value:?}: {target:?} is not an IPv4 address; write addresses separated by commas, e.g. \"10.0.0.1,10.0.0.2\""
-                    ));
-                }
-            }
-            Ok(value.to_string())
+            let addresses = targets
+                .iter()
+                .map(|target| {
+                    target.parse::<std::net::Ipv4Addr>().map_err(|_| {
+                        format!(
+                            "{name} = {value:?}: {target:?} is not an IPv4 address; write addresses separated by commas, e.g. \"10.0.0.1,10.0.0.2\""
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            BondOptionValue::Addresses(addresses)
         }
         Values::Slave => {
-            if slaves.iter().any(|s| s == value) {
-                Ok(value.to_string())
-            } else {
-                Err(format!(
+            if !slaves.iter().any(|s| s == value) {
+                return Err(format!(
                     "{name} = {value:?} is not one of the bond's slaves ({})",
                     slaves.join(", ")
-                ))
+                ));
             }
+            BondOptionValue::Slave(value.to_string())
         }
-    }
+    };
+    Ok(BondOption {
+        name: option.name,
+        value,
+    })
 }
 
 /// Parses `bond.mode`: a name such as `active-backup` or a number 0-6.
@@ -273,13 +284,41 @@ mod tests {
     #[test]
     fn lacp_rate_needs_802_3ad() {
         assert_eq!(
-            check_option("lacp_rate", "fast", Ieee8023ad, &slaves()).unwrap(),
-            "fast"
+            check_option("lacp_rate", "fast", Ieee8023ad, &slaves())
+                .unwrap()
+                .value,
+            BondOptionValue::LacpRate(LacpRate::Fast)
         );
-        assert!(check_option("lacp_rate", "1", Ieee8023ad, &slaves()).is_ok());
+        // The kernel's number, written by name.
+        let by_number = check_option("lacp_rate", "1", Ieee8023ad, &slaves()).unwrap();
+        assert_eq!(by_number.value.to_string(), "fast");
         let err = check_option("lacp_rate", "fast", BalanceRr, &slaves()).unwrap_err();
         assert!(err.contains("802.3ad"), "{err}");
         assert!(check_option("lacp_rate", "2", Ieee8023ad, &slaves()).is_err());
+    }
+
+    #[test]
+    fn closed_sets_take_the_kernels_numbers() {
+        let policy =
+            |text| check_option("xmit_hash_policy", text, Ieee8023ad, &slaves()).map(|o| o.value);
+        assert_eq!(
+            policy("1"),
+            Ok(BondOptionValue::XmitHashPolicy(XmitHashPolicy::Layer34))
+        );
+        assert_eq!(
+            policy("2"),
+            Ok(BondOptionValue::XmitHashPolicy(XmitHashPolicy::Layer23))
+        );
+        assert_eq!(
+            policy("layer2"),
+            Ok(BondOptionValue::XmitHashPolicy(XmitHashPolicy::Layer2))
+        );
+        let error = policy("5").unwrap_err();
+        assert!(
+            error.contains("layer2 (0), layer3+4 (1), layer2+3 (2)"),
+            "{error}"
+        );
+        assert!(policy("+1").is_err() && policy(" 1").is_err());
     }
 
     #[test]

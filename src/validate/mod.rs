@@ -83,7 +83,11 @@ fn check_installer_network(
         return;
     };
     for host in hosts.iter().filter(|h| h.boot_mac.is_some()) {
-        for (name, value) in host.bond.options.iter().filter(|(_, v)| v.contains(',')) {
+        for option in &host.bond.options {
+            let (name, value) = (option.name, option.value.to_string());
+            if !value.contains(',') {
+                continue;
+            }
             diagnostics.error(
                 &at,
                 format!(
