@@ -105,6 +105,123 @@ pub struct Host {
     pub source: FileId,
 }
 
+/// Longest Linux interface name (IFNAMSIZ - 1).
+pub const MAX_INTERFACE_NAME: usize = 15;
+
+/// Names the kernel refuses for a new device, and why.
+const RESERVED_INTERFACE_NAMES: &[(&str, &str)] = &[
+    (
+        "all",
+        "net.ipv4.conf.all holds the settings for every interface, so the kernel cannot register a device of that name",
+    ),
+    (
+        "default",
+        "net.ipv4.conf.default holds the settings new interfaces start with, so the kernel cannot register a device of that name",
+    ),
+    ("lo", "it is the loopback device every host already has"),
+    (
+        "bonding_masters",
+        "/sys/class/net/bonding_masters is the bonding driver's control file",
+    ),
+];
+
+/// A network interface hostnet names or creates. Linux's rules (at most 15 bytes, not a name the
+/// kernel reserves) and hostnet's narrower alphabet (letters, digits, `-`, `_`, never first `-`;
+/// a VLAN device adds `.<id>`), so that the name is safe in ifcfg file names, values bash sources
+/// and sysctl keys. Made only by [`InterfaceName::new`] and [`InterfaceName::vlan`], which check
+/// the rules in this one place.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InterfaceName(String);
+
+impl InterfaceName {
+    pub fn new(name: &str) -> Result<InterfaceName, String> {
+        if name.is_empty() {
+            return Err("is empty; give an interface name such as bond0 or enp2s0f0".into());
+        }
+        if let Some(c) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+        {
+            return Err(format!(
+                "{name:?} contains {}; interface names here use only letters, digits, '-' and '_'",
+                crate::validate::values::describe_char(c)
+            ));
+        }
+        if name.starts_with('-') {
+            return Err(format!(
+                "{name:?} starts with '-'; start with a letter or digit"
+            ));
+        }
+        if let Some((_, why)) = RESERVED_INTERFACE_NAMES.iter().find(|(n, _)| *n == name) {
+            return Err(format!(
+                "{name:?} cannot name a device here: {why}; choose another name"
+            ));
+        }
+        if name.len() > MAX_INTERFACE_NAME {
+            return Err(format!(
+                "{name:?} is {} bytes; Linux interface names are at most {MAX_INTERFACE_NAME}",
+                name.len()
+            ));
+        }
+        Ok(InterfaceName(name.to_string()))
+    }
+
+    /// The VLAN device `<lower>.<id>`; `None` when that is longer than Linux allows.
+    pub fn vlan(lower: &InterfaceName, id: u16) -> Option<InterfaceName> {
+        let name = format!("{lower}.{id}");
+        (name.len() <= MAX_INTERFACE_NAME).then_some(InterfaceName(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for InterfaceName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for InterfaceName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for InterfaceName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// As the string it is, quoted: messages say `"bond0"`.
+impl std::fmt::Debug for InterfaceName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl PartialEq<str> for InterfaceName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for InterfaceName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl serde::Serialize for InterfaceName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 /// What messages about a closed-set setting list.
 pub trait ClosedSet: Sized + Copy + 'static {
     /// Every value, in the order the consumer numbers them where it does.
@@ -332,7 +449,7 @@ pub enum BondOptionValue {
     /// `arp_ip_target`: one to sixteen addresses.
     Addresses(Vec<std::net::Ipv4Addr>),
     /// `primary`: one of the bond's slaves.
-    Slave(String),
+    Slave(InterfaceName),
 }
 
 impl BondOptionValue {
@@ -382,8 +499,8 @@ pub enum ModeSpelling {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Bond {
-    pub name: String,
-    pub slaves: Vec<String>,
+    pub name: InterfaceName,
+    pub slaves: Vec<InterfaceName>,
     pub mode: BondMode,
     /// MII link monitoring interval, ms; 0 is off (ARP monitoring then).
     pub miimon: u32,
@@ -429,10 +546,14 @@ pub fn path_interfaces(
 ) -> Vec<String> {
     let mut interfaces = vec!["all".to_string(), "default".to_string()];
     interfaces.extend(bond.map(String::from));
-    interfaces.extend(management.filter(|m| m.tagged).map(|m| m.interface.clone()));
+    interfaces.extend(
+        management
+            .filter(|m| m.tagged)
+            .map(|m| m.interface.to_string()),
+    );
     if let Some(containers) = containers {
-        interfaces.push(containers.interface.clone());
-        interfaces.push(containers.bridge.clone());
+        interfaces.push(containers.interface.to_string());
+        interfaces.push(containers.bridge.to_string());
     }
     interfaces
 }
@@ -441,7 +562,7 @@ pub fn path_interfaces(
 pub struct Management {
     pub vlan: Vlan,
     /// The interface holding the address: `bond0.51`, or the bond itself when untagged.
-    pub interface: String,
+    pub interface: InterfaceName,
     pub tagged: bool,
     /// The host's address with the management network's prefix.
     pub address: Ipv4Net,
@@ -453,8 +574,8 @@ pub struct Management {
 pub struct Containers {
     pub vlan: Vlan,
     /// The VLAN interface enslaved to the bridge, e.g. `bond0.136`.
-    pub interface: String,
-    pub bridge: String,
+    pub interface: InterfaceName,
+    pub bridge: InterfaceName,
     /// dockerd `--fixed-cidr`.
     pub slice: Ipv4Net,
     /// The bridge's address with the VLAN's prefix (dockerd `--bip`, or the bridge's IPADDR when the
@@ -595,5 +716,30 @@ impl MacAddress {
 impl std::fmt::Display for MacAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.joined(":"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names_follow_linuxs_rules_in_one_place() {
+        let bond = InterfaceName::new("bond-uplink1").unwrap();
+        assert_eq!(InterfaceName::vlan(&bond, 51).unwrap(), "bond-uplink1.51");
+        assert!(InterfaceName::vlan(&bond, 136).is_none(), "16 bytes");
+        for refused in [
+            "all",
+            "default",
+            "lo",
+            "bonding_masters",
+            "a/b",
+            ".",
+            "..",
+            "bond0.51",
+        ] {
+            assert!(InterfaceName::new(refused).is_err(), "{refused:?}");
+        }
+        assert_eq!(format!("{:?}", bond), "\"bond-uplink1\"");
     }
 }

@@ -10,14 +10,14 @@ pub mod pxe;
 use minijinja::context;
 use serde::Serialize;
 
-use crate::model::{Host, KickstartSettings};
+use crate::model::{Host, InterfaceName, KickstartSettings};
 use crate::templates::{TemplateError, Templates};
 
 /// What the network snippet needs, computed here so that templates stay declarative.
 #[derive(Debug, Serialize)]
 struct Network {
-    bond: String,
-    slaves: Vec<String>,
+    bond: InterfaceName,
+    slaves: Vec<InterfaceName>,
     bondopts: String,
     vlan_id: Option<u16>,
     address: String,

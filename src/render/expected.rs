@@ -37,7 +37,7 @@ pub fn render(host: &Host) -> RenderedFile {
         line("link", &bond.name, "mtu", mtu.to_string());
     }
     for slave in &bond.slaves {
-        line("link", slave, "master", bond.name.clone());
+        line("link", slave, "master", bond.name.to_string());
     }
     for (interface, vlan) in [
         (&management.interface, &management.vlan),
@@ -47,7 +47,7 @@ pub fn render(host: &Host) -> RenderedFile {
             continue;
         }
         line("vlan", interface, "id", vlan.id.to_string());
-        line("vlan", interface, "lower", bond.name.clone());
+        line("vlan", interface, "lower", bond.name.to_string());
         if let Some(mtu) = vlan.mtu {
             line("link", interface, "mtu", mtu.to_string());
         }
@@ -56,7 +56,7 @@ pub fn render(host: &Host) -> RenderedFile {
         "link",
         &containers.interface,
         "master",
-        containers.bridge.clone(),
+        containers.bridge.to_string(),
     );
     line(
         "address",

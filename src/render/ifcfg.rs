@@ -3,7 +3,7 @@
 //! address, container VLAN bridged into the bridge.
 
 use super::{NETWORK_SCRIPTS, RenderedFile, header};
-use crate::model::Host;
+use crate::model::{Host, InterfaceName};
 use crate::shell::{UnquotableValue, ifcfg_value};
 
 /// NM_CONTROLLED is the same on every file of the stack (mixed settings keep a VLAN on a bond down on
@@ -56,7 +56,7 @@ impl Ifcfg {
 }
 
 /// The interfaces a host's files configure, in the order network-scripts brings them up.
-pub fn managed_devices(host: &Host) -> Vec<String> {
+pub fn managed_devices(host: &Host) -> Vec<InterfaceName> {
     let mut devices = host.bond.slaves.clone();
     devices.push(host.bond.name.clone());
     if host.management.tagged {

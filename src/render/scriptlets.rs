@@ -35,9 +35,9 @@ pub fn render(
         group => &host.docker.group,
         user => &host.docker.user,
         users => &host.docker.users,
-        devices => ifcfg::managed_devices(host),
+        devices => ifcfg::managed_devices(host).iter().map(|d| d.to_string()).collect::<Vec<_>>(),
         ifcfg_files => ifcfg_files,
-        management_interface => &host.management.interface,
+        management_interface => host.management.interface.as_str(),
         sysctl_file => SYSCTL_FILE,
         modules_file => MODULES_LOAD_FILE,
     };

@@ -4,7 +4,7 @@
 use crate::model::BondMode::{self, *};
 use crate::model::{
     AdSelect, ArpAllTargets, ArpValidate, BondOption, BondOptionValue, ClosedSet, FailOverMac,
-    LacpRate, PrimaryReselect, XmitHashPolicy,
+    InterfaceName, LacpRate, PrimaryReselect, XmitHashPolicy,
 };
 
 /// What values an option takes.
@@ -173,7 +173,7 @@ pub fn check_option(
     name: &str,
     value: &str,
     mode: BondMode,
-    slaves: &[String],
+    slaves: &[InterfaceName],
 ) -> Result<BondOption, String> {
     match name {
         "mode" => return Err("set the mode with bond.mode, not in bond.options".into()),
@@ -236,15 +236,15 @@ pub fn check_option(
                 .collect::<Result<Vec<_>, String>>()?;
             BondOptionValue::Addresses(addresses)
         }
-        Values::Slave => {
-            if !slaves.iter().any(|s| s == value) {
+        Values::Slave => match slaves.iter().find(|slave| **slave == value) {
+            Some(slave) => BondOptionValue::Slave(slave.clone()),
+            None => {
                 return Err(format!(
                     "{name} = {value:?} is not one of the bond's slaves ({})",
                     slaves.join(", ")
                 ));
             }
-            BondOptionValue::Slave(value.to_string())
-        }
+        },
     };
     Ok(BondOption {
         name: option.name,
@@ -277,8 +277,11 @@ pub fn parse_mode(value: &crate::definition::schema::ScalarValue) -> Result<Bond
 mod tests {
     use super::*;
 
-    fn slaves() -> Vec<String> {
-        vec!["eth0".into(), "eth1".into()]
+    fn slaves() -> Vec<InterfaceName> {
+        ["eth0", "eth1"]
+            .iter()
+            .map(|name| InterfaceName::new(name).unwrap())
+            .collect()
     }
 
     #[test]

@@ -14,7 +14,9 @@ use super::values;
 use crate::definition::HostDefinition;
 use crate::definition::schema::Field;
 use crate::diagnostic::{Diagnostics, Severity};
-use crate::model::{Bond, ClosedSet, Containers, Host, MacAddress, Management, Vlan};
+use crate::model::{
+    Bond, ClosedSet, Containers, Host, InterfaceName, MacAddress, Management, Vlan,
+};
 use crate::source::Location;
 
 pub const DEFAULT_DOCKERD: &str = "/usr/bin/dockerd";
@@ -112,15 +114,31 @@ impl<'a> HostChecker<'a> {
         default: &str,
         check: fn(&str) -> Result<(), String>,
     ) -> Option<String> {
+        self.parsed(field, key, default, |text| {
+            check(text).map(|()| text.to_string())
+        })
+    }
+
+    /// A string field parsed by `parse`, or the default parsed (defaults parse by construction).
+    fn parsed<T>(
+        &mut self,
+        field: &Field<String>,
+        key: &str,
+        default: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
         match field {
-            Some(v) => match check(&v.value) {
-                Ok(()) => Some(v.value.clone()),
+            Some(v) => match parse(&v.value) {
+                Ok(parsed) => Some(parsed),
                 Err(e) => {
                     self.error(&v.at, format!("{key}: {e}"));
                     None
                 }
             },
-            None => Some(default.to_string()),
+            None => match parse(default) {
+                Ok(parsed) => Some(parsed),
+                Err(e) => unreachable!("hostnet's default {key} = {default:?} is refused: {e}"),
+            },
         }
     }
 
@@ -157,20 +175,35 @@ impl<'a> HostChecker<'a> {
         key: &str,
         check: fn(&str) -> Result<(), String>,
     ) -> Option<Vec<String>> {
+        self.parsed_list(field, key, |text| check(text).map(|()| text.to_string()))
+    }
+
+    /// Every item parsed by `parse`, none twice; empty when absent.
+    fn parsed_list<T>(
+        &mut self,
+        field: &Field<Vec<String>>,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<Vec<T>> {
         let Some(list) = field else {
             return Some(Vec::new());
         };
+        let mut parsed = Vec::new();
         let mut ok = true;
         for (i, item) in list.value.iter().enumerate() {
-            if let Err(e) = check(item) {
-                self.error(&list.at, format!("{key}[{i}]: {e}"));
-                ok = false;
-            } else if list.value[..i].contains(item) {
-                self.error(&list.at, format!("{key}[{i}]: {item:?} is listed twice"));
-                ok = false;
+            match parse(item) {
+                Err(e) => {
+                    self.error(&list.at, format!("{key}[{i}]: {e}"));
+                    ok = false;
+                }
+                Ok(_) if list.value[..i].contains(item) => {
+                    self.error(&list.at, format!("{key}[{i}]: {item:?} is listed twice"));
+                    ok = false;
+                }
+                Ok(value) => parsed.push(value),
             }
         }
-        ok.then(|| list.value.clone())
+        ok.then_some(parsed)
     }
 
     fn vlan(
@@ -238,16 +271,11 @@ impl<'a> HostChecker<'a> {
             None => Some(None),
         };
 
-        let bond_name = self.text(
-            &merged.bond.name,
-            "bond.name",
-            "bond0",
-            values::interface_name,
-        );
+        let bond_name = self.parsed(&merged.bond.name, "bond.name", "bond0", InterfaceName::new);
         let bond = bond_name.as_ref().and_then(|name| self.bond(name));
         let slaves = bond.as_ref().map_or(&[][..], |b| b.slaves.as_slice());
-        let management = self.management(bond_name.as_deref());
-        let containers = self.containers(bond_name.as_deref(), slaves);
+        let management = self.management(bond_name.as_ref());
+        let containers = self.containers(bond_name.as_ref(), slaves);
         if let (Some(m), Some(c)) = (&management, &containers) {
             self.check_distinct(m, c);
         }

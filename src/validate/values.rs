@@ -4,57 +4,12 @@
 
 use std::net::Ipv4Addr;
 
-/// Longest Linux interface name (IFNAMSIZ - 1).
-pub const MAX_INTERFACE_NAME: usize = 15;
+use crate::model::InterfaceName;
 
-/// Names the kernel refuses for a new device, and why.
-const RESERVED_INTERFACE_NAMES: &[(&str, &str)] = &[
-    (
-        "all",
-        "net.ipv4.conf.all holds the settings for every interface, so the kernel cannot register a device of that name",
-    ),
-    (
-        "default",
-        "net.ipv4.conf.default holds the settings new interfaces start with, so the kernel cannot register a device of that name",
-    ),
-    ("lo", "it is the loopback device every host already has"),
-    (
-        "bonding_masters",
-        "/sys/class/net/bonding_masters is the bonding driver's control file",
-    ),
-];
-
-/// A Linux interface name usable in ifcfg file names, `DEVICE=` and sysctl keys.
+/// A Linux interface name usable in ifcfg file names, `DEVICE=` and sysctl keys (the rules are
+/// [`InterfaceName::new`]'s).
 pub fn interface_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("is empty; give an interface name such as bond0 or enp2s0f0".into());
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
-    {
-        return Err(format!(
-            "{name:?} contains {}; interface names here use only letters, digits, '-' and '_'",
-            describe_char(c)
-        ));
-    }
-    if name.starts_with('-') {
-        return Err(format!(
-            "{name:?} starts with '-'; start with a letter or digit"
-        ));
-    }
-    if let Some((_, why)) = RESERVED_INTERFACE_NAMES.iter().find(|(n, _)| *n == name) {
-        return Err(format!(
-            "{name:?} cannot name a device here: {why}; choose another name"
-        ));
-    }
-    if name.len() > MAX_INTERFACE_NAME {
-        return Err(format!(
-            "{name:?} is {} bytes; Linux interface names are at most {MAX_INTERFACE_NAME}",
-            name.len()
-        ));
-    }
-    Ok(())
+    InterfaceName::new(name).map(drop)
 }
 
 /// One DNS label of a host name (RFC 1123), lower case, as used for the package name.

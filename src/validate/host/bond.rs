@@ -1,13 +1,13 @@
 //! `[bond]`: the bond device, its slaves, mode, link monitoring and the further kernel options.
 
 use super::HostChecker;
-use crate::model::{Bond, BondMode, BondOptionValue};
-use crate::validate::{bonding, catalog, values};
+use crate::model::{Bond, BondMode, BondOptionValue, InterfaceName};
+use crate::validate::{bonding, catalog};
 
 impl HostChecker<'_> {
-    pub(super) fn bond(&mut self, name: &str) -> Option<Bond> {
+    pub(super) fn bond(&mut self, name: &InterfaceName) -> Option<Bond> {
         let layer = &self.def.merged.bond;
-        let name = Some(name.to_string());
+        let name = Some(name.clone());
         let mode = match &layer.mode {
             Some(mode) => match bonding::parse_mode(&mode.value) {
                 Ok(mode) => Some(mode),
@@ -20,7 +20,7 @@ impl HostChecker<'_> {
         };
         let slaves = match &layer.slaves {
             Some(slaves) => {
-                let checked = self.list(&layer.slaves, "bond.slaves", values::interface_name);
+                let checked = self.parsed_list(&layer.slaves, "bond.slaves", InterfaceName::new);
                 if slaves.value.is_empty() {
                     self.error(&slaves.at, "bond.slaves: is empty; list the NICs to bond, e.g. [\"enp2s0f0\", \"enp2s0f1\"]".into());
                     None
@@ -29,7 +29,7 @@ impl HostChecker<'_> {
                         self.warning(&slaves.at, "bond.slaves: a bond with one slave has no redundancy; list a second NIC".into());
                     }
                     if let Some(name) = &name
-                        && slaves.value.contains(name)
+                        && slaves.value.iter().any(|slave| *name == **slave)
                     {
                         self.error(
                             &slaves.at,

@@ -6,28 +6,27 @@ use ipnet::Ipv4Net;
 
 use super::HostChecker;
 use crate::definition::located::Located;
-use crate::model::{Containers, DEFAULT_BRIDGE, Vlan};
+use crate::model::{Containers, DEFAULT_BRIDGE, InterfaceName, Vlan};
 use crate::validate::catalog::{self, usable_address};
-use crate::validate::values;
 
 impl HostChecker<'_> {
     pub(super) fn containers(
         &mut self,
-        bond_name: Option<&str>,
-        slaves: &[String],
+        bond_name: Option<&InterfaceName>,
+        slaves: &[InterfaceName],
     ) -> Option<Containers> {
         let layer = &self.def.merged.containers;
         let vlan = self.vlan(&layer.vlan, "containers.vlan")?;
         let interface = self.vlan_interface(bond_name, &vlan, "containers.vlan", &layer.vlan);
-        let bridge = self.text(
+        let bridge = self.parsed(
             &layer.bridge,
             "containers.bridge",
             DEFAULT_BRIDGE,
-            values::interface_name,
+            InterfaceName::new,
         )?;
-        if Some(bridge.as_str()) == bond_name || slaves.contains(&bridge) {
+        if Some(&bridge) == bond_name || slaves.contains(&bridge) {
             let bond = &self.def.merged.bond;
-            let other = if Some(bridge.as_str()) == bond_name {
+            let other = if Some(&bridge) == bond_name {
                 (bond.name.as_ref().map(|n| &n.at), "bond.name")
             } else {
                 (bond.slaves.as_ref().map(|n| &n.at), "bond.slaves")

@@ -4,19 +4,18 @@ use ipnet::Ipv4Net;
 
 use super::HostChecker;
 use crate::definition::schema::Field;
-use crate::model::{Management, Vlan};
+use crate::model::{InterfaceName, MAX_INTERFACE_NAME, Management, Vlan};
 use crate::validate::catalog::{self, usable_address};
-use crate::validate::values;
 
 impl HostChecker<'_> {
-    pub(super) fn management(&mut self, bond_name: Option<&str>) -> Option<Management> {
+    pub(super) fn management(&mut self, bond_name: Option<&InterfaceName>) -> Option<Management> {
         let layer = &self.def.merged.management;
         let vlan = self.vlan(&layer.vlan, "management.vlan")?;
         let tagged = layer.tagged.as_ref().is_none_or(|t| t.value);
         let interface = if tagged {
             self.vlan_interface(bond_name, &vlan, "management.vlan", &layer.vlan)
         } else {
-            bond_name.map(String::from)
+            bond_name.cloned()
         };
         // Checked first, so that a bad address below does not hide a bad name server.
         let dns = match &layer.dns {
@@ -112,19 +111,20 @@ impl HostChecker<'_> {
     /// `bond0.51`, checked against the 15-byte limit.
     pub(super) fn vlan_interface(
         &mut self,
-        bond_name: Option<&str>,
+        bond_name: Option<&InterfaceName>,
         vlan: &Vlan,
         key: &str,
         field: &Field<crate::definition::schema::VlanRef>,
-    ) -> Option<String> {
-        let name = format!("{}.{}", bond_name?, vlan.id);
-        if name.len() > values::MAX_INTERFACE_NAME {
+    ) -> Option<InterfaceName> {
+        let bond_name = bond_name?;
+        let name = InterfaceName::vlan(bond_name, vlan.id);
+        if name.is_none() {
+            let name = format!("{bond_name}.{}", vlan.id);
             let bond_at = self.def.merged.bond.name.as_ref().map(|n| &n.at);
             let vlan_at = field.as_ref().map(|f| &f.at);
             let (at, blamed) = self.closest(&[(bond_at, "bond.name"), (vlan_at, key)]);
-            self.error(&at, format!("{blamed}: the VLAN interface {name:?} ({key} gives VLAN {}) is {} bytes; Linux allows {}; shorten bond.name", vlan.id, name.len(), values::MAX_INTERFACE_NAME));
-            return None;
+            self.error(&at, format!("{blamed}: the VLAN interface {name:?} ({key} gives VLAN {}) is {} bytes; Linux allows {MAX_INTERFACE_NAME}; shorten bond.name", vlan.id, name.len()));
         }
-        Some(name)
+        name
     }
 }
