@@ -220,6 +220,21 @@ fn hostile_kickstart_settings_are_rejected() {
             "kernel-args = [\"console=tty0 inst.ks=http://evil\"",
             "pxe.kernel-args[0]: \"console=tty0 inst.ks=http://evil\" contains a space",
         ),
+        (
+            "disks = [\"sda\"]",
+            "disks = [\"sda\"]\nselinux = \"strict\"",
+            "kickstart.selinux: \"strict\" is not an SELinux mode; use one of enforcing, permissive, disabled",
+        ),
+        (
+            "disks = [\"sda\"]",
+            "disks = [\"sda\", \"sda\"]",
+            "kickstart.disks[1]: \"sda\" is listed twice",
+        ),
+        (
+            "disks = [\"sda\"]",
+            "disks = [\"sda\"]\nautopart = \"--type=plain\"",
+            "kickstart.autopart: \"--type=plain\" starts with '-', so the installer would read it as an option",
+        ),
     ] {
         assert!(site.contains(from), "{from}");
         fleet.write("site.toml", &site.replace(from, to));

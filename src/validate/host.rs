@@ -10,13 +10,12 @@ mod rollout;
 mod sysctl;
 
 use super::catalog::Catalog;
+use super::fields::{Fields, Missing};
 use super::values;
 use crate::definition::HostDefinition;
 use crate::definition::schema::Field;
-use crate::diagnostic::{Diagnostics, Severity};
-use crate::model::{
-    Bond, ClosedSet, Containers, Host, InterfaceName, MacAddress, Management, Vlan,
-};
+use crate::diagnostic::Diagnostics;
+use crate::model::{Bond, Containers, Host, InterfaceName, MacAddress, Management, Vlan};
 use crate::source::Location;
 
 pub const DEFAULT_DOCKERD: &str = "/usr/bin/dockerd";
@@ -69,7 +68,8 @@ const GENERATED_FLAGS: &[(&str, &str)] = &[
 pub struct HostChecker<'a> {
     def: &'a HostDefinition,
     catalog: &'a Catalog,
-    diagnostics: &'a mut Diagnostics,
+    fields: Fields<'a>,
+    /// The host's file: where problems of the host as a whole are reported.
     file: Location,
 }
 
@@ -82,128 +82,9 @@ impl<'a> HostChecker<'a> {
         HostChecker {
             def,
             catalog,
-            diagnostics,
+            fields: Fields::for_host(diagnostics, def.file, &def.name),
             file: Location::file_start(def.file),
         }
-    }
-
-    fn error(&mut self, at: &Location, message: String) {
-        self.report(Severity::Error, at, message);
-    }
-
-    fn warning(&mut self, at: &Location, message: String) {
-        self.report(Severity::Warning, at, message);
-    }
-
-    /// A problem reported in a site or group file concerns this host: say which.
-    fn report(&mut self, severity: Severity, at: &Location, message: String) {
-        let host = (at.file != self.def.file).then_some(self.def.name.as_str());
-        self.diagnostics.push_inherited(severity, at, message, host);
-    }
-
-    fn missing(&mut self, key: &str, what: &str) {
-        let at = self.file.clone();
-        self.error(&at, format!("{key}: missing; {what}"));
-    }
-
-    /// A string field checked by `check`, or the default.
-    fn text(
-        &mut self,
-        field: &Field<String>,
-        key: &str,
-        default: &str,
-        check: fn(&str) -> Result<(), String>,
-    ) -> Option<String> {
-        self.parsed(field, key, default, |text| {
-            check(text).map(|()| text.to_string())
-        })
-    }
-
-    /// A string field parsed by `parse`, or the default parsed (defaults parse by construction).
-    fn parsed<T>(
-        &mut self,
-        field: &Field<String>,
-        key: &str,
-        default: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Option<T> {
-        match field {
-            Some(v) => match parse(&v.value) {
-                Ok(parsed) => Some(parsed),
-                Err(e) => {
-                    self.error(&v.at, format!("{key}: {e}"));
-                    None
-                }
-            },
-            None => match parse(default) {
-                Ok(parsed) => Some(parsed),
-                Err(e) => unreachable!("hostnet's default {key} = {default:?} is refused: {e}"),
-            },
-        }
-    }
-
-    /// A closed-set field parsed into its type, or the default.
-    fn choice<T: std::str::FromStr + Copy + ClosedSet>(
-        &mut self,
-        field: &Field<String>,
-        key: &str,
-        default: T,
-        what: &str,
-    ) -> Option<T> {
-        let Some(value) = field else {
-            return Some(default);
-        };
-        match value.value.parse::<T>() {
-            Ok(parsed) => Some(parsed),
-            Err(_) => {
-                self.error(
-                    &value.at,
-                    format!(
-                        "{key}: {:?} is not {what}; use one of {}",
-                        value.value,
-                        T::choices()
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    fn list(
-        &mut self,
-        field: &Field<Vec<String>>,
-        key: &str,
-        check: fn(&str) -> Result<(), String>,
-    ) -> Option<Vec<String>> {
-        self.parsed_list(field, key, |text| check(text).map(|()| text.to_string()))
-    }
-
-    /// Every item parsed by `parse`, none twice; empty when absent.
-    fn parsed_list<T>(
-        &mut self,
-        field: &Field<Vec<String>>,
-        key: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Option<Vec<T>> {
-        let Some(list) = field else {
-            return Some(Vec::new());
-        };
-        let mut parsed = Vec::new();
-        let mut ok = true;
-        for (i, item) in list.value.iter().enumerate() {
-            match parse(item) {
-                Err(e) => {
-                    self.error(&list.at, format!("{key}[{i}]: {e}"));
-                    ok = false;
-                }
-                Ok(_) if list.value[..i].contains(item) => {
-                    self.error(&list.at, format!("{key}[{i}]: {item:?} is listed twice"));
-                    ok = false;
-                }
-                Ok(value) => parsed.push(value),
-            }
-        }
-        ok.then_some(parsed)
     }
 
     fn vlan(
@@ -212,7 +93,7 @@ impl<'a> HostChecker<'a> {
         key: &str,
     ) -> Option<Vlan> {
         let Some(reference) = field else {
-            self.missing(
+            self.fields.missing(
                 key,
                 "name a VLAN from the site catalog by name or id, e.g. vlan = \"mgmt\"",
             );
@@ -221,7 +102,7 @@ impl<'a> HostChecker<'a> {
         match self.catalog.lookup(&reference.value) {
             Ok(vlan) => Some(vlan.clone()),
             Err(e) => {
-                self.error(&reference.at, format!("{key}: {e}"));
+                self.fields.error(&reference.at, format!("{key}: {e}"));
                 None
             }
         }
@@ -234,7 +115,7 @@ impl<'a> HostChecker<'a> {
         let name_ok = match values::host_label(&def.name) {
             Ok(()) => true,
             Err(e) => {
-                self.error(
+                self.fields.error(
                     &file,
                     format!("host name (the file name) {e}; rename the file"),
                 );
@@ -243,7 +124,12 @@ impl<'a> HostChecker<'a> {
         };
 
         let fqdn = match &merged.fqdn {
-            Some(fqdn) => self.text(&Some(fqdn.clone()), "fqdn", "", values::domain_name),
+            Some(fqdn) => self.fields.text(
+                &Some(fqdn.clone()),
+                "fqdn",
+                Missing::Default(""),
+                values::domain_name,
+            ),
             None => Some(match &self.catalog.site.domain {
                 Some(domain) => format!("{}.{domain}", def.name),
                 None => def.name.clone(),
@@ -252,11 +138,11 @@ impl<'a> HostChecker<'a> {
         let boot_mac = match &merged.boot_mac {
             Some(mac) => match MacAddress::parse(&mac.value) {
                 Some(parsed) if parsed.0[0] & 1 == 1 => {
-                    self.error(&mac.at, format!("boot-mac: {parsed} is a multicast address; a NIC's MAC has the lowest bit of the first byte clear"));
+                    self.fields.error(&mac.at, format!("boot-mac: {parsed} is a multicast address; a NIC's MAC has the lowest bit of the first byte clear"));
                     None
                 }
                 Some(parsed) if parsed.0 == [0; 6] => {
-                    self.error(
+                    self.fields.error(
                         &mac.at,
                         "boot-mac: 00:00:00:00:00:00 is not a NIC's address".into(),
                     );
@@ -264,14 +150,19 @@ impl<'a> HostChecker<'a> {
                 }
                 Some(parsed) => Some(Some(parsed)),
                 None => {
-                    self.error(&mac.at, format!("boot-mac: {:?} is not a MAC address; write six hex pairs, e.g. 52:54:00:12:34:56", mac.value));
+                    self.fields.error(&mac.at, format!("boot-mac: {:?} is not a MAC address; write six hex pairs, e.g. 52:54:00:12:34:56", mac.value));
                     None
                 }
             },
             None => Some(None),
         };
 
-        let bond_name = self.parsed(&merged.bond.name, "bond.name", "bond0", InterfaceName::new);
+        let bond_name = self.fields.parsed(
+            &merged.bond.name,
+            "bond.name",
+            Missing::Default("bond0"),
+            InterfaceName::new,
+        );
         let bond = bond_name.as_ref().and_then(|name| self.bond(name));
         let slaves = bond.as_ref().map_or(&[][..], |b| b.slaves.as_slice());
         let management = self.management(bond_name.as_ref());
@@ -364,7 +255,7 @@ impl<'a> HostChecker<'a> {
                 .vlan
                 .as_ref()
                 .map_or(self.file.clone(), |v| v.at.clone());
-            self.error(&at, format!("containers.vlan: VLAN {} is also the management VLAN; containers need a VLAN of their own", containers.vlan.id));
+            self.fields.error(&at, format!("containers.vlan: VLAN {} is also the management VLAN; containers need a VLAN of their own", containers.vlan.id));
         }
         if containers.bridge == management.interface {
             let at = self
@@ -374,7 +265,7 @@ impl<'a> HostChecker<'a> {
                 .bridge
                 .as_ref()
                 .map_or(self.file.clone(), |v| v.at.clone());
-            self.error(
+            self.fields.error(
                 &at,
                 format!(
                     "containers.bridge: {:?} is the management interface",
@@ -406,7 +297,7 @@ impl<'a> HostChecker<'a> {
                     (vlan_at.as_ref(), vlan_key.as_str()),
                 ]);
                 let blamed = blamed.to_string();
-                self.error(&at, format!("{blamed}: VLAN {} ({}) has MTU {mtu}, more than the bond's {bond_mtu}; a VLAN cannot be larger than its bond (raise bond.mtu or lower the VLAN's)", vlan.id, vlan.name));
+                self.fields.error(&at, format!("{blamed}: VLAN {} ({}) has MTU {mtu}, more than the bond's {bond_mtu}; a VLAN cannot be larger than its bond (raise bond.mtu or lower the VLAN's)", vlan.id, vlan.name));
             }
         }
     }

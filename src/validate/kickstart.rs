@@ -4,93 +4,13 @@
 use std::path::Path;
 
 use crate::definition::located::Located;
-use crate::definition::schema::{Field, KickstartSection, PxeSection};
+use crate::definition::schema::{KickstartSection, PxeSection};
 use crate::diagnostic::Diagnostics;
 use crate::model::{Autopart, SelinuxMode};
 use crate::model::{ExtraRepo, KickstartSettings, PxeSettings};
-use crate::source::Location;
 
+use super::fields::{Fields, Missing};
 use super::{urls, values};
-
-struct Checker<'a> {
-    diagnostics: &'a mut Diagnostics,
-    table: &'static str,
-    section: Location,
-    ok: bool,
-}
-
-impl Checker<'_> {
-    fn error(&mut self, at: &Location, message: String) {
-        self.diagnostics.error(at, message);
-        self.ok = false;
-    }
-
-    /// A closed-set field parsed into its type; the default when absent (or, after reporting
-    /// the error, when wrong: the settings are then not used).
-    fn choice<T: std::str::FromStr<Err = String> + Copy>(
-        &mut self,
-        field: &Field<String>,
-        key: &str,
-        default: T,
-    ) -> T {
-        let Some(value) = field else {
-            return default;
-        };
-        match not_an_option(&value.value).and_then(|()| value.value.parse::<T>()) {
-            Ok(parsed) => parsed,
-            Err(e) => {
-                self.error(&value.at, format!("{}.{key}: {e}", self.table));
-                default
-            }
-        }
-    }
-
-    fn text(
-        &mut self,
-        field: &Field<String>,
-        key: &str,
-        default: Option<&str>,
-        check: fn(&str) -> Result<(), String>,
-    ) -> String {
-        match field {
-            Some(v) => {
-                if let Err(e) = not_an_option(&v.value).and_then(|()| check(&v.value)) {
-                    self.error(&v.at, format!("{}.{key}: {e}", self.table));
-                }
-                v.value.clone()
-            }
-            None => match default {
-                Some(d) => d.to_string(),
-                None => {
-                    let at = self.section.clone();
-                    self.error(
-                        &at,
-                        format!("{}.{key}: missing; {}", self.table, required_hint(key)),
-                    );
-                    String::new()
-                }
-            },
-        }
-    }
-
-    fn list(
-        &mut self,
-        field: &Field<Vec<String>>,
-        key: &str,
-        default: &[&str],
-        check: fn(&str) -> Result<(), String>,
-    ) -> Vec<String> {
-        let Some(list) = field else {
-            return default.iter().map(|s| s.to_string()).collect();
-        };
-        for (i, item) in list.value.iter().enumerate() {
-            if let Err(e) = not_an_option(item).and_then(|()| check(item)) {
-                self.error(&list.at, format!("{}.{key}[{i}]: {e}", self.table));
-            }
-        }
-        list.value.clone()
-    }
-}
 
 /// Kickstart commands and kernel command lines read a word starting with `-` as an option
 /// (`lang --addsupport`), whatever the setting.
@@ -124,54 +44,91 @@ pub fn check_kickstart(
     diagnostics: &mut Diagnostics,
 ) -> Option<KickstartSettings> {
     let k = &section.value;
-    let mut c = Checker {
-        diagnostics,
-        table: "kickstart",
-        section: section.at.clone(),
-        ok: true,
-    };
+    let mut c = Fields::for_table(diagnostics, section.at.clone(), "kickstart.", not_an_option);
     if let Some(plain) = &k.root_password {
         c.error(
             &plain.at,
             "kickstart.root-password: plain-text passwords are refused; give root-password-hash, a crypt(3) hash made with e.g. `openssl passwd -6` or `python3 -c 'import crypt; print(crypt.crypt(input(), crypt.METHOD_SHA512))'`".into(),
         );
     }
+    let required = |key| Missing::Required(required_hint(key));
     let settings = KickstartSettings {
-        install_url: c.text(&k.install_url, "install-url", None, |v| {
-            urls::check(v, urls::INSTALL_TREE)
-        }),
+        install_url: c
+            .text(
+                &k.install_url,
+                "install-url",
+                required("install-url"),
+                |v| urls::check(v, urls::INSTALL_TREE),
+            )
+            .unwrap_or_default(),
         repo_url: c
-            .text(&k.repo_url, "repo-url", None, |v| urls::check(v, urls::YUM))
+            .text(&k.repo_url, "repo-url", required("repo-url"), |v| {
+                urls::check(v, urls::YUM)
+            })
+            .unwrap_or_default()
             .trim_end_matches('/')
             .to_string(),
-        lang: c.text(&k.lang, "lang", Some("en_US.UTF-8"), locale),
-        keyboard: c.text(&k.keyboard, "keyboard", Some("us"), word),
-        timezone: c.text(&k.timezone, "timezone", Some("Etc/UTC"), timezone),
+        lang: c
+            .text(&k.lang, "lang", Missing::Default("en_US.UTF-8"), locale)
+            .unwrap_or_default(),
+        keyboard: c
+            .text(&k.keyboard, "keyboard", Missing::Default("us"), word)
+            .unwrap_or_default(),
+        timezone: c
+            .text(
+                &k.timezone,
+                "timezone",
+                Missing::Default("Etc/UTC"),
+                timezone,
+            )
+            .unwrap_or_default(),
         // With a plain-text password given, that is the error to report, not a missing hash.
-        root_password_hash: c.text(
-            &k.root_password_hash,
-            "root-password-hash",
-            k.root_password.as_ref().map(|_| ""),
-            crypt_hash,
-        ),
-        ssh_keys: c.list(&k.ssh_keys, "ssh-keys", &[], ssh_key),
-        disks: c.list(&k.disks, "disks", &[], disk),
-        autopart: c.choice(&k.autopart, "autopart", Autopart::Lvm),
-        packages: c.list(&k.packages, "packages", &[], package),
+        root_password_hash: match &k.root_password {
+            Some(_) => String::new(),
+            None => c
+                .text(
+                    &k.root_password_hash,
+                    "root-password-hash",
+                    required("root-password-hash"),
+                    crypt_hash,
+                )
+                .unwrap_or_default(),
+        },
+        ssh_keys: c
+            .list(&k.ssh_keys, "ssh-keys", &[], ssh_key)
+            .unwrap_or_default(),
+        disks: c.list(&k.disks, "disks", &[], disk).unwrap_or_default(),
+        autopart: c
+            .choice(&k.autopart, "autopart", Autopart::Lvm, "an autopart type")
+            .unwrap_or(Autopart::Lvm),
+        packages: c
+            .list(&k.packages, "packages", &[], package)
+            .unwrap_or_default(),
         repos: Vec::new(),
-        services_enabled: c.list(
-            &k.services_enabled,
-            "services-enabled",
-            &["network", "sshd"],
-            service,
-        ),
-        services_disabled: c.list(
-            &k.services_disabled,
-            "services-disabled",
-            &["NetworkManager"],
-            service,
-        ),
-        selinux: c.choice(&k.selinux, "selinux", SelinuxMode::Enforcing),
+        services_enabled: c
+            .list(
+                &k.services_enabled,
+                "services-enabled",
+                &["network", "sshd"],
+                service,
+            )
+            .unwrap_or_default(),
+        services_disabled: c
+            .list(
+                &k.services_disabled,
+                "services-disabled",
+                &["NetworkManager"],
+                service,
+            )
+            .unwrap_or_default(),
+        selinux: c
+            .choice(
+                &k.selinux,
+                "selinux",
+                SelinuxMode::Enforcing,
+                "an SELinux mode",
+            )
+            .unwrap_or(SelinuxMode::Enforcing),
         firewall: k.firewall.as_ref().is_none_or(|f| f.value),
         reboot: k.reboot.as_ref().is_none_or(|r| r.value),
         template_dir: None,
@@ -221,22 +178,28 @@ pub fn check_pxe(
     diagnostics: &mut Diagnostics,
 ) -> Option<PxeSettings> {
     let p = &section.value;
-    let mut c = Checker {
-        diagnostics,
-        table: "pxe",
-        section: section.at.clone(),
-        ok: true,
-    };
+    let mut c = Fields::for_table(diagnostics, section.at.clone(), "pxe.", not_an_option);
+    let required = |key| Missing::Required(required_hint(key));
     let settings = PxeSettings {
         kickstart_url: c
-            .text(&p.kickstart_url, "kickstart-url", None, |v| {
-                urls::check(v, urls::KICKSTART_SOURCE)
-            })
+            .text(
+                &p.kickstart_url,
+                "kickstart-url",
+                required("kickstart-url"),
+                |v| urls::check(v, urls::KICKSTART_SOURCE),
+            )
+            .unwrap_or_default()
             .trim_end_matches('/')
             .to_string(),
-        kernel: c.text(&p.kernel, "kernel", None, tftp_path),
-        initrd: c.text(&p.initrd, "initrd", None, tftp_path),
-        kernel_args: c.list(&p.kernel_args, "kernel-args", &[], kernel_argument),
+        kernel: c
+            .text(&p.kernel, "kernel", required("kernel"), tftp_path)
+            .unwrap_or_default(),
+        initrd: c
+            .text(&p.initrd, "initrd", required("initrd"), tftp_path)
+            .unwrap_or_default(),
+        kernel_args: c
+            .list(&p.kernel_args, "kernel-args", &[], kernel_argument)
+            .unwrap_or_default(),
         installer_vlan: p.installer_vlan.as_ref().is_some_and(|v| v.value),
     };
     c.ok.then_some(settings)

@@ -7,6 +7,7 @@
 pub mod bonding;
 pub mod catalog;
 pub mod dockerd_flags;
+pub mod fields;
 pub mod fleet;
 pub mod host;
 pub mod kickstart;

@@ -12,7 +12,7 @@ impl HostChecker<'_> {
             Some(mode) => match bonding::parse_mode(&mode.value) {
                 Ok(mode) => Some(mode),
                 Err(e) => {
-                    self.error(&mode.at, format!("bond.mode: {e}"));
+                    self.fields.error(&mode.at, format!("bond.mode: {e}"));
                     None
                 }
             },
@@ -20,18 +20,20 @@ impl HostChecker<'_> {
         };
         let slaves = match &layer.slaves {
             Some(slaves) => {
-                let checked = self.parsed_list(&layer.slaves, "bond.slaves", InterfaceName::new);
+                let checked =
+                    self.fields
+                        .parsed_list(&layer.slaves, "bond.slaves", &[], InterfaceName::new);
                 if slaves.value.is_empty() {
-                    self.error(&slaves.at, "bond.slaves: is empty; list the NICs to bond, e.g. [\"enp2s0f0\", \"enp2s0f1\"]".into());
+                    self.fields.error(&slaves.at, "bond.slaves: is empty; list the NICs to bond, e.g. [\"enp2s0f0\", \"enp2s0f1\"]".into());
                     None
                 } else {
                     if slaves.value.len() == 1 {
-                        self.warning(&slaves.at, "bond.slaves: a bond with one slave has no redundancy; list a second NIC".into());
+                        self.fields.warning(&slaves.at, "bond.slaves: a bond with one slave has no redundancy; list a second NIC".into());
                     }
                     if let Some(name) = &name
                         && slaves.value.iter().any(|slave| *name == **slave)
                     {
-                        self.error(
+                        self.fields.error(
                             &slaves.at,
                             format!(
                                 "bond.slaves: {name:?} is the bond itself; list the physical NICs"
@@ -42,7 +44,7 @@ impl HostChecker<'_> {
                 }
             }
             None => {
-                self.missing(
+                self.fields.missing(
                     "bond.slaves",
                     "list the NICs to bond, e.g. slaves = [\"enp2s0f0\", \"enp2s0f1\"]",
                 );
@@ -51,14 +53,14 @@ impl HostChecker<'_> {
         };
         let miimon = match &layer.miimon {
             Some(m) if !(0..=i64::from(i32::MAX)).contains(&m.value) => {
-                self.error(&m.at, format!("bond.miimon: {} is not valid; use milliseconds from 0 (off) up, 100 is usual", m.value));
+                self.fields.error(&m.at, format!("bond.miimon: {} is not valid; use milliseconds from 0 (off) up, 100 is usual", m.value));
                 None
             }
             Some(m) => Some(m.value as u32),
             None => Some(100),
         };
         let mtu = match &layer.mtu {
-            Some(m) => catalog::check_mtu(m, "bond.mtu", self.diagnostics).map(Some),
+            Some(m) => catalog::check_mtu(m, "bond.mtu", self.fields.diagnostics).map(Some),
             None => Some(None),
         };
         // The MTU is not needed to check the options; a bad one must not hide their problems.
@@ -71,7 +73,8 @@ impl HostChecker<'_> {
             match bonding::check_option(key, &text, mode, &slaves) {
                 Ok(option) => options.push(option),
                 Err(e) => {
-                    self.error(&value.at, format!("bond.options.{key}: {e}"));
+                    self.fields
+                        .error(&value.at, format!("bond.options.{key}: {e}"));
                     ok = false;
                 }
             }
@@ -85,7 +88,7 @@ impl HostChecker<'_> {
             .map_or(self.file.clone(), |m| m.at.clone());
         let miimon_ms = i64::from(miimon);
         if arp_interval > 0 && miimon > 0 {
-            self.error(&at, format!("bond.miimon: {miimon} and bond.options.arp_interval exclude each other; set miimon = 0 to use ARP monitoring"));
+            self.fields.error(&at, format!("bond.miimon: {miimon} and bond.options.arp_interval exclude each other; set miimon = 0 to use ARP monitoring"));
             ok = false;
         }
         if arp_interval > 0 && option("arp_ip_target").is_none() {
@@ -93,11 +96,11 @@ impl HostChecker<'_> {
                 .options
                 .get("arp_interval")
                 .map_or(self.file.clone(), |v| v.at.clone());
-            self.error(&at, "bond.options.arp_interval: ARP monitoring needs targets; set bond.options.arp_ip_target".into());
+            self.fields.error(&at, "bond.options.arp_interval: ARP monitoring needs targets; set bond.options.arp_ip_target".into());
             ok = false;
         }
         if arp_interval == 0 && miimon == 0 {
-            self.warning(&at, "bond.miimon: 0 with no ARP monitoring means a failed link is never detected; 100 is usual".into());
+            self.fields.warning(&at, "bond.miimon: 0 with no ARP monitoring means a failed link is never detected; 100 is usual".into());
         }
         for delay in ["updelay", "downdelay"] {
             if let Some(value) = number(delay) {
@@ -106,7 +109,7 @@ impl HostChecker<'_> {
                     .get(delay)
                     .map_or(self.file.clone(), |v| v.at.clone());
                 if value > 0 && miimon == 0 {
-                    self.error(
+                    self.fields.error(
                         &at,
                         format!(
                             "bond.options.{delay}: works only with MII monitoring; set bond.miimon"
@@ -114,7 +117,7 @@ impl HostChecker<'_> {
                     );
                     ok = false;
                 } else if miimon > 0 && value % miimon_ms != 0 {
-                    self.error(&at, format!("bond.options.{delay}: {value} is not a multiple of miimon ({miimon}); the kernel would round it down to {}", value / miimon_ms * miimon_ms));
+                    self.fields.error(&at, format!("bond.options.{delay}: {value} is not a multiple of miimon ({miimon}); the kernel would round it down to {}", value / miimon_ms * miimon_ms));
                     ok = false;
                 }
             }

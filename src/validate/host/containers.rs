@@ -8,6 +8,7 @@ use super::HostChecker;
 use crate::definition::located::Located;
 use crate::model::{Containers, DEFAULT_BRIDGE, InterfaceName, Vlan};
 use crate::validate::catalog::{self, usable_address};
+use crate::validate::fields::Missing;
 
 impl HostChecker<'_> {
     pub(super) fn containers(
@@ -18,10 +19,10 @@ impl HostChecker<'_> {
         let layer = &self.def.merged.containers;
         let vlan = self.vlan(&layer.vlan, "containers.vlan")?;
         let interface = self.vlan_interface(bond_name, &vlan, "containers.vlan", &layer.vlan);
-        let bridge = self.parsed(
+        let bridge = self.fields.parsed(
             &layer.bridge,
             "containers.bridge",
-            DEFAULT_BRIDGE,
+            Missing::Default(DEFAULT_BRIDGE),
             InterfaceName::new,
         )?;
         if Some(&bridge) == bond_name || slaves.contains(&bridge) {
@@ -35,11 +36,11 @@ impl HostChecker<'_> {
                 (layer.bridge.as_ref().map(|b| &b.at), "containers.bridge"),
                 other,
             ]);
-            self.error(&at, format!("{blamed}: {bridge:?} is both the container bridge and the bond or one of its slaves; give the bridge its own name"));
+            self.fields.error(&at, format!("{blamed}: {bridge:?} is both the container bridge and the bond or one of its slaves; give the bridge its own name"));
             return None;
         }
         let Some(slice_field) = &layer.slice else {
-            self.missing("containers.slice", &format!("give this host's slice of VLAN {} ({}), e.g. a /28, for dockerd's --fixed-cidr", vlan.name, vlan.subnet));
+            self.fields.missing("containers.slice", &format!("give this host's slice of VLAN {} ({}), e.g. a /28, for dockerd's --fixed-cidr", vlan.name, vlan.subnet));
             return None;
         };
         let slice = self.slice(slice_field, &vlan)?;
@@ -49,13 +50,14 @@ impl HostChecker<'_> {
         };
         let gateway = match &layer.gateway {
             Some(g) => {
-                let gateway = catalog::parse_ipv4(g, "containers.gateway", self.diagnostics)?;
+                let gateway =
+                    catalog::parse_ipv4(g, "containers.gateway", self.fields.diagnostics)?;
                 if let Err(e) = usable_address(gateway, vlan.subnet) {
-                    self.error(&g.at, format!("containers.gateway: dockerd needs the default gateway inside the bridge's subnet: {e}"));
+                    self.fields.error(&g.at, format!("containers.gateway: dockerd needs the default gateway inside the bridge's subnet: {e}"));
                     return None;
                 }
                 if slice.contains(&gateway) || gateway == bridge_address.addr() {
-                    self.error(&g.at, format!("containers.gateway: {gateway} is inside this host's container addresses; use the VLAN's router"));
+                    self.fields.error(&g.at, format!("containers.gateway: {gateway} is inside this host's container addresses; use the VLAN's router"));
                     return None;
                 }
                 gateway
@@ -69,7 +71,7 @@ impl HostChecker<'_> {
                 .unwrap_or(slice_field)
                 .at
                 .clone();
-            self.error(&at, format!("containers.bridge-address: {} is the containers' gateway; pick another address", bridge_address.addr()));
+            self.fields.error(&at, format!("containers.bridge-address: {} is the containers' gateway; pick another address", bridge_address.addr()));
             return None;
         }
         Some(Containers {
@@ -85,11 +87,11 @@ impl HostChecker<'_> {
     fn slice(&mut self, field: &Located<String>, vlan: &Vlan) -> Option<Ipv4Net> {
         let key = "containers.slice";
         let Ok(slice) = field.value.parse::<Ipv4Net>() else {
-            self.error(&field.at, format!("{key}: {:?} is not an IPv4 network; write address/prefix, e.g. 172.20.56.16/28", field.value));
+            self.fields.error(&field.at, format!("{key}: {:?} is not an IPv4 network; write address/prefix, e.g. 172.20.56.16/28", field.value));
             return None;
         };
         if slice != slice.trunc() {
-            self.error(
+            self.fields.error(
                 &field.at,
                 format!(
                     "{key}: {slice} has host bits set; did you mean {}?",
@@ -99,7 +101,7 @@ impl HostChecker<'_> {
             return None;
         }
         if !vlan.subnet.contains(&slice) {
-            self.error(
+            self.fields.error(
                 &field.at,
                 format!(
                     "{key}: {slice} is not inside VLAN {} ({}) subnet {}; pick a slice of {}",
@@ -109,15 +111,15 @@ impl HostChecker<'_> {
             return None;
         }
         if slice.prefix_len() > 30 {
-            self.error(&field.at, format!("{key}: {slice} leaves no room for containers; use /30 or larger (a /28 holds 14)"));
+            self.fields.error(&field.at, format!("{key}: {slice} leaves no room for containers; use /30 or larger (a /28 holds 14)"));
             return None;
         }
         if slice.contains(&vlan.gateway) {
-            self.error(&field.at, format!("{key}: {slice} contains the VLAN's gateway {}; pick a slice that leaves the gateway out", vlan.gateway));
+            self.fields.error(&field.at, format!("{key}: {slice} contains the VLAN's gateway {}; pick a slice that leaves the gateway out", vlan.gateway));
             return None;
         }
         if slice.contains(&vlan.subnet.network()) || slice.contains(&vlan.subnet.broadcast()) {
-            self.error(&field.at, format!("{key}: {slice} contains the network or broadcast address of {}; pick a slice inside it", vlan.subnet));
+            self.fields.error(&field.at, format!("{key}: {slice} contains the network or broadcast address of {}; pick a slice inside it", vlan.subnet));
             return None;
         }
         Some(slice)
@@ -131,7 +133,7 @@ impl HostChecker<'_> {
             None => (text.as_str(), None),
         };
         let Ok(addr) = addr_text.parse::<Ipv4Addr>() else {
-            self.error(
+            self.fields.error(
                 &field.at,
                 format!("{key}: {text:?} is not an IPv4 address; e.g. 172.20.56.17"),
             );
@@ -140,18 +142,18 @@ impl HostChecker<'_> {
         if let Some(prefix) = prefix
             && prefix.parse::<u8>().ok() != Some(vlan.subnet.prefix_len())
         {
-            self.error(&field.at, format!("{key}: the bridge shares VLAN {}'s subnet, so its prefix is /{}; write {addr} or {addr}/{}", vlan.id, vlan.subnet.prefix_len(), vlan.subnet.prefix_len()));
+            self.fields.error(&field.at, format!("{key}: the bridge shares VLAN {}'s subnet, so its prefix is /{}; write {addr} or {addr}/{}", vlan.id, vlan.subnet.prefix_len(), vlan.subnet.prefix_len()));
             return None;
         }
         if let Err(e) = usable_address(addr, vlan.subnet) {
-            self.error(
+            self.fields.error(
                 &field.at,
                 format!("{key}: in VLAN {} ({}): {e}", vlan.id, vlan.name),
             );
             return None;
         }
         if addr == vlan.gateway {
-            self.error(
+            self.fields.error(
                 &field.at,
                 format!(
                     "{key}: {addr} is VLAN {}'s gateway; pick another address",

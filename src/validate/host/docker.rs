@@ -5,6 +5,7 @@ use ipnet::Ipv4Net;
 use super::{DEFAULT_BASE_ARGS, DEFAULT_DOCKERD, GENERATED_FLAGS, HostChecker};
 use crate::definition::schema::Field;
 use crate::model::{Docker, LogDriver, StorageDriver};
+use crate::validate::fields::Missing;
 use crate::validate::{dockerd_flags, values};
 
 impl HostChecker<'_> {
@@ -12,25 +13,37 @@ impl HostChecker<'_> {
         let layer = &self.def.merged.docker;
         let package = match &layer.package {
             Some(_) => self
-                .text(&layer.package, "docker.package", "", values::package_name)
+                .fields
+                .text(
+                    &layer.package,
+                    "docker.package",
+                    Missing::Required("give the docker package's name"),
+                    values::package_name,
+                )
                 .map(Some),
             None => Some(None),
         };
-        let dockerd = self.text(
+        let dockerd = self.fields.text(
             &layer.dockerd,
             "docker.dockerd",
-            DEFAULT_DOCKERD,
+            Missing::Default(DEFAULT_DOCKERD),
             values::absolute_path,
         );
         let base_args = match &layer.base_args {
             Some(_) => self
-                .list(&layer.base_args, "docker.base-args", values::command_word)
+                .fields
+                .list(
+                    &layer.base_args,
+                    "docker.base-args",
+                    &[],
+                    values::command_word,
+                )
                 .and_then(|args| {
                     self.check_dockerd_flags(args, "docker.base-args", &layer.base_args)
                 }),
             None => Some(DEFAULT_BASE_ARGS.iter().map(|s| s.to_string()).collect()),
         };
-        let storage_driver = self.choice(
+        let storage_driver = self.fields.choice(
             &layer.storage_driver,
             "docker.storage-driver",
             StorageDriver::Overlay2,
@@ -38,35 +51,50 @@ impl HostChecker<'_> {
         );
         if let (Some(StorageDriver::Overlay), Some(field)) = (storage_driver, &layer.storage_driver)
         {
-            self.warning(&field.at, "docker.storage-driver: \"overlay\" was deprecated in Docker 18.09 and removed in 24; use \"overlay2\" (XFS needs ftype=1)".into());
+            self.fields.warning(&field.at, "docker.storage-driver: \"overlay\" was deprecated in Docker 18.09 and removed in 24; use \"overlay2\" (XFS needs ftype=1)".into());
         }
-        let log_driver = self.choice(
+        let log_driver = self.fields.choice(
             &layer.log_driver,
             "docker.log-driver",
             LogDriver::Journald,
             "a log driver dockerd knows",
         );
-        let registry_mirrors = self.list(
+        let registry_mirrors = self.fields.list(
             &layer.registry_mirrors,
             "docker.registry-mirrors",
+            &[],
             values::registry_url,
         );
-        let insecure_registries = self.list(
+        let insecure_registries = self.fields.list(
             &layer.insecure_registries,
             "docker.insecure-registries",
+            &[],
             insecure_registry,
         );
-        let extra_flags = self.list(
+        let extra_flags = self.fields.list(
             &layer.extra_flags,
             "docker.extra-flags",
+            &[],
             values::command_word,
         );
         let extra_flags = extra_flags.and_then(|flags| {
             self.check_dockerd_flags(flags, "docker.extra-flags", &layer.extra_flags)
         });
-        let group = self.text(&layer.group, "docker.group", "docker", values::posix_name);
-        let user = self.text(&layer.user, "docker.user", "docker", values::posix_name);
-        let users = self.list(&layer.users, "docker.users", values::posix_name);
+        let group = self.fields.text(
+            &layer.group,
+            "docker.group",
+            Missing::Default("docker"),
+            values::posix_name,
+        );
+        let user = self.fields.text(
+            &layer.user,
+            "docker.user",
+            Missing::Default("docker"),
+            values::posix_name,
+        );
+        let users = self
+            .fields
+            .list(&layer.users, "docker.users", &[], values::posix_name);
         Some(Docker {
             package: package?,
             dockerd: dockerd?,
@@ -96,14 +124,15 @@ impl HostChecker<'_> {
         let parsed = match dockerd_flags::parse(&flags) {
             Ok(parsed) => parsed,
             Err(e) => {
-                self.error(&at, format!("{key}[{}]: {}", e.index, e.message));
+                self.fields
+                    .error(&at, format!("{key}[{}]: {}", e.index, e.message));
                 return None;
             }
         };
         let mut ok = true;
         for flag in parsed {
             if let Some((_, setting)) = GENERATED_FLAGS.iter().find(|(f, _)| *f == flag.name) {
-                self.error(&at, format!("{key}[{}]: {:?} sets --{}, which hostnet writes itself; set {setting} instead", flag.index, flags[flag.index], flag.name));
+                self.fields.error(&at, format!("{key}[{}]: {:?} sets --{}, which hostnet writes itself; set {setting} instead", flag.index, flags[flag.index], flag.name));
                 ok = false;
             }
         }

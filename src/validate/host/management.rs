@@ -19,7 +19,7 @@ impl HostChecker<'_> {
         };
         // Checked first, so that a bad address below does not hide a bad name server.
         let dns = match &layer.dns {
-            Some(list) => catalog::parse_ipv4_list(list, "management.dns", self.diagnostics),
+            Some(list) => catalog::parse_ipv4_list(list, "management.dns", self.fields.diagnostics),
             None => Some(vlan.dns.clone()),
         };
         let dns = dns.filter(|dns| {
@@ -30,7 +30,7 @@ impl HostChecker<'_> {
                 .dns
                 .as_ref()
                 .map_or(self.file.clone(), |d| d.at.clone());
-            self.error(
+            self.fields.error(
                 &at,
                 format!(
                     "management.dns: {} servers listed; resolv.conf uses at most 3",
@@ -42,7 +42,7 @@ impl HostChecker<'_> {
         let prefix = match &layer.prefix {
             Some(p) if (vlan.subnet.prefix_len() as i64..=30).contains(&p.value) => p.value as u8,
             Some(p) => {
-                self.error(
+                self.fields.error(
                     &p.at,
                     format!(
                         "management.prefix: /{} does not fit VLAN {} ({}); use /{} to /30",
@@ -57,7 +57,7 @@ impl HostChecker<'_> {
             None => vlan.subnet.prefix_len(),
         };
         let Some(address_field) = &layer.address else {
-            self.missing(
+            self.fields.missing(
                 "management.address",
                 &format!(
                     "give the host's IPv4 address in VLAN {} ({})",
@@ -66,14 +66,16 @@ impl HostChecker<'_> {
             );
             return None;
         };
-        let address = catalog::parse_ipv4(address_field, "management.address", self.diagnostics)?;
+        let address =
+            catalog::parse_ipv4(address_field, "management.address", self.fields.diagnostics)?;
         let host_address = Ipv4Net::new(address, prefix).ok()?;
         let local_net = host_address.trunc();
         let gateway = match &layer.gateway {
             Some(g) => {
-                let gateway = catalog::parse_ipv4(g, "management.gateway", self.diagnostics)?;
+                let gateway =
+                    catalog::parse_ipv4(g, "management.gateway", self.fields.diagnostics)?;
                 if let Err(e) = usable_address(gateway, local_net) {
-                    self.error(&g.at, format!("management.gateway: {e}"));
+                    self.fields.error(&g.at, format!("management.gateway: {e}"));
                     return None;
                 }
                 gateway
@@ -82,7 +84,7 @@ impl HostChecker<'_> {
         };
         let mut ok = true;
         if let Err(e) = usable_address(address, vlan.subnet) {
-            self.error(
+            self.fields.error(
                 &address_field.at,
                 format!(
                     "management.address: in VLAN {} ({}): {e}",
@@ -91,10 +93,10 @@ impl HostChecker<'_> {
             );
             ok = false;
         } else if address == gateway {
-            self.error(&address_field.at, format!("management.address: {address} is the VLAN's gateway; give the host its own address"));
+            self.fields.error(&address_field.at, format!("management.address: {address} is the VLAN's gateway; give the host its own address"));
             ok = false;
         } else if !local_net.contains(&gateway) {
-            self.error(&address_field.at, format!("management.address: gateway {gateway} is outside {local_net}; widen management.prefix or set management.gateway"));
+            self.fields.error(&address_field.at, format!("management.address: gateway {gateway} is outside {local_net}; widen management.prefix or set management.gateway"));
             ok = false;
         }
         let dns = dns?;
@@ -123,7 +125,7 @@ impl HostChecker<'_> {
             let bond_at = self.def.merged.bond.name.as_ref().map(|n| &n.at);
             let vlan_at = field.as_ref().map(|f| &f.at);
             let (at, blamed) = self.closest(&[(bond_at, "bond.name"), (vlan_at, key)]);
-            self.error(&at, format!("{blamed}: the VLAN interface {name:?} ({key} gives VLAN {}) is {} bytes; Linux allows {MAX_INTERFACE_NAME}; shorten bond.name", vlan.id, name.len()));
+            self.fields.error(&at, format!("{blamed}: the VLAN interface {name:?} ({key} gives VLAN {}) is {} bytes; Linux allows {MAX_INTERFACE_NAME}; shorten bond.name", vlan.id, name.len()));
         }
         name
     }

@@ -32,7 +32,7 @@ impl HostChecker<'_> {
             None => Some(default),
             Some(v) if range.contains(&v.value) => Some(v.value as u32),
             Some(v) => {
-                self.error(
+                self.fields.error(
                     &v.at,
                     format!(
                         "rollout.{key}: {} is not from {} to {} seconds; {why} (default {default})",
@@ -78,7 +78,7 @@ impl HostChecker<'_> {
             for (i, probe) in listed.value.iter().enumerate() {
                 match PROBES.iter().find(|p| **p == probe) {
                     Some(_) if probes.contains(&probe.as_str()) => {
-                        self.error(
+                        self.fields.error(
                             &listed.at,
                             format!("rollout.probes[{i}]: {probe:?} is listed twice"),
                         );
@@ -86,19 +86,21 @@ impl HostChecker<'_> {
                     }
                     Some(known) => {
                         if *known == "repository" && repository.is_none() {
-                            self.error(&listed.at, format!("rollout.probes[{i}]: \"repository\" fetches the hostnet repository's repomd.xml from [kickstart] repo-url, which this site does not set; set repo-url or leave the probe out"));
+                            self.fields.error(&listed.at, format!("rollout.probes[{i}]: \"repository\" fetches the hostnet repository's repomd.xml from [kickstart] repo-url, which this site does not set; set repo-url or leave the probe out"));
                             ok = false;
                         }
                         probes.push(known);
                     }
                     None => {
-                        self.error(&listed.at, format!("rollout.probes[{i}]: {probe:?} is not a probe; the probes are \"gateway\", \"dns\" and \"repository\" (further URLs go in probe-urls)"));
+                        self.fields.error(&listed.at, format!("rollout.probes[{i}]: {probe:?} is not a probe; the probes are \"gateway\", \"dns\" and \"repository\" (further URLs go in probe-urls)"));
                         ok = false;
                     }
                 }
             }
         }
-        let probe_urls = self.list(&layer.probe_urls, "rollout.probe-urls", probe_url)?;
+        let probe_urls =
+            self.fields
+                .list(&layer.probe_urls, "rollout.probe-urls", &[], probe_url)?;
         let probe_repository = repository.filter(|_| probes.contains(&"repository"));
 
         let count = probes.iter().filter(|p| **p != "repository").count()
@@ -111,7 +113,7 @@ impl HostChecker<'_> {
                 .map(|f| f.at.clone())
                 .or_else(|| layer.rollback_after.as_ref().map(|f| f.at.clone()))
                 .unwrap_or_else(|| self.file.clone());
-            self.error(&at, format!("rollout: {count} probes of up to {probe_timeout} s each can outlast rollback-after ({rollback_after} s), so the rollback could start while they run; raise rollback-after above {} or lower probe-timeout", probe_timeout as usize * count));
+            self.fields.error(&at, format!("rollout: {count} probes of up to {probe_timeout} s each can outlast rollback-after ({rollback_after} s), so the rollback could start while they run; raise rollback-after above {} or lower probe-timeout", probe_timeout as usize * count));
             ok = false;
         }
         ok.then_some(Rollout {

@@ -32,7 +32,7 @@ impl HostChecker<'_> {
             let canonical = match canonical_sysctl_key(key) {
                 Ok(canonical) => canonical,
                 Err(e) => {
-                    self.error(&value.at, format!("sysctl: key {e}"));
+                    self.fields.error(&value.at, format!("sysctl: key {e}"));
                     ok = false;
                     continue;
                 }
@@ -43,20 +43,21 @@ impl HostChecker<'_> {
                 } else {
                     format!(" (written {key:?})")
                 };
-                self.error(&value.at, format!("sysctl: {canonical}{spelling} is set by hostnet itself: reverse-path filtering must stay off on the container path and forwarding on; remove it"));
+                self.fields.error(&value.at, format!("sysctl: {canonical}{spelling} is set by hostnet itself: reverse-path filtering must stay off on the container path and forwarding on; remove it"));
                 ok = false;
             } else if let Some((first, _)) = out
                 .iter()
                 .find(|(k, _): &&(String, String)| *k == canonical)
             {
                 let first = first.clone();
-                self.error(&value.at, format!("sysctl: {key:?} names the same key as another entry ({first}); keep one of them"));
+                self.fields.error(&value.at, format!("sysctl: {key:?} names the same key as another entry ({first}); keep one of them"));
                 ok = false;
             } else if let Err(e) = sysctl_value(&text) {
-                self.error(&value.at, format!("sysctl.{key:?}: {e}"));
+                self.fields.error(&value.at, format!("sysctl.{key:?}: {e}"));
                 ok = false;
             } else if matches!(value.value, ScalarValue::Text(_)) && text.trim().is_empty() {
-                self.error(&value.at, format!("sysctl.{key:?}: is empty"));
+                self.fields
+                    .error(&value.at, format!("sysctl.{key:?}: is empty"));
                 ok = false;
             } else {
                 out.push((canonical, text));
