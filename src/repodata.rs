@@ -4,7 +4,9 @@
 //! same packages and `SOURCE_DATE_EPOCH` give the same bytes.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{self, Write};
+
+use quick_xml::events::BytesText;
 
 use rpm::{Dependency, DependencyFlags, PackageMetadata};
 
@@ -26,16 +28,15 @@ impl PackageEntries {
     pub fn of_file(file_name: &str, bytes: &[u8]) -> Result<PackageEntries, rpm::Error> {
         let metadata = PackageMetadata::parse(&mut std::io::Cursor::new(bytes))?;
         let entry = Entry::read(&metadata, file_name, bytes)?;
-        let element = |write: fn(&Entry, &mut String)| {
-            let mut text = String::new();
-            write(&entry, &mut text);
-            text.truncate(text.trim_end_matches('\n').len());
-            text
+        let write = |write: fn(&Entry, &mut XmlWriter<Vec<u8>>) -> io::Result<()>| {
+            let mut out = quick_xml::Writer::new_with_indent(Vec::new(), b' ', 2);
+            write(&entry, &mut out).expect("writing to memory");
+            String::from_utf8(out.into_inner()).expect("quick-xml writes the UTF-8 it is given")
         };
         Ok(PackageEntries {
-            primary: element(Entry::primary),
-            filelists: element(Entry::filelists),
-            other: element(Entry::other),
+            primary: write(Entry::primary),
+            filelists: write(Entry::filelists),
+            other: write(Entry::other),
         })
     }
 }
@@ -237,87 +238,143 @@ impl Entry {
         })
     }
 
-    fn version_element(&self) -> String {
-        format!(
-            "<version epoch=\"{}\" ver=\"{}\" rel=\"{}\"/>",
-            self.epoch,
-            xml(&self.version),
-            xml(&self.release)
-        )
+    /// `<version epoch=… ver=… rel=…/>`.
+    fn version<W: Write>(&self, out: &mut XmlWriter<W>) -> io::Result<()> {
+        out.create_element("version")
+            .with_attributes([
+                ("epoch", self.epoch.to_string().as_str()),
+                ("ver", &text(&self.version)),
+                ("rel", &text(&self.release)),
+            ])
+            .write_empty()?;
+        Ok(())
     }
 
-    fn primary(&self, out: &mut String) {
-        let _ = write!(
-            out,
-            "<package type=\"rpm\">\n  <name>{}</name>\n  <arch>noarch</arch>\n  {}\n  <checksum type=\"sha256\" pkgid=\"YES\">{}</checksum>\n  <summary>{}</summary>\n  <description>{}</description>\n  <packager>{}</packager>\n  <url>{}</url>\n  <time file=\"{}\" build=\"{}\"/>\n  <size package=\"{}\" installed=\"{}\" archive=\"{}\"/>\n  <location href=\"Packages/{}\"/>\n  <format>\n    <rpm:license>{}</rpm:license>\n    <rpm:vendor>{}</rpm:vendor>\n    <rpm:group>{}</rpm:group>\n    <rpm:buildhost>{}</rpm:buildhost>\n    <rpm:sourcerpm></rpm:sourcerpm>\n    <rpm:header-range start=\"{}\" end=\"{}\"/>\n",
-            xml(&self.name),
-            self.version_element(),
-            self.pkgid,
-            xml(&self.summary),
-            xml(&self.description),
-            xml(&self.packager),
-            xml(&self.url),
-            self.build_time,
-            self.build_time,
-            self.package_size,
-            self.installed_size,
-            self.archive_size,
-            xml(&self.file_name),
-            xml(&self.license),
-            xml(&self.vendor),
-            xml(&self.group),
-            xml(&self.build_host),
-            self.header_range.0,
-            self.header_range.1,
-        );
-        dependencies(out, "provides", &self.provides);
-        dependencies(out, "requires", &self.requires);
-        dependencies(out, "conflicts", &self.conflicts);
-        // primary carries only the files dependency solvers look up most, by createrepo's rule:
-        // under /etc, in a bin directory, or /usr/lib/sendmail. filelists has them all.
-        let in_primary = |path: &str| {
-            path.starts_with("/etc/") || path.contains("bin/") || path == "/usr/lib/sendmail"
-        };
-        for (path, is_dir) in self.files.iter().filter(|(p, _)| in_primary(p)) {
-            let kind = if *is_dir { " type=\"dir\"" } else { "" };
-            let _ = writeln!(out, "    <file{kind}>{}</file>", xml(path));
-        }
-        out.push_str("  </format>\n</package>\n");
+    fn primary<W: Write>(&self, out: &mut XmlWriter<W>) -> io::Result<()> {
+        out.create_element("package")
+            .with_attribute(("type", "rpm"))
+            .write_inner_content(|out| {
+                element(out, "name", &self.name)?;
+                element(out, "arch", "noarch")?;
+                self.version(out)?;
+                out.create_element("checksum")
+                    .with_attributes([("type", "sha256"), ("pkgid", "YES")])
+                    .write_text_content(BytesText::new(&self.pkgid))?;
+                element(out, "summary", &self.summary)?;
+                element(out, "description", &self.description)?;
+                element(out, "packager", &self.packager)?;
+                element(out, "url", &self.url)?;
+                let build_time = self.build_time.to_string();
+                out.create_element("time")
+                    .with_attributes([("file", build_time.as_str()), ("build", &build_time)])
+                    .write_empty()?;
+                out.create_element("size")
+                    .with_attributes([
+                        ("package", self.package_size.to_string().as_str()),
+                        ("installed", &self.installed_size.to_string()),
+                        ("archive", &self.archive_size.to_string()),
+                    ])
+                    .write_empty()?;
+                out.create_element("location")
+                    .with_attribute((
+                        "href",
+                        format!("Packages/{}", text(&self.file_name)).as_str(),
+                    ))
+                    .write_empty()?;
+                out.create_element("format").write_inner_content(|out| {
+                    element(out, "rpm:license", &self.license)?;
+                    element(out, "rpm:vendor", &self.vendor)?;
+                    element(out, "rpm:group", &self.group)?;
+                    element(out, "rpm:buildhost", &self.build_host)?;
+                    element(out, "rpm:sourcerpm", "")?;
+                    out.create_element("rpm:header-range")
+                        .with_attributes([
+                            ("start", self.header_range.0.to_string().as_str()),
+                            ("end", &self.header_range.1.to_string()),
+                        ])
+                        .write_empty()?;
+                    dependencies(out, "provides", &self.provides)?;
+                    dependencies(out, "requires", &self.requires)?;
+                    dependencies(out, "conflicts", &self.conflicts)?;
+                    // primary carries only the files dependency solvers look up most, by
+                    // createrepo's rule: under /etc, in a bin directory, or /usr/lib/sendmail.
+                    // filelists has them all.
+                    let in_primary = |path: &str| {
+                        path.starts_with("/etc/")
+                            || path.contains("bin/")
+                            || path == "/usr/lib/sendmail"
+                    };
+                    for (path, is_dir) in self.files.iter().filter(|(p, _)| in_primary(p)) {
+                        file(out, path, *is_dir)?;
+                    }
+                    Ok(())
+                })?;
+                Ok(())
+            })?;
+        Ok(())
     }
 
-    /// The opening of a package in filelists and other: identified by pkgid, name and version.
-    fn open_by_pkgid(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "<package pkgid=\"{}\" name=\"{}\" arch=\"noarch\">\n  {}",
-            self.pkgid,
-            xml(&self.name),
-            self.version_element()
-        );
+    /// A package in filelists and other: identified by pkgid, name and version.
+    fn by_pkgid<W: Write>(
+        &self,
+        out: &mut XmlWriter<W>,
+        content: impl FnOnce(&mut XmlWriter<W>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        out.create_element("package")
+            .with_attributes([
+                ("pkgid", self.pkgid.as_str()),
+                ("name", &text(&self.name)),
+                ("arch", "noarch"),
+            ])
+            .write_inner_content(|out| {
+                self.version(out)?;
+                content(out)
+            })?;
+        Ok(())
     }
 
-    fn filelists(&self, out: &mut String) {
-        self.open_by_pkgid(out);
-        for (path, is_dir) in &self.files {
-            let kind = if *is_dir { " type=\"dir\"" } else { "" };
-            let _ = writeln!(out, "  <file{kind}>{}</file>", xml(path));
-        }
-        out.push_str("</package>\n");
+    fn filelists<W: Write>(&self, out: &mut XmlWriter<W>) -> io::Result<()> {
+        self.by_pkgid(out, |out| {
+            for (path, is_dir) in &self.files {
+                file(out, path, *is_dir)?;
+            }
+            Ok(())
+        })
     }
 
-    fn other(&self, out: &mut String) {
-        self.open_by_pkgid(out);
-        for entry in &self.changelog {
-            let _ = writeln!(
-                out,
-                "  <changelog author=\"{}\" date=\"{}\">{}</changelog>",
-                xml(&entry.name),
-                entry.timestamp,
-                xml(&entry.description)
-            );
-        }
-        out.push_str("</package>\n");
+    fn other<W: Write>(&self, out: &mut XmlWriter<W>) -> io::Result<()> {
+        self.by_pkgid(out, |out| {
+            for entry in &self.changelog {
+                out.create_element("changelog")
+                    .with_attributes([
+                        ("author", text(&entry.name).as_str()),
+                        ("date", &entry.timestamp.to_string()),
+                    ])
+                    .write_text_content(BytesText::new(&text(&entry.description)))?;
+            }
+            Ok(())
+        })
     }
+}
+
+type XmlWriter<W> = quick_xml::Writer<W>;
+
+/// `<name>text</name>`, the text escaped by quick-xml.
+fn element<W: Write>(out: &mut XmlWriter<W>, name: &str, content: &str) -> io::Result<()> {
+    out.create_element(name)
+        .write_text_content(BytesText::new(&text(content)))?;
+    Ok(())
+}
+
+fn file<W: Write>(out: &mut XmlWriter<W>, path: &str, is_dir: bool) -> io::Result<()> {
+    let element = out.create_element("file");
+    let element = if is_dir {
+        element.with_attribute(("type", "dir"))
+    } else {
+        element
+    };
+    element.write_text_content(BytesText::new(&text(path)))?;
+    Ok(())
 }
 
 /// The size of the uncompressed cpio archive, as createrepo records it (`<size archive=...>`).
@@ -329,16 +386,17 @@ fn archive_size(payload: &[u8]) -> u64 {
     .unwrap_or(0)
 }
 
-fn dependencies(out: &mut String, element: &str, list: &[Dependency]) {
+fn dependencies<W: Write>(
+    out: &mut XmlWriter<W>,
+    element: &str,
+    list: &[Dependency],
+) -> io::Result<()> {
     if list.is_empty() {
-        return;
+        return Ok(());
     }
-    let _ = writeln!(out, "    <rpm:{element}>");
-    let mut written: Vec<String> = Vec::new();
+    let mut entries: Vec<Vec<(&str, String)>> = Vec::new();
     for dependency in list {
-        let mut line = String::new();
-        let out = &mut line;
-        let _ = write!(out, "      <rpm:entry name=\"{}\"", xml(&dependency.name));
+        let mut attributes = vec![("name", text(&dependency.name))];
         let flags = dependency.flags;
         let comparison = match (flags
             & (DependencyFlags::LESS | DependencyFlags::GREATER | DependencyFlags::EQUAL))
@@ -360,46 +418,55 @@ fn dependencies(out: &mut String, element: &str, list: &[Dependency]) {
                 Some((v, r)) => (v, Some(r)),
                 None => (rest, None),
             };
-            let _ = write!(
-                out,
-                " flags=\"{comparison}\" epoch=\"{}\" ver=\"{}\"",
-                xml(epoch),
-                xml(ver)
-            );
+            attributes.push(("flags", comparison.into()));
+            attributes.push(("epoch", text(epoch)));
+            attributes.push(("ver", text(ver)));
             if let Some(rel) = rel {
-                let _ = write!(out, " rel=\"{}\"", xml(rel));
+                attributes.push(("rel", text(rel)));
             }
         }
         let install_time =
             DependencyFlags::PREREQ | DependencyFlags::SCRIPT_PRE | DependencyFlags::SCRIPT_POST;
         if element == "requires" && flags.intersects(install_time) {
-            out.push_str(" pre=\"1\"");
+            attributes.push(("pre", "1".into()));
         }
-        out.push_str("/>\n");
         // rpm lists an interpreter once per scriptlet; the metadata needs it once.
-        if !written.contains(&line) {
-            written.push(line);
+        if !entries.contains(&attributes) {
+            entries.push(attributes);
         }
     }
-    for line in written {
-        out.push_str(&line);
-    }
-    let _ = writeln!(out, "    </rpm:{element}>");
+    out.create_element(format!("rpm:{element}"))
+        .write_inner_content(|out| {
+            for attributes in &entries {
+                out.create_element("rpm:entry")
+                    .with_attributes(attributes.iter().map(|(k, v)| (*k, v.as_str())))
+                    .write_empty()?;
+            }
+            Ok(())
+        })?;
+    Ok(())
 }
 
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Not allowed in XML 1.0; the metadata comes from checked definitions, so this is belt and braces.
-            c if c.is_control() && !matches!(c, '\n' | '\t' | '\r') => {}
-            c => out.push(c),
-        }
+/// Text as XML 1.0 may carry it: without the control characters it forbids. The metadata comes
+/// from checked definitions, so this is belt and braces; quick-xml escapes the rest.
+fn text(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r'))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_and_stripped_of_what_xml_forbids() {
+        let mut out = quick_xml::Writer::new(Vec::new());
+        element(&mut out, "summary", "a'b\"c<d>e&f\u{1}g\nh").unwrap();
+        assert_eq!(
+            String::from_utf8(out.into_inner()).unwrap(),
+            "<summary>a&apos;b&quot;c&lt;d&gt;e&amp;fg\nh</summary>"
+        );
     }
-    out
 }
