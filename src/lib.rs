@@ -21,6 +21,7 @@ pub mod publish;
 pub mod render;
 pub mod repodata;
 pub mod repository;
+pub mod settings;
 pub mod shell;
 pub mod show;
 pub mod source;

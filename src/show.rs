@@ -33,6 +33,18 @@ impl Printer<'_> {
     }
 }
 
+/// How a host setting left out got its value, from the settings table: `default`, or the
+/// derivation (`default: first address of the slice`).
+fn default_note(key: &str) -> String {
+    match crate::settings::find(crate::settings::HOST, key).map(|s| s.default) {
+        Some(crate::settings::Default::Words(words)) => {
+            format!("default: {}", words.replace('`', ""))
+        }
+        Some(_) => "default".into(),
+        None => unreachable!("{key} is not a host setting"),
+    }
+}
+
 fn quoted(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
@@ -65,7 +77,7 @@ pub fn effective_definition(
         "fqdn",
         quoted(&host.fqdn),
         &merged.fqdn,
-        "default: <host>.<site.domain>",
+        &default_note("fqdn"),
     );
     match host.boot_mac {
         Some(mac) => p.line("boot-mac", quoted(&mac.to_string()), &merged.boot_mac, ""),
@@ -75,10 +87,25 @@ pub fn effective_definition(
     let bond = &host.bond;
     let layer = &merged.bond;
     p.section("bond");
-    p.line("name", quoted(&bond.name), &layer.name, "default");
+    p.line(
+        "name",
+        quoted(&bond.name),
+        &layer.name,
+        &default_note("bond.name"),
+    );
     p.line("slaves", list(&bond.slaves), &layer.slaves, "");
-    p.line("mode", quoted(bond.mode.name()), &layer.mode, "default");
-    p.line("miimon", bond.miimon.to_string(), &layer.miimon, "default");
+    p.line(
+        "mode",
+        quoted(bond.mode.name()),
+        &layer.mode,
+        &default_note("bond.mode"),
+    );
+    p.line(
+        "miimon",
+        bond.miimon.to_string(),
+        &layer.miimon,
+        &default_note("bond.miimon"),
+    );
     match bond.mtu {
         Some(mtu) => p.line("mtu", mtu.to_string(), &layer.mtu, ""),
         None => p.out.push_str("# mtu: not set (kernel default 1500)\n"),
@@ -94,7 +121,12 @@ pub fn effective_definition(
     let catalog = format!("VLAN {} ({}) in the site catalog", m.vlan.name, m.vlan.id);
     p.section("management");
     p.line("vlan", quoted(&m.vlan.name), &layer.vlan, "");
-    p.line("tagged", m.tagged.to_string(), &layer.tagged, "default");
+    p.line(
+        "tagged",
+        m.tagged.to_string(),
+        &layer.tagged,
+        &default_note("management.tagged"),
+    );
     p.line(
         "address",
         quoted(&m.address.addr().to_string()),
@@ -121,13 +153,18 @@ pub fn effective_definition(
     let catalog = format!("VLAN {} ({}) in the site catalog", c.vlan.name, c.vlan.id);
     p.section("containers");
     p.line("vlan", quoted(&c.vlan.name), &layer.vlan, "");
-    p.line("bridge", quoted(&c.bridge), &layer.bridge, "default");
+    p.line(
+        "bridge",
+        quoted(&c.bridge),
+        &layer.bridge,
+        &default_note("containers.bridge"),
+    );
     p.line("slice", quoted(&c.slice.to_string()), &layer.slice, "");
     p.line(
         "bridge-address",
         quoted(&c.bridge_address.to_string()),
         &layer.bridge_address,
-        "default: first address of the slice, VLAN prefix",
+        &default_note("containers.bridge-address"),
     );
     p.line(
         "gateway",
@@ -146,53 +183,78 @@ pub fn effective_definition(
             .out
             .push_str("# package: not set (no docker package required)\n"),
     }
-    p.line("dockerd", quoted(&d.dockerd), &layer.dockerd, "default");
-    p.line("base-args", list(&d.base_args), &layer.base_args, "default");
+    p.line(
+        "dockerd",
+        quoted(&d.dockerd),
+        &layer.dockerd,
+        &default_note("docker.dockerd"),
+    );
+    p.line(
+        "base-args",
+        list(&d.base_args),
+        &layer.base_args,
+        &default_note("docker.base-args"),
+    );
     p.line(
         "storage-driver",
         quoted(d.storage_driver.name()),
         &layer.storage_driver,
-        "default",
+        &default_note("docker.storage-driver"),
     );
     p.line(
         "log-driver",
         quoted(d.log_driver.name()),
         &layer.log_driver,
-        "default",
+        &default_note("docker.log-driver"),
     );
     p.line(
         "registry-mirrors",
         list(&d.registry_mirrors),
         &layer.registry_mirrors,
-        "default",
+        &default_note("docker.registry-mirrors"),
     );
     p.line(
         "insecure-registries",
         list(&d.insecure_registries),
         &layer.insecure_registries,
-        "default",
+        &default_note("docker.insecure-registries"),
     );
     p.line(
         "ip-forward",
         d.ip_forward.to_string(),
         &layer.ip_forward,
-        "default",
+        &default_note("docker.ip-forward"),
     );
     p.line(
         "iptables",
         d.iptables.to_string(),
         &layer.iptables,
-        "default",
+        &default_note("docker.iptables"),
     );
     p.line(
         "extra-flags",
         list(&d.extra_flags),
         &layer.extra_flags,
-        "default",
+        &default_note("docker.extra-flags"),
     );
-    p.line("group", quoted(&d.group), &layer.group, "default");
-    p.line("user", quoted(&d.user), &layer.user, "default");
-    p.line("users", list(&d.users), &layer.users, "default");
+    p.line(
+        "group",
+        quoted(&d.group),
+        &layer.group,
+        &default_note("docker.group"),
+    );
+    p.line(
+        "user",
+        quoted(&d.user),
+        &layer.user,
+        &default_note("docker.user"),
+    );
+    p.line(
+        "users",
+        list(&d.users),
+        &layer.users,
+        &default_note("docker.users"),
+    );
 
     let r = &host.rollout;
     let layer = &merged.rollout;
@@ -201,13 +263,13 @@ pub fn effective_definition(
         "rollback-after",
         r.rollback_after.to_string(),
         &layer.rollback_after,
-        "default",
+        &default_note("rollout.rollback-after"),
     );
     p.line(
         "probe-timeout",
         r.probe_timeout.to_string(),
         &layer.probe_timeout,
-        "default",
+        &default_note("rollout.probe-timeout"),
     );
     let probes: Vec<String> = [
         (r.probe_gateway, "gateway"),
@@ -218,12 +280,17 @@ pub fn effective_definition(
     .filter(|(on, _)| *on)
     .map(|(_, name)| name.to_string())
     .collect();
-    p.line("probes", list(&probes), &layer.probes, "default");
+    p.line(
+        "probes",
+        list(&probes),
+        &layer.probes,
+        &default_note("rollout.probes"),
+    );
     p.line(
         "probe-urls",
         list(&r.probe_urls),
         &layer.probe_urls,
-        "default",
+        &default_note("rollout.probe-urls"),
     );
     if let Some(url) = &r.probe_repository {
         p.out.push_str(&format!(

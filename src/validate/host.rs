@@ -16,14 +16,8 @@ use crate::definition::HostDefinition;
 use crate::definition::schema::Field;
 use crate::diagnostic::Diagnostics;
 use crate::model::{Bond, Containers, Host, InterfaceName, MacAddress, Management, Vlan};
+use crate::settings::{self, HOST};
 use crate::source::Location;
-
-pub const DEFAULT_DOCKERD: &str = "/usr/bin/dockerd";
-pub const DEFAULT_BASE_ARGS: [&str; 3] = [
-    "-H",
-    "fd://",
-    "--containerd=/run/containerd/containerd.sock",
-];
 
 /// What fleet rules compare, gathered even from a host that has errors elsewhere, so that one run
 /// reports a duplicate address alongside the host's own problems.
@@ -160,7 +154,7 @@ impl<'a> HostChecker<'a> {
         let bond_name = self.fields.parsed(
             &merged.bond.name,
             "bond.name",
-            Missing::Default("bond0"),
+            Missing::Default(settings::default_text(HOST, "bond.name")),
             InterfaceName::new,
         );
         let bond = bond_name.as_ref().and_then(|name| self.bond(name));

@@ -6,11 +6,11 @@ use std::path::Path;
 use crate::definition::located::Located;
 use crate::definition::schema::{KickstartSection, PxeSection};
 use crate::diagnostic::Diagnostics;
-use crate::model::{Autopart, SelinuxMode};
 use crate::model::{ExtraRepo, KickstartSettings, PxeSettings};
 
 use super::fields::{Fields, Missing};
 use super::{urls, values};
+use crate::settings::{self, KICKSTART};
 
 /// Kickstart commands and kernel command lines read a word starting with `-` as an option
 /// (`lang --addsupport`), whatever the setting.
@@ -52,6 +52,7 @@ pub fn check_kickstart(
         );
     }
     let required = |key| Missing::Required(required_hint(key));
+    let default = |key| Missing::Default(settings::default_text(KICKSTART, key));
     let settings = KickstartSettings {
         install_url: c
             .text(
@@ -69,18 +70,13 @@ pub fn check_kickstart(
             .trim_end_matches('/')
             .to_string(),
         lang: c
-            .text(&k.lang, "lang", Missing::Default("en_US.UTF-8"), locale)
+            .text(&k.lang, "lang", default("lang"), locale)
             .unwrap_or_default(),
         keyboard: c
-            .text(&k.keyboard, "keyboard", Missing::Default("us"), word)
+            .text(&k.keyboard, "keyboard", default("keyboard"), word)
             .unwrap_or_default(),
         timezone: c
-            .text(
-                &k.timezone,
-                "timezone",
-                Missing::Default("Etc/UTC"),
-                timezone,
-            )
+            .text(&k.timezone, "timezone", default("timezone"), timezone)
             .unwrap_or_default(),
         // With a plain-text password given, that is the error to report, not a missing hash.
         root_password_hash: match &k.root_password {
@@ -99,8 +95,13 @@ pub fn check_kickstart(
             .unwrap_or_default(),
         disks: c.list(&k.disks, "disks", &[], disk).unwrap_or_default(),
         autopart: c
-            .choice(&k.autopart, "autopart", Autopart::Lvm, "an autopart type")
-            .unwrap_or(Autopart::Lvm),
+            .choice(
+                &k.autopart,
+                "autopart",
+                settings::default_of(KICKSTART, "autopart"),
+                "an autopart type",
+            )
+            .unwrap_or_else(|| settings::default_of(KICKSTART, "autopart")),
         packages: c
             .list(&k.packages, "packages", &[], package)
             .unwrap_or_default(),
@@ -125,10 +126,10 @@ pub fn check_kickstart(
             .choice(
                 &k.selinux,
                 "selinux",
-                SelinuxMode::Enforcing,
+                settings::default_of(KICKSTART, "selinux"),
                 "an SELinux mode",
             )
-            .unwrap_or(SelinuxMode::Enforcing),
+            .unwrap_or_else(|| settings::default_of(KICKSTART, "selinux")),
         firewall: k.firewall.as_ref().is_none_or(|f| f.value),
         reboot: k.reboot.as_ref().is_none_or(|r| r.value),
         template_dir: None,

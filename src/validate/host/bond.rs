@@ -2,6 +2,7 @@
 
 use super::HostChecker;
 use crate::model::{Bond, BondMode, BondOptionValue, InterfaceName};
+use crate::settings::{self, HOST};
 use crate::validate::{bonding, catalog};
 
 impl HostChecker<'_> {
@@ -57,7 +58,7 @@ impl HostChecker<'_> {
                 None
             }
             Some(m) => Some(m.value as u32),
-            None => Some(100),
+            None => Some(settings::default_of(HOST, "bond.miimon")),
         };
         let mtu = match &layer.mtu {
             Some(m) => catalog::check_mtu(m, "bond.mtu", self.fields.diagnostics).map(Some),

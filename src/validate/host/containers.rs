@@ -6,7 +6,8 @@ use ipnet::Ipv4Net;
 
 use super::HostChecker;
 use crate::definition::located::Located;
-use crate::model::{Containers, DEFAULT_BRIDGE, InterfaceName, Vlan};
+use crate::model::{Containers, InterfaceName, Vlan};
+use crate::settings::{self, HOST};
 use crate::validate::catalog::{self, usable_address};
 use crate::validate::fields::Missing;
 
@@ -22,7 +23,7 @@ impl HostChecker<'_> {
         let bridge = self.fields.parsed(
             &layer.bridge,
             "containers.bridge",
-            Missing::Default(DEFAULT_BRIDGE),
+            Missing::Default(settings::default_text(HOST, "containers.bridge")),
             InterfaceName::new,
         )?;
         if Some(&bridge) == bond_name || slaves.contains(&bridge) {

@@ -2,9 +2,10 @@
 
 use ipnet::Ipv4Net;
 
-use super::{DEFAULT_BASE_ARGS, DEFAULT_DOCKERD, GENERATED_FLAGS, HostChecker};
+use super::{GENERATED_FLAGS, HostChecker};
 use crate::definition::schema::Field;
-use crate::model::{Docker, LogDriver, StorageDriver};
+use crate::model::{Docker, StorageDriver};
+use crate::settings::{self, HOST};
 use crate::validate::fields::Missing;
 use crate::validate::{dockerd_flags, values};
 
@@ -26,7 +27,7 @@ impl HostChecker<'_> {
         let dockerd = self.fields.text(
             &layer.dockerd,
             "docker.dockerd",
-            Missing::Default(DEFAULT_DOCKERD),
+            Missing::Default(settings::default_text(HOST, "docker.dockerd")),
             values::absolute_path,
         );
         let base_args = match &layer.base_args {
@@ -41,12 +42,17 @@ impl HostChecker<'_> {
                 .and_then(|args| {
                     self.check_dockerd_flags(args, "docker.base-args", &layer.base_args)
                 }),
-            None => Some(DEFAULT_BASE_ARGS.iter().map(|s| s.to_string()).collect()),
+            None => Some(
+                settings::default_text(HOST, "docker.base-args")
+                    .split(' ')
+                    .map(String::from)
+                    .collect(),
+            ),
         };
         let storage_driver = self.fields.choice(
             &layer.storage_driver,
             "docker.storage-driver",
-            StorageDriver::Overlay2,
+            settings::default_of(HOST, "docker.storage-driver"),
             "a storage driver dockerd knows",
         );
         if let (Some(StorageDriver::Overlay), Some(field)) = (storage_driver, &layer.storage_driver)
@@ -56,7 +62,7 @@ impl HostChecker<'_> {
         let log_driver = self.fields.choice(
             &layer.log_driver,
             "docker.log-driver",
-            LogDriver::Journald,
+            settings::default_of(HOST, "docker.log-driver"),
             "a log driver dockerd knows",
         );
         let registry_mirrors = self.fields.list(
@@ -83,13 +89,13 @@ impl HostChecker<'_> {
         let group = self.fields.text(
             &layer.group,
             "docker.group",
-            Missing::Default("docker"),
+            Missing::Default(settings::default_text(HOST, "docker.group")),
             values::posix_name,
         );
         let user = self.fields.text(
             &layer.user,
             "docker.user",
-            Missing::Default("docker"),
+            Missing::Default(settings::default_text(HOST, "docker.user")),
             values::posix_name,
         );
         let users = self

@@ -5,10 +5,9 @@ use std::ops::RangeInclusive;
 use super::HostChecker;
 use crate::definition::located::Located;
 use crate::model::Rollout;
+use crate::settings::{self, HOST};
 use crate::validate::urls;
 
-pub const DEFAULT_ROLLBACK_AFTER: u32 = 120;
-pub const DEFAULT_PROBE_TIMEOUT: u32 = 30;
 const ROLLBACK_AFTER: RangeInclusive<i64> = 10..=3600;
 const PROBE_TIMEOUT: RangeInclusive<i64> = 1..=600;
 pub const PROBES: [&str; 3] = ["gateway", "dns", "repository"];
@@ -48,23 +47,25 @@ impl HostChecker<'_> {
 
     pub(super) fn rollout(&mut self) -> Option<Rollout> {
         let layer = &self.def.merged.rollout;
+        let default_rollback_after = settings::default_of(HOST, "rollout.rollback-after");
+        let default_probe_timeout = settings::default_of(HOST, "rollout.probe-timeout");
         let rollback_after = self.seconds(
             &layer.rollback_after,
             "rollback-after",
             ROLLBACK_AFTER,
-            DEFAULT_ROLLBACK_AFTER,
+            default_rollback_after,
             "it is how long hostnet-apply waits for --confirm before restoring the previous configuration; LACP with STP can take over 30 s to forward",
         );
         let probe_timeout = self.seconds(
             &layer.probe_timeout,
             "probe-timeout",
             PROBE_TIMEOUT,
-            DEFAULT_PROBE_TIMEOUT,
+            default_probe_timeout,
             "it is how long each probe may take to pass after the network restarts",
         );
         let mut ok = rollback_after.is_some() && probe_timeout.is_some();
-        let rollback_after = rollback_after.unwrap_or(DEFAULT_ROLLBACK_AFTER);
-        let probe_timeout = probe_timeout.unwrap_or(DEFAULT_PROBE_TIMEOUT);
+        let rollback_after = rollback_after.unwrap_or(default_rollback_after);
+        let probe_timeout = probe_timeout.unwrap_or(default_probe_timeout);
 
         let repository = self
             .catalog

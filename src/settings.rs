@@ -1,0 +1,447 @@
+//! Every setting a definition takes, once: its key, kind and default. Validation takes defaults
+//! from here, `hostnet show` its notes for settings left at their default, and tests check that the
+//! README's reference tables and the keys the definition parser accepts agree with it.
+
+/// A setting's value when it is left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Default {
+    /// This value, as written in a definition.
+    Value(&'static str),
+    /// None: the setting must be given.
+    Required,
+    /// Derived or absent, in words (`the VLAN's`, `none`).
+    Words(&'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The dotted key from the table's root: `bond.miimon`, `lang` in `[kickstart]`.
+    pub key: &'static str,
+    /// What it takes, in words.
+    pub kind: &'static str,
+    pub default: Default,
+}
+
+impl Setting {
+    /// The default as the README's reference writes it: a value in backticks, or words.
+    pub fn default_text(&self) -> String {
+        match self.default {
+            Default::Value(value) => format!("`{value}`"),
+            Default::Required => "required".into(),
+            Default::Words(words) => words.into(),
+        }
+    }
+
+    /// The default value of a setting that has one; hostnet's own tables, so a setting without
+    /// one is a programming error, caught by any test that checks a definition leaving it out.
+    pub fn default_value(&self) -> &'static str {
+        match self.default {
+            Default::Value(value) => value,
+            _ => unreachable!("{} has no default value", self.key),
+        }
+    }
+}
+
+/// The setting `key` of `table`.
+pub fn find(table: &'static [Setting], key: &str) -> Option<&'static Setting> {
+    table.iter().find(|setting| setting.key == key)
+}
+
+/// The default value of `key` in `table`, parsed. Only for hostnet's own keys with a default
+/// value; the tests that check definitions leaving each one out prove every call.
+pub fn default_of<T: std::str::FromStr>(table: &'static [Setting], key: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    let Some(setting) = find(table, key) else {
+        unreachable!("{key} is not a setting")
+    };
+    match setting.default_value().parse() {
+        Ok(value) => value,
+        Err(e) => unreachable!("the default of {key} does not parse: {e:?}"),
+    }
+}
+
+/// The default text of `key` in `table` (see [`default_of`]).
+pub fn default_text(table: &'static [Setting], key: &str) -> &'static str {
+    match find(table, key) {
+        Some(setting) => setting.default_value(),
+        None => unreachable!("{key} is not a setting"),
+    }
+}
+
+/// The settings of a host: in host files, `group.toml` and the site's `[defaults]`.
+pub const HOST: &[Setting] = &[
+    Setting {
+        key: "fqdn",
+        kind: "text",
+        default: Default::Words("`<host>.<site.domain>`"),
+    },
+    Setting {
+        key: "boot-mac",
+        kind: "MAC address",
+        default: Default::Words("none"),
+    },
+    Setting {
+        key: "bond.name",
+        kind: "interface name",
+        default: Default::Value("bond0"),
+    },
+    Setting {
+        key: "bond.slaves",
+        kind: "list of interface names",
+        default: Default::Required,
+    },
+    Setting {
+        key: "bond.mode",
+        kind: "choice or number",
+        default: Default::Value("balance-rr"),
+    },
+    Setting {
+        key: "bond.miimon",
+        kind: "integer",
+        default: Default::Value("100"),
+    },
+    Setting {
+        key: "bond.mtu",
+        kind: "integer",
+        default: Default::Words("kernel's (1500)"),
+    },
+    Setting {
+        key: "bond.options.<name>",
+        kind: "text, integer or boolean",
+        default: Default::Words("none"),
+    },
+    Setting {
+        key: "management.vlan",
+        kind: "VLAN name or id",
+        default: Default::Required,
+    },
+    Setting {
+        key: "management.tagged",
+        kind: "boolean",
+        default: Default::Value("true"),
+    },
+    Setting {
+        key: "management.address",
+        kind: "IPv4 address",
+        default: Default::Required,
+    },
+    Setting {
+        key: "management.prefix",
+        kind: "integer",
+        default: Default::Words("the VLAN's"),
+    },
+    Setting {
+        key: "management.gateway",
+        kind: "IPv4 address",
+        default: Default::Words("the VLAN's"),
+    },
+    Setting {
+        key: "management.dns",
+        kind: "list of IPv4 addresses",
+        default: Default::Words("the VLAN's"),
+    },
+    Setting {
+        key: "containers.vlan",
+        kind: "VLAN name or id",
+        default: Default::Required,
+    },
+    Setting {
+        key: "containers.bridge",
+        kind: "interface name",
+        default: Default::Value("docker0"),
+    },
+    Setting {
+        key: "containers.slice",
+        kind: "IPv4 network",
+        default: Default::Required,
+    },
+    Setting {
+        key: "containers.bridge-address",
+        kind: "IPv4 address",
+        default: Default::Words("first address of the slice"),
+    },
+    Setting {
+        key: "containers.gateway",
+        kind: "IPv4 address",
+        default: Default::Words("the VLAN's"),
+    },
+    Setting {
+        key: "docker.package",
+        kind: "text",
+        default: Default::Words("none"),
+    },
+    Setting {
+        key: "docker.dockerd",
+        kind: "path",
+        default: Default::Value("/usr/bin/dockerd"),
+    },
+    Setting {
+        key: "docker.base-args",
+        kind: "list of text",
+        default: Default::Value("-H fd:// --containerd=/run/containerd/containerd.sock"),
+    },
+    Setting {
+        key: "docker.storage-driver",
+        kind: "choice",
+        default: Default::Value("overlay2"),
+    },
+    Setting {
+        key: "docker.log-driver",
+        kind: "choice",
+        default: Default::Value("journald"),
+    },
+    Setting {
+        key: "docker.registry-mirrors",
+        kind: "list of URLs",
+        default: Default::Value("[]"),
+    },
+    Setting {
+        key: "docker.insecure-registries",
+        kind: "list of text",
+        default: Default::Value("[]"),
+    },
+    Setting {
+        key: "docker.ip-forward",
+        kind: "boolean",
+        default: Default::Value("false"),
+    },
+    Setting {
+        key: "docker.iptables",
+        kind: "boolean",
+        default: Default::Value("false"),
+    },
+    Setting {
+        key: "docker.extra-flags",
+        kind: "list of text",
+        default: Default::Value("[]"),
+    },
+    Setting {
+        key: "docker.group",
+        kind: "text",
+        default: Default::Value("docker"),
+    },
+    Setting {
+        key: "docker.user",
+        kind: "text",
+        default: Default::Value("docker"),
+    },
+    Setting {
+        key: "docker.users",
+        kind: "list of text",
+        default: Default::Value("[]"),
+    },
+    Setting {
+        key: "rollout.rollback-after",
+        kind: "integer",
+        default: Default::Value("120"),
+    },
+    Setting {
+        key: "rollout.probe-timeout",
+        kind: "integer",
+        default: Default::Value("30"),
+    },
+    Setting {
+        key: "rollout.probes",
+        kind: "list of choices",
+        default: Default::Value("[\"gateway\", \"dns\", \"repository\"]"),
+    },
+    Setting {
+        key: "rollout.probe-urls",
+        kind: "list of URLs",
+        default: Default::Value("[]"),
+    },
+    Setting {
+        key: "sysctl.\"<key>\"",
+        kind: "text, integer or boolean",
+        default: Default::Words("none"),
+    },
+];
+
+/// The site's `[kickstart]` table.
+pub const KICKSTART: &[Setting] = &[
+    Setting {
+        key: "install-url",
+        kind: "URL",
+        default: Default::Required,
+    },
+    Setting {
+        key: "repo-url",
+        kind: "URL",
+        default: Default::Required,
+    },
+    Setting {
+        key: "root-password-hash",
+        kind: "text",
+        default: Default::Required,
+    },
+    Setting {
+        key: "lang",
+        kind: "text",
+        default: Default::Value("en_US.UTF-8"),
+    },
+    Setting {
+        key: "keyboard",
+        kind: "text",
+        default: Default::Value("us"),
+    },
+    Setting {
+        key: "timezone",
+        kind: "text",
+        default: Default::Value("Etc/UTC"),
+    },
+    Setting {
+        key: "ssh-keys",
+        kind: "list of text",
+        default: Default::Value("[]"),
+    },
+    Setting {
+        key: "disks",
+        kind: "list of text",
+        default: Default::Words("all"),
+    },
+    Setting {
+        key: "autopart",
+        kind: "choice",
+        default: Default::Value("lvm"),
+    },
+    Setting {
+        key: "packages",
+        kind: "list of text",
+        default: Default::Value("[]"),
+    },
+    Setting {
+        key: "repos.<name>",
+        kind: "table",
+        default: Default::Words("none"),
+    },
+    Setting {
+        key: "services-enabled",
+        kind: "list of text",
+        default: Default::Value("[\"network\", \"sshd\"]"),
+    },
+    Setting {
+        key: "services-disabled",
+        kind: "list of text",
+        default: Default::Value("[\"NetworkManager\"]"),
+    },
+    Setting {
+        key: "selinux",
+        kind: "choice",
+        default: Default::Value("enforcing"),
+    },
+    Setting {
+        key: "firewall",
+        kind: "boolean",
+        default: Default::Value("true"),
+    },
+    Setting {
+        key: "reboot",
+        kind: "boolean",
+        default: Default::Value("true"),
+    },
+    Setting {
+        key: "template-dir",
+        kind: "path",
+        default: Default::Words("none"),
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definition::schema::{HostLayer, KickstartSection};
+
+    /// The rows (setting, default) of the README's reference table after `heading`.
+    fn readme_rows(heading: &str) -> Vec<(String, String)> {
+        let readme = include_str!("../README.md");
+        let start = readme.find(heading).expect("the README has the table");
+        readme[start..]
+            .lines()
+            .skip_while(|line| !line.starts_with("| setting"))
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .map(|line| {
+                let cells: Vec<&str> = line.trim_matches('|').split(" | ").collect();
+                (
+                    cells[0].trim().trim_matches('`').to_string(),
+                    cells[1].trim().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn ours(table: &[Setting]) -> Vec<(String, String)> {
+        table
+            .iter()
+            .map(|s| (s.key.to_string(), s.default_text()))
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_reference_lists_every_setting_with_its_default() {
+        assert_eq!(readme_rows("### Host settings"), ours(HOST));
+        assert_eq!(readme_rows("`[kickstart]`:"), ours(KICKSTART));
+    }
+
+    /// The keys serde accepts in a table, from the error for a key it does not.
+    fn accepted<T: serde::de::DeserializeOwned + std::fmt::Debug>(toml_text: &str) -> Vec<String> {
+        let error = toml::from_str::<T>(toml_text).expect_err("an unknown key is refused");
+        let message = error.message().to_string();
+        let (_, expected) = message
+            .split_once("expected one of ")
+            .unwrap_or_else(|| panic!("{message}"));
+        let mut keys: Vec<String> = expected
+            .split(", ")
+            .map(|key| key.trim().trim_matches('`').to_string())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// The keys `table` defines directly under `prefix` (`bond.` -> `name`, `options`...).
+    fn defined(table: &[Setting], prefix: &str) -> Vec<String> {
+        let mut keys: Vec<String> = table
+            .iter()
+            .filter_map(|s| s.key.strip_prefix(prefix))
+            .map(|rest| rest.split('.').next().unwrap_or(rest).to_string())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    #[test]
+    fn the_definition_parser_accepts_exactly_these_settings() {
+        assert_eq!(
+            accepted::<HostLayer>("not-a-setting = 1"),
+            defined(HOST, "")
+        );
+        for table in ["bond", "management", "containers", "docker", "rollout"] {
+            assert_eq!(
+                accepted::<HostLayer>(&format!("[{table}]\nnot-a-setting = 1")),
+                defined(HOST, &format!("{table}.")),
+                "[{table}]"
+            );
+        }
+        // `root-password` is accepted only to be refused with advice (README, [kickstart]).
+        let mut kickstart = defined(KICKSTART, "");
+        kickstart.push("root-password".into());
+        kickstart.sort();
+        assert_eq!(accepted::<KickstartSection>("not-a-setting = 1"), kickstart);
+    }
+
+    #[test]
+    fn defaults_parse_as_their_settings() {
+        assert_eq!(
+            default_text(HOST, "containers.bridge"),
+            crate::model::DEFAULT_BRIDGE
+        );
+        let _: u32 = default_of(HOST, "bond.miimon");
+        let _: crate::model::StorageDriver = default_of(HOST, "docker.storage-driver");
+        let _: crate::model::LogDriver = default_of(HOST, "docker.log-driver");
+        let _: crate::model::Autopart = default_of(KICKSTART, "autopart");
+        let _: crate::model::SelinuxMode = default_of(KICKSTART, "selinux");
+    }
+}
