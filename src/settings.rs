@@ -348,10 +348,115 @@ pub const KICKSTART: &[Setting] = &[
     },
 ];
 
+/// The rest of `site.toml`: `[site]`, `[package]`, the VLAN catalog, `[pxe]`, and the tables that
+/// hold other settings.
+pub const SITE: &[Setting] = &[
+    Setting {
+        key: "site.name",
+        kind: "text",
+        default: Default::Value("site"),
+    },
+    Setting {
+        key: "site.domain",
+        kind: "DNS name",
+        default: Default::Words("none"),
+    },
+    Setting {
+        key: "package.vendor",
+        kind: "text",
+        default: Default::Words("none"),
+    },
+    Setting {
+        key: "package.url",
+        kind: "text",
+        default: Default::Words("none"),
+    },
+    Setting {
+        key: "package.license",
+        kind: "text",
+        default: Default::Value("Proprietary"),
+    },
+    Setting {
+        key: "package.packager",
+        kind: "text",
+        default: Default::Words("none"),
+    },
+    Setting {
+        key: "package.keep-versions",
+        kind: "integer",
+        default: Default::Value("3"),
+    },
+    Setting {
+        key: "vlans.<name>.id",
+        kind: "integer",
+        default: Default::Required,
+    },
+    Setting {
+        key: "vlans.<name>.subnet",
+        kind: "IPv4 network",
+        default: Default::Required,
+    },
+    Setting {
+        key: "vlans.<name>.gateway",
+        kind: "IPv4 address",
+        default: Default::Required,
+    },
+    Setting {
+        key: "vlans.<name>.dns",
+        kind: "list of IPv4 addresses",
+        default: Default::Value("[]"),
+    },
+    Setting {
+        key: "vlans.<name>.mtu",
+        kind: "integer",
+        default: Default::Words("none"),
+    },
+    Setting {
+        key: "vlans.<name>.description",
+        kind: "text",
+        default: Default::Words("none"),
+    },
+    Setting {
+        key: "kickstart.<setting>",
+        kind: "table",
+        default: Default::Words("none"),
+    },
+    Setting {
+        key: "pxe.kickstart-url",
+        kind: "URL",
+        default: Default::Required,
+    },
+    Setting {
+        key: "pxe.kernel",
+        kind: "path",
+        default: Default::Required,
+    },
+    Setting {
+        key: "pxe.initrd",
+        kind: "path",
+        default: Default::Required,
+    },
+    Setting {
+        key: "pxe.kernel-args",
+        kind: "list of text",
+        default: Default::Value("[]"),
+    },
+    Setting {
+        key: "pxe.installer-vlan",
+        kind: "boolean",
+        default: Default::Value("false"),
+    },
+    Setting {
+        key: "defaults.<table>",
+        kind: "table",
+        default: Default::Words("none"),
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::definition::schema::{HostLayer, KickstartSection};
+    use crate::definition::schema::{HostLayer, KickstartSection, SiteFile};
 
     /// The rows (setting, default) of the README's reference table after `heading`.
     fn readme_rows(heading: &str) -> Vec<(String, String)> {
@@ -383,17 +488,21 @@ mod tests {
     fn the_readme_reference_lists_every_setting_with_its_default() {
         assert_eq!(readme_rows("### Host settings"), ours(HOST));
         assert_eq!(readme_rows("`[kickstart]`:"), ours(KICKSTART));
+        assert_eq!(readme_rows("The other site settings:"), ours(SITE));
     }
 
     /// The keys serde accepts in a table, from the error for a key it does not.
     fn accepted<T: serde::de::DeserializeOwned + std::fmt::Debug>(toml_text: &str) -> Vec<String> {
         let error = toml::from_str::<T>(toml_text).expect_err("an unknown key is refused");
         let message = error.message().to_string();
+        // serde writes `expected one of `a`, `b``, `expected `a` or `b`` or `expected `a``.
         let (_, expected) = message
-            .split_once("expected one of ")
+            .split_once(", expected ")
             .unwrap_or_else(|| panic!("{message}"));
+        let expected = expected.trim_start_matches("one of ");
         let mut keys: Vec<String> = expected
             .split(", ")
+            .flat_map(|part| part.split(" or "))
             .map(|key| key.trim().trim_matches('`').to_string())
             .collect();
         keys.sort();
@@ -430,6 +539,24 @@ mod tests {
         kickstart.push("root-password".into());
         kickstart.sort();
         assert_eq!(accepted::<KickstartSection>("not-a-setting = 1"), kickstart);
+
+        let site = "[vlans.v]\nid = 1\nsubnet = \"10.0.0.0/24\"\ngateway = \"10.0.0.1\"\n";
+        assert_eq!(
+            accepted::<SiteFile>(&format!("not-a-setting = 1\n{site}")),
+            defined(SITE, "")
+        );
+        for table in ["site", "package", "pxe"] {
+            assert_eq!(
+                accepted::<SiteFile>(&format!("{site}[{table}]\nnot-a-setting = 1\n")),
+                defined(SITE, &format!("{table}.")),
+                "[{table}]"
+            );
+        }
+        assert_eq!(
+            accepted::<SiteFile>(&format!("{site}not-a-setting = 1\n")),
+            defined(SITE, "vlans.<name>."),
+            "[vlans.<name>]"
+        );
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub fn explain(message: &str, setting: Option<&str>, spanned: &str, line: &str) 
         let expected = expected.replace("one of ", "");
         let allowed: Vec<&str> = expected
             .split(", ")
+            .flat_map(|part| part.split(" or "))
             .map(|s| s.trim_matches('`'))
             .filter(|s| !s.is_empty())
             .collect();
@@ -233,6 +234,16 @@ mod tests {
                 ""
             )
             .contains("did you mean `slaves`? allowed here:")
+        );
+        // serde lists two fields as "`a` or `b`".
+        assert!(
+            explain(
+                "unknown field `domian`, expected `name` or `domain`",
+                None,
+                "domian",
+                ""
+            )
+            .contains("did you mean `domain`? allowed here: `name` or `domain`")
         );
         assert!(
             !explain(

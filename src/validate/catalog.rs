@@ -8,6 +8,7 @@ use crate::definition::located::Located;
 use crate::definition::schema::{SiteFile, VlanRef};
 use crate::diagnostic::Diagnostics;
 use crate::model::{PackageMetadata, Site, Vlan};
+use crate::settings::{self, SITE};
 use crate::source::Location;
 
 use super::values;
@@ -40,8 +41,6 @@ impl Catalog {
     }
 }
 
-/// Versions of each host the repository lists unless `[package] keep-versions` says otherwise.
-pub const DEFAULT_KEEP_VERSIONS: u32 = 3;
 const MAX_KEEP_VERSIONS: u32 = 100;
 
 pub fn check_site(
@@ -49,6 +48,7 @@ pub fn check_site(
     hosts_root: &std::path::Path,
     diagnostics: &mut Diagnostics,
 ) -> Catalog {
+    let default_keep_versions: u32 = settings::default_of(SITE, "package.keep-versions");
     let section = &site_file.site;
     let name = match &section.name {
         Some(name) => match values::host_label(&name.value) {
@@ -58,7 +58,7 @@ pub fn check_site(
                 String::new()
             }
         },
-        None => "site".to_string(),
+        None => settings::default_text(SITE, "site.name").to_string(),
     };
     let domain =
         section
@@ -95,20 +95,20 @@ pub fn check_site(
         vendor: text(&package.vendor, "vendor", diagnostics),
         url: text(&package.url, "url", diagnostics),
         license: text(&package.license, "license", diagnostics)
-            .unwrap_or_else(|| "Proprietary".into()),
+            .unwrap_or_else(|| settings::default_text(SITE, "package.license").into()),
         packager: text(&package.packager, "packager", diagnostics),
         keep_versions: match &package.keep_versions {
-            None => DEFAULT_KEEP_VERSIONS,
+            None => default_keep_versions,
             Some(v) if (1..=MAX_KEEP_VERSIONS as i64).contains(&v.value) => v.value as u32,
             Some(v) => {
                 diagnostics.error(
                     &v.at,
                     format!(
-                        "package.keep-versions: {} is not from 1 to {MAX_KEEP_VERSIONS}; it counts the versions of each host the repository lists, the current one included (default {DEFAULT_KEEP_VERSIONS})",
+                        "package.keep-versions: {} is not from 1 to {MAX_KEEP_VERSIONS}; it counts the versions of each host the repository lists, the current one included (default {default_keep_versions})",
                         v.value
                     ),
                 );
-                DEFAULT_KEEP_VERSIONS
+                default_keep_versions
             }
         },
     };
