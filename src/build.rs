@@ -114,7 +114,10 @@ pub fn build_fleet(
 ) -> Result<BuildReport, BuildError> {
     refuse_identity_collisions(fleet)?;
     let known = KnownPackages::load(&options.out.join("repo"), options.previous, options.key)?;
-    let staging = Generation::new(options.out, &OWNED_PARTS)?;
+    let signer = options
+        .key
+        .map_or_else(|| "unsigned".to_string(), |key| key.fingerprint.clone());
+    let staging = Generation::new(options.out, &OWNED_PARTS, &signer)?;
     let live_metadata = crate::repository::data_files(&options.out.join("repo"));
 
     let memo = RenderMemo::load(
@@ -229,16 +232,27 @@ fn write_repodata(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let repomd = repodata::repomd(&data_files, options.source_date);
-    staging.write(&Path::new(REPODATA_DIR).join("repomd.xml"), &repomd, 0o644)?;
+    let repomd_path = Path::new(REPODATA_DIR).join("repomd.xml");
+    let repomd_sha256 = staging.write(&repomd_path, &repomd, 0o644)?;
     if let Some(key) = options.key {
-        let signature = key
-            .detached_signature(&repomd, options.source_date)
-            .map_err(BuildError::MetadataSignature)?;
-        staging.write(
-            &Path::new(REPODATA_DIR).join("repomd.xml.asc"),
-            signature.as_bytes(),
-            0o644,
-        )?;
+        // Unchanged metadata keeps its signature when that verifies with this key: a signature
+        // saved (signing is deterministic, so it is the one signing would make).
+        let signature_path = Path::new(REPODATA_DIR).join("repomd.xml.asc");
+        let live_signature = staging
+            .holds_live(&repomd_path, &repomd_sha256)
+            .then(|| staging.live_file(&signature_path))
+            .flatten()
+            .and_then(|(path, sha256)| Some((std::fs::read(path).ok()?, sha256)))
+            .filter(|(signature, _)| key.verifies(&repomd, signature));
+        match live_signature {
+            Some((_, sha256)) => staging.keep_live(&signature_path, &sha256),
+            None => {
+                let signature = key
+                    .detached_signature(&repomd, options.source_date)
+                    .map_err(BuildError::MetadataSignature)?;
+                staging.write(&signature_path, signature.as_bytes(), 0o644)?;
+            }
+        }
     }
     Ok(())
 }
@@ -313,7 +327,8 @@ impl<'a> Placing<'a> {
         }) {
             let name = crate::package::host_package_name(&host.name);
             let plan = self.plan(&name, &remembered.content_digest)?;
-            if matches!(plan.current, Current::Keep(_)) {
+            if matches!(plan.current, Current::Keep(kept) if self.signed_as_this_build_signs(kept))
+            {
                 for (path, sha256) in &remembered.install_files {
                     self.staging.keep_live(path, sha256);
                 }
@@ -360,40 +375,80 @@ impl<'a> Placing<'a> {
         spec: Option<&PackageSpec>,
     ) -> Result<PackageVersions<'a>, BuildError> {
         let mut listed = Vec::new();
-        match (&plan.current, spec) {
-            (Current::Keep(package), _) => {
+        let mut retired = Vec::new();
+        let build = match (&plan.current, spec) {
+            (Current::Keep(package), _) if self.signed_as_this_build_signs(package) => {
                 listed.push(self.carry(package, owner, PackageState::Unchanged)?);
+                None
             }
-            (Current::Build(version), Some(spec)) => {
-                let version = version.to_string();
-                let bytes = spec.build(
-                    &version,
-                    RELEASE,
-                    self.options.source_date,
-                    self.options.key,
-                )?;
-                let file_name = spec.file_name(&version, RELEASE);
-                listed.push(self.add_file(owner, file_name, PackageState::Built, &bytes)?);
-            }
-            (Current::Build(_), None) => {
-                unreachable!("a package is built only from a rendered spec")
-            }
+            // The same content signed otherwise (another key, or none): made again at the same
+            // version, signed as this build signs; the file replaces the other one.
+            (Current::Keep(package), Some(spec)) => Some((package.version, spec)),
+            (Current::Build(version), Some(spec)) => Some((*version, spec)),
+            (_, None) => unreachable!("a package is built only from a rendered spec"),
+        };
+        if let Some((version, spec)) = build {
+            let version = version.to_string();
+            let bytes = spec.build(
+                &version,
+                RELEASE,
+                self.options.source_date,
+                self.options.key,
+            )?;
+            let file_name = spec.file_name(&version, RELEASE);
+            listed.push(self.add_file(owner, file_name, PackageState::Built, &bytes)?);
         }
         for package in &plan.retained {
-            listed.push(self.carry(package, owner, PackageState::Retained)?);
+            if self.signed_as_this_build_signs(package) {
+                listed.push(self.carry(package, owner, PackageState::Retained)?);
+            } else {
+                retired.push(RetiredPackage {
+                    file_name: package.file_name.clone(),
+                    reason: "signed with another key or unsigned, and its content cannot be made again to sign it".into(),
+                });
+            }
         }
         let keep_versions = self.keep_versions;
-        let retired = plan
-            .retired
-            .iter()
-            .map(|p| RetiredPackage {
-                file_name: p.file_name.clone(),
-                reason: format!(
-                    "older than the {keep_versions} versions kept ([package] keep-versions)"
-                ),
-            })
-            .collect();
+        retired.extend(plan.retired.iter().map(|p| RetiredPackage {
+            file_name: p.file_name.clone(),
+            reason: format!(
+                "older than the {keep_versions} versions kept ([package] keep-versions)"
+            ),
+        }));
         Ok((listed, retired))
+    }
+
+    /// Whether `package` is signed as this build signs, so that it may be listed as it is: always
+    /// for an unsigned build; for a signed one, when metadata verified with the key lists it,
+    /// when the live output was signed with the key, or else when its own signature names the
+    /// key (read from the file).
+    fn signed_as_this_build_signs(&self, package: &KnownPackage) -> bool {
+        let Some(key) = self.options.key else {
+            return true;
+        };
+        if package.vouched {
+            return true;
+        }
+        let relative = Path::new(PACKAGES_DIR).join(&package.file_name);
+        let in_live_output = package
+            .listed
+            .as_ref()
+            .is_some_and(|listed| self.staging.holds_live(&relative, &listed.pkgid));
+        if in_live_output && self.staging.live_signed_alike() {
+            return true;
+        }
+        package
+            .local
+            .as_ref()
+            .and_then(|path| rpm::PackageMetadata::open(path).ok())
+            .and_then(|metadata| {
+                let packet = metadata
+                    .signature
+                    .get_entry_data_as_binary(rpm::IndexSignatureTag::RPMSIGTAG_RSA)
+                    .ok()?;
+                crate::package::openssl_signer::signature_issuer(packet)
+            })
+            .is_some_and(|issuer| issuer == key.key_id())
     }
 
     /// A package file into the generation, with its metadata entries read from it.

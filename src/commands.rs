@@ -325,9 +325,20 @@ fn build_summary(
     for retired in &report.retired {
         let _ = writeln!(text, "  retired  {}: {}", retired.file_name, retired.reason);
     }
+    let signing = signing_key
+        .map(|key| key.package_signer.signing_spent())
+        .filter(|(signatures, _)| *signatures > 0)
+        .map(|(signatures, spent)| {
+            let plural = if signatures == 1 { "" } else { "s" };
+            format!(
+                " ({signatures} signature{plural}, {:.2} s of signing summed over threads)",
+                spent.as_secs_f64()
+            )
+        })
+        .unwrap_or_default();
     let _ = writeln!(
         text,
-        "built {}, unchanged {}, older versions kept {}, retired {} in {:.1} s",
+        "built {}, unchanged {}, older versions kept {}, retired {} in {:.2} s{signing}",
         count(PackageState::Built),
         count(PackageState::Unchanged),
         count(PackageState::Retained),

@@ -150,6 +150,10 @@ pub struct Generation {
     parts: Vec<&'static str>,
     /// The live generation's directory and what its manifest says it holds.
     live: Option<(PathBuf, HashMap<String, String>)>,
+    /// Who signs this generation's packages (a key fingerprint, or `unsigned`), and who signed
+    /// the live one's, if it says.
+    signer: String,
+    live_signer: Option<String>,
     /// Created on the first file that differs from the live generation.
     dir: Mutex<Option<tempfile::TempDir>>,
     /// What this generation holds, by path relative to it, in the order recorded.
@@ -176,10 +180,16 @@ pub enum Committed {
 
 /// A generation's list of its files: `<sha256>  <path>` lines, the format `sha256sum -c` reads.
 pub const MANIFEST: &str = "manifest.sha256";
+/// Who signed a generation's packages: a key fingerprint, or `unsigned`.
+const SIGNER: &str = "signer";
 
 impl Generation {
     /// Starts a generation of the named parts of `target`; `target` itself may hold anything else.
-    pub fn new(target: &Path, parts: &[&'static str]) -> Result<Generation, OutputError> {
+    pub fn new(
+        target: &Path,
+        parts: &[&'static str],
+        signer: &str,
+    ) -> Result<Generation, OutputError> {
         for part in parts {
             refuse_foreign_part(target, part)?;
         }
@@ -206,12 +216,19 @@ impl Generation {
             }
         }
         remove_stale_generations(&state)?;
-        let live = live_generation(&state)
-            .and_then(|dir| read_manifest(&dir.join(MANIFEST)).map(|files| (dir, files)));
+        let live_dir = live_generation(&state);
+        let live_signer = live_dir
+            .as_ref()
+            .and_then(|dir| fs::read_to_string(dir.join(SIGNER)).ok())
+            .map(|text| text.trim().to_string());
+        let live =
+            live_dir.and_then(|dir| read_manifest(&dir.join(MANIFEST)).map(|files| (dir, files)));
         Ok(Generation {
             target: target.to_path_buf(),
             parts: parts.to_vec(),
             live,
+            signer: signer.to_string(),
+            live_signer,
             dir: Mutex::new(None),
             files: Mutex::new(Vec::new()),
             _lock: lock,
@@ -235,6 +252,18 @@ impl Generation {
     pub fn keep_live(&self, relative: &Path, sha256: &str) {
         debug_assert!(self.holds_live(relative, sha256));
         self.record(relative, sha256.to_string(), false);
+    }
+
+    /// The live generation's file at `relative`, with its sha256, if its manifest lists one.
+    pub fn live_file(&self, relative: &Path) -> Option<(PathBuf, String)> {
+        let (dir, files) = self.live.as_ref()?;
+        let sha256 = files.get(&*manifest_path(relative))?;
+        Some((dir.join(relative), sha256.clone()))
+    }
+
+    /// Whether the live generation's packages are signed as this one's are.
+    pub fn live_signed_alike(&self) -> bool {
+        self.live_signer.as_deref() == Some(self.signer.as_str())
     }
 
     /// Whether the live generation holds a file with `sha256` at `relative`.
@@ -292,12 +321,14 @@ impl Generation {
             std::mem::take(&mut *self.files.lock().unwrap_or_else(|e| e.into_inner()))
                 .into_iter()
                 .collect();
-        let unchanged = self.live.as_ref().is_some_and(|(_, live)| {
-            live.len() == files.len()
-                && files
-                    .iter()
-                    .all(|(path, file)| !file.written && live.get(path) == Some(&file.sha256))
-        });
+        let same_signer = self.live_signer.as_deref() == Some(self.signer.as_str());
+        let unchanged = same_signer
+            && self.live.as_ref().is_some_and(|(_, live)| {
+                live.len() == files.len()
+                    && files
+                        .iter()
+                        .all(|(path, file)| !file.written && live.get(path) == Some(&file.sha256))
+            });
         if unchanged && self.dir.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
             return Ok(Committed::Unchanged);
         }
@@ -312,6 +343,8 @@ impl Generation {
             .map(|(path, file)| format!("{}  {path}\n", file.sha256))
             .collect();
         write_file(&generation_dir.join(MANIFEST), manifest.as_bytes(), 0o644)?;
+        let signer = format!("{}\n", self.signer);
+        write_file(&generation_dir.join(SIGNER), signer.as_bytes(), 0o644)?;
         self.switch_to(&generation_dir, &files)?;
         Ok(Committed::Switched)
     }

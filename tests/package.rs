@@ -657,6 +657,69 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
     assert!(stdout(&unmemoised).contains("nothing changed"));
 }
 
+/// A signed build never lists a package signed otherwise: after an unsigned build, or with a new
+/// key, the current packages are made again at their version and signed, older versions that
+/// cannot be made again are retired, and rpmkeys verifies everything listed with the new key.
+#[test]
+fn a_signed_build_lists_only_packages_signed_with_its_key() {
+    let fleet = Fleet::example();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let unsigned = build(&fleet, None, &out, EPOCH);
+    assert!(unsigned.status.success(), "{}", stderr(&unsigned));
+    fleet.append(
+        "rack-a/dockerhost-02.toml",
+        "[sysctl]\n\"net.core.somaxconn\" = 1024\n",
+    );
+    let unsigned_again = build(&fleet, None, &out, EPOCH);
+    assert!(unsigned_again.status.success());
+
+    let listed = |out: &Path| -> Vec<std::path::PathBuf> {
+        let mut packages: Vec<_> = std::fs::read_dir(out.join("repo/Packages"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rpm"))
+            .collect();
+        packages.sort();
+        packages
+    };
+    for (name, secret, public) in [
+        ("first", hostnet_key(dir.path(), "first")),
+        ("second", hostnet_key(dir.path(), "second")),
+    ]
+    .map(|(name, (secret, public))| (name, secret, public))
+    {
+        let signed = build(&fleet, Some(&secret), &out, EPOCH);
+        assert!(signed.status.success(), "{}", stderr(&signed));
+        let report = stdout(&signed);
+        assert!(
+            report.contains("built  hostnet-dockerhost-01-1-1.noarch.rpm")
+                && report.contains("built  hostnet-dockerhost-02-2-1.noarch.rpm")
+                && report.contains("built  hostnet-tools-1-1.noarch.rpm"),
+            "{name}: the current versions are signed again: {report}"
+        );
+        if name == "first" {
+            assert!(
+                report.contains("retired  hostnet-dockerhost-02-1-1.noarch.rpm: signed with another key or unsigned"),
+                "{report}"
+            );
+        }
+        let packages = listed(&out);
+        assert_eq!(packages.len(), 4, "{packages:?}");
+        for package in &packages {
+            let (ok, text) = verify_with(&public, package);
+            assert!(ok, "{name}: {}: {text}", package.display());
+        }
+        // With nothing changed, the next build with the same key keeps them all.
+        let again = build(&fleet, Some(&secret), &out, EPOCH);
+        assert!(
+            stdout(&again).contains("nothing changed"),
+            "{}",
+            stdout(&again)
+        );
+    }
+}
+
 #[test]
 fn keygen_makes_an_el7_key_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,6 +10,7 @@
 //! signer's user id (28), none critical, and an empty unhashed area.
 
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::md::Md;
@@ -38,6 +39,10 @@ pub struct OpensslSigner {
     fingerprint: Vec<u8>,
     key_id: Vec<u8>,
     user_id: Option<Vec<u8>>,
+    /// What the RSA operations cost this run: count and CPU time (summed over threads), for the
+    /// build's summary.
+    signatures: AtomicU64,
+    signing_nanos: AtomicU64,
 }
 
 impl std::fmt::Debug for OpensslSigner {
@@ -77,6 +82,8 @@ impl OpensslSigner {
             fingerprint: primary.fingerprint().as_bytes().to_vec(),
             key_id: primary.legacy_key_id().as_ref().to_vec(),
             user_id: secret.details.users.first().map(|u| u.id.id().to_vec()),
+            signatures: AtomicU64::new(0),
+            signing_nanos: AtomicU64::new(0),
         })
     }
 
@@ -148,8 +155,25 @@ impl OpensslSigner {
         Ok(packet)
     }
 
+    /// How many signatures this signer made, and the time they took summed over threads.
+    pub fn signing_spent(&self) -> (u64, std::time::Duration) {
+        (
+            self.signatures.load(Ordering::Relaxed),
+            std::time::Duration::from_nanos(self.signing_nanos.load(Ordering::Relaxed)),
+        )
+    }
+
     /// RSASSA-PKCS1-v1_5 over a SHA-256 digest.
     fn rsa_sign(&self, digest: &[u8]) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+        let started = std::time::Instant::now();
+        let signature = self.rsa_sign_untimed(digest);
+        self.signatures.fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.signing_nanos.fetch_add(nanos, Ordering::Relaxed);
+        signature
+    }
+
+    fn rsa_sign_untimed(&self, digest: &[u8]) -> Result<Vec<u8>, openssl::error::ErrorStack> {
         let mut context = PkeyCtx::new(&self.key)?;
         context.sign_init()?;
         context.set_rsa_padding(Padding::PKCS1)?;
@@ -166,6 +190,73 @@ impl rpm::signature::Signing for OpensslSigner {
     fn sign(&self, data: impl Read, time: rpm::Timestamp) -> Result<Vec<u8>, rpm::Error> {
         self.sign_packet(data, time.0)
             .map_err(|message| rpm::Error::SignError(message.into()))
+    }
+}
+
+/// The key id (the last 8 bytes of the fingerprint) of the key that made the OpenPGP v4
+/// signature packet `packet`: from its issuer fingerprint subpacket, or its issuer key id one
+/// (hashed or not, as gpg writes them). `None` for anything else. It says who claims to have
+/// signed, not that the signature verifies: enough to tell a package signed by another key, or
+/// by none, from one this build signs.
+pub fn signature_issuer(packet: &[u8]) -> Option<Vec<u8>> {
+    let (&first, rest) = packet.split_first()?;
+    let body = if first & 0x40 != 0 {
+        let (length, size) = new_format_length(rest)?;
+        rest.get(size..size + length)?
+    } else {
+        let size = match first & 0x03 {
+            0 => 1,
+            1 => 2,
+            2 => 4,
+            _ => return None,
+        };
+        let length = rest
+            .get(..size)?
+            .iter()
+            .fold(0usize, |n, b| (n << 8) | usize::from(*b));
+        rest.get(size..size + length)?
+    };
+    if body.first() != Some(&SIGNATURE_VERSION) {
+        return None;
+    }
+    let hashed_length = usize::from(u16::from_be_bytes([*body.get(4)?, *body.get(5)?]));
+    let hashed = body.get(6..6 + hashed_length)?;
+    let after = 6 + hashed_length;
+    let unhashed_length = usize::from(u16::from_be_bytes([
+        *body.get(after)?,
+        *body.get(after + 1)?,
+    ]));
+    let unhashed = body.get(after + 2..after + 2 + unhashed_length)?;
+    let mut key_id = None;
+    for area in [hashed, unhashed] {
+        let mut rest = area;
+        while !rest.is_empty() {
+            let (length, size) = new_format_length(rest)?;
+            let subpacket = rest.get(size..size + length)?;
+            rest = &rest[size + length..];
+            let (&kind, data) = subpacket.split_first()?;
+            match kind & 0x7f {
+                SUBPACKET_ISSUER_FINGERPRINT if data.len() == 21 => {
+                    return Some(data[13..].to_vec());
+                }
+                SUBPACKET_ISSUER_KEY_ID if data.len() == 8 => key_id = Some(data.to_vec()),
+                _ => {}
+            }
+        }
+    }
+    key_id
+}
+
+/// An OpenPGP new-format length (packets and subpackets alike): (length, octets it took).
+fn new_format_length(bytes: &[u8]) -> Option<(usize, usize)> {
+    let first = usize::from(*bytes.first()?);
+    match first {
+        0..192 => Some((first, 1)),
+        192..255 => Some((((first - 192) << 8) + usize::from(*bytes.get(1)?) + 192, 2)),
+        _ => {
+            let four = bytes.get(1..5)?;
+            Some((u32::from_be_bytes(four.try_into().ok()?) as usize, 5))
+        }
     }
 }
 
@@ -257,6 +348,28 @@ mod tests {
             key.p().unwrap().to_vec(),
             key.q().unwrap().to_vec(),
         ]
+    }
+
+    #[test]
+    fn the_issuer_of_a_packet_is_read_back() {
+        assert_eq!(signature_issuer(b""), None);
+        assert_eq!(signature_issuer(&[0xc2, 0x03, 4, 0, 1]), None);
+        // A hand-made v4 packet: hashed issuer fingerprint, old-format header (as gpg writes).
+        let fingerprint: Vec<u8> = (1..=20).collect();
+        let mut hashed = vec![22, SUBPACKET_ISSUER_FINGERPRINT, 4];
+        hashed.extend_from_slice(&fingerprint);
+        let mut body = vec![4, 0, 1, 8, 0, hashed.len() as u8];
+        body.extend_from_slice(&hashed);
+        body.extend_from_slice(&[0, 0, 0xab, 0xcd]);
+        let mut packet = vec![0x88, body.len() as u8];
+        packet.extend_from_slice(&body);
+        assert_eq!(signature_issuer(&packet), Some(fingerprint[12..].to_vec()));
+        // Only an unhashed issuer key id, new-format header.
+        let mut body = vec![4, 0, 1, 8, 0, 0, 0, 10, 9, SUBPACKET_ISSUER_KEY_ID];
+        body.extend_from_slice(&[9, 9, 9, 9, 9, 9, 9, 9]);
+        let mut packet = vec![0xc2, body.len() as u8];
+        packet.extend_from_slice(&body);
+        assert_eq!(signature_issuer(&packet), Some(vec![9; 8]));
     }
 
     #[test]

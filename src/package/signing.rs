@@ -240,6 +240,11 @@ impl SigningKey {
         })
     }
 
+    /// The 8-byte key id: the last 8 bytes of the fingerprint.
+    pub fn key_id(&self) -> Vec<u8> {
+        hex::decode(&self.fingerprint[self.fingerprint.len() - 16..]).expect("a fingerprint is hex")
+    }
+
     /// The 8-hex-digit key id rpm prints (`gpg-pubkey-<id>`), lower case.
     pub fn short_id(&self) -> String {
         self.fingerprint[self.fingerprint.len() - 8..].to_ascii_lowercase()

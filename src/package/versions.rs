@@ -66,6 +66,9 @@ pub struct KnownPackage {
     pub repository: Option<Location>,
     /// Where it was found, for messages.
     pub found_in: String,
+    /// Listed by repository metadata whose signature verified with the build's key, so signed
+    /// by it: builds with that key published it.
+    pub vouched: bool,
 }
 
 /// Everything built before, by package name; read once per build.
@@ -194,6 +197,7 @@ impl KnownPackages {
                 found_in: format!("{}/{}", location.describe(), listed.location),
                 listed: Some(listed),
                 repository: Some(location.clone()),
+                vouched: trust.is_some(),
             });
         }
         Ok(())
@@ -262,6 +266,7 @@ impl KnownPackages {
                 local: Some(path),
                 listed: None,
                 repository: None,
+                vouched: false,
             });
         }
         Ok(())
@@ -371,6 +376,7 @@ mod tests {
             listed: None,
             repository: None,
             found_in: "test".into(),
+            vouched: false,
         }
     }
 
