@@ -39,6 +39,12 @@ pub enum OutputError {
         .0.display()
     )]
     Busy(PathBuf),
+    #[error(
+        "{}: listed in the live build's manifest but missing (was it removed by hand?); delete {} and build again, which then reads every package",
+        path.display(),
+        manifest.display()
+    )]
+    LiveFileMissing { path: PathBuf, manifest: PathBuf },
 }
 
 pub fn io_error(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
@@ -335,7 +341,14 @@ impl Generation {
         let generation_dir = self.staging_dir()?;
         if let Some((live_dir, _)) = &self.live {
             for (path, _) in files.iter().filter(|(_, file)| !file.written) {
-                link_or_copy(&live_dir.join(path), &generation_dir.join(path))?;
+                let source = live_dir.join(path);
+                if !source.is_file() {
+                    return Err(OutputError::LiveFileMissing {
+                        path: source,
+                        manifest: live_dir.join(MANIFEST),
+                    });
+                }
+                link_or_copy(&source, &generation_dir.join(path))?;
             }
         }
         let manifest: String = files

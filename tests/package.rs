@@ -655,6 +655,28 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
     let unmemoised = with_templates(&fleet);
     assert!(unmemoised.status.success(), "{}", stderr(&unmemoised));
     assert!(stdout(&unmemoised).contains("nothing changed"));
+
+    // A live file removed by hand is named, with the way out; nothing is half-written.
+    let live = live_generation(&out);
+    std::fs::remove_file(live.join("kickstart/host-00004.ks")).unwrap();
+    fleet.append(
+        "host-00005.toml",
+        "[sysctl]\n\"net.core.somaxconn\" = 2048\n",
+    );
+    let broken = with_templates(&fleet);
+    assert_eq!(broken.status.code(), Some(1));
+    let message = stderr(&broken);
+    assert!(
+        message
+            .contains("kickstart/host-00004.ks: listed in the live build's manifest but missing")
+            && message.contains("manifest.sha256"),
+        "{message}"
+    );
+    assert_eq!(live_generation(&out), live, "the live output stays");
+    std::fs::remove_file(live.join("manifest.sha256")).unwrap();
+    let repaired = with_templates(&fleet);
+    assert!(repaired.status.success(), "{}", stderr(&repaired));
+    assert!(out.join("kickstart/host-00004.ks").is_file());
 }
 
 /// A signed build never lists a package signed otherwise: after an unsigned build, or with a new
