@@ -16,6 +16,7 @@ use crate::package::versions::{self, Current, HostPlan, KnownPackage, KnownPacka
 use crate::package::{PackageError, PackageSpec, TOOLS_PACKAGE};
 use crate::render::{self, RenderError};
 use crate::repodata::{self, DataFile, PackageEntries};
+use crate::repository::ListedPackage;
 use crate::templates::Templates;
 
 /// What `build` owns in its output directory; anything else there is left alone.
@@ -429,12 +430,7 @@ impl<'a> Placing<'a> {
         if package.vouched {
             return true;
         }
-        let relative = Path::new(PACKAGES_DIR).join(&package.file_name);
-        let in_live_output = package
-            .listed
-            .as_ref()
-            .is_some_and(|listed| self.staging.holds_live(&relative, &listed.pkgid));
-        if in_live_output && self.staging.live_signed_alike() {
+        if self.live_listing(package).is_some() && self.staging.live_signed_alike() {
             return true;
         }
         package
@@ -481,22 +477,21 @@ impl<'a> Placing<'a> {
         owner: &str,
         state: PackageState,
     ) -> Result<Listed<'a>, BuildError> {
-        let relative = Path::new(PACKAGES_DIR).join(&package.file_name);
-        let live_listing = package.listed.as_ref().filter(|listed| {
-            Path::new(&listed.location) == relative.strip_prefix("repo").unwrap_or(&relative)
-                && self.staging.holds_live(&relative, &listed.pkgid)
-        });
-        if let Some(listed) = live_listing {
-            self.staging.keep_live(&relative, &listed.pkgid);
-            let package = BuiltPackage {
+        let listed_as_it_is = |listed: &'a ListedPackage, local: bool| {
+            let built = BuiltPackage {
                 host: owner.to_string(),
                 file_name: package.file_name.clone(),
                 state,
                 sha256: listed.pkgid.clone(),
-                local: true,
+                local,
                 size: listed.size,
             };
-            return Ok((package, Cow::Borrowed(&listed.entries)));
+            (built, Cow::Borrowed(&listed.entries))
+        };
+        if let Some(listed) = self.live_listing(package) {
+            let relative = Path::new(PACKAGES_DIR).join(&package.file_name);
+            self.staging.keep_live(&relative, &listed.pkgid);
+            return Ok(listed_as_it_is(listed, true));
         }
         if let Some(path) = &package.local {
             let bytes = std::fs::read(path).map_err(io_error(path))?;
@@ -506,15 +501,17 @@ impl<'a> Placing<'a> {
             .listed
             .as_ref()
             .expect("a package without a local file comes from repository metadata");
-        let package = BuiltPackage {
-            host: owner.to_string(),
-            file_name: package.file_name.clone(),
-            state,
-            sha256: listed.pkgid.clone(),
-            local: false,
-            size: listed.size,
-        };
-        Ok((package, Cow::Borrowed(&listed.entries)))
+        Ok(listed_as_it_is(listed, false))
+    }
+
+    /// The metadata listing `package`, when the live build holds it as listed (same content, at
+    /// `Packages/<file>`): then it is neither read nor written again.
+    fn live_listing(&self, package: &'a KnownPackage) -> Option<&'a ListedPackage> {
+        let relative = Path::new(PACKAGES_DIR).join(&package.file_name);
+        package.listed.as_ref().filter(|listed| {
+            Path::new(&listed.location) == relative.strip_prefix("repo").unwrap_or(&relative)
+                && self.staging.holds_live(&relative, &listed.pkgid)
+        })
     }
 }
 

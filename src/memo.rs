@@ -19,7 +19,7 @@ use std::hash::Hash as _;
 use sha2::Digest as _;
 
 use crate::model::{Host, Site};
-use crate::output::{OutputError, io_error};
+use crate::output::{OutputError, io_error, sha256_hex_of_parts};
 use crate::templates::Templates;
 
 const FORMAT: &str = "hostnet render memo 1";
@@ -44,12 +44,7 @@ impl RenderMemo {
     /// The memo at `path` for this hostnet, `templates` and `site`.
     pub fn load(path: &Path, templates: &Templates, site: &Site) -> RenderMemo {
         let shared_inputs = executable_identity().map(|identity| {
-            let mut hasher = sha2::Sha256::new();
-            for part in [FORMAT, &identity, &templates.digest(), &format!("{site:?}")] {
-                hasher.update((part.len() as u64).to_le_bytes());
-                hasher.update(part.as_bytes());
-            }
-            hex::encode(hasher.finalize())
+            sha256_hex_of_parts([FORMAT, &identity, &templates.digest(), &format!("{site:?}")])
         });
         let loaded = match (&shared_inputs, std::fs::read_to_string(path)) {
             (Some(_), Ok(text)) => text.lines().filter_map(parse_line).collect(),

@@ -283,15 +283,12 @@ impl Generation {
 
     fn record(&self, relative: &Path, sha256: String, written: bool) {
         let entry = (manifest_path(relative), Recorded { sha256, written });
-        self.files
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(entry);
+        locked(&self.files).push(entry);
     }
 
     /// The new generation's directory, created on first use.
     fn staging_dir(&self) -> Result<PathBuf, OutputError> {
-        let mut dir = self.dir.lock().unwrap_or_else(|e| e.into_inner());
+        let mut dir = locked(&self.dir);
         if let Some(dir) = dir.as_ref() {
             return Ok(dir.path().to_path_buf());
         }
@@ -312,10 +309,7 @@ impl Generation {
     /// removed. If nothing differs from the live generation, nothing is touched.
     pub fn commit(self) -> Result<Committed, OutputError> {
         for part in &self.parts {
-            let has_files = self
-                .files
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
+            let has_files = locked(&self.files)
                 .iter()
                 .any(|(path, _)| in_part(path, part));
             if has_files {
@@ -323,19 +317,18 @@ impl Generation {
             }
         }
         // Sorted for a manifest in a stable order; a path recorded twice keeps its last record.
-        let files: BTreeMap<String, Recorded> =
-            std::mem::take(&mut *self.files.lock().unwrap_or_else(|e| e.into_inner()))
-                .into_iter()
-                .collect();
-        let same_signer = self.live_signer.as_deref() == Some(self.signer.as_str());
-        let unchanged = same_signer
+        let files: BTreeMap<String, Recorded> = std::mem::take(&mut *locked(&self.files))
+            .into_iter()
+            .collect();
+        // Nothing written means no new generation directory either.
+        let unchanged = self.live_signed_alike()
             && self.live.as_ref().is_some_and(|(_, live)| {
                 live.len() == files.len()
                     && files
                         .iter()
                         .all(|(path, file)| !file.written && live.get(path) == Some(&file.sha256))
             });
-        if unchanged && self.dir.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
+        if unchanged {
             return Ok(Committed::Unchanged);
         }
         let generation_dir = self.staging_dir()?;
@@ -358,24 +351,17 @@ impl Generation {
         write_file(&generation_dir.join(MANIFEST), manifest.as_bytes(), 0o644)?;
         let signer = format!("{}\n", self.signer);
         write_file(&generation_dir.join(SIGNER), signer.as_bytes(), 0o644)?;
-        self.switch_to(&generation_dir, &files)?;
+        self.switch_to(&files)?;
         Ok(Committed::Switched)
     }
 
-    fn switch_to(
-        &self,
-        generation_dir: &Path,
-        files: &BTreeMap<String, Recorded>,
-    ) -> Result<(), OutputError> {
+    /// Makes the staged generation, holding `files`, the live one.
+    fn switch_to(&self, files: &BTreeMap<String, Recorded>) -> Result<(), OutputError> {
         let state = self.target.join(STATE_DIR);
-        let generation = self
-            .dir
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let generation = locked(&self.dir)
             .take()
             .expect("the generation directory exists once staged")
             .keep();
-        debug_assert_eq!(generation, generation_dir);
         let name = generation
             .file_name()
             .expect("a temporary directory has a name")
@@ -410,6 +396,12 @@ impl Generation {
         }
         remove_stale_generations(&state)
     }
+}
+
+/// A generation's mutex, taken even if a writer thread panicked holding it: the panic reaches the
+/// caller through rayon anyway, and the state is only ever appended to.
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A path inside a generation as its manifest spells it. Every path hostnet writes is UTF-8 (host
@@ -459,6 +451,18 @@ fn link_or_copy(source: &Path, destination: &Path) -> Result<(), OutputError> {
     fs::copy(source, destination)
         .map(|_| ())
         .map_err(io_error(source))
+}
+
+/// The sha256 of texts taken together, each preceded by its length so that no two different
+/// lists of texts run together into the same bytes.
+pub fn sha256_hex_of_parts<'p>(parts: impl IntoIterator<Item = &'p str>) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(hasher.finalize())
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -154,21 +154,21 @@ pub fn read(location: &Location) -> Result<RepositoryIndex, RepositoryError> {
         what: format!("{} ({kind} metadata)", location.describe()),
         detail,
     };
-    let decompress = |(what, compressed): (String, Vec<u8>)| {
+    let decompress = |(what, compressed): &(String, Vec<u8>)| {
         let mut text = String::new();
         flate2::read::GzDecoder::new(&compressed[..])
             .read_to_string(&mut text)
             .map_err(|e| RepositoryError::Malformed {
-                what,
+                what: what.clone(),
                 detail: format!("not gzip-compressed XML: {e}"),
             })?;
         Ok::<_, RepositoryError>(text)
     };
     let primary = documents
-        .remove("primary")
+        .get("primary")
         .ok_or_else(|| malformed("primary", "repomd.xml names no primary metadata".into()))?;
     let fragments_of = |kind: &str| {
-        let Some(document) = documents.get(kind).cloned() else {
+        let Some(document) = documents.get(kind) else {
             return Ok(HashMap::new());
         };
         fragments_by_pkgid(&decompress(document)?).map_err(|e| malformed(kind, e))

@@ -53,10 +53,7 @@ pub fn default_of<T: std::str::FromStr>(table: &'static [Setting], key: &str) ->
 where
     T::Err: std::fmt::Debug,
 {
-    let Some(setting) = find(table, key) else {
-        unreachable!("{key} is not a setting")
-    };
-    match setting.default_value().parse() {
+    match default_text(table, key).parse() {
         Ok(value) => value,
         Err(e) => unreachable!("the default of {key} does not parse: {e:?}"),
     }

@@ -159,17 +159,13 @@ impl Templates {
 
     /// A digest of every template's text, built-in or overridden: what rendering reads from them.
     pub fn digest(&self) -> String {
-        use sha2::Digest as _;
         let mut names: Vec<&String> = self.sources.keys().collect();
         names.sort();
-        let mut hasher = sha2::Sha256::new();
-        for name in names {
-            for part in [name, &self.sources[name]] {
-                hasher.update((part.len() as u64).to_le_bytes());
-                hasher.update(part.as_bytes());
-            }
-        }
-        hex::encode(hasher.finalize())
+        crate::output::sha256_hex_of_parts(
+            names
+                .into_iter()
+                .flat_map(|name| [name.as_str(), self.sources[name].as_str()]),
+        )
     }
 
     pub fn render(&self, name: &str, context: minijinja::Value) -> Result<String, TemplateError> {
