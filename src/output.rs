@@ -67,12 +67,7 @@ impl Staging {
         refuse_foreign(target)?;
         let parent = parent_of(target);
         fs::create_dir_all(&parent).map_err(io_error(&parent))?;
-        let dir = tempfile::Builder::new()
-            .prefix(".hostnet-staging-")
-            .tempdir_in(&parent)
-            .map_err(io_error(&parent))?;
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
-            .map_err(io_error(dir.path()))?;
+        let dir = readable_tempdir(&parent, ".hostnet-staging-")?;
         Ok(Staging {
             dir,
             target: target.to_path_buf(),
@@ -292,13 +287,7 @@ impl Generation {
         if let Some(dir) = dir.as_ref() {
             return Ok(dir.path().to_path_buf());
         }
-        let builds = self.target.join(STATE_DIR).join(BUILDS_DIR);
-        let created = tempfile::Builder::new()
-            .prefix("build-")
-            .tempdir_in(&builds)
-            .map_err(io_error(&builds))?;
-        fs::set_permissions(created.path(), fs::Permissions::from_mode(0o755))
-            .map_err(io_error(created.path()))?;
+        let created = readable_tempdir(&self.target.join(STATE_DIR).join(BUILDS_DIR), "build-")?;
         let path = created.path().to_path_buf();
         *dir = Some(created);
         Ok(path)
@@ -396,6 +385,18 @@ impl Generation {
         }
         remove_stale_generations(&state)
     }
+}
+
+/// A new directory in `parent`, removed when dropped, that becomes output: readable by all (0755)
+/// like any directory, not private as temporary directories are made.
+fn readable_tempdir(parent: &Path, prefix: &str) -> Result<tempfile::TempDir, OutputError> {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(parent)
+        .map_err(io_error(parent))?;
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+        .map_err(io_error(dir.path()))?;
+    Ok(dir)
 }
 
 /// A generation's mutex, taken even if a writer thread panicked holding it: the panic reaches the
