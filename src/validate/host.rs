@@ -62,9 +62,8 @@ const GENERATED_FLAGS: &[(&str, &str)] = &[
 pub struct HostChecker<'a> {
     def: &'a HostDefinition,
     catalog: &'a Catalog,
+    /// Reports against the host's file, where problems of the host as a whole are reported.
     fields: Fields<'a>,
-    /// The host's file: where problems of the host as a whole are reported.
-    file: Location,
 }
 
 impl<'a> HostChecker<'a> {
@@ -77,7 +76,6 @@ impl<'a> HostChecker<'a> {
             def,
             catalog,
             fields: Fields::for_host(diagnostics, def.file, &def.name),
-            file: Location::file_start(def.file),
         }
     }
 
@@ -105,7 +103,7 @@ impl<'a> HostChecker<'a> {
     pub fn check(mut self) -> (Option<Host>, HostFacts) {
         let def = self.def;
         let merged = &def.merged;
-        let file = self.file.clone();
+        let file = self.fields.table();
         let name_ok = match values::host_label(&def.name) {
             Ok(()) => true,
             Err(e) => {
@@ -236,7 +234,7 @@ impl<'a> HostChecker<'a> {
         }
         match best {
             Some((at, key, _)) => (at, key),
-            None => (self.file.clone(), candidates.first().map_or("", |c| c.1)),
+            None => (self.fields.table(), candidates.first().map_or("", |c| c.1)),
         }
     }
 
@@ -248,7 +246,7 @@ impl<'a> HostChecker<'a> {
                 .containers
                 .vlan
                 .as_ref()
-                .map_or(self.file.clone(), |v| v.at.clone());
+                .map_or(self.fields.table(), |v| v.at.clone());
             self.fields.error(&at, format!("containers.vlan: VLAN {} is also the management VLAN; containers need a VLAN of their own", containers.vlan.id));
         }
         if containers.bridge == management.interface {
@@ -258,7 +256,7 @@ impl<'a> HostChecker<'a> {
                 .containers
                 .bridge
                 .as_ref()
-                .map_or(self.file.clone(), |v| v.at.clone());
+                .map_or(self.fields.table(), |v| v.at.clone());
             self.fields.error(
                 &at,
                 format!(

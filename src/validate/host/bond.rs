@@ -86,7 +86,7 @@ impl HostChecker<'_> {
         let at = layer
             .miimon
             .as_ref()
-            .map_or(self.file.clone(), |m| m.at.clone());
+            .map_or(self.fields.table(), |m| m.at.clone());
         let miimon_ms = i64::from(miimon);
         if arp_interval > 0 && miimon > 0 {
             self.fields.error(&at, format!("bond.miimon: {miimon} and bond.options.arp_interval exclude each other; set miimon = 0 to use ARP monitoring"));
@@ -96,7 +96,7 @@ impl HostChecker<'_> {
             let at = layer
                 .options
                 .get("arp_interval")
-                .map_or(self.file.clone(), |v| v.at.clone());
+                .map_or(self.fields.table(), |v| v.at.clone());
             self.fields.error(&at, "bond.options.arp_interval: ARP monitoring needs targets; set bond.options.arp_ip_target".into());
             ok = false;
         }
@@ -108,7 +108,7 @@ impl HostChecker<'_> {
                 let at = layer
                     .options
                     .get(delay)
-                    .map_or(self.file.clone(), |v| v.at.clone());
+                    .map_or(self.fields.table(), |v| v.at.clone());
                 if value > 0 && miimon == 0 {
                     self.fields.error(
                         &at,

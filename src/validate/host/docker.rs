@@ -126,7 +126,7 @@ impl HostChecker<'_> {
         key: &str,
         field: &Field<Vec<String>>,
     ) -> Option<Vec<String>> {
-        let at = field.as_ref().map_or(self.file.clone(), |f| f.at.clone());
+        let at = field.as_ref().map_or(self.fields.table(), |f| f.at.clone());
         let parsed = match dockerd_flags::parse(&flags) {
             Ok(parsed) => parsed,
             Err(e) => {

@@ -29,7 +29,7 @@ impl HostChecker<'_> {
             let at = layer
                 .dns
                 .as_ref()
-                .map_or(self.file.clone(), |d| d.at.clone());
+                .map_or(self.fields.table(), |d| d.at.clone());
             self.fields.error(
                 &at,
                 format!(

@@ -113,7 +113,7 @@ impl HostChecker<'_> {
                 .as_ref()
                 .map(|f| f.at.clone())
                 .or_else(|| layer.rollback_after.as_ref().map(|f| f.at.clone()))
-                .unwrap_or_else(|| self.file.clone());
+                .unwrap_or_else(|| self.fields.table());
             self.fields.error(&at, format!("rollout: {count} probes of up to {probe_timeout} s each can outlast rollback-after ({rollback_after} s), so the rollback could start while they run; raise rollback-after above {} or lower probe-timeout", probe_timeout as usize * count));
             ok = false;
         }
