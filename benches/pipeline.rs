@@ -627,17 +627,23 @@ fn main() {
                 .sum::<usize>()
         });
         assert!(rendered > 0);
-        let check_ms = check_time.as_secs_f64() * 1e3;
-        let figure = format!("{check_ms:.0} ms");
+        // The command as a user runs it: load, check, and render every host's templates.
+        let check_args = ["--hosts", ".", "check"].map(std::ffi::OsStr::new);
+        let (command_time, _) = best_of(3, || timed_hostnet(dir.path(), &check_args));
+        let command_ms = command_time.as_secs_f64() * 1e3;
+        let figure = format!(
+            "{command_ms:.0} ms (of which load + check in-process {:.0} ms)",
+            check_time.as_secs_f64() * 1e3
+        );
         if hosts == 10_000 {
             results.against(
-                "load + check, 10,000 hosts",
+                "`hostnet check`, 10,000 hosts",
                 figure,
                 "under 1 s",
-                check_ms < 1e3,
+                command_ms < 1e3,
             );
         } else {
-            results.add(format!("load + check, {hosts} hosts"), figure);
+            results.add(format!("`hostnet check`, {hosts} hosts"), figure);
         }
         results.add(
             format!("render, {hosts} hosts, one thread"),

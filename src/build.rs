@@ -118,6 +118,7 @@ pub fn build_fleet(
     let signer = options
         .key
         .map_or_else(|| "unsigned".to_string(), |key| key.fingerprint.clone());
+    crate::timing::mark("packages built before listed");
     let staging = Generation::new(options.out, &OWNED_PARTS, &signer)?;
     let live_metadata = crate::repository::data_files(&options.out.join("repo"));
 
@@ -127,6 +128,7 @@ pub fn build_fleet(
         &fleet.site,
     );
 
+    crate::timing::mark("live generation and render memo read");
     let progress = progress_bar(fleet.hosts.len());
     let context = Placing {
         known: &known,
@@ -144,6 +146,7 @@ pub fn build_fleet(
         })
         .collect();
     progress.finish();
+    crate::timing::mark("hosts rendered and packaged");
     let tools = PackageSpec::tools(&fleet.site);
     let tools_plan = context.plan(&tools.name, &tools.digest())?;
     let mut placed_versions = vec![context.place(tools_plan, TOOLS_PACKAGE, Some(&tools))?];
@@ -190,12 +193,15 @@ pub fn build_fleet(
             0o644,
         )?;
     }
+    crate::timing::mark("repository metadata made");
     report.output_changed = staging.commit()? == Committed::Switched;
     // Only once the output it describes is live. A memo is a cache: failing to keep it costs
     // the next build time, not correctness.
+    crate::timing::mark("output committed");
     if let Err(error) = memo.save(&remembered) {
         eprintln!("hostnet: warning: {error}; the next build renders every host again");
     }
+    crate::timing::mark("render memo saved");
     Ok(report)
 }
 

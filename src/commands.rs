@@ -4,6 +4,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use rayon::prelude::*;
+
 use crate::build::PackageState;
 use crate::cli::{Cli, Command};
 use crate::definition::Definitions;
@@ -51,6 +53,7 @@ pub fn run(cli: &Cli) -> CommandResult {
         return publish(target, repo, *grace, *lock_timeout);
     }
     let (definitions, diagnostics, fleet) = crate::load_fleet(&cli.hosts_dir());
+    crate::timing::mark("definitions checked");
     match &cli.command {
         Command::Check { deny_warnings, .. } => {
             report(&definitions, &diagnostics);
@@ -175,6 +178,7 @@ pub fn run(cli: &Cli) -> CommandResult {
             let report = crate::build::build_fleet(&fleet, &templates, &options)?;
             let summary = build_summary(&report, out, signing_key.as_ref(), started.elapsed());
             write_stdout(summary.as_bytes())?;
+            crate::timing::mark("summary written");
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan {
@@ -404,13 +408,22 @@ pub const KEY_ENV: &str = "HOSTNET_SIGNING_KEY";
 
 fn render_everything(fleet: &Fleet) -> Result<(), Box<dyn std::error::Error>> {
     let templates = site_templates(fleet, None)?;
-    for host in &fleet.hosts {
-        render::render_host(&templates, host)?;
+    let render = |host: &crate::model::Host| -> Result<(), String> {
+        render::render_host(&templates, host).map_err(|e| e.to_string())?;
         if let Some(kickstart) = &fleet.site.kickstart {
-            crate::kickstart::render(&templates, kickstart, host)?;
+            crate::kickstart::render(&templates, kickstart, host).map_err(|e| e.to_string())?;
         }
+        Ok(())
+    };
+    // The first failing host in definition order, whichever thread finds it first.
+    match fleet
+        .hosts
+        .par_iter()
+        .find_map_first(|host| render(host).err())
+    {
+        Some(error) => Err(error.into()),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The templates with overrides from `--templates`, else from the site's `[kickstart] template-dir`:

@@ -93,6 +93,23 @@ impl Diagnostics {
         }
     }
 
+    /// Adds what `other` found after what this holds, as if each of its problems had been
+    /// reported here in turn: checks that ran apart (one host per thread) report like one run.
+    pub fn append(&mut self, other: Diagnostics) {
+        let error_reports = self.error_reports + other.error_reports;
+        for item in other.items {
+            if item.inherited_by.is_empty() {
+                self.push_inherited(item.severity, &item.location, item.message, None);
+                continue;
+            }
+            for host in &item.inherited_by {
+                let message = item.message.clone();
+                self.push_inherited(item.severity, &item.location, message, Some(host));
+            }
+        }
+        self.error_reports = error_reports;
+    }
+
     /// How many errors have been reported so far, including repeats that were merged.
     pub fn error_reports(&self) -> usize {
         self.error_reports
@@ -247,6 +264,35 @@ fn snippet(line: &str, start: usize, width: usize) -> (String, usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appended_problems_read_as_if_reported_in_one_pass() {
+        let at = |file, start| Location::new(crate::source::FileId(file), start..start + 1);
+        let report = |diagnostics: &mut Diagnostics, host: &str| {
+            // Inherited from the site file: once, naming every host; twice for one host counts.
+            for _ in 0..2 {
+                diagnostics.push_inherited(
+                    Severity::Error,
+                    &at(0, 5),
+                    "bond.mode: wrong".into(),
+                    Some(host),
+                );
+            }
+            diagnostics.warning(&at(1, 2), format!("{host}: a warning"));
+        };
+        let mut one_pass = Diagnostics::default();
+        let mut appended = Diagnostics::default();
+        for host in ["a", "b", "c"] {
+            report(&mut one_pass, host);
+            let mut apart = Diagnostics::default();
+            report(&mut apart, host);
+            appended.append(apart);
+        }
+        assert_eq!(appended.items, one_pass.items);
+        assert_eq!(appended.error_reports(), one_pass.error_reports());
+        assert_eq!(appended.error_reports(), 6);
+        assert_eq!(appended.items[0].inherited_by, ["a", "b", "c"]);
+    }
 
     #[test]
     fn long_lines_are_cut_around_the_value() {

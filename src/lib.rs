@@ -26,6 +26,7 @@ pub mod shell;
 pub mod show;
 pub mod source;
 pub mod templates;
+pub mod timing;
 pub mod validate;
 
 use std::path::Path;
@@ -36,6 +37,7 @@ use diagnostic::Diagnostics;
 pub fn load_fleet(root: &Path) -> (definition::Definitions, Diagnostics, Option<model::Fleet>) {
     let mut diagnostics = Diagnostics::default();
     let definitions = definition::load(root, &mut diagnostics);
+    timing::mark("definitions parsed");
     let fleet = validate::check(&definitions, &mut diagnostics);
     (definitions, diagnostics, fleet)
 }

@@ -5,6 +5,7 @@ use clap::{CommandFactory, Parser};
 use hostnet::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    hostnet::timing::start();
     keep_large_buffers_out_of_the_heap();
     let cli = Cli::parse();
     let result = match &cli.command {

@@ -170,3 +170,54 @@ fn hosts_goes_before_or_after_the_subcommand_and_only_where_it_means_something()
         assert!(!help.contains("--hosts"), "{subcommand}:\n{help}");
     }
 }
+
+#[test]
+fn timings_are_reported_only_when_asked_for() {
+    let fleet = common::Fleet::example();
+    let build = |timings: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hostnet"));
+        command
+            .args(["build", "--unsigned", "--out", "dist"])
+            .current_dir(fleet.dir.path())
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .env_remove("HOSTNET_HOSTS")
+            .env_remove("HOSTNET_TIMINGS");
+        if timings {
+            command.env("HOSTNET_TIMINGS", "1");
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", common::stderr(&output));
+        common::stderr(&output)
+    };
+    assert!(!build(false).contains("timing"));
+    let timed = build(true);
+    let phases: Vec<(f64, &str)> = timed
+        .lines()
+        .filter_map(|line| line.strip_prefix("hostnet: timing: "))
+        .map(|line| {
+            let (seconds, phase) = line.split_once(" s ").expect("`<seconds> s <phase>`");
+            (seconds.parse().expect("seconds"), phase)
+        })
+        .collect();
+    let names: Vec<&str> = phases.iter().map(|(_, phase)| *phase).collect();
+    assert_eq!(
+        names,
+        [
+            "definition files read",
+            "definitions parsed",
+            "definitions checked",
+            "packages built before listed",
+            "live generation and render memo read",
+            "hosts rendered and packaged",
+            "repository metadata made",
+            "output committed",
+            "render memo saved",
+            "summary written",
+        ],
+        "{timed}"
+    );
+    assert!(
+        phases.windows(2).all(|pair| pair[0].0 <= pair[1].0),
+        "{timed}"
+    );
+}

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use walkdir::WalkDir;
 
 use super::toml_errors;
@@ -152,6 +153,7 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
         host_files.push((name, path.to_path_buf(), id));
     }
 
+    crate::timing::mark("definition files read");
     if let Some((_, site)) = &site {
         reject_host_only(&site.defaults, "the site's [defaults]", diagnostics);
     }
@@ -170,42 +172,21 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
     // Outer folders first, whatever the names: `rack-a/a-row/group.toml` sorts before
     // `rack-a/group.toml` but must apply after it.
     groups.sort_by_key(|(folder, _)| folder.components().count());
-    let mut hosts = Vec::new();
-    for (name, path, id) in host_files {
-        let Some(mut own) = parse::<HostLayer>(&sources, id, diagnostics) else {
-            continue;
-        };
-        own.set_file(id);
-        let Some((site_id, site)) = &site else {
-            continue;
-        };
-        let mut merged = site.defaults.clone();
-        let mut chain = vec![*site_id];
-        let mut inherited_ok = true;
-        for (folder, group) in &groups {
-            if !path.starts_with(folder) {
-                continue;
-            }
-            match group {
-                Some((group_id, layer)) => {
-                    merged.overlay(layer.clone());
-                    chain.push(*group_id);
-                }
-                None => inherited_ok = false,
-            }
-        }
-        if !inherited_ok {
-            continue;
-        }
-        merged.overlay(own.clone());
-        chain.push(id);
-        hosts.push(HostDefinition {
-            name,
-            file: id,
-            chain,
-            own,
-            merged,
-        });
+    // Parsing and layering are per host: spread over the cores, then reported in file order as
+    // one pass would.
+    let layered: Vec<(Option<HostDefinition>, Diagnostics)> = host_files
+        .into_par_iter()
+        .map(|(name, path, id)| {
+            let mut found = Diagnostics::default();
+            let site = site.as_ref().map(|(site_id, site)| (*site_id, site));
+            let host = layer_host(&sources, site, &groups, (name, &path, id), &mut found);
+            (host, found)
+        })
+        .collect();
+    let mut hosts = Vec::with_capacity(layered.len());
+    for (host, found) in layered {
+        diagnostics.append(found);
+        hosts.extend(host);
     }
 
     Definitions {
@@ -214,6 +195,39 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
         site,
         hosts,
     }
+}
+
+/// One host's settings over the site's `[defaults]` and its folders' group files; `None` when
+/// its own file, the site file or a group file it inherits did not parse (already reported).
+fn layer_host(
+    sources: &SourceMap,
+    site: Option<(FileId, &SiteFile)>,
+    groups: &[(PathBuf, Option<(FileId, HostLayer)>)],
+    (name, path, id): (String, &Path, FileId),
+    diagnostics: &mut Diagnostics,
+) -> Option<HostDefinition> {
+    let mut own = parse::<HostLayer>(sources, id, diagnostics)?;
+    own.set_file(id);
+    let (site_id, site) = site?;
+    let mut merged = site.defaults.clone();
+    let mut chain = vec![site_id];
+    for (folder, group) in groups {
+        if !path.starts_with(folder) {
+            continue;
+        }
+        let (group_id, layer) = group.as_ref()?;
+        merged.overlay(layer.clone());
+        chain.push(*group_id);
+    }
+    merged.overlay(own.clone());
+    chain.push(id);
+    Some(HostDefinition {
+        name,
+        file: id,
+        chain,
+        own,
+        merged,
+    })
 }
 
 /// Names the loader never reads, files and folders alike: hidden ones (`.git`, vim's `.x.swp`,

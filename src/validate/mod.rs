@@ -14,6 +14,8 @@ pub mod kickstart;
 pub mod urls;
 pub mod values;
 
+use rayon::prelude::*;
+
 use crate::definition::Definitions;
 use crate::diagnostic::Diagnostics;
 use crate::model::Fleet;
@@ -22,21 +24,31 @@ use crate::model::Fleet;
 pub fn check(definitions: &Definitions, diagnostics: &mut Diagnostics) -> Option<Fleet> {
     let (_, site) = definitions.site.as_ref()?;
     let catalog = catalog::check_site(site, &definitions.root, diagnostics);
-    let mut hosts = Vec::new();
-    let mut facts = Vec::new();
-    for definition in &definitions.hosts {
-        let errors_before = diagnostics.error_reports();
-        let (host, host_facts) = host::HostChecker::new(definition, &catalog, diagnostics).check();
-        // A host is only ever left out with a reason; never let one vanish from the fleet silently.
-        if host.is_none() && diagnostics.error_reports() == errors_before {
-            diagnostics.error(
-                &crate::source::Location::file_start(definition.file),
-                format!(
-                    "host {} could not be checked (a hostnet bug: please report it with this file)",
-                    definition.name
-                ),
-            );
-        }
+    // Each host checks on its own (the fleet-wide rules come after), so hosts spread over the
+    // cores; their problems are then reported in definition order, as one pass would.
+    let checked: Vec<_> = definitions
+        .hosts
+        .par_iter()
+        .map(|definition| {
+            let mut found = Diagnostics::default();
+            let (host, host_facts) = host::HostChecker::new(definition, &catalog, &mut found).check();
+            // A host is only ever left out with a reason; never let one vanish from the fleet silently.
+            if host.is_none() && found.error_reports() == 0 {
+                found.error(
+                    &crate::source::Location::file_start(definition.file),
+                    format!(
+                        "host {} could not be checked (a hostnet bug: please report it with this file)",
+                        definition.name
+                    ),
+                );
+            }
+            (host, host_facts, found)
+        })
+        .collect();
+    let mut hosts = Vec::with_capacity(checked.len());
+    let mut facts = Vec::with_capacity(checked.len());
+    for (host, host_facts, found) in checked {
+        diagnostics.append(found);
         hosts.extend(host);
         facts.push(host_facts);
     }
