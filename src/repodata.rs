@@ -41,12 +41,15 @@ impl PackageEntries {
     }
 }
 
-/// One of the three metadata documents, uncompressed.
-pub struct Document {
+/// One of the three metadata documents, uncompressed: its opening, one line per package entry and
+/// its closing tag. Kept in pieces, so that a large fleet's documents (tens of megabytes) are
+/// hashed and compressed without ever being assembled in memory.
+pub struct Document<'a> {
     pub kind: &'static str,
-    pub xml: String,
+    opening: String,
+    entries: Vec<&'a str>,
+    closing: &'static str,
 }
-
 /// One compressed document as `repomd.xml` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataFile {
@@ -65,56 +68,84 @@ impl DataFile {
 }
 
 /// `primary`, `filelists` and `other` listing `packages` in the order given.
-pub fn documents<E: std::borrow::Borrow<PackageEntries>>(packages: &[E]) -> [Document; 3] {
+pub fn documents<'a>(packages: &[&'a PackageEntries]) -> [Document<'a>; 3] {
     let count = packages.len();
-    let join = |element: fn(&PackageEntries) -> &str| {
-        let mut text =
-            String::with_capacity(packages.iter().map(|p| element(p.borrow()).len() + 1).sum());
-        for package in packages {
-            text.push_str(element(package.borrow()));
-            text.push('\n');
+    let document = |kind,
+                    root: &str,
+                    namespaces: &str,
+                    closing,
+                    element: fn(&'a PackageEntries) -> &'a str| {
+        Document {
+            kind,
+            opening: format!("{XML_DECL}<{root} {namespaces} packages=\"{count}\">\n"),
+            entries: packages.iter().map(|p| element(p)).collect(),
+            closing,
         }
-        text
     };
     [
-        Document {
-            kind: "primary",
-            xml: format!(
-                "{XML_DECL}<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{count}\">\n{}</metadata>\n",
-                join(|p| &p.primary)
-            ),
-        },
-        Document {
-            kind: "filelists",
-            xml: format!(
-                "{XML_DECL}<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{count}\">\n{}</filelists>\n",
-                join(|p| &p.filelists)
-            ),
-        },
-        Document {
-            kind: "other",
-            xml: format!(
-                "{XML_DECL}<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{count}\">\n{}</otherdata>\n",
-                join(|p| &p.other)
-            ),
-        },
+        document(
+            "primary",
+            "metadata",
+            "xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\"",
+            "</metadata>\n",
+            |p| &p.primary,
+        ),
+        document(
+            "filelists",
+            "filelists",
+            "xmlns=\"http://linux.duke.edu/metadata/filelists\"",
+            "</filelists>\n",
+            |p| &p.filelists,
+        ),
+        document(
+            "other",
+            "otherdata",
+            "xmlns=\"http://linux.duke.edu/metadata/other\"",
+            "</otherdata>\n",
+            |p| &p.other,
+        ),
     ]
 }
 
-impl Document {
+impl Document<'_> {
+    /// The document's bytes, in order.
+    fn pieces(&self) -> impl Iterator<Item = &[u8]> {
+        let entries = self
+            .entries
+            .iter()
+            .flat_map(|entry| [entry.as_bytes(), b"\n"]);
+        std::iter::once(self.opening.as_bytes())
+            .chain(entries)
+            .chain(std::iter::once(self.closing.as_bytes()))
+    }
+
     pub fn open_checksum(&self) -> String {
-        sha256_hex(self.xml.as_bytes())
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        self.pieces().for_each(|piece| hasher.update(piece));
+        hex::encode(hasher.finalize())
+    }
+
+    fn open_size(&self) -> u64 {
+        self.pieces().map(|piece| piece.len() as u64).sum()
     }
 
     /// The gzip-compressed document and its description.
     pub fn compress(&self, open_checksum: String) -> (DataFile, Vec<u8>) {
-        let compressed = gzip(self.xml.as_bytes());
+        let mut encoder = gzip_encoder();
+        // Fed in large blocks: compressing is the same for any split, and each call costs.
+        let mut buffered = io::BufWriter::with_capacity(1 << 17, &mut encoder);
+        for piece in self.pieces() {
+            buffered.write_all(piece).expect("writing to memory");
+        }
+        drop(buffered);
+        let compressed = encoder.finish().expect("writing to memory");
         let file = DataFile {
             kind: self.kind.to_string(),
             checksum: sha256_hex(&compressed),
             open_checksum,
             size: compressed.len() as u64,
-            open_size: self.xml.len() as u64,
+            open_size: self.open_size(),
         };
         (file, compressed)
     }
@@ -144,12 +175,11 @@ pub fn repomd(files: &[DataFile], revision: u32) -> Vec<u8> {
 const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
 /// gzip without a file name or time stamp, so that the bytes depend on the content alone.
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::GzBuilder::new()
+/// gzip at the best ratio with no timestamp, for the same bytes from the same content.
+fn gzip_encoder() -> flate2::write::GzEncoder<Vec<u8>> {
+    flate2::GzBuilder::new()
         .mtime(0)
-        .write(Vec::new(), flate2::Compression::best());
-    encoder.write_all(data).expect("writing to memory");
-    encoder.finish().expect("writing to memory")
+        .write(Vec::new(), flate2::Compression::best())
 }
 
 struct Entry {
