@@ -16,7 +16,7 @@ use crate::package::versions::{self, Current, HostPlan, KnownPackage, KnownPacka
 use crate::package::{PackageError, PackageSpec, TOOLS_PACKAGE};
 use crate::render::{self, RenderError};
 use crate::repodata::{self, DataFile, PackageEntries};
-use crate::repository::ListedPackage;
+use crate::repository::{self, ListedPackage};
 use crate::templates::Templates;
 
 /// What `build` owns in its output directory; anything else there is left alone.
@@ -28,6 +28,7 @@ pub const REPODATA_DIR: &str = "repo/repodata";
 pub const KICKSTART_DIR: &str = "kickstart";
 /// What rendering each host gave the last build (see [`crate::memo`]), in the state directory.
 pub const RENDER_MEMO: &str = "render-memo";
+const REPOSITORY_INDEX: &str = "repository-index";
 pub const PXE_DIR: &str = "pxe";
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,10 @@ pub enum BuildError {
     },
     #[error("writing repodata: {0}")]
     Repodata(rpm::Error),
+    #[error(
+        "reading back the repodata entry made for {file_name}: {detail} (a hostnet bug; please report it)"
+    )]
+    RepodataEntry { file_name: String, detail: String },
     #[error("signing repodata/repomd.xml: {0}")]
     MetadataSignature(String),
 }
@@ -104,9 +109,9 @@ pub struct BuildReport {
     pub output_changed: bool,
 }
 
-/// One package of the new repository with its metadata entries: computed now, or borrowed from
-/// the metadata that listed it before.
-type Listed<'k> = (BuiltPackage, Cow<'k, PackageEntries>);
+/// One package of the new repository with its listing (metadata entries included): computed now,
+/// or borrowed from the metadata that listed it before.
+type Listed<'k> = (BuiltPackage, Cow<'k, ListedPackage>);
 
 pub fn build_fleet(
     fleet: &Fleet,
@@ -114,21 +119,33 @@ pub fn build_fleet(
     options: &BuildOptions,
 ) -> Result<BuildReport, BuildError> {
     refuse_identity_collisions(fleet)?;
-    let known = KnownPackages::load(&options.out.join("repo"), options.previous, options.key)?;
     let signer = options
         .key
         .map_or_else(|| "unsigned".to_string(), |key| key.fingerprint.clone());
-    crate::timing::mark("packages built before listed");
+    // First, for its lock: nothing below reads the output while another build writes it.
     let staging = Generation::new(options.out, &OWNED_PARTS, &signer)?;
-    let live_metadata = crate::repository::data_files(&options.out.join("repo"));
-
-    let memo = RenderMemo::load(
-        &options.out.join(STATE_DIR).join(RENDER_MEMO),
-        templates,
-        &fleet.site,
+    crate::timing::mark("live generation read");
+    let index_path = repository_index_path(options.out);
+    let (known, (live_metadata, memo)) = rayon::join(
+        || {
+            KnownPackages::load(
+                &options.out.join("repo"),
+                &index_path,
+                options.previous,
+                options.key,
+            )
+        },
+        || {
+            let live_metadata = crate::repository::data_files(&options.out.join("repo"));
+            let memo_path = options.out.join(STATE_DIR).join(RENDER_MEMO);
+            (
+                live_metadata,
+                RenderMemo::load(&memo_path, templates, &fleet.site),
+            )
+        },
     );
-
-    crate::timing::mark("live generation and render memo read");
+    let known = known?;
+    crate::timing::mark("packages built before and render memo read");
     let progress = progress_bar(fleet.hosts.len());
     let context = Placing {
         known: &known,
@@ -178,12 +195,10 @@ pub fn build_fleet(
     report.retired.sort_by(|a, b| a.file_name.cmp(&b.file_name));
     listed.sort_by(|a, b| a.0.file_name.cmp(&b.0.file_name));
 
-    write_repodata(&staging, &listed, &live_metadata, options)?;
-    report.packages = listed.into_iter().map(|(package, _)| package).collect();
-    let checksums: String = report
-        .packages
+    let repomd = write_repodata(&staging, &listed, &live_metadata, options)?;
+    let checksums: String = listed
         .iter()
-        .map(|p| format!("{}  Packages/{}\n", p.sha256, p.file_name))
+        .map(|(p, _)| format!("{}  Packages/{}\n", p.sha256, p.file_name))
         .collect();
     staging.write(Path::new(CHECKSUMS_FILE), checksums.as_bytes(), 0o644)?;
     if let Some(key) = options.key {
@@ -202,18 +217,30 @@ pub fn build_fleet(
         eprintln!("hostnet: warning: {error}; the next build renders every host again");
     }
     crate::timing::mark("render memo saved");
+    // Also a cache, of what this build's metadata lists, for the next build to read.
+    if !known.own_listing_indexed_for(&repomd) {
+        let listings: Vec<&ListedPackage> = listed.iter().map(|(_, l)| &**l).collect();
+        if let Err(error) = repository::index::save(&index_path, &repomd, &listings) {
+            eprintln!(
+                "hostnet: warning: {error}; the next build reads the repository metadata instead"
+            );
+        }
+    }
+    crate::timing::mark("repository index saved");
+    report.packages = listed.into_iter().map(|(package, _)| package).collect();
+    crate::drop_in_background((known, memo, remembered));
     Ok(report)
 }
 
-/// `repodata/` for `listed`, in its order. A document whose content the live build already has
-/// is kept as it is rather than compressed again.
+/// `repodata/` for `listed`, in its order, returning `repomd.xml`. A document whose content the
+/// live build already has is kept as it is rather than compressed again.
 fn write_repodata(
     staging: &Generation,
     listed: &[Listed],
     live_metadata: &[DataFile],
     options: &BuildOptions,
-) -> Result<(), BuildError> {
-    let entries: Vec<&PackageEntries> = listed.iter().map(|(_, entries)| &**entries).collect();
+) -> Result<Vec<u8>, BuildError> {
+    let entries: Vec<&PackageEntries> = listed.iter().map(|(_, p)| &p.entries).collect();
     let documents = repodata::documents(&entries);
     let data_files = documents
         .par_iter()
@@ -261,7 +288,7 @@ fn write_repodata(
             }
         }
     }
-    Ok(())
+    Ok(repomd)
 }
 
 /// The host's kickstart and, with a boot MAC, its PXE entries: each file's path and sha256.
@@ -308,14 +335,14 @@ struct PlacedHost<'k> {
 type PackageVersions<'k> = (Vec<Listed<'k>>, Vec<RetiredPackage>);
 
 /// What placing a package's versions in the new generation needs.
-struct Placing<'a> {
-    known: &'a KnownPackages,
+struct Placing<'k, 's> {
+    known: &'k KnownPackages,
     keep_versions: u32,
-    staging: &'a Generation,
-    options: &'a BuildOptions<'a>,
+    staging: &'s Generation,
+    options: &'s BuildOptions<'s>,
 }
 
-impl<'a> Placing<'a> {
+impl<'k> Placing<'k, '_> {
     /// A host's package and install files. A host whose rendering inputs the memo knows, whose
     /// package stays and whose install files the live build holds, is not rendered at all.
     fn place_host(
@@ -324,7 +351,7 @@ impl<'a> Placing<'a> {
         fleet: &Fleet,
         templates: &Templates,
         host: &Host,
-    ) -> Result<PlacedHost<'a>, BuildError> {
+    ) -> Result<PlacedHost<'k>, BuildError> {
         let inputs = memo.inputs_of(host);
         let remembered = inputs.as_deref().and_then(|inputs| memo.get(inputs));
         if let Some(remembered) = remembered.filter(|r| {
@@ -363,7 +390,7 @@ impl<'a> Placing<'a> {
         })
     }
 
-    fn plan(&self, name: &str, content_digest: &str) -> Result<HostPlan<'a>, BuildError> {
+    fn plan(&self, name: &str, content_digest: &str) -> Result<HostPlan<'k>, BuildError> {
         Ok(self
             .known
             .plan(name, content_digest, self.keep_versions, |version| {
@@ -377,10 +404,10 @@ impl<'a> Placing<'a> {
     /// current package is kept.
     fn place(
         &self,
-        plan: HostPlan<'a>,
+        plan: HostPlan<'k>,
         owner: &str,
         spec: Option<&PackageSpec>,
-    ) -> Result<PackageVersions<'a>, BuildError> {
+    ) -> Result<PackageVersions<'k>, BuildError> {
         let mut listed = Vec::new();
         let mut retired = Vec::new();
         let build = match (&plan.current, spec) {
@@ -460,8 +487,13 @@ impl<'a> Placing<'a> {
         file_name: String,
         state: PackageState,
         bytes: &[u8],
-    ) -> Result<Listed<'a>, BuildError> {
+    ) -> Result<Listed<'k>, BuildError> {
         let entries = PackageEntries::of_file(&file_name, bytes).map_err(BuildError::Repodata)?;
+        let listing =
+            ListedPackage::of_entries(entries).map_err(|detail| BuildError::RepodataEntry {
+                file_name: file_name.clone(),
+                detail,
+            })?;
         self.staging
             .write(&Path::new(PACKAGES_DIR).join(&file_name), bytes, 0o644)?;
         let package = BuiltPackage {
@@ -472,18 +504,18 @@ impl<'a> Placing<'a> {
             local: true,
             size: bytes.len() as u64,
         };
-        Ok((package, Cow::Owned(entries)))
+        Ok((package, Cow::Owned(listing)))
     }
 
     /// A package built before, into the new repository as it is. One the live build holds, as
     /// its metadata lists it, is neither read nor written again.
     fn carry(
         &self,
-        package: &'a KnownPackage,
+        package: &'k KnownPackage,
         owner: &str,
         state: PackageState,
-    ) -> Result<Listed<'a>, BuildError> {
-        let listed_as_it_is = |listed: &'a ListedPackage, local: bool| {
+    ) -> Result<Listed<'k>, BuildError> {
+        let listed_as_it_is = |listed: &'k ListedPackage, local: bool| {
             let built = BuiltPackage {
                 host: owner.to_string(),
                 file_name: package.file_name.clone(),
@@ -492,7 +524,7 @@ impl<'a> Placing<'a> {
                 local,
                 size: listed.size,
             };
-            (built, Cow::Borrowed(&listed.entries))
+            (built, Cow::Borrowed(listed))
         };
         if let Some(listed) = self.live_listing(package) {
             let relative = Path::new(PACKAGES_DIR).join(&package.file_name);
@@ -512,13 +544,18 @@ impl<'a> Placing<'a> {
 
     /// The metadata listing `package`, when the live build holds it as listed (same content, at
     /// `Packages/<file>`): then it is neither read nor written again.
-    fn live_listing(&self, package: &'a KnownPackage) -> Option<&'a ListedPackage> {
+    fn live_listing(&self, package: &'k KnownPackage) -> Option<&'k ListedPackage> {
         let relative = Path::new(PACKAGES_DIR).join(&package.file_name);
         package.listed.as_ref().filter(|listed| {
             Path::new(&listed.location) == relative.strip_prefix("repo").unwrap_or(&relative)
                 && self.staging.holds_live(&relative, &listed.pkgid)
         })
     }
+}
+
+/// The build's index of its own live repository, in the output's state directory.
+pub fn repository_index_path(out: &Path) -> PathBuf {
+    out.join(STATE_DIR).join(REPOSITORY_INDEX)
 }
 
 /// Two hosts sharing a `hostnet-host` number could be installed on one machine together.

@@ -152,7 +152,7 @@ pub fn run(cli: &Cli) -> CommandResult {
             };
             // Every host's layered settings with their source positions: tens of megabytes for a
             // large fleet, and the build needs only the checked model.
-            drop(definitions);
+            crate::drop_in_background(definitions);
             let source_date = crate::build::source_date_epoch()?;
             let signing_key = match key {
                 Some(path) if !unsigned => {
@@ -179,6 +179,7 @@ pub fn run(cli: &Cli) -> CommandResult {
             let summary = build_summary(&report, out, signing_key.as_ref(), started.elapsed());
             write_stdout(summary.as_bytes())?;
             crate::timing::mark("summary written");
+            crate::drop_in_background((fleet, report));
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan {
@@ -194,6 +195,7 @@ pub fn run(cli: &Cli) -> CommandResult {
             let templates = site_templates(&fleet, templates.as_deref())?;
             let known = crate::package::versions::KnownPackages::load(
                 &out.join("repo"),
+                &crate::build::repository_index_path(out),
                 previous.as_deref(),
                 // A plan signs nothing: it only reads.
                 None,

@@ -41,3 +41,14 @@ pub fn load_fleet(root: &Path) -> (definition::Definitions, Diagnostics, Option<
     let fleet = validate::check(&definitions, &mut diagnostics);
     (definitions, diagnostics, fleet)
 }
+
+/// Drops `value` on a thread of its own. Freeing a large fleet's structures (tens of thousands of
+/// strings) takes a noticeable part of a quick run; the caller need not wait for it, and a process
+/// that exits meanwhile simply returns the memory to the system.
+pub fn drop_in_background<T: Send + 'static>(value: T) {
+    let spawned = std::thread::Builder::new()
+        .name("hostnet-drop".into())
+        .spawn(move || drop(value));
+    // Without a thread, the value was dropped here with the closure that held it.
+    drop(spawned);
+}

@@ -16,7 +16,7 @@ use crate::output::sha256_hex;
 /// without a final newline: computed once from the package file when it is built, or carried
 /// from the metadata that listed it before, so that the metadata of a build never re-reads
 /// packages it did not change.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PackageEntries {
     pub primary: String,
     pub filelists: String,

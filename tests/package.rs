@@ -515,6 +515,18 @@ fn live_generation(out: &Path) -> std::path::PathBuf {
         .join(std::fs::read_link(out.join(".hostnet/current")).unwrap())
 }
 
+/// The build's index of its repository (which rebuilds read instead of the metadata) lists
+/// exactly what parsing the live metadata gives.
+fn assert_index_is_of_the_live_metadata(out: &Path) {
+    let repo = hostnet::repository::Location::Directory(out.join("repo"));
+    let parsed = hostnet::repository::read(&repo).unwrap();
+    let index = out.join(".hostnet/repository-index");
+    let indexed = hostnet::repository::index::load(&index, &parsed.repomd)
+        .expect("an index of the live metadata");
+    assert_eq!(indexed.len(), parsed.packages.len());
+    assert!(indexed == parsed.packages, "the index lists other packages");
+}
+
 /// A rebuild writes only what changed: with nothing changed it leaves the live output as it is;
 /// with one host changed, the other hosts' files are the very same files (hard links, not
 /// copies). And what it lists is what a build that re-reads every package computes.
@@ -528,6 +540,8 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
     assert!(first.status.success(), "{}", stderr(&first));
     let live = live_generation(&out);
     let before = output_files(&out);
+    assert_index_is_of_the_live_metadata(&out);
+    let first_index = std::fs::read(out.join(".hostnet/repository-index")).unwrap();
 
     // The live generation's manifest is one sha256sum reads.
     let check = Command::new("sha256sum")
@@ -568,6 +582,18 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
         );
     }
     assert!(after.contains_key("repo/Packages/hostnet-host-00003-2-1.noarch.rpm"));
+    assert_index_is_of_the_live_metadata(&out);
+    // An index of other metadata (here the first build's) is not used, and is replaced.
+    std::fs::write(out.join(".hostnet/repository-index"), &first_index).unwrap();
+    let stale = build(&fleet, Some(&key), &out, EPOCH);
+    assert!(stale.status.success(), "{}", stderr(&stale));
+    assert!(
+        stdout(&stale).contains("nothing changed"),
+        "{}",
+        stdout(&stale)
+    );
+    assert_eq!(output_files(&out), after);
+    assert_index_is_of_the_live_metadata(&out);
     let primary = |files: &std::collections::BTreeMap<String, (Vec<u8>, u64)>| {
         files
             .keys()
@@ -649,12 +675,21 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
             && report.contains("built  hostnet-dockerhost-01-2-1.noarch.rpm"),
         "{report}"
     );
+    assert_index_is_of_the_live_metadata(&out);
 
     // The memo is a cache: one that cannot be read costs time, never a wrong output.
     std::fs::write(out.join(".hostnet/render-memo"), "not a memo\n\u{0}").unwrap();
     let unmemoised = with_templates(&fleet);
     assert!(unmemoised.status.success(), "{}", stderr(&unmemoised));
     assert!(stdout(&unmemoised).contains("nothing changed"));
+    // So is the repository index: damaged (cut short), it is read past and written again.
+    let index = out.join(".hostnet/repository-index");
+    let whole = std::fs::read(&index).unwrap();
+    std::fs::write(&index, &whole[..whole.len() / 2]).unwrap();
+    let unindexed = with_templates(&fleet);
+    assert!(unindexed.status.success(), "{}", stderr(&unindexed));
+    assert!(stdout(&unindexed).contains("nothing changed"));
+    assert_eq!(std::fs::read(&index).unwrap(), whole);
 
     // A live file removed by hand is named, with the way out; nothing is half-written.
     let live = live_generation(&out);

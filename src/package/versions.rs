@@ -10,6 +10,7 @@
 //! versions of each host (so `yum downgrade` can roll back); older ones, and every version of a
 //! host no longer defined, are retired.
 
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -77,6 +78,8 @@ pub struct KnownPackages {
     by_name: BTreeMap<String, Vec<KnownPackage>>,
     /// Every package file name seen, with where, whatever its header says.
     file_names: BTreeMap<String, String>,
+    /// The `repomd.xml` of the build's own repository, when its listing came from the index of it.
+    own_indexed_repomd: Option<Vec<u8>>,
 }
 
 impl KnownPackage {
@@ -107,8 +110,11 @@ impl KnownPackages {
     /// With `trust`, a published repository's metadata must carry a valid signature by that key:
     /// its entries are carried into metadata signed with it, so unsigned or foreign metadata would
     /// be laundered into trusted metadata.
+    /// `own_index` is the build's index of its own repository ([`repository::index`]), used when
+    /// it is of the live metadata.
     pub fn load(
         own_repo: &Path,
+        own_index: &Path,
         previous: Option<&str>,
         trust: Option<&SigningKey>,
     ) -> Result<KnownPackages, VersionError> {
@@ -117,7 +123,10 @@ impl KnownPackages {
         // (never go back), but a published package of the same version wins.
         if repository::is_repository_dir(own_repo) {
             // The build's own output: written by this tool on this machine.
-            known.add_repository(&Location::Directory(own_repo.to_path_buf()), None)?;
+            let own = Location::Directory(own_repo.to_path_buf());
+            if let Some(repomd) = known.add_repository(&own, Some(own_index), None)? {
+                known.own_indexed_repomd = Some(repomd);
+            }
         } else {
             known.add_package_dir(&own_repo.join("Packages"))?;
         }
@@ -132,13 +141,15 @@ impl KnownPackages {
         let mut known = KnownPackages::default();
         if let Some(previous) = previous {
             match Location::parse(previous) {
-                location @ Location::Url(_) => known.add_repository(&location, trust)?,
+                location @ Location::Url(_) => {
+                    known.add_repository(&location, None, trust)?;
+                }
                 Location::Directory(dir) => {
                     if !dir.is_dir() {
                         return Err(VersionError::MissingPrevious(previous.to_string()));
                     }
                     if repository::is_repository_dir(&dir) {
-                        known.add_repository(&Location::Directory(dir), trust)?;
+                        known.add_repository(&Location::Directory(dir), None, trust)?;
                     } else {
                         known.add_package_dir(&dir)?;
                     }
@@ -163,12 +174,15 @@ impl KnownPackages {
         versions.push(package);
     }
 
+    /// Adds what the repository at `location` lists; returns its `repomd.xml` if the listing came
+    /// from the index at `index_path`.
     fn add_repository(
         &mut self,
         location: &Location,
+        index_path: Option<&Path>,
         trust: Option<&SigningKey>,
-    ) -> Result<(), VersionError> {
-        let index = repository::read(location)?;
+    ) -> Result<Option<Vec<u8>>, VersionError> {
+        let index = repository::read_with_index(location, index_path)?;
         if let Some(key) = trust {
             let signed = index
                 .repomd_signature
@@ -178,29 +192,40 @@ impl KnownPackages {
                 return Err(VersionError::UntrustedMetadata(location.describe()));
             }
         }
-        for listed in index.packages {
-            let Ok(version) = listed.version.parse::<u64>() else {
-                continue;
-            };
-            if listed.release != RELEASE {
-                continue;
-            }
-            let local = location
-                .local_path(&listed.location)
-                .filter(|p| p.is_file());
-            self.add(KnownPackage {
-                name: listed.name.clone(),
-                version,
-                file_name: listed.file_name().to_string(),
-                digest: listed.digest.clone(),
-                local,
-                found_in: format!("{}/{}", location.describe(), listed.location),
-                listed: Some(listed),
-                repository: Some(location.clone()),
-                vouched: trust.is_some(),
-            });
+        // Per package: a stat of its file and a few copies, over the cores for a large fleet.
+        let packages: Vec<KnownPackage> = index
+            .packages
+            .into_par_iter()
+            .filter_map(|listed| {
+                let version = listed.version.parse::<u64>().ok()?;
+                if listed.release != RELEASE {
+                    return None;
+                }
+                let local = location
+                    .local_path(&listed.location)
+                    .filter(|p| p.is_file());
+                Some(KnownPackage {
+                    name: listed.name.clone(),
+                    version,
+                    file_name: listed.file_name().to_string(),
+                    digest: listed.digest.clone(),
+                    local,
+                    found_in: format!("{}/{}", location.describe(), listed.location),
+                    listed: Some(listed),
+                    repository: Some(location.clone()),
+                    vouched: trust.is_some(),
+                })
+            })
+            .collect();
+        for package in packages {
+            self.add(package);
         }
-        Ok(())
+        Ok(index.indexed.then_some(index.repomd))
+    }
+
+    /// Whether the build's own repository was listed from an index of the metadata `repomd`.
+    pub fn own_listing_indexed_for(&self, repomd: &[u8]) -> bool {
+        self.own_indexed_repomd.as_deref() == Some(repomd)
     }
 
     fn add_package_dir(&mut self, dir: &Path) -> Result<(), VersionError> {

@@ -15,6 +15,8 @@ use quick_xml::events::{BytesStart, Event};
 use crate::output::sha256_hex;
 use crate::package::versions::DIGEST_MARKER;
 
+pub mod index;
+
 /// Where a repository lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
@@ -82,7 +84,7 @@ pub enum RepositoryError {
 }
 
 /// One package a repository lists.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ListedPackage {
     pub name: String,
     pub version: String,
@@ -102,6 +104,15 @@ impl ListedPackage {
     pub fn file_name(&self) -> &str {
         self.location.rsplit('/').next().unwrap_or(&self.location)
     }
+
+    /// The listing of the package whose metadata entries are `entries`: what reading a repository
+    /// whose metadata holds them gives.
+    pub fn of_entries(entries: crate::repodata::PackageEntries) -> Result<ListedPackage, String> {
+        let [mut package] = <[ListedPackage; 1]>::try_from(parse_primary(&entries.primary)?)
+            .map_err(|found| format!("{} package entries where one was made", found.len()))?;
+        package.entries = entries;
+        Ok(package)
+    }
 }
 
 /// What a repository lists.
@@ -114,10 +125,21 @@ pub struct RepositoryIndex {
     /// `repomd.xml` as read, and its detached signature if the repository has one.
     pub repomd: Vec<u8>,
     pub repomd_signature: Option<Vec<u8>>,
+    /// Whether the listing came from an [`index`] rather than the metadata documents.
+    pub indexed: bool,
 }
 
 /// Reads `repodata/` of the repository at `location`.
 pub fn read(location: &Location) -> Result<RepositoryIndex, RepositoryError> {
+    read_with_index(location, None)
+}
+
+/// Reads `repodata/` of the repository at `location`, taking its listing from the index at
+/// `index_path` when that index is of this very metadata (see [`index`]).
+pub fn read_with_index(
+    location: &Location,
+    index_path: Option<&Path>,
+) -> Result<RepositoryIndex, RepositoryError> {
     let repomd = location
         .fetch("repodata/repomd.xml")?
         .ok_or_else(|| RepositoryError::NotARepository(location.describe()))?;
@@ -126,6 +148,16 @@ pub fn read(location: &Location) -> Result<RepositoryIndex, RepositoryError> {
         what: repomd_name.clone(),
         detail,
     })?;
+    if let Some(packages) = index_path.and_then(|path| index::load(path, &repomd)) {
+        return Ok(RepositoryIndex {
+            location: location.clone(),
+            packages,
+            metadata_files: data.into_iter().map(|d| d.href).collect(),
+            repomd_signature: location.fetch("repodata/repomd.xml.asc")?,
+            repomd,
+            indexed: true,
+        });
+    }
     let mut documents: HashMap<String, (String, Vec<u8>)> = HashMap::new();
     for entry in &data {
         if !["primary", "filelists", "other"].contains(&entry.kind.as_str()) {
@@ -189,6 +221,7 @@ pub fn read(location: &Location) -> Result<RepositoryIndex, RepositoryError> {
         metadata_files: data.into_iter().map(|d| d.href).collect(),
         repomd_signature: location.fetch("repodata/repomd.xml.asc")?,
         repomd,
+        indexed: false,
     })
 }
 
