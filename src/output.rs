@@ -18,6 +18,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use rayon::prelude::*;
+
 /// Marks a directory as written by hostnet, so that it may be replaced on the next run.
 pub const MARKER: &str = ".hostnet-output";
 
@@ -321,8 +323,13 @@ impl Generation {
             return Ok(Committed::Unchanged);
         }
         let generation_dir = self.staging_dir()?;
-        if let Some((live_dir, _)) = &self.live {
-            for (path, _) in files.iter().filter(|(_, file)| !file.written) {
+        if let Some((live_dir, live_files)) = &self.live {
+            let shared =
+                self.share_unchanged_parts(&files, live_dir, live_files, &generation_dir)?;
+            let linked = files.iter().filter(|(path, file)| {
+                !file.written && !shared.iter().any(|part| in_part(path, part))
+            });
+            for (path, _) in linked {
                 let source = live_dir.join(path);
                 if !source.is_file() {
                     return Err(OutputError::LiveFileMissing {
@@ -342,6 +349,58 @@ impl Generation {
         write_file(&generation_dir.join(SIGNER), signer.as_bytes(), 0o644)?;
         self.switch_to(&files)?;
         Ok(Committed::Switched)
+    }
+
+    /// Parts in which every file is what the live generation holds, and that hold no other file:
+    /// the new generation shares the live one's directory (a symlink to the generation that
+    /// holds it) instead of linking every file again. A change to one host's package then touches
+    /// the repository's files, not the thousands of kickstarts and PXE entries.
+    fn share_unchanged_parts(
+        &self,
+        files: &BTreeMap<String, Recorded>,
+        live_dir: &Path,
+        live_files: &HashMap<String, String>,
+        generation_dir: &Path,
+    ) -> Result<Vec<&'static str>, OutputError> {
+        let mut shared = Vec::new();
+        for part in &self.parts {
+            let mut count = 0;
+            let unchanged = files
+                .iter()
+                .filter(|(path, _)| in_part(path, part))
+                .inspect(|_| count += 1)
+                .all(|(path, file)| !file.written && live_files.get(path) == Some(&file.sha256));
+            let live_count = live_files.keys().filter(|path| in_part(path, part)).count();
+            if !unchanged || count == 0 || count != live_count {
+                continue;
+            }
+            // What linking file by file would find: a live file removed by hand.
+            let missing = files
+                .par_iter()
+                .filter(|(path, _)| in_part(path, part))
+                .find_any(|(path, _)| !live_dir.join(path).is_file());
+            if let Some((path, _)) = missing {
+                return Err(OutputError::LiveFileMissing {
+                    path: live_dir.join(path),
+                    manifest: live_dir.join(MANIFEST),
+                });
+            }
+            let live_part = live_dir.join(part);
+            // Always the directory itself, never a chain of links: generations one before the
+            // other are removed, and the one holding a shared part is kept for it.
+            let holder = match fs::read_link(&live_part) {
+                Ok(target) => target,
+                Err(_) if live_part.is_dir() => {
+                    let live_name = live_dir.file_name().expect("a generation has a name");
+                    Path::new("..").join(live_name).join(part)
+                }
+                Err(_) => continue,
+            };
+            let link = generation_dir.join(part);
+            std::os::unix::fs::symlink(&holder, &link).map_err(io_error(&link))?;
+            shared.push(*part);
+        }
+        Ok(shared)
     }
 
     /// Makes the staged generation, holding `files`, the live one.
@@ -488,17 +547,65 @@ fn link_part(target: &Path, part: &str) -> Result<(), OutputError> {
     std::os::unix::fs::symlink(&destination, &link).map_err(io_error(&link))
 }
 
-/// Every generation but the live one: what a killed or failed build left behind.
+/// Every generation but the live one (what a killed or failed build left behind, and the
+/// generations it replaced), except the parts the live one shares with an earlier generation.
 fn remove_stale_generations(state: &Path) -> Result<(), OutputError> {
+    let builds = state.join(BUILDS_DIR);
     let live = fs::read_link(state.join(CURRENT))
         .ok()
         .and_then(|target| target.file_name().map(|n| n.to_owned()));
-    let builds = state.join(BUILDS_DIR);
+    // Generation name -> the parts of it the live generation shares (`../<generation>/<part>`).
+    let mut shared: HashMap<std::ffi::OsString, Vec<std::ffi::OsString>> = HashMap::new();
+    if let Some(entries) = live
+        .as_ref()
+        .and_then(|live| fs::read_dir(builds.join(live)).ok())
+    {
+        for entry in entries.flatten() {
+            let Ok(target) = fs::read_link(entry.path()) else {
+                continue;
+            };
+            let mut components = target.components();
+            if let (
+                Some(std::path::Component::ParentDir),
+                Some(std::path::Component::Normal(holder)),
+                Some(std::path::Component::Normal(part)),
+                None,
+            ) = (
+                components.next(),
+                components.next(),
+                components.next(),
+                components.next(),
+            ) {
+                shared
+                    .entry(holder.to_owned())
+                    .or_default()
+                    .push(part.to_owned());
+            }
+        }
+    }
     for entry in fs::read_dir(&builds).map_err(io_error(&builds))? {
         let entry = entry.map_err(io_error(&builds))?;
-        if Some(entry.file_name()) != live {
-            let path = entry.path();
+        let name = entry.file_name();
+        if Some(&name) == live.as_ref() {
+            continue;
+        }
+        let path = entry.path();
+        let Some(kept) = shared.get(&name) else {
             fs::remove_dir_all(&path).map_err(io_error(&path))?;
+            continue;
+        };
+        for inner in fs::read_dir(&path).map_err(io_error(&path))? {
+            let inner = inner.map_err(io_error(&path))?;
+            if kept.contains(&inner.file_name()) {
+                continue;
+            }
+            let inner_path = inner.path();
+            let removed = if inner.file_type().is_ok_and(|t| t.is_dir()) {
+                fs::remove_dir_all(&inner_path)
+            } else {
+                fs::remove_file(&inner_path)
+            };
+            removed.map_err(io_error(&inner_path))?;
         }
     }
     let _ = fs::remove_file(state.join(format!("{CURRENT}.next")));

@@ -515,6 +515,29 @@ fn live_generation(out: &Path) -> std::path::PathBuf {
         .join(std::fs::read_link(out.join(".hostnet/current")).unwrap())
 }
 
+/// The parts of the live generation that are symlinks to the generation holding them (always a
+/// real directory: never a chain), by name.
+fn shared_parts(out: &Path) -> Vec<String> {
+    let live = live_generation(out);
+    let mut shared = Vec::new();
+    for part in ["repo", "kickstart", "pxe"] {
+        let Ok(target) = std::fs::read_link(live.join(part)) else {
+            continue;
+        };
+        let holder = live
+            .parent()
+            .unwrap()
+            .join(target.strip_prefix("..").unwrap());
+        assert!(
+            holder.is_dir() && !holder.is_symlink(),
+            "{part} -> {}",
+            target.display()
+        );
+        shared.push(part.to_string());
+    }
+    shared
+}
+
 /// The build's index of its repository (which rebuilds read instead of the metadata) lists
 /// exactly what parsing the live metadata gives.
 fn assert_index_is_of_the_live_metadata(out: &Path) {
@@ -583,6 +606,9 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
     }
     assert!(after.contains_key("repo/Packages/hostnet-host-00003-2-1.noarch.rpm"));
     assert_index_is_of_the_live_metadata(&out);
+    // Only the package changed: the kickstarts and PXE entries are the previous generation's
+    // directories, shared rather than linked file by file.
+    assert_eq!(shared_parts(&out), ["kickstart", "pxe"]);
     // An index of other metadata (here the first build's) is not used, and is replaced.
     std::fs::write(out.join(".hostnet/repository-index"), &first_index).unwrap();
     let stale = build(&fleet, Some(&key), &out, EPOCH);
@@ -661,6 +687,7 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
             assert!(bytes.ends_with(b"# site addition\n"), "{path}");
         }
     }
+    assert_eq!(shared_parts(&out), ["repo", "pxe"]);
     // ... and a site setting every host inherits changes every host's package.
     let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
     fleet.write(
@@ -1347,10 +1374,29 @@ fn killing_build_at_any_moment_leaves_a_whole_output() {
     let last = build(&fleet, None, &out, EPOCH);
     assert!(last.status.success(), "{}", stderr(&last));
     assert_output_whole(&out, hosts);
-    let generations = std::fs::read_dir(out.join(".hostnet/builds"))
-        .unwrap()
-        .count();
-    assert_eq!(generations, 1, "stale generations are removed");
+    // Stale generations are removed, but for the parts the live one shares with them.
+    let builds = out.join(".hostnet/builds");
+    let live = live_generation(&out);
+    for generation in std::fs::read_dir(&builds).unwrap() {
+        let generation = generation.unwrap().path();
+        if generation == live {
+            continue;
+        }
+        for part in std::fs::read_dir(&generation).unwrap() {
+            let part = part.unwrap().file_name();
+            let shared = std::fs::read_link(live.join(&part)).ok();
+            assert_eq!(
+                shared,
+                Some(
+                    Path::new("..")
+                        .join(generation.file_name().unwrap())
+                        .join(&part)
+                ),
+                "{} is neither live nor shared by the live generation",
+                generation.join(&part).display()
+            );
+        }
+    }
     let entries: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
