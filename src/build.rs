@@ -209,24 +209,29 @@ pub fn build_fleet(
         )?;
     }
     crate::timing::mark("repository metadata made");
-    report.output_changed = staging.commit()? == Committed::Switched;
+    // The index of this build's metadata (a cache for the next build, valid only for this very
+    // repomd.xml, so harmless if the commit fails) is written while the commit links files.
+    let save_index = || {
+        if known.own_listing_indexed_for(&repomd) {
+            return Ok(());
+        }
+        let listings: Vec<&ListedPackage> = listed.iter().map(|(_, l)| &**l).collect();
+        repository::index::save(&index_path, &repomd, &listings)
+    };
+    let (committed, index_saved) = rayon::join(|| staging.commit(), save_index);
+    report.output_changed = committed? == Committed::Switched;
+    if let Err(error) = index_saved {
+        eprintln!(
+            "hostnet: warning: {error}; the next build reads the repository metadata instead"
+        );
+    }
+    crate::timing::mark("output committed and repository index saved");
     // Only once the output it describes is live. A memo is a cache: failing to keep it costs
     // the next build time, not correctness.
-    crate::timing::mark("output committed");
     if let Err(error) = memo.save(&remembered) {
         eprintln!("hostnet: warning: {error}; the next build renders every host again");
     }
     crate::timing::mark("render memo saved");
-    // Also a cache, of what this build's metadata lists, for the next build to read.
-    if !known.own_listing_indexed_for(&repomd) {
-        let listings: Vec<&ListedPackage> = listed.iter().map(|(_, l)| &**l).collect();
-        if let Err(error) = repository::index::save(&index_path, &repomd, &listings) {
-            eprintln!(
-                "hostnet: warning: {error}; the next build reads the repository metadata instead"
-            );
-        }
-    }
-    crate::timing::mark("repository index saved");
     report.packages = listed.into_iter().map(|(package, _)| package).collect();
     crate::drop_in_background((known, memo, remembered));
     Ok(report)

@@ -210,9 +210,8 @@ fn timings_are_reported_only_when_asked_for() {
             "packages built before and render memo read",
             "hosts rendered and packaged",
             "repository metadata made",
-            "output committed",
+            "output committed and repository index saved",
             "render memo saved",
-            "repository index saved",
             "summary written",
         ],
         "{timed}"
