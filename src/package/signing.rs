@@ -74,9 +74,9 @@ pub enum KeyError {
 
 /// A loaded, checked signing key.
 pub struct SigningKey {
-    /// The `pgp` crate's signer: detached signatures, and the reference the package signer is
-    /// tested against.
-    pub signer: rpm::signature::pgp::Signer,
+    /// The key as read, for [`SigningKey::reference_signer`].
+    secret: SignedSecretKey,
+    passphrase: Option<String>,
     /// Signs packages (two signatures each): OpenSSL's RSA with the key unlocked once.
     pub package_signer: super::openssl_signer::OpensslSigner,
     pub public_key: SignedPublicKey,
@@ -166,12 +166,6 @@ impl SigningKey {
         }
 
         let fingerprint_bytes = primary.fingerprint().as_bytes().to_vec();
-        let armored = secret
-            .to_armored_string(ArmorOptions::default())
-            .map_err(|e| parse_error(e.to_string()))?;
-        let mut signer = rpm::signature::pgp::Signer::from_asc(&armored)
-            .and_then(|s| s.with_signing_key(&fingerprint_bytes))
-            .map_err(|e| parse_error(e.to_string()))?;
         let package_signer =
             super::openssl_signer::OpensslSigner::new(&secret, passphrase.as_deref()).map_err(
                 |detail| KeyError::Unlock {
@@ -179,12 +173,8 @@ impl SigningKey {
                     detail,
                 },
             )?;
-        // The OpenSSL signer has unlocked the key and signed and verified with it: a wrong
-        // passphrase or a damaged key has already failed, with a clear message, rather than in
-        // the middle of a fleet build.
-        if let Some(passphrase) = passphrase {
-            signer = signer.with_key_passphrase(passphrase);
-        }
+        // The OpenSSL signer has unlocked the key and checked it: a wrong passphrase or a damaged
+        // key has already failed, with a clear message, rather than in the middle of a build.
 
         let user_id = secret
             .details
@@ -195,11 +185,30 @@ impl SigningKey {
         let created = primary.created_at().as_secs();
         Ok(SigningKey {
             created,
-            signer,
             package_signer,
             public_key: secret.to_public_key(),
+            secret,
+            passphrase,
             fingerprint: hex::encode(&fingerprint_bytes).to_ascii_uppercase(),
             user_id,
+        })
+    }
+
+    /// The `rpm` crate's own signer (the `pgp` crate's RSA) for this key: the reference the
+    /// package signer is tested and benchmarked against. Made on demand: parsing the key again
+    /// and setting up a second RSA key costs about one RSA-4096 signature.
+    pub fn reference_signer(&self) -> Result<rpm::signature::pgp::Signer, String> {
+        let armored = self
+            .secret
+            .to_armored_string(ArmorOptions::default())
+            .map_err(|e| e.to_string())?;
+        let fingerprint = self.secret.primary_key.fingerprint().as_bytes().to_vec();
+        let signer = rpm::signature::pgp::Signer::from_asc(&armored)
+            .and_then(|s| s.with_signing_key(&fingerprint))
+            .map_err(|e| e.to_string())?;
+        Ok(match &self.passphrase {
+            Some(passphrase) => signer.with_key_passphrase(passphrase.clone()),
+            None => signer,
         })
     }
 
