@@ -43,10 +43,13 @@ pub fn seal(
     let mut legacy_bytes = 0;
     if let Some(key) = key {
         let time = rpm::Timestamp(signature_time);
-        let header_signature = key.package_signer.sign(header.as_slice(), time)?;
-        let full_signature = key
-            .package_signer
-            .sign(header_and_payload.as_slice(), time)?;
+        // Two independent signatures: on two cores, a one-package build waits for one, not two
+        // (a fleet build's threads are busy anyway, and rayon only runs it where one is idle).
+        let (header_signature, full_signature) = rayon::join(
+            || key.package_signer.sign(header.as_slice(), time),
+            || key.package_signer.sign(header_and_payload.as_slice(), time),
+        );
+        let (header_signature, full_signature) = (header_signature?, full_signature?);
         legacy_bytes += full_signature.len();
         entries.push(entry(
             IndexSignatureTag::RPMSIGTAG_RSA,
