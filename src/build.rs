@@ -61,6 +61,10 @@ pub enum BuildError {
     RepodataEntry { file_name: String, detail: String },
     #[error("signing repodata/repomd.xml: {0}")]
     MetadataSignature(String),
+    #[error(
+        "{0} describes the live repository metadata, which lists other packages than it says; delete it (the next build reads the metadata instead)"
+    )]
+    IndexMismatch(PathBuf),
 }
 
 pub struct BuildOptions<'a> {
@@ -195,7 +199,31 @@ pub fn build_fleet(
     report.retired.sort_by(|a, b| a.file_name.cmp(&b.file_name));
     listed.sort_by(|a, b| a.0.file_name.cmp(&b.0.file_name));
 
-    let repomd = write_repodata(&staging, &listed, &live_metadata, options)?;
+    // A rebuild whose listing is the live one, package for package, keeps the live metadata
+    // documents without reading the packages' entries or hashing tens of megabytes.
+    let listing_unchanged = known
+        .own_index()
+        .is_some_and(|(_, count)| count == listed.len())
+        && listed
+            .iter()
+            .enumerate()
+            .all(|(position, (_, listing))| listing.indexed_at == Some(position));
+    let kept_documents = listing_unchanged
+        .then(|| keep_live_documents(&staging, &live_metadata))
+        .flatten();
+    let needs_indexed_entries = listed.iter().any(|(_, l)| l.indexed_at.is_some());
+    let mut indexed_entries = None;
+    let data_files = match kept_documents {
+        Some(kept) => kept,
+        None => {
+            if needs_indexed_entries {
+                indexed_entries = Some(read_indexed_entries(&known, &index_path, options)?);
+            }
+            let entries = entries_of(&listed, indexed_entries.as_deref().unwrap_or_default());
+            write_documents(&staging, &entries, &live_metadata)?
+        }
+    };
+    let repomd = write_repomd(&staging, &data_files, options)?;
     let checksums: String = listed
         .iter()
         .map(|(p, _)| format!("{}  Packages/{}\n", p.sha256, p.file_name))
@@ -211,12 +239,25 @@ pub fn build_fleet(
     crate::timing::mark("repository metadata made");
     // The index of this build's metadata (a cache for the next build, valid only for this very
     // repomd.xml, so harmless if the commit fails) is written while the commit links files.
+    let index_is_current = known
+        .own_index()
+        .is_some_and(|(live, _)| live == repomd.as_slice());
+    if !index_is_current && needs_indexed_entries && indexed_entries.is_none() {
+        // The same listing under a new repomd.xml (another SOURCE_DATE_EPOCH): the index is
+        // written again, entries included.
+        indexed_entries = Some(read_indexed_entries(&known, &index_path, options)?);
+    }
     let save_index = || {
-        if known.own_listing_indexed_for(&repomd) {
+        if index_is_current {
             return Ok(());
         }
-        let listings: Vec<&ListedPackage> = listed.iter().map(|(_, l)| &**l).collect();
-        repository::index::save(&index_path, &repomd, &listings)
+        let entries = entries_of(&listed, indexed_entries.as_deref().unwrap_or_default());
+        let packages: Vec<(&ListedPackage, &PackageEntries)> = listed
+            .iter()
+            .zip(entries)
+            .map(|((_, listing), entries)| (&**listing, entries))
+            .collect();
+        repository::index::save(&index_path, &repomd, &packages)
     };
     let (committed, index_saved) = rayon::join(|| staging.commit(), save_index);
     report.output_changed = committed? == Committed::Switched;
@@ -237,17 +278,71 @@ pub fn build_fleet(
     Ok(report)
 }
 
-/// `repodata/` for `listed`, in its order, returning `repomd.xml`. A document whose content the
-/// live build already has is kept as it is rather than compressed again.
-fn write_repodata(
-    staging: &Generation,
-    listed: &[Listed],
-    live_metadata: &[DataFile],
+/// Each listed package's metadata entries: its own, or for one listed from the build's index,
+/// those `indexed` holds at its position.
+fn entries_of<'e>(listed: &'e [Listed], indexed: &'e [PackageEntries]) -> Vec<&'e PackageEntries> {
+    listed
+        .iter()
+        .map(|(_, listing)| match listing.indexed_at {
+            Some(position) => &indexed[position],
+            None => &listing.entries,
+        })
+        .collect()
+}
+
+/// The entries of the packages the build's own index lists, in its order: from the index's
+/// entries file, or else parsed from the live metadata the listing is of.
+fn read_indexed_entries(
+    known: &KnownPackages,
+    index_path: &Path,
     options: &BuildOptions,
-) -> Result<Vec<u8>, BuildError> {
-    let entries: Vec<&PackageEntries> = listed.iter().map(|(_, p)| &p.entries).collect();
-    let documents = repodata::documents(&entries);
-    let data_files = documents
+) -> Result<Vec<PackageEntries>, BuildError> {
+    let (repomd, count) = known
+        .own_index()
+        .expect("packages are listed from the index only when it was read");
+    if let Some(entries) = repository::index::load_entries(index_path, repomd)
+        && entries.len() == count
+    {
+        return Ok(entries);
+    }
+    let own = repository::Location::Directory(options.out.join("repo"));
+    let parsed = repository::read(&own).map_err(versions::VersionError::from)?;
+    if parsed.repomd != repomd || parsed.packages.len() != count {
+        return Err(BuildError::IndexMismatch(index_path.to_path_buf()));
+    }
+    Ok(parsed.packages.into_iter().map(|p| p.entries).collect())
+}
+
+/// The live generation's three metadata documents, kept as they are, if it holds them all.
+fn keep_live_documents(staging: &Generation, live_metadata: &[DataFile]) -> Option<Vec<DataFile>> {
+    let kept: Vec<DataFile> = ["primary", "filelists", "other"]
+        .iter()
+        .map(|kind| {
+            let file = live_metadata.iter().find(|file| file.kind == *kind)?;
+            let relative = Path::new(REPODATA_DIR).join(file.file_name());
+            staging
+                .holds_live(&relative, &file.checksum)
+                .then(|| file.clone())
+        })
+        .collect::<Option<_>>()?;
+    for file in &kept {
+        staging.keep_live(
+            &Path::new(REPODATA_DIR).join(file.file_name()),
+            &file.checksum,
+        );
+    }
+    Some(kept)
+}
+
+/// The three metadata documents listing `entries`, in their order. A document whose content the
+/// live build already has is kept as it is rather than compressed again.
+fn write_documents(
+    staging: &Generation,
+    entries: &[&PackageEntries],
+    live_metadata: &[DataFile],
+) -> Result<Vec<DataFile>, BuildError> {
+    let documents = repodata::documents(entries);
+    documents
         .par_iter()
         .map(|document| -> Result<DataFile, BuildError> {
             let open_checksum = document.open_checksum();
@@ -269,8 +364,17 @@ fn write_repodata(
             )?;
             Ok(file)
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let repomd = repodata::repomd(&data_files, options.source_date);
+        .collect()
+}
+
+/// `repomd.xml` describing `data_files`, and with a key its detached signature; returns
+/// `repomd.xml`.
+fn write_repomd(
+    staging: &Generation,
+    data_files: &[DataFile],
+    options: &BuildOptions,
+) -> Result<Vec<u8>, BuildError> {
+    let repomd = repodata::repomd(data_files, options.source_date);
     let repomd_path = Path::new(REPODATA_DIR).join("repomd.xml");
     let repomd_sha256 = staging.write(&repomd_path, &repomd, 0o644)?;
     if let Some(key) = options.key {

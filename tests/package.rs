@@ -538,6 +538,30 @@ fn shared_parts(out: &Path) -> Vec<String> {
     shared
 }
 
+/// Stale generations are removed, but for the parts the live one shares with them: every
+/// generation directory but the live one holds only parts the live one links to.
+fn assert_only_live_and_shared_generations(out: &Path) {
+    let builds = out.join(".hostnet/builds");
+    let live = live_generation(out);
+    for generation in std::fs::read_dir(&builds).unwrap() {
+        let generation = generation.unwrap().path();
+        if generation == live {
+            continue;
+        }
+        for part in std::fs::read_dir(&generation).unwrap() {
+            let part = part.unwrap().file_name();
+            let shared = std::fs::read_link(live.join(&part)).ok();
+            let holder = Path::new("..").join(generation.file_name().unwrap());
+            assert_eq!(
+                shared,
+                Some(holder.join(&part)),
+                "{} is neither live nor shared by the live generation",
+                generation.join(&part).display()
+            );
+        }
+    }
+}
+
 /// The build's index of its repository (which rebuilds read instead of the metadata) lists
 /// exactly what parsing the live metadata gives.
 fn assert_index_is_of_the_live_metadata(out: &Path) {
@@ -609,6 +633,7 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
     // Only the package changed: the kickstarts and PXE entries are the previous generation's
     // directories, shared rather than linked file by file.
     assert_eq!(shared_parts(&out), ["kickstart", "pxe"]);
+    assert_only_live_and_shared_generations(&out);
     // An index of other metadata (here the first build's) is not used, and is replaced.
     std::fs::write(out.join(".hostnet/repository-index"), &first_index).unwrap();
     let stale = build(&fleet, Some(&key), &out, EPOCH);
@@ -688,6 +713,7 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
         }
     }
     assert_eq!(shared_parts(&out), ["repo", "pxe"]);
+    assert_only_live_and_shared_generations(&out);
     // ... and a site setting every host inherits changes every host's package.
     let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
     fleet.write(
@@ -739,6 +765,89 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
     let repaired = with_templates(&fleet);
     assert!(repaired.status.success(), "{}", stderr(&repaired));
     assert!(out.join("kickstart/host-00004.ks").is_file());
+    assert_index_is_of_the_live_metadata(&out);
+
+    // The index's entries missing beside a valid listing: a rebuild that writes the metadata
+    // again reads them from the metadata itself, and writes the index whole.
+    let entries = out.join(".hostnet/repository-index.entries");
+    std::fs::remove_file(&entries).unwrap();
+    fleet.append(
+        "host-00007.toml",
+        "[sysctl]\n\"net.core.somaxconn\" = 512\n",
+    );
+    let reentried = with_templates(&fleet);
+    assert!(reentried.status.success(), "{}", stderr(&reentried));
+    assert!(
+        stdout(&reentried).contains("built  hostnet-host-00007-3-1.noarch.rpm"),
+        "{}",
+        stdout(&reentried)
+    );
+    assert_index_is_of_the_live_metadata(&out);
+    let primary = output_files(&out)
+        .into_keys()
+        .find(|k| k.ends_with("-primary.xml.gz"))
+        .unwrap();
+    let listed = Command::new("zcat")
+        .arg(out.join(&primary))
+        .output()
+        .unwrap();
+    assert!(stdout(&listed).contains("hostnet-host-00007-3-1.noarch.rpm"));
+
+    // The same packages under another SOURCE_DATE_EPOCH: the documents are kept, repomd.xml
+    // changes, and the index is written again for it.
+    let documents_before: Vec<String> = output_files(&out)
+        .into_keys()
+        .filter(|k| k.ends_with(".xml.gz"))
+        .collect();
+    let redated = Command::new(env!("CARGO_BIN_EXE_hostnet"))
+        .args(["build", "--out", out.to_str().unwrap(), "--key"])
+        .arg(&key)
+        .args(["--templates", "overrides"])
+        .current_dir(fleet.dir.path())
+        .env("SOURCE_DATE_EPOCH", "1700000999")
+        .output()
+        .unwrap();
+    assert!(redated.status.success(), "{}", stderr(&redated));
+    let documents_after: Vec<String> = output_files(&out)
+        .into_keys()
+        .filter(|k| k.ends_with(".xml.gz"))
+        .collect();
+    assert_eq!(documents_after, documents_before);
+    assert_index_is_of_the_live_metadata(&out);
+}
+
+/// The live metadata documents are kept only for the very same listing: a rebuild listing as
+/// many packages, but another one in place of one of them (a host renamed), writes them again.
+#[test]
+fn as_many_packages_but_not_the_same_get_new_metadata() {
+    let fleet = Fleet::example();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let first = build(&fleet, None, &out, EPOCH);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let listed = |out: &Path| {
+        let primary = std::fs::read_dir(out.join("repo/repodata"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with("-primary.xml.gz"))
+            .unwrap();
+        stdout(&Command::new("zcat").arg(primary).output().unwrap())
+    };
+    let count = |text: &str| text.matches("<package type=\"rpm\">").count();
+    let before = listed(&out);
+    let hosts = fleet.hosts().join("rack-a");
+    std::fs::rename(
+        hosts.join("dockerhost-03.toml"),
+        hosts.join("dockerhost-33.toml"),
+    )
+    .unwrap();
+    let renamed = build(&fleet, None, &out, EPOCH);
+    assert!(renamed.status.success(), "{}", stderr(&renamed));
+    let after = listed(&out);
+    assert_eq!(count(&after), count(&before), "{}", stdout(&renamed));
+    assert!(after.contains("hostnet-dockerhost-33-1-1.noarch.rpm"));
+    assert!(!after.contains("hostnet-dockerhost-03-"));
+    assert_index_is_of_the_live_metadata(&out);
 }
 
 /// A signed build never lists a package signed otherwise: after an unsigned build, or with a new
@@ -1374,29 +1483,7 @@ fn killing_build_at_any_moment_leaves_a_whole_output() {
     let last = build(&fleet, None, &out, EPOCH);
     assert!(last.status.success(), "{}", stderr(&last));
     assert_output_whole(&out, hosts);
-    // Stale generations are removed, but for the parts the live one shares with them.
-    let builds = out.join(".hostnet/builds");
-    let live = live_generation(&out);
-    for generation in std::fs::read_dir(&builds).unwrap() {
-        let generation = generation.unwrap().path();
-        if generation == live {
-            continue;
-        }
-        for part in std::fs::read_dir(&generation).unwrap() {
-            let part = part.unwrap().file_name();
-            let shared = std::fs::read_link(live.join(&part)).ok();
-            assert_eq!(
-                shared,
-                Some(
-                    Path::new("..")
-                        .join(generation.file_name().unwrap())
-                        .join(&part)
-                ),
-                "{} is neither live nor shared by the live generation",
-                generation.join(&part).display()
-            );
-        }
-    }
+    assert_only_live_and_shared_generations(&out);
     let entries: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

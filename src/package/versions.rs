@@ -78,8 +78,9 @@ pub struct KnownPackages {
     by_name: BTreeMap<String, Vec<KnownPackage>>,
     /// Every package file name seen, with where, whatever its header says.
     file_names: BTreeMap<String, String>,
-    /// The `repomd.xml` of the build's own repository, when its listing came from the index of it.
-    own_indexed_repomd: Option<Vec<u8>>,
+    /// The `repomd.xml` of the build's own repository and how many packages it lists, when its
+    /// listing came from the build's index of it.
+    own_index: Option<(Vec<u8>, usize)>,
 }
 
 impl KnownPackage {
@@ -124,9 +125,7 @@ impl KnownPackages {
         if repository::is_repository_dir(own_repo) {
             // The build's own output: written by this tool on this machine.
             let own = Location::Directory(own_repo.to_path_buf());
-            if let Some(repomd) = known.add_repository(&own, Some(own_index), None)? {
-                known.own_indexed_repomd = Some(repomd);
-            }
+            known.own_index = known.add_repository(&own, Some(own_index), None)?;
         } else {
             known.add_package_dir(&own_repo.join("Packages"))?;
         }
@@ -174,15 +173,16 @@ impl KnownPackages {
         versions.push(package);
     }
 
-    /// Adds what the repository at `location` lists; returns its `repomd.xml` if the listing came
-    /// from the index at `index_path`.
+    /// Adds what the repository at `location` lists; returns its `repomd.xml` and how many
+    /// packages it lists if the listing came from the index at `index_path`.
     fn add_repository(
         &mut self,
         location: &Location,
         index_path: Option<&Path>,
         trust: Option<&SigningKey>,
-    ) -> Result<Option<Vec<u8>>, VersionError> {
+    ) -> Result<Option<(Vec<u8>, usize)>, VersionError> {
         let index = repository::read_with_index(location, index_path)?;
+        let listed = index.packages.len();
         if let Some(key) = trust {
             let signed = index
                 .repomd_signature
@@ -220,12 +220,16 @@ impl KnownPackages {
         for package in packages {
             self.add(package);
         }
-        Ok(index.indexed.then_some(index.repomd))
+        Ok(index.indexed.then_some((index.repomd, listed)))
     }
 
-    /// Whether the build's own repository was listed from an index of the metadata `repomd`.
-    pub fn own_listing_indexed_for(&self, repomd: &[u8]) -> bool {
-        self.own_indexed_repomd.as_deref() == Some(repomd)
+    /// The build's own repository's `repomd.xml` and how many packages it lists, when its listing
+    /// came from the build's index of it (packages listed from there have their
+    /// [`ListedPackage::indexed_at`] position, and no entries).
+    pub fn own_index(&self) -> Option<(&[u8], usize)> {
+        self.own_index
+            .as_ref()
+            .map(|(repomd, listed)| (repomd.as_slice(), *listed))
     }
 
     fn add_package_dir(&mut self, dir: &Path) -> Result<(), VersionError> {

@@ -84,7 +84,7 @@ pub enum RepositoryError {
 }
 
 /// One package a repository lists.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedPackage {
     pub name: String,
     pub version: String,
@@ -96,8 +96,11 @@ pub struct ListedPackage {
     pub size: u64,
     /// The content digest hostnet records in the description, if hostnet built it.
     pub digest: Option<String>,
-    /// The package's entries in primary, filelists and other, exactly as the repository has them.
+    /// The package's entries in primary, filelists and other, exactly as the repository has them;
+    /// empty when the listing came from the build's own [`index`], which holds them apart.
     pub entries: crate::repodata::PackageEntries,
+    /// The package's position in the listing of the build's own index, when it came from there.
+    pub indexed_at: Option<usize>,
 }
 
 impl ListedPackage {
@@ -148,7 +151,10 @@ pub fn read_with_index(
         what: repomd_name.clone(),
         detail,
     })?;
-    if let Some(packages) = index_path.and_then(|path| index::load(path, &repomd)) {
+    if let Some(mut packages) = index_path.and_then(|path| index::load_listing(path, &repomd)) {
+        for (position, package) in packages.iter_mut().enumerate() {
+            package.indexed_at = Some(position);
+        }
         return Ok(RepositoryIndex {
             location: location.clone(),
             packages,
@@ -393,6 +399,7 @@ fn parse_primary(text: &str) -> Result<Vec<ListedPackage>, String> {
                     size: 0,
                     digest: None,
                     entries: crate::repodata::PackageEntries::default(),
+                    indexed_at: None,
                 });
             }
             Event::End(e) if e.name().as_ref() == "package" => {
