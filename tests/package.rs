@@ -562,6 +562,16 @@ fn assert_only_live_and_shared_generations(out: &Path) {
     }
 }
 
+/// The live repository's primary metadata, uncompressed by zcat.
+fn live_primary(out: &Path) -> String {
+    let primary = std::fs::read_dir(out.join("repo/repodata"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-primary.xml.gz"))
+        .unwrap();
+    stdout(&Command::new("zcat").arg(primary).output().unwrap())
+}
+
 /// The build's index of its repository (which rebuilds read instead of the metadata) lists
 /// exactly what parsing the live metadata gives.
 fn assert_index_is_of_the_live_metadata(out: &Path) {
@@ -783,15 +793,7 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
         stdout(&reentried)
     );
     assert_index_is_of_the_live_metadata(&out);
-    let primary = output_files(&out)
-        .into_keys()
-        .find(|k| k.ends_with("-primary.xml.gz"))
-        .unwrap();
-    let listed = Command::new("zcat")
-        .arg(out.join(&primary))
-        .output()
-        .unwrap();
-    assert!(stdout(&listed).contains("hostnet-host-00007-3-1.noarch.rpm"));
+    assert!(live_primary(&out).contains("hostnet-host-00007-3-1.noarch.rpm"));
 
     // The same packages under another SOURCE_DATE_EPOCH: the documents are kept, repomd.xml
     // changes, and the index is written again for it.
@@ -825,14 +827,7 @@ fn as_many_packages_but_not_the_same_get_new_metadata() {
     let out = dir.path().join("out");
     let first = build(&fleet, None, &out, EPOCH);
     assert!(first.status.success(), "{}", stderr(&first));
-    let listed = |out: &Path| {
-        let primary = std::fs::read_dir(out.join("repo/repodata"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.to_string_lossy().ends_with("-primary.xml.gz"))
-            .unwrap();
-        stdout(&Command::new("zcat").arg(primary).output().unwrap())
-    };
+    let listed = live_primary;
     let count = |text: &str| text.matches("<package type=\"rpm\">").count();
     let before = listed(&out);
     let hosts = fleet.hosts().join("rack-a");

@@ -151,21 +151,35 @@ pub fn read_with_index(
         what: repomd_name.clone(),
         detail,
     })?;
-    if let Some(mut packages) = index_path.and_then(|path| index::load_listing(path, &repomd)) {
-        for (position, package) in packages.iter_mut().enumerate() {
-            package.indexed_at = Some(position);
+    let indexed = index_path.and_then(|path| index::load_listing(path, &repomd));
+    let indexed_listing = indexed.is_some();
+    let packages = match indexed {
+        Some(mut packages) => {
+            for (position, package) in packages.iter_mut().enumerate() {
+                package.indexed_at = Some(position);
+            }
+            packages
         }
-        return Ok(RepositoryIndex {
-            location: location.clone(),
-            packages,
-            metadata_files: data.into_iter().map(|d| d.href).collect(),
-            repomd_signature: location.fetch("repodata/repomd.xml.asc")?,
-            repomd,
-            indexed: true,
-        });
-    }
+        None => read_documents(location, &data)?,
+    };
+    Ok(RepositoryIndex {
+        location: location.clone(),
+        packages,
+        metadata_files: data.into_iter().map(|d| d.href).collect(),
+        repomd_signature: location.fetch("repodata/repomd.xml.asc")?,
+        repomd,
+        indexed: indexed_listing,
+    })
+}
+
+/// The packages listed by the `primary`, `filelists` and `other` documents `data` names, checked
+/// against their checksums.
+fn read_documents(
+    location: &Location,
+    data: &[RepomdEntry],
+) -> Result<Vec<ListedPackage>, RepositoryError> {
     let mut documents: HashMap<String, (String, Vec<u8>)> = HashMap::new();
-    for entry in &data {
+    for entry in data {
         if !["primary", "filelists", "other"].contains(&entry.kind.as_str()) {
             continue;
         }
@@ -221,14 +235,7 @@ pub fn read_with_index(
         package.entries.filelists = filelists.remove(&package.pkgid).unwrap_or_default();
         package.entries.other = other.remove(&package.pkgid).unwrap_or_default();
     }
-    Ok(RepositoryIndex {
-        location: location.clone(),
-        packages,
-        metadata_files: data.into_iter().map(|d| d.href).collect(),
-        repomd_signature: location.fetch("repodata/repomd.xml.asc")?,
-        repomd,
-        indexed: false,
-    })
+    Ok(packages)
 }
 
 struct RepomdEntry {
