@@ -1,5 +1,5 @@
 //! Where a run's time goes, for operators and the benchmark: with `HOSTNET_TIMINGS` set, each
-//! phase's end is written to stderr as `hostnet: timing: <seconds since start> <phase>`.
+//! phase's end is written to stderr as `hostnet: timing: <seconds since start> s <phase>`.
 
 use std::sync::OnceLock;
 use std::time::Instant;
