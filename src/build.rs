@@ -517,7 +517,9 @@ impl<'k> Placing<'k, '_> {
         owner: &str,
         spec: Option<&PackageSpec>,
     ) -> Result<PackageVersions<'k>, BuildError> {
-        let mut listed = Vec::new();
+        // Sized exactly: ten thousand hosts hold these until the metadata is written, and a
+        // pushed-to empty Vec would reserve room for four of these large tuples.
+        let mut listed = Vec::with_capacity(1 + plan.retained.len());
         let mut retired = Vec::new();
         let build = match (&plan.current, spec) {
             (Current::Keep(package), _) if self.signed_as_this_build_signs(package) => {

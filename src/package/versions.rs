@@ -170,6 +170,9 @@ impl KnownPackages {
             }
             return;
         }
+        // Most packages have one version: room for exactly that, not the four a first push
+        // reserves (these are large, and a build holds one per package of the fleet).
+        versions.reserve_exact(1);
         versions.push(package);
     }
 
