@@ -15,8 +15,9 @@ use crate::package::signing::SigningKey;
 use crate::package::versions::{self, Current, HostPlan, KnownPackage, KnownPackages, RELEASE};
 use crate::package::{PackageError, PackageSpec, TOOLS_PACKAGE};
 use crate::render::{self, RenderError};
-use crate::repodata::{self, DataFile, PackageEntries};
-use crate::repository::{self, ListedPackage};
+use crate::repodata::{self, DataFile, DocumentWriter, Kind, PackageEntries};
+use crate::repository::index::{EntriesAt, EntriesFile, EntriesWriter, WrittenEntries};
+use crate::repository::{self, ListedPackage, Stored};
 use crate::templates::Templates;
 
 /// What `build` owns in its output directory; anything else there is left alone.
@@ -113,8 +114,9 @@ pub struct BuildReport {
     pub output_changed: bool,
 }
 
-/// One package of the new repository with its listing (metadata entries included): computed now,
-/// or borrowed from the metadata that listed it before.
+/// One package of the new repository with its listing: computed now (its metadata entries in the
+/// build's spill), or borrowed from the metadata that listed it before (its entries in memory, or
+/// in the live index's entries file).
 type Listed<'k> = (BuiltPackage, Cow<'k, ListedPackage>);
 
 pub fn build_fleet(
@@ -150,11 +152,16 @@ pub fn build_fleet(
     );
     let known = known?;
     crate::timing::mark("packages built before and render memo read");
+    // The entries of the packages made, written aside as each is made: a fleet's entries are tens
+    // of megabytes, which memory would otherwise hold until the metadata is written.
+    let state_dir = options.out.join(STATE_DIR);
+    let spill = std::sync::Mutex::new(EntriesWriter::spill_in(&state_dir)?);
     let progress = progress_bar(fleet.hosts.len());
     let context = Placing {
         known: &known,
         keep_versions: fleet.site.package.keep_versions,
         staging: &staging,
+        spill: &spill,
         options,
     };
     let placed: Vec<Result<PlacedHost, BuildError>> = fleet
@@ -201,28 +208,40 @@ pub fn build_fleet(
 
     // A rebuild whose listing is the live one, package for package, keeps the live metadata
     // documents without reading the packages' entries or hashing tens of megabytes.
-    let listing_unchanged = known
-        .own_index()
-        .is_some_and(|(_, count)| count == listed.len())
-        && listed
-            .iter()
-            .enumerate()
-            .all(|(position, (_, listing))| listing.indexed_at == Some(position));
+    let own_index = known.own_index();
+    let listing_unchanged = own_index.is_some_and(|own| own.packages == listed.len())
+        && listed.iter().enumerate().all(|(position, (_, listing))| {
+            matches!(listing.stored, Some(Stored::Indexed { position: at, .. }) if at == position)
+        });
     let kept_documents = listing_unchanged
         .then(|| keep_live_documents(&staging, &live_metadata))
         .flatten();
-    let needs_indexed_entries = listed.iter().any(|(_, l)| l.indexed_at.is_some());
-    let mut indexed_entries = None;
-    let data_files = match kept_documents {
-        Some(kept) => kept,
+    let spilled = spill
+        .into_inner()
+        .expect("no thread panics while spilling")
+        .finish()
+        .map_err(io_error(&state_dir))?;
+    // Otherwise every listed package's entries are gathered into the new index's entries file,
+    // and the documents made from it.
+    let (data_files, new_entries) = match kept_documents {
+        Some(kept) => {
+            crate::timing::mark("package entries gathered");
+            (kept, None)
+        }
         None => {
-            if needs_indexed_entries {
-                indexed_entries = Some(read_indexed_entries(&known, &index_path, options)?);
-            }
-            let entries = entries_of(&listed, indexed_entries.as_deref().unwrap_or_default());
-            write_documents(&staging, &entries, &live_metadata)?
+            let (entries, placed_at) =
+                gather_entries(&listed, &spilled.file, &known, &index_path, options)?;
+            crate::timing::mark("package entries gathered");
+            let data_files = write_documents(
+                &staging,
+                (&entries.file, &state_dir),
+                &placed_at,
+                &live_metadata,
+            )?;
+            (data_files, Some((entries, placed_at)))
         }
     };
+    drop(spilled);
     let repomd = write_repomd(&staging, &data_files, options)?;
     let checksums: String = listed
         .iter()
@@ -239,25 +258,35 @@ pub fn build_fleet(
     crate::timing::mark("repository metadata made");
     // The index of this build's metadata (a cache for the next build, valid only for this very
     // repomd.xml, so harmless if the commit fails) is written while the commit links files.
-    let index_is_current = known
-        .own_index()
-        .is_some_and(|(live, _)| live == repomd.as_slice());
-    if !index_is_current && needs_indexed_entries && indexed_entries.is_none() {
-        // The same listing under a new repomd.xml (another SOURCE_DATE_EPOCH): the index is
-        // written again, entries included.
-        indexed_entries = Some(read_indexed_entries(&known, &index_path, options)?);
-    }
+    let index_is_current = own_index.is_some_and(|own| own.repomd == repomd);
     let save_index = || {
         if index_is_current {
             return Ok(());
         }
-        let entries = entries_of(&listed, indexed_entries.as_deref().unwrap_or_default());
-        let packages: Vec<(&ListedPackage, &PackageEntries)> = listed
-            .iter()
-            .zip(entries)
-            .map(|((_, listing), entries)| (&**listing, entries))
-            .collect();
-        repository::index::save(&index_path, &repomd, &packages)
+        match new_entries {
+            Some((entries, placed_at)) => {
+                let packages: Vec<(&ListedPackage, EntriesAt)> = listed
+                    .iter()
+                    .zip(placed_at)
+                    .map(|((_, listing), at)| (&**listing, at))
+                    .collect();
+                let identity = entries.identity.clone();
+                repository::index::save(&index_path, &repomd, &identity, Some(entries), &packages)
+            }
+            // The live documents, kept: the same listing and entries file, under this
+            // repomd.xml (another SOURCE_DATE_EPOCH).
+            None => {
+                let own = own_index.expect("documents are kept only for a listing from the index");
+                let packages: Vec<(&ListedPackage, EntriesAt)> = listed
+                    .iter()
+                    .filter_map(|(_, listing)| match listing.stored {
+                        Some(Stored::Indexed { at, .. }) => Some((&**listing, at)),
+                        _ => None,
+                    })
+                    .collect();
+                repository::index::save(&index_path, &repomd, &own.entries, None, &packages)
+            }
+        }
     };
     let (committed, index_saved) = rayon::join(|| staging.commit(), save_index);
     report.output_changed = committed? == Committed::Switched;
@@ -278,39 +307,78 @@ pub fn build_fleet(
     Ok(report)
 }
 
-/// Each listed package's metadata entries: its own, or for one listed from the build's index,
-/// those `indexed` holds at its position.
-fn entries_of<'e>(listed: &'e [Listed], indexed: &'e [PackageEntries]) -> Vec<&'e PackageEntries> {
-    listed
-        .iter()
-        .map(|(_, listing)| match listing.indexed_at {
-            Some(position) => &indexed[position],
-            None => &listing.entries,
-        })
-        .collect()
+/// The live index's entries: its entries file, or, when that is missing or damaged, the
+/// entries parsed from the live metadata, by position in the listing.
+enum LiveEntries {
+    File(EntriesFile),
+    Parsed(Vec<PackageEntries>),
 }
 
-/// The entries of the packages the build's own index lists, in its order: from the index's
-/// entries file, or else parsed from the live metadata the listing is of.
-fn read_indexed_entries(
+impl LiveEntries {
+    fn open(
+        known: &KnownPackages,
+        index_path: &Path,
+        options: &BuildOptions,
+    ) -> Result<LiveEntries, BuildError> {
+        let own = known
+            .own_index()
+            .expect("packages are listed from the index only when it was read");
+        if let Some(file) = EntriesFile::open_indexed(index_path, &own.entries) {
+            return Ok(LiveEntries::File(file));
+        }
+        let own_repo = repository::Location::Directory(options.out.join("repo"));
+        let parsed = repository::read(&own_repo).map_err(versions::VersionError::from)?;
+        if parsed.repomd != own.repomd || parsed.packages.len() != own.packages {
+            return Err(BuildError::IndexMismatch(index_path.to_path_buf()));
+        }
+        Ok(LiveEntries::Parsed(
+            parsed.packages.into_iter().map(|p| p.entries).collect(),
+        ))
+    }
+}
+
+/// A package's three entries as [`EntriesWriter::append`] takes them.
+fn entry_texts(entries: &PackageEntries) -> [&[u8]; 3] {
+    Kind::ALL.map(|kind| kind.of(entries).as_bytes())
+}
+
+/// The entries file of the new index: every listed package's entries in the listing's order,
+/// copied one package at a time from where each is (the spill, the live index's entries file, or
+/// memory); and where it holds each package's.
+fn gather_entries(
+    listed: &[Listed],
+    spilled: &EntriesFile,
     known: &KnownPackages,
     index_path: &Path,
     options: &BuildOptions,
-) -> Result<Vec<PackageEntries>, BuildError> {
-    let (repomd, count) = known
-        .own_index()
-        .expect("packages are listed from the index only when it was read");
-    if let Some(entries) = repository::index::load_entries(index_path, repomd)
-        && entries.len() == count
-    {
-        return Ok(entries);
+) -> Result<(WrittenEntries, Vec<EntriesAt>), BuildError> {
+    let dir = index_path.parent().unwrap_or(Path::new("."));
+    let mut writer = EntriesWriter::index_in(dir)?;
+    let mut live = None;
+    let mut buffer = Vec::new();
+    let mut placed_at = Vec::with_capacity(listed.len());
+    for (_, listing) in listed {
+        let appended = match listing.stored {
+            Some(Stored::Spilled(at)) => spilled
+                .read(&at, &mut buffer)
+                .and_then(|()| writer.append(Kind::ALL.map(|kind| &buffer[at.range(kind)]))),
+            Some(Stored::Indexed { position, at }) => {
+                let live = match &mut live {
+                    Some(live) => live,
+                    None => live.insert(LiveEntries::open(known, index_path, options)?),
+                };
+                match live {
+                    LiveEntries::File(file) => file.read(&at, &mut buffer).and_then(|()| {
+                        writer.append(Kind::ALL.map(|kind| &buffer[at.range(kind)]))
+                    }),
+                    LiveEntries::Parsed(parsed) => writer.append(entry_texts(&parsed[position])),
+                }
+            }
+            None => writer.append(entry_texts(&listing.entries)),
+        };
+        placed_at.push(appended.map_err(io_error(dir))?);
     }
-    let own = repository::Location::Directory(options.out.join("repo"));
-    let parsed = repository::read(&own).map_err(versions::VersionError::from)?;
-    if parsed.repomd != repomd || parsed.packages.len() != count {
-        return Err(BuildError::IndexMismatch(index_path.to_path_buf()));
-    }
-    Ok(parsed.packages.into_iter().map(|p| p.entries).collect())
+    Ok((writer.finish().map_err(io_error(dir))?, placed_at))
 }
 
 /// The live generation's three metadata documents, kept as they are, if it holds them all.
@@ -334,21 +402,30 @@ fn keep_live_documents(staging: &Generation, live_metadata: &[DataFile]) -> Opti
     Some(kept)
 }
 
-/// The three metadata documents listing `entries`, in their order. A document whose content the
-/// live build already has is kept as it is rather than compressed again.
+/// The three metadata documents listing the packages whose entries `entries` holds at
+/// `placed_at`, in that order, each made from the file as it is read. A document whose content
+/// the live build already has is kept as it is.
 fn write_documents(
     staging: &Generation,
-    entries: &[&PackageEntries],
+    (entries, entries_dir): (&EntriesFile, &Path),
+    placed_at: &[EntriesAt],
     live_metadata: &[DataFile],
 ) -> Result<Vec<DataFile>, BuildError> {
-    let documents = repodata::documents(entries);
-    documents
+    Kind::ALL
         .par_iter()
-        .map(|document| -> Result<DataFile, BuildError> {
-            let open_checksum = document.open_checksum();
+        .map(|&kind| -> Result<DataFile, BuildError> {
+            let mut document = DocumentWriter::new(kind, placed_at.len());
+            let mut buffer = Vec::new();
+            for at in placed_at {
+                entries
+                    .read_entry(at, kind, &mut buffer)
+                    .map_err(io_error(entries_dir))?;
+                document.entry(&buffer);
+            }
+            let (file, compressed) = document.finish();
             let live = live_metadata
                 .iter()
-                .find(|file| file.kind == document.kind && file.open_checksum == open_checksum);
+                .find(|live| live.kind == file.kind && live.open_checksum == file.open_checksum);
             if let Some(live) = live {
                 let relative = Path::new(REPODATA_DIR).join(live.file_name());
                 if staging.holds_live(&relative, &live.checksum) {
@@ -356,7 +433,6 @@ fn write_documents(
                     return Ok(live.clone());
                 }
             }
-            let (file, compressed) = document.compress(open_checksum);
             staging.write(
                 &Path::new(REPODATA_DIR).join(file.file_name()),
                 &compressed,
@@ -448,6 +524,7 @@ struct Placing<'k, 's> {
     known: &'k KnownPackages,
     keep_versions: u32,
     staging: &'s Generation,
+    spill: &'s std::sync::Mutex<EntriesWriter>,
     options: &'s BuildOptions<'s>,
 }
 
@@ -600,11 +677,19 @@ impl<'k> Placing<'k, '_> {
         bytes: &[u8],
     ) -> Result<Listed<'k>, BuildError> {
         let entries = PackageEntries::of_file(&file_name, bytes).map_err(BuildError::Repodata)?;
-        let listing =
+        let mut listing =
             ListedPackage::of_entries(entries).map_err(|detail| BuildError::RepodataEntry {
                 file_name: file_name.clone(),
                 detail,
             })?;
+        let spilled_at = self
+            .spill
+            .lock()
+            .expect("no thread panics while spilling")
+            .append(entry_texts(&listing.entries))
+            .map_err(io_error(&self.options.out.join(STATE_DIR)))?;
+        listing.entries = PackageEntries::default();
+        listing.stored = Some(Stored::Spilled(spilled_at));
         self.staging
             .write(&Path::new(PACKAGES_DIR).join(&file_name), bytes, 0o644)?;
         let package = BuiltPackage {

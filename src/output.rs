@@ -219,6 +219,7 @@ impl Generation {
             }
         }
         remove_stale_generations(&state)?;
+        remove_stale_temporary_files(&state);
         let live_dir = live_generation(&state);
         let live_signer = live_dir
             .as_ref()
@@ -549,6 +550,22 @@ fn link_part(target: &Path, part: &str) -> Result<(), OutputError> {
 
 /// Every generation but the live one (what a killed or failed build left behind, and the
 /// generations it replaced), except the parts the live one shares with an earlier generation.
+/// Removes what killed builds left of the state directory's caches (the repository index and
+/// the render memo are written to `.tmp*` files and renamed into place). Under the lock, no
+/// build is writing them; one that saves its caches as another starts loses at worst a cache,
+/// which it reports. A file that cannot be removed is left: it costs space, not correctness.
+fn remove_stale_temporary_files(state: &Path) {
+    let Ok(entries) = fs::read_dir(state) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
+        if is_file && entry.file_name().to_string_lossy().starts_with(".tmp") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 fn remove_stale_generations(state: &Path) -> Result<(), OutputError> {
     let builds = state.join(BUILDS_DIR);
     let live = fs::read_link(state.join(CURRENT))

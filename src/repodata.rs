@@ -45,15 +45,6 @@ impl PackageEntries {
     }
 }
 
-/// One of the three metadata documents, uncompressed: its opening, one line per package entry and
-/// its closing tag. Kept in pieces, so that a large fleet's documents (tens of megabytes) are
-/// hashed and compressed without ever being assembled in memory.
-pub struct Document<'a> {
-    pub kind: &'static str,
-    opening: String,
-    entries: Vec<&'a str>,
-    closing: &'static str,
-}
 /// One compressed document as `repomd.xml` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataFile {
@@ -71,85 +62,113 @@ impl DataFile {
     }
 }
 
-/// `primary`, `filelists` and `other` listing `packages` in the order given.
-pub fn documents<'a>(packages: &[&'a PackageEntries]) -> [Document<'a>; 3] {
-    let count = packages.len();
-    let document = |kind,
-                    root: &str,
-                    namespaces: &str,
-                    closing,
-                    element: fn(&'a PackageEntries) -> &'a str| {
-        Document {
-            kind,
-            opening: format!("{XML_DECL}<{root} {namespaces} packages=\"{count}\">\n"),
-            entries: packages.iter().map(|p| element(p)).collect(),
-            closing,
-        }
-    };
-    [
-        document(
-            "primary",
-            "metadata",
-            "xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\"",
-            "</metadata>\n",
-            |p| &p.primary,
-        ),
-        document(
-            "filelists",
-            "filelists",
-            "xmlns=\"http://linux.duke.edu/metadata/filelists\"",
-            "</filelists>\n",
-            |p| &p.filelists,
-        ),
-        document(
-            "other",
-            "otherdata",
-            "xmlns=\"http://linux.duke.edu/metadata/other\"",
-            "</otherdata>\n",
-            |p| &p.other,
-        ),
-    ]
+/// The three metadata documents, in the order `repomd.xml` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Primary,
+    Filelists,
+    Other,
 }
 
-impl Document<'_> {
-    /// The document's bytes, in order.
-    fn pieces(&self) -> impl Iterator<Item = &[u8]> {
-        let entries = self
-            .entries
-            .iter()
-            .flat_map(|entry| [entry.as_bytes(), b"\n"]);
-        std::iter::once(self.opening.as_bytes())
-            .chain(entries)
-            .chain(std::iter::once(self.closing.as_bytes()))
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Primary, Kind::Filelists, Kind::Other];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Primary => "primary",
+            Kind::Filelists => "filelists",
+            Kind::Other => "other",
+        }
     }
 
-    pub fn open_checksum(&self) -> String {
-        use sha2::Digest as _;
-        let mut hasher = sha2::Sha256::new();
-        self.pieces().for_each(|piece| hasher.update(piece));
-        hex::encode(hasher.finalize())
+    /// The document's opening, for `count` packages.
+    fn opening(self, count: usize) -> String {
+        let (root, namespaces) = match self {
+            Kind::Primary => (
+                "metadata",
+                "xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\"",
+            ),
+            Kind::Filelists => (
+                "filelists",
+                "xmlns=\"http://linux.duke.edu/metadata/filelists\"",
+            ),
+            Kind::Other => (
+                "otherdata",
+                "xmlns=\"http://linux.duke.edu/metadata/other\"",
+            ),
+        };
+        format!("{XML_DECL}<{root} {namespaces} packages=\"{count}\">\n")
     }
 
-    fn open_size(&self) -> u64 {
-        self.pieces().map(|piece| piece.len() as u64).sum()
+    fn closing(self) -> &'static str {
+        match self {
+            Kind::Primary => "</metadata>\n",
+            Kind::Filelists => "</filelists>\n",
+            Kind::Other => "</otherdata>\n",
+        }
+    }
+
+    /// This document's entry of a package.
+    pub fn of(self, entries: &PackageEntries) -> &str {
+        match self {
+            Kind::Primary => &entries.primary,
+            Kind::Filelists => &entries.filelists,
+            Kind::Other => &entries.other,
+        }
+    }
+}
+
+/// One metadata document, hashed and compressed as its entries are given, one package after
+/// another: a large fleet's documents (tens of megabytes) are never held uncompressed.
+pub struct DocumentWriter {
+    kind: Kind,
+    hasher: sha2::Sha256,
+    open_size: u64,
+    // Fed in large blocks: compressing is the same for any split, and each call costs.
+    encoder: io::BufWriter<flate2::write::GzEncoder<Vec<u8>>>,
+}
+
+impl DocumentWriter {
+    /// The document of `kind` listing `count` packages, whose entries follow.
+    pub fn new(kind: Kind, count: usize) -> DocumentWriter {
+        let mut writer = DocumentWriter {
+            kind,
+            hasher: sha2::Digest::new(),
+            open_size: 0,
+            encoder: io::BufWriter::with_capacity(1 << 17, gzip_encoder()),
+        };
+        writer.write(kind.opening(count).as_bytes());
+        writer
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(&mut self.hasher, bytes);
+        self.open_size += bytes.len() as u64;
+        self.encoder.write_all(bytes).expect("writing to memory");
+    }
+
+    /// The next package's entry in this document (its `<package>` element, as
+    /// [`PackageEntries`] holds it).
+    pub fn entry(&mut self, entry: &[u8]) {
+        self.write(entry);
+        self.write(b"\n");
     }
 
     /// The gzip-compressed document and its description.
-    pub fn compress(&self, open_checksum: String) -> (DataFile, Vec<u8>) {
-        let mut encoder = gzip_encoder();
-        // Fed in large blocks: compressing is the same for any split, and each call costs.
-        let mut buffered = io::BufWriter::with_capacity(1 << 17, &mut encoder);
-        for piece in self.pieces() {
-            buffered.write_all(piece).expect("writing to memory");
-        }
-        drop(buffered);
+    pub fn finish(mut self) -> (DataFile, Vec<u8>) {
+        self.write(self.kind.closing().as_bytes());
+        let encoder = self
+            .encoder
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .expect("writing to memory");
         let compressed = encoder.finish().expect("writing to memory");
         let file = DataFile {
-            kind: self.kind.to_string(),
+            kind: self.kind.name().to_string(),
             checksum: sha256_hex(&compressed),
-            open_checksum,
+            open_checksum: hex::encode(sha2::Digest::finalize(self.hasher)),
             size: compressed.len() as u64,
-            open_size: self.open_size(),
+            open_size: self.open_size,
         };
         (file, compressed)
     }

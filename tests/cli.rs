@@ -209,6 +209,7 @@ fn timings_are_reported_only_when_asked_for() {
             "live generation read",
             "packages built before and render memo read",
             "hosts rendered and packaged",
+            "package entries gathered",
             "repository metadata made",
             "output committed and repository index saved",
             "render memo saved",

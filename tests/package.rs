@@ -795,6 +795,33 @@ fn rebuilds_write_only_what_changed_and_agree_with_a_build_that_rereads_everythi
     assert_index_is_of_the_live_metadata(&out);
     assert!(live_primary(&out).contains("hostnet-host-00007-3-1.noarch.rpm"));
 
+    // The entries file damaged in place, its size unchanged (a host's name altered in the entries
+    // of a package that stays): it is not the file the listing names, so the metadata is read
+    // instead, and nothing of the damage reaches the new metadata.
+    let mut damaged = std::fs::read(&entries).unwrap();
+    let at = damaged
+        .windows(10)
+        .position(|w| w == b"host-00004")
+        .expect("host-00004's entries");
+    damaged[at..at + 10].copy_from_slice(b"host-0000X");
+    std::fs::write(&entries, &damaged).unwrap();
+    fleet.append(
+        "host-00009.toml",
+        "[sysctl]\n\"net.core.somaxconn\" = 256\n",
+    );
+    let undamaged = with_templates(&fleet);
+    assert!(undamaged.status.success(), "{}", stderr(&undamaged));
+    assert!(
+        stdout(&undamaged).contains("built  hostnet-host-00009-"),
+        "{}",
+        stdout(&undamaged)
+    );
+    let primary = live_primary(&out);
+    assert!(
+        primary.contains("hostnet-host-00004-1-1.noarch.rpm") && !primary.contains("host-0000X")
+    );
+    assert_index_is_of_the_live_metadata(&out);
+
     // The same packages under another SOURCE_DATE_EPOCH: the documents are kept, repomd.xml
     // changes, and the index is written again for it.
     let documents_before: Vec<String> = output_files(&out)
@@ -1488,6 +1515,23 @@ fn killing_build_at_any_moment_leaves_a_whole_output() {
             .iter()
             .all(|e| [".hostnet", "repo", "kickstart", "pxe"].contains(&e.as_str())),
         "{entries:?}"
+    );
+    // Nor is anything left in the state directory of the builds killed while writing its caches.
+    let mut state: Vec<String> = std::fs::read_dir(out.join(".hostnet"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    state.sort();
+    assert_eq!(
+        state,
+        [
+            "builds",
+            "current",
+            "lock",
+            "render-memo",
+            "repository-index",
+            "repository-index.entries"
+        ],
     );
     let packages: Vec<String> = std::fs::read_dir(out.join("repo/Packages"))
         .unwrap()

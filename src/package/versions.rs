@@ -78,9 +78,20 @@ pub struct KnownPackages {
     by_name: BTreeMap<String, Vec<KnownPackage>>,
     /// Every package file name seen, with where, whatever its header says.
     file_names: BTreeMap<String, String>,
-    /// The `repomd.xml` of the build's own repository and how many packages it lists, when its
-    /// listing came from the build's index of it.
-    own_index: Option<(Vec<u8>, usize)>,
+    /// The build's index of its own repository, when the listing came from there.
+    own_index: Option<OwnIndex>,
+}
+
+/// The build's index of its own live repository, as read: packages listed from there have
+/// [`repository::Stored::Indexed`] entries.
+#[derive(Debug)]
+pub struct OwnIndex {
+    /// The `repomd.xml` the index is of.
+    pub repomd: Vec<u8>,
+    /// How many packages it lists.
+    pub packages: usize,
+    /// The entries file it names.
+    pub entries: repository::index::EntriesIdentity,
 }
 
 impl KnownPackage {
@@ -176,14 +187,14 @@ impl KnownPackages {
         versions.push(package);
     }
 
-    /// Adds what the repository at `location` lists; returns its `repomd.xml` and how many
-    /// packages it lists if the listing came from the index at `index_path`.
+    /// Adds what the repository at `location` lists; returns the index it was listed from, if it
+    /// came from the index at `index_path`.
     fn add_repository(
         &mut self,
         location: &Location,
         index_path: Option<&Path>,
         trust: Option<&SigningKey>,
-    ) -> Result<Option<(Vec<u8>, usize)>, VersionError> {
+    ) -> Result<Option<OwnIndex>, VersionError> {
         let index = repository::read_with_index(location, index_path)?;
         let listed = index.packages.len();
         if let Some(key) = trust {
@@ -223,16 +234,16 @@ impl KnownPackages {
         for package in packages {
             self.add(package);
         }
-        Ok(index.indexed.then_some((index.repomd, listed)))
+        Ok(index.indexed.map(|entries| OwnIndex {
+            repomd: index.repomd,
+            packages: listed,
+            entries,
+        }))
     }
 
-    /// The build's own repository's `repomd.xml` and how many packages it lists, when its listing
-    /// came from the build's index of it (packages listed from there have their
-    /// [`ListedPackage::indexed_at`] position, and no entries).
-    pub fn own_index(&self) -> Option<(&[u8], usize)> {
-        self.own_index
-            .as_ref()
-            .map(|(repomd, listed)| (repomd.as_slice(), *listed))
+    /// The build's index of its own repository, when the listing came from there.
+    pub fn own_index(&self) -> Option<&OwnIndex> {
+        self.own_index.as_ref()
     }
 
     fn add_package_dir(&mut self, dir: &Path) -> Result<(), VersionError> {

@@ -3,34 +3,70 @@
 //! decompressing and parsing some 40 MB of XML; the index is read in a fraction of that.
 //!
 //! Two files: the listing (name, version, location, checksum... a few hundred bytes a package),
-//! which every rebuild reads, and beside it the packages' metadata entries (the bulk), read only
-//! when the metadata must be written again. Both are caches, valid for exactly one `repomd.xml`:
-//! each records that file's sha256, and `repomd.xml` names every document by its checksum, so the
-//! same `repomd.xml` means the same listing. A missing, damaged, foreign-format or stale file is
-//! ignored and the metadata parsed instead.
+//! which every rebuild reads, and beside it the entries file: each package's metadata entries
+//! (the bulk, some 4 KB a package), read only when the metadata must be written again, and then
+//! one package at a time, never whole. The listing is a cache valid for exactly one
+//! `repomd.xml`: it records that file's sha256, and `repomd.xml` names every document by its
+//! checksum, so the same `repomd.xml` means the same listing. It names its entries file by size
+//! and sha256, and each package's entries by offset. A missing, damaged, foreign-format or stale
+//! file is ignored and the metadata parsed instead.
+//!
+//! The same entries format serves a build as its spill: the entries of the packages it makes are
+//! written aside as each package is made, so that a build's memory does not grow with them.
 
+use std::fs::File;
 use std::io::{BufReader, BufWriter, Read as _, Write as _};
+use std::ops::Range;
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use super::ListedPackage;
 use crate::output::{OutputError, io_error, sha256_hex};
-use crate::repodata::PackageEntries;
+use crate::repodata::{Kind, PackageEntries};
 
-/// The first field of each file; a reader of another format stops there.
-const LISTING_FORMAT: &str = "hostnet repository listing 2";
-const ENTRIES_FORMAT: &str = "hostnet repository entries 2";
+/// The first field of the listing; a reader of another format stops there.
+const LISTING_FORMAT: &str = "hostnet repository listing 3";
 
 #[derive(Serialize, Deserialize)]
 struct Header {
     format: String,
-    /// sha256 of the `repomd.xml` the file is of.
+    /// sha256 of the `repomd.xml` the listing is of.
     repomd_sha256: String,
+    entries: EntriesIdentity,
 }
 
-/// One package of the listing: a [`ListedPackage`] without its entries.
+/// An entries file, told by its size and sha256: a listing names the one it goes with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntriesIdentity {
+    size: u64,
+    sha256: String,
+}
+
+/// Where an entries file holds one package's entries: from `offset`, its primary, filelists and
+/// other entries, one after the other, of these lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntriesAt {
+    offset: u64,
+    lengths: [u32; 3],
+}
+
+impl EntriesAt {
+    fn len(&self) -> usize {
+        self.lengths.iter().map(|length| *length as usize).sum()
+    }
+
+    /// Where `kind`'s entry is in the package's entries as [`EntriesFile::read`] gives them.
+    pub fn range(&self, kind: Kind) -> Range<usize> {
+        let position = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        let start: usize = self.lengths[..position].iter().map(|l| *l as usize).sum();
+        start..start + self.lengths[position] as usize
+    }
+}
+
+/// One package of the listing: a [`ListedPackage`] with where its entries are.
 #[derive(Serialize, Deserialize)]
 struct Listing {
     name: String,
@@ -40,6 +76,7 @@ struct Listing {
     location: String,
     size: u64,
     digest: Option<String>,
+    entries: EntriesAt,
 }
 
 /// The entries file that goes with the listing at `path`.
@@ -49,77 +86,210 @@ fn entries_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// The most a single text of the index may take: a metadata entry, of a few kilobytes for a
-/// hostnet package. A larger one makes the file unreadable here, and the metadata is parsed.
-const LARGEST_TEXT: usize = 8 << 20;
+/// The most a single text of the listing may take. A larger one makes the file unreadable here,
+/// and the metadata is parsed.
+const LARGEST_TEXT: usize = 1 << 20;
 
-/// The value in the file at `path`, if it is of `format` and of the repository whose
-/// `repomd.xml` is `repomd`. Decoded as it is read: the file's tens of megabytes are never held
-/// beside what they decode to.
-fn read<T: DeserializeOwned>(path: &Path, format: &str, repomd: &[u8]) -> Option<T> {
-    let file = std::fs::File::open(path).ok()?;
+/// The listing at `path`, if it is of the repository whose `repomd.xml` is `repomd`: its packages
+/// (entries left empty, each with its position and where the entries file holds its entries; see
+/// [`EntriesFile::open_indexed`]) and the entries file it goes with.
+pub fn load_listing(path: &Path, repomd: &[u8]) -> Option<(Vec<ListedPackage>, EntriesIdentity)> {
+    let file = File::open(path).ok()?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut scratch = vec![0u8; LARGEST_TEXT];
     let (header, (reader, scratch)) =
         postcard::from_io::<Header, _>((&mut reader, scratch.as_mut_slice())).ok()?;
-    if header.format != format || header.repomd_sha256 != sha256_hex(repomd) {
+    if header.format != LISTING_FORMAT || header.repomd_sha256 != sha256_hex(repomd) {
         return None;
     }
-    let (value, (reader, _)) = postcard::from_io::<T, _>((reader, scratch)).ok()?;
+    let (listing, (reader, _)) = postcard::from_io::<Vec<Listing>, _>((reader, scratch)).ok()?;
     let mut after = [0u8; 1];
-    (reader.read(&mut after).ok()? == 0).then_some(value)
-}
-
-/// The listing of the repository whose `repomd.xml` is `repomd`, if the index at `path` is of
-/// it; the packages' entries are left empty (see [`load_entries`]).
-pub fn load_listing(path: &Path, repomd: &[u8]) -> Option<Vec<ListedPackage>> {
-    let listing: Vec<Listing> = read(path, LISTING_FORMAT, repomd)?;
-    let packages = listing.into_iter().map(|package| ListedPackage {
-        name: package.name,
-        version: package.version,
-        release: package.release,
-        pkgid: package.pkgid,
-        location: package.location,
-        size: package.size,
-        digest: package.digest,
-        entries: PackageEntries::default(),
-        indexed_at: None,
+    if reader.read(&mut after).ok()? != 0 {
+        return None;
+    }
+    let packages = listing.into_iter().enumerate().map(|(position, package)| {
+        let at = package.entries;
+        (at.offset.checked_add(at.len() as u64)? <= header.entries.size).then_some(ListedPackage {
+            name: package.name,
+            version: package.version,
+            release: package.release,
+            pkgid: package.pkgid,
+            location: package.location,
+            size: package.size,
+            digest: package.digest,
+            entries: PackageEntries::default(),
+            stored: Some(super::Stored::Indexed { position, at }),
+        })
     });
-    Some(packages.collect())
-}
-
-/// The entries of the listing at `path`, in its order, if they are of the repository whose
-/// `repomd.xml` is `repomd`.
-pub fn load_entries(path: &Path, repomd: &[u8]) -> Option<Vec<PackageEntries>> {
-    read(&entries_path(path), ENTRIES_FORMAT, repomd)
+    Some((packages.collect::<Option<_>>()?, header.entries))
 }
 
 /// The whole listing, entries included: what parsing the repository's metadata gives.
 pub fn load(path: &Path, repomd: &[u8]) -> Option<Vec<ListedPackage>> {
-    let mut packages = load_listing(path, repomd)?;
-    let entries = load_entries(path, repomd)?;
-    if entries.len() != packages.len() {
-        return None;
-    }
-    for (package, entries) in packages.iter_mut().zip(entries) {
-        package.entries = entries;
+    let (mut packages, identity) = load_listing(path, repomd)?;
+    let entries = EntriesFile::open_indexed(path, &identity)?;
+    let mut buffer = Vec::new();
+    for package in &mut packages {
+        let Some(super::Stored::Indexed { at, .. }) = package.stored.take() else {
+            return None;
+        };
+        entries.read(&at, &mut buffer).ok()?;
+        let text = |kind| String::from_utf8(buffer[at.range(kind)].to_vec()).ok();
+        package.entries = PackageEntries {
+            primary: text(Kind::Primary)?,
+            filelists: text(Kind::Filelists)?,
+            other: text(Kind::Other)?,
+        };
     }
     Some(packages)
 }
 
-/// Writes the index of the repository whose `repomd.xml` is `repomd` and which lists `packages`
-/// (each with its entries), replacing the files at `path` each in one rename: the entries first,
-/// so that a listing is never newer than the entries beside it.
+/// An entries file open for reading.
+pub struct EntriesFile {
+    file: File,
+}
+
+impl EntriesFile {
+    /// The entries file beside the listing at `path`, if it is the one `identity` names.
+    pub fn open_indexed(path: &Path, identity: &EntriesIdentity) -> Option<EntriesFile> {
+        let file = File::open(entries_path(path)).ok()?;
+        if file.metadata().ok()?.len() != identity.size {
+            return None;
+        }
+        let mut hasher = sha2::Sha256::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let read = (&file).read(&mut buffer).ok()?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+        }
+        (hex::encode(hasher.finalize()) == identity.sha256).then_some(EntriesFile { file })
+    }
+
+    /// One package's entries, into `buffer` (whatever it held is replaced); each kind's entry is
+    /// at [`EntriesAt::range`].
+    pub fn read(&self, at: &EntriesAt, buffer: &mut Vec<u8>) -> std::io::Result<()> {
+        buffer.clear();
+        buffer.resize(at.len(), 0);
+        self.file.read_exact_at(buffer, at.offset)
+    }
+
+    /// One package's entry in the `kind` document, into `buffer` (whatever it held is replaced).
+    pub fn read_entry(
+        &self,
+        at: &EntriesAt,
+        kind: Kind,
+        buffer: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        let range = at.range(kind);
+        buffer.clear();
+        buffer.resize(range.len(), 0);
+        self.file
+            .read_exact_at(buffer, at.offset + range.start as u64)
+    }
+}
+
+/// Entries written one package after another: the build's spill, and the entries file of a new
+/// index.
+pub struct EntriesWriter {
+    out: BufWriter<File>,
+    /// The file's name while it is written, for a new index's entries file; none for a spill.
+    path: Option<tempfile::TempPath>,
+    hasher: sha2::Sha256,
+    size: u64,
+}
+
+/// An entries file written, open for reading.
+pub struct WrittenEntries {
+    pub file: EntriesFile,
+    pub identity: EntriesIdentity,
+    path: Option<tempfile::TempPath>,
+}
+
+impl EntriesWriter {
+    /// A spill: a file in `dir` without a name, gone when the writer or what it became is dropped,
+    /// even if the build is killed.
+    pub fn spill_in(dir: &Path) -> Result<EntriesWriter, OutputError> {
+        let file = tempfile::tempfile_in(dir).map_err(io_error(dir))?;
+        Ok(EntriesWriter::of(file, None))
+    }
+
+    /// The entries file of a new index, in `dir` until [`save`] puts it in place.
+    pub fn index_in(dir: &Path) -> Result<EntriesWriter, OutputError> {
+        let (file, path) = tempfile::NamedTempFile::new_in(dir)
+            .map_err(io_error(dir))?
+            .into_parts();
+        Ok(EntriesWriter::of(file, Some(path)))
+    }
+
+    fn of(file: File, path: Option<tempfile::TempPath>) -> EntriesWriter {
+        EntriesWriter {
+            out: BufWriter::with_capacity(1 << 17, file),
+            path,
+            hasher: sha2::Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// Appends one package's primary, filelists and other entries, in that order.
+    pub fn append(&mut self, entries: [&[u8]; 3]) -> std::io::Result<EntriesAt> {
+        let mut lengths = [0u32; 3];
+        for (length, entry) in lengths.iter_mut().zip(entries) {
+            *length = u32::try_from(entry.len()).map_err(std::io::Error::other)?;
+            self.out.write_all(entry)?;
+            self.hasher.update(entry);
+        }
+        let at = EntriesAt {
+            offset: self.size,
+            lengths,
+        };
+        self.size += at.len() as u64;
+        Ok(at)
+    }
+
+    /// The file as written, open for reading.
+    pub fn finish(self) -> std::io::Result<WrittenEntries> {
+        let file = self.out.into_inner().map_err(|e| e.into_error())?;
+        Ok(WrittenEntries {
+            file: EntriesFile { file },
+            identity: EntriesIdentity {
+                size: self.size,
+                sha256: hex::encode(self.hasher.finalize()),
+            },
+            path: self.path,
+        })
+    }
+}
+
+/// Writes the index of the repository whose `repomd.xml` is `repomd` and which lists `packages`,
+/// each with where the entries file `entries` holds its entries. With `new_entries` (written by
+/// [`EntriesWriter::index_in`]), that file first replaces the entries file, so that a listing
+/// never names entries that are not in place; without, the entries file in place is the one.
+/// Each file is replaced in one rename.
 pub fn save(
     path: &Path,
     repomd: &[u8],
-    packages: &[(&ListedPackage, &PackageEntries)],
+    entries: &EntriesIdentity,
+    new_entries: Option<WrittenEntries>,
+    packages: &[(&ListedPackage, EntriesAt)],
 ) -> Result<(), OutputError> {
-    let entries: Vec<&PackageEntries> = packages.iter().map(|(_, entries)| *entries).collect();
-    write(&entries_path(path), ENTRIES_FORMAT, repomd, &entries)?;
+    let failed = |source: std::io::Error| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(written) = new_entries {
+        let temporary = written
+            .path
+            .ok_or_else(|| failed(std::io::Error::other("a spill is not an index's entries")))?;
+        temporary
+            .persist(entries_path(path))
+            .map_err(|e| failed(e.error))?;
+    }
     let listing: Vec<Listing> = packages
         .iter()
-        .map(|(package, _)| Listing {
+        .map(|(package, at)| Listing {
             name: package.name.clone(),
             version: package.version.clone(),
             release: package.release.clone(),
@@ -127,30 +297,19 @@ pub fn save(
             location: package.location.clone(),
             size: package.size,
             digest: package.digest.clone(),
+            entries: *at,
         })
         .collect();
-    write(path, LISTING_FORMAT, repomd, &listing)
-}
-
-fn write<T: Serialize + ?Sized>(
-    path: &Path,
-    format: &str,
-    repomd: &[u8],
-    value: &T,
-) -> Result<(), OutputError> {
+    let header = Header {
+        format: LISTING_FORMAT.into(),
+        repomd_sha256: sha256_hex(repomd),
+        entries: entries.clone(),
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     let file = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
-    let header = Header {
-        format: format.into(),
-        repomd_sha256: sha256_hex(repomd),
-    };
-    let failed = |source: std::io::Error| OutputError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let mut out = BufWriter::with_capacity(1 << 17, file);
     postcard::to_io(&header, &mut out)
-        .and_then(|out| postcard::to_io(value, out))
+        .and_then(|out| postcard::to_io(&listing, out))
         .map_err(|e| failed(std::io::Error::other(e)))?;
     out.flush().map_err(io_error(path))?;
     let file = out.into_inner().map_err(|e| failed(e.into_error()))?;

@@ -99,8 +99,21 @@ pub struct ListedPackage {
     /// The package's entries in primary, filelists and other, exactly as the repository has them;
     /// empty when the listing came from the build's own [`index`], which holds them apart.
     pub entries: crate::repodata::PackageEntries,
-    /// The package's position in the listing of the build's own index, when it came from there.
-    pub indexed_at: Option<usize>,
+    /// Where the package's entries are kept when `entries` is empty.
+    pub stored: Option<Stored>,
+}
+
+/// Where a listed package's metadata entries are, when not in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// In the entries file of the build's own index; `position` is the package's place in that
+    /// index's listing.
+    Indexed {
+        position: usize,
+        at: index::EntriesAt,
+    },
+    /// In the running build's spill.
+    Spilled(index::EntriesAt),
 }
 
 impl ListedPackage {
@@ -128,8 +141,9 @@ pub struct RepositoryIndex {
     /// `repomd.xml` as read, and its detached signature if the repository has one.
     pub repomd: Vec<u8>,
     pub repomd_signature: Option<Vec<u8>>,
-    /// Whether the listing came from an [`index`] rather than the metadata documents.
-    pub indexed: bool,
+    /// When the listing came from an [`index`] rather than the metadata documents: the entries
+    /// file that index names.
+    pub indexed: Option<index::EntriesIdentity>,
 }
 
 /// Reads `repodata/` of the repository at `location`.
@@ -151,16 +165,9 @@ pub fn read_with_index(
         what: repomd_name.clone(),
         detail,
     })?;
-    let indexed = index_path.and_then(|path| index::load_listing(path, &repomd));
-    let indexed_listing = indexed.is_some();
-    let packages = match indexed {
-        Some(mut packages) => {
-            for (position, package) in packages.iter_mut().enumerate() {
-                package.indexed_at = Some(position);
-            }
-            packages
-        }
-        None => read_documents(location, &data)?,
+    let (packages, indexed) = match index_path.and_then(|path| index::load_listing(path, &repomd)) {
+        Some((packages, entries)) => (packages, Some(entries)),
+        None => (read_documents(location, &data)?, None),
     };
     Ok(RepositoryIndex {
         location: location.clone(),
@@ -168,7 +175,7 @@ pub fn read_with_index(
         metadata_files: data.into_iter().map(|d| d.href).collect(),
         repomd_signature: location.fetch("repodata/repomd.xml.asc")?,
         repomd,
-        indexed: indexed_listing,
+        indexed,
     })
 }
 
@@ -406,7 +413,7 @@ fn parse_primary(text: &str) -> Result<Vec<ListedPackage>, String> {
                     size: 0,
                     digest: None,
                     entries: crate::repodata::PackageEntries::default(),
-                    indexed_at: None,
+                    stored: None,
                 });
             }
             Event::End(e) if e.name().as_ref() == "package" => {
