@@ -697,7 +697,9 @@ fn main() {
     for &hosts in &check_sizes {
         let dir = tempfile::tempdir().unwrap();
         write_fleet(dir.path(), hosts);
-        let (check_time, (_, diagnostics, fleet)) = best_of(3, || hostnet::load_fleet(dir.path()));
+        let (check_time, (_, diagnostics, fleet)) = best_of(3, || {
+            hostnet::load_fleet(dir.path(), hostnet::validate::HostDefinitions::Release)
+        });
         let fleet = fleet.unwrap_or_else(|| {
             panic!(
                 "synthetic fleet invalid: {:?}",

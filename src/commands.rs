@@ -52,7 +52,12 @@ pub fn run(cli: &Cli) -> CommandResult {
     {
         return publish(target, repo, *grace, *lock_timeout);
     }
-    let (definitions, diagnostics, fleet) = crate::load_fleet(&cli.hosts_dir());
+    // `show` may check its host again on its own; no other command reads the definitions again.
+    let host_definitions = match cli.command {
+        Command::Show { .. } => crate::validate::HostDefinitions::Keep,
+        _ => crate::validate::HostDefinitions::Release,
+    };
+    let (definitions, diagnostics, fleet) = crate::load_fleet(&cli.hosts_dir(), host_definitions);
     crate::timing::mark("definitions checked");
     match &cli.command {
         Command::Check { deny_warnings, .. } => {

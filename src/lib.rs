@@ -34,11 +34,14 @@ use std::path::Path;
 use diagnostic::Diagnostics;
 
 /// Loads and checks a `hosts/` tree: the one entry point every command uses.
-pub fn load_fleet(root: &Path) -> (definition::Definitions, Diagnostics, Option<model::Fleet>) {
+pub fn load_fleet(
+    root: &Path,
+    host_definitions: validate::HostDefinitions,
+) -> (definition::Definitions, Diagnostics, Option<model::Fleet>) {
     let mut diagnostics = Diagnostics::default();
-    let definitions = definition::load(root, &mut diagnostics);
+    let mut definitions = definition::load(root, &mut diagnostics);
     timing::mark("definitions parsed");
-    let fleet = validate::check(&definitions, &mut diagnostics);
+    let fleet = validate::check(&mut definitions, &mut diagnostics, host_definitions);
     (definitions, diagnostics, fleet)
 }
 

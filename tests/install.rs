@@ -801,7 +801,10 @@ fn run_post_with_stubs(post: &str) -> (Root, Vec<Vec<String>>) {
 #[test]
 fn kickstart_post_passes_every_value_to_its_command_as_one_word() {
     assert_root();
-    let (_, diagnostics, fleet) = hostnet::load_fleet(&common::repo_root().join("hosts"));
+    let (_, diagnostics, fleet) = hostnet::load_fleet(
+        &common::repo_root().join("hosts"),
+        hostnet::validate::HostDefinitions::Release,
+    );
     let fleet = fleet.unwrap_or_else(|| panic!("{diagnostics:?}"));
     let host = fleet.host("dockerhost-01").unwrap();
     let mut settings = fleet.site.kickstart.clone().unwrap();

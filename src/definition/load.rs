@@ -41,8 +41,9 @@ pub struct HostDefinition {
     /// The files the settings came from, site first, host last.
     pub chain: Vec<FileId>,
     /// The host file alone, to tell host-only settings from inherited ones.
-    pub own: HostLayer,
-    pub merged: HostLayer,
+    // Boxed: a layer is some 1.6 KB in place, and a fleet's hosts are moved about in vectors.
+    pub own: Box<HostLayer>,
+    pub merged: Box<HostLayer>,
 }
 
 /// Loads every definition under `root`, reporting unreadable or malformed files into `diagnostics`.
@@ -225,8 +226,8 @@ fn layer_host(
         name,
         file: id,
         chain,
-        own,
-        merged,
+        own: Box::new(own),
+        merged: Box::new(merged),
     })
 }
 

@@ -16,35 +16,53 @@ pub mod values;
 
 use rayon::prelude::*;
 
-use crate::definition::Definitions;
+use crate::definition::{Definitions, HostDefinition};
 use crate::diagnostic::Diagnostics;
 use crate::model::Fleet;
 
+/// What becomes of the hosts' definitions ([`Definitions::hosts`]) once checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostDefinitions {
+    /// Kept, for a caller that reads them again (`show` checks one host of a broken fleet).
+    Keep,
+    /// Freed as each host is checked, leaving [`Definitions::hosts`] empty: a large fleet's
+    /// settings layers (some 3 KB a host, the site's and groups' settings repeated in each) need
+    /// not sit beside the checked fleet.
+    Release,
+}
+
 /// Checks everything; returns the fleet only when there is no error (warnings are allowed).
-pub fn check(definitions: &Definitions, diagnostics: &mut Diagnostics) -> Option<Fleet> {
+pub fn check(
+    definitions: &mut Definitions,
+    diagnostics: &mut Diagnostics,
+    host_definitions: HostDefinitions,
+) -> Option<Fleet> {
     let (_, site) = definitions.site.as_ref()?;
     let catalog = catalog::check_site(site, &definitions.root, diagnostics);
     // Each host checks on its own (the fleet-wide rules come after), so hosts spread over the
     // cores; their problems are then reported in definition order, as one pass would.
-    let checked: Vec<_> = definitions
-        .hosts
-        .par_iter()
-        .map(|definition| {
-            let mut found = Diagnostics::default();
-            let (host, host_facts) = host::HostChecker::new(definition, &catalog, &mut found).check();
-            // A host is only ever left out with a reason; never let one vanish from the fleet silently.
-            if host.is_none() && found.error_reports() == 0 {
-                found.error(
-                    &crate::source::Location::file_start(definition.file),
-                    format!(
-                        "host {} could not be checked (a hostnet bug: please report it with this file)",
-                        definition.name
-                    ),
-                );
-            }
-            (host, host_facts, found)
-        })
-        .collect();
+    let check_host = |definition: &HostDefinition| {
+        let mut found = Diagnostics::default();
+        let (host, host_facts) = host::HostChecker::new(definition, &catalog, &mut found).check();
+        // A host is only ever left out with a reason; never let one vanish from the fleet silently.
+        if host.is_none() && found.error_reports() == 0 {
+            found.error(
+                &crate::source::Location::file_start(definition.file),
+                format!(
+                    "host {} could not be checked (a hostnet bug: please report it with this file)",
+                    definition.name
+                ),
+            );
+        }
+        (host, host_facts, found)
+    };
+    let checked: Vec<_> = match host_definitions {
+        HostDefinitions::Keep => definitions.hosts.par_iter().map(check_host).collect(),
+        HostDefinitions::Release => std::mem::take(&mut definitions.hosts)
+            .into_par_iter()
+            .map(|definition| check_host(&definition))
+            .collect(),
+    };
     let mut hosts = Vec::with_capacity(checked.len());
     let mut facts = Vec::with_capacity(checked.len());
     for (host, host_facts, found) in checked {
