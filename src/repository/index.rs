@@ -316,3 +316,107 @@ pub fn save(
     file.persist(path).map_err(|e| failed(e.error))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(name: &str) -> PackageEntries {
+        PackageEntries {
+            primary: format!("<package><name>{name}</name></package>"),
+            filelists: format!("<package name=\"{name}\"><file>/etc/{name}</file></package>"),
+            other: format!("<package name=\"{name}\"/>"),
+        }
+    }
+
+    fn listed(name: &str) -> ListedPackage {
+        ListedPackage {
+            name: name.into(),
+            version: "1".into(),
+            release: "1".into(),
+            pkgid: "00".repeat(32),
+            location: format!("Packages/{name}-1-1.noarch.rpm"),
+            size: 1234,
+            digest: Some("ab".repeat(32)),
+            entries: entries(name),
+            stored: None,
+        }
+    }
+
+    fn texts(entries: &PackageEntries) -> [&[u8]; 3] {
+        Kind::ALL.map(|kind| kind.of(entries).as_bytes())
+    }
+
+    #[test]
+    fn every_packages_entries_read_back_as_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = EntriesWriter::spill_in(dir.path()).unwrap();
+        let names = ["a", "bb", "ccc"];
+        let placed: Vec<EntriesAt> = names
+            .iter()
+            .map(|name| writer.append(texts(&entries(name))).unwrap())
+            .collect();
+        let written = writer.finish().unwrap();
+        let mut buffer = Vec::new();
+        for (name, at) in names.iter().zip(&placed).rev() {
+            let expected = entries(name);
+            written.file.read(at, &mut buffer).unwrap();
+            for kind in Kind::ALL {
+                assert_eq!(&buffer[at.range(kind)], kind.of(&expected).as_bytes());
+                let mut entry = Vec::new();
+                written.file.read_entry(at, kind, &mut entry).unwrap();
+                assert_eq!(entry, kind.of(&expected).as_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn an_index_reads_back_whole_and_only_with_its_own_entries_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("repository-index");
+        let repomd = b"<repomd/>";
+        let packages = [listed("a"), listed("b")];
+        let mut writer = EntriesWriter::index_in(dir.path()).unwrap();
+        let placed: Vec<EntriesAt> = packages
+            .iter()
+            .map(|p| writer.append(texts(&p.entries)).unwrap())
+            .collect();
+        let written = writer.finish().unwrap();
+        let identity = written.identity.clone();
+        let pairs: Vec<(&ListedPackage, EntriesAt)> = packages.iter().zip(placed).collect();
+        save(&path, repomd, &identity, Some(written), &pairs).unwrap();
+
+        assert_eq!(load(&path, repomd).unwrap(), packages);
+        assert!(load(&path, b"<repomd>another</repomd>").is_none());
+        let (listing, _) = load_listing(&path, repomd).unwrap();
+        assert_eq!(
+            listing[1].stored,
+            Some(super::super::Stored::Indexed {
+                position: 1,
+                at: pairs[1].1
+            })
+        );
+
+        // The entries file changed in place, same size: not the one the listing names.
+        let entries = entries_path(&path);
+        let mut bytes = std::fs::read(&entries).unwrap();
+        bytes[0] ^= 1;
+        std::fs::write(&entries, &bytes).unwrap();
+        assert!(EntriesFile::open_indexed(&path, &identity).is_none());
+        assert!(load(&path, repomd).is_none());
+        // Cut short: neither.
+        bytes[0] ^= 1;
+        std::fs::write(&entries, &bytes[..bytes.len() - 1]).unwrap();
+        assert!(EntriesFile::open_indexed(&path, &identity).is_none());
+        std::fs::write(&entries, &bytes).unwrap();
+        assert!(EntriesFile::open_indexed(&path, &identity).is_some());
+
+        // A listing naming entries past the end of its entries file is not read at all.
+        let short = EntriesIdentity {
+            size: identity.size - 1,
+            sha256: identity.sha256.clone(),
+        };
+        save(&path, repomd, &short, None, &pairs).unwrap();
+        assert!(load_listing(&path, repomd).is_none());
+    }
+}
