@@ -31,11 +31,7 @@ impl PackageEntries {
         let write = |write: fn(&Entry, &mut XmlWriter<Vec<u8>>) -> io::Result<()>| {
             let mut out = quick_xml::Writer::new_with_indent(Vec::new(), b' ', 2);
             write(&entry, &mut out).expect("writing to memory");
-            let mut text = String::from_utf8(out.into_inner())
-                .expect("quick-xml writes the UTF-8 it is given");
-            // Held until the metadata is written, for every package a build makes.
-            text.shrink_to_fit();
-            text
+            String::from_utf8(out.into_inner()).expect("quick-xml writes the UTF-8 it is given")
         };
         Ok(PackageEntries {
             primary: write(Entry::primary),

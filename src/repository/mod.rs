@@ -97,9 +97,9 @@ pub struct ListedPackage {
     /// The content digest hostnet records in the description, if hostnet built it.
     pub digest: Option<String>,
     /// The package's entries in primary, filelists and other, exactly as the repository has them;
-    /// empty when the listing came from the build's own [`index`], which holds them apart.
+    /// empty when they are kept in a file instead ([`ListedPackage::stored`]).
     pub entries: crate::repodata::PackageEntries,
-    /// Where the package's entries are kept when `entries` is empty.
+    /// Where the package's entries are kept, when not in `entries`.
     pub stored: Option<Stored>,
 }
 
