@@ -359,18 +359,14 @@ fn gather_entries(
     let mut placed_at = Vec::with_capacity(listed.len());
     for (_, listing) in listed {
         let appended = match listing.stored {
-            Some(Stored::Spilled(at)) => spilled
-                .read(&at, &mut buffer)
-                .and_then(|()| writer.append(Kind::ALL.map(|kind| &buffer[at.range(kind)]))),
+            Some(Stored::Spilled(at)) => writer.append_from(spilled, &at, &mut buffer),
             Some(Stored::Indexed { position, at }) => {
                 let live = match &mut live {
                     Some(live) => live,
                     None => live.insert(LiveEntries::open(known, index_path, options)?),
                 };
                 match live {
-                    LiveEntries::File(file) => file.read(&at, &mut buffer).and_then(|()| {
-                        writer.append(Kind::ALL.map(|kind| &buffer[at.range(kind)]))
-                    }),
+                    LiveEntries::File(file) => writer.append_from(file, &at, &mut buffer),
                     LiveEntries::Parsed(parsed) => writer.append(entry_texts(&parsed[position])),
                 }
             }
@@ -383,10 +379,10 @@ fn gather_entries(
 
 /// The live generation's three metadata documents, kept as they are, if it holds them all.
 fn keep_live_documents(staging: &Generation, live_metadata: &[DataFile]) -> Option<Vec<DataFile>> {
-    let kept: Vec<DataFile> = ["primary", "filelists", "other"]
+    let kept: Vec<DataFile> = Kind::ALL
         .iter()
         .map(|kind| {
-            let file = live_metadata.iter().find(|file| file.kind == *kind)?;
+            let file = live_metadata.iter().find(|file| file.kind == kind.name())?;
             let relative = Path::new(REPODATA_DIR).join(file.file_name());
             staging
                 .holds_live(&relative, &file.checksum)

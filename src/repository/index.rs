@@ -249,6 +249,17 @@ impl EntriesWriter {
         Ok(at)
     }
 
+    /// Appends the package's entries that `file` holds at `at`; `buffer` is scratch space.
+    pub fn append_from(
+        &mut self,
+        file: &EntriesFile,
+        at: &EntriesAt,
+        buffer: &mut Vec<u8>,
+    ) -> std::io::Result<EntriesAt> {
+        file.read(at, buffer)?;
+        self.append(Kind::ALL.map(|kind| &buffer[at.range(kind)]))
+    }
+
     /// The file as written, open for reading.
     pub fn finish(self) -> std::io::Result<WrittenEntries> {
         let file = self.out.into_inner().map_err(|e| e.into_error())?;
