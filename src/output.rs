@@ -548,8 +548,6 @@ fn link_part(target: &Path, part: &str) -> Result<(), OutputError> {
     std::os::unix::fs::symlink(&destination, &link).map_err(io_error(&link))
 }
 
-/// Every generation but the live one (what a killed or failed build left behind, and the
-/// generations it replaced), except the parts the live one shares with an earlier generation.
 /// Removes what killed builds left of the state directory's caches (the repository index and
 /// the render memo are written to `.tmp*` files and renamed into place). Under the lock, no
 /// build is writing them; one that saves its caches as another starts loses at worst a cache,
@@ -566,6 +564,8 @@ fn remove_stale_temporary_files(state: &Path) {
     }
 }
 
+/// Every generation but the live one (what a killed or failed build left behind, and the
+/// generations it replaced), except the parts the live one shares with an earlier generation.
 fn remove_stale_generations(state: &Path) -> Result<(), OutputError> {
     let builds = state.join(BUILDS_DIR);
     let live = fs::read_link(state.join(CURRENT))
