@@ -291,12 +291,17 @@ pub fn save(
         source,
     };
     if let Some(written) = new_entries {
-        let temporary = written
-            .path
-            .ok_or_else(|| failed(std::io::Error::other("a spill is not an index's entries")))?;
+        let entries_path = entries_path(path);
+        let entries_failed = |source| OutputError::Io {
+            path: entries_path.clone(),
+            source,
+        };
+        let temporary = written.path.ok_or_else(|| {
+            entries_failed(std::io::Error::other("a spill is not an index's entries"))
+        })?;
         temporary
-            .persist(entries_path(path))
-            .map_err(|e| failed(e.error))?;
+            .persist(&entries_path)
+            .map_err(|e| entries_failed(e.error))?;
     }
     let listing: Vec<Listing> = packages
         .iter()
@@ -421,6 +426,32 @@ mod tests {
         assert!(EntriesFile::open_indexed(&path, &identity).is_none());
         std::fs::write(&entries, &bytes).unwrap();
         assert!(EntriesFile::open_indexed(&path, &identity).is_some());
+
+        // An entries file that cannot be replaced is named as such, and the listing is left.
+        std::fs::remove_file(&entries).unwrap();
+        std::fs::create_dir(&entries).unwrap();
+        let mut writer = EntriesWriter::index_in(dir.path()).unwrap();
+        writer.append(texts(&packages[0].entries)).unwrap();
+        let written = writer.finish().unwrap();
+        let error = save(
+            &path,
+            b"<repomd>other</repomd>",
+            &identity,
+            Some(written),
+            &pairs,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("repository-index.entries"), "{error}");
+        assert!(load_listing(&path, repomd).is_some());
+        let left = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name());
+        assert!(
+            left.into_iter()
+                .all(|name| !name.to_string_lossy().starts_with(".tmp"))
+        );
+        std::fs::remove_dir(&entries).unwrap();
 
         // A listing naming entries past the end of its entries file is not read at all.
         let short = EntriesIdentity {
