@@ -117,14 +117,7 @@ impl OpensslSigner {
     pub fn sign_packet(&self, mut data: impl Read, time: u32) -> Result<Vec<u8>, String> {
         let hashed = self.hashed_part(time);
         let mut hasher = sha2::Sha256::new();
-        let mut buffer = [0u8; 64 * 1024];
-        loop {
-            let read = data.read(&mut buffer).map_err(|e| e.to_string())?;
-            if read == 0 {
-                break;
-            }
-            hasher.update(&buffer[..read]);
-        }
+        std::io::copy(&mut data, &mut hasher).map_err(|e| e.to_string())?;
         hasher.update(&hashed);
         // The v4 trailer: version, 0xff, and the hashed part's length.
         hasher.update([SIGNATURE_VERSION, 0xff]);

@@ -157,14 +157,7 @@ impl EntriesFile {
             return None;
         }
         let mut hasher = sha2::Sha256::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            let read = (&file).read(&mut buffer).ok()?;
-            if read == 0 {
-                break;
-            }
-            hasher.update(&buffer[..read]);
-        }
+        std::io::copy(&mut &file, &mut hasher).ok()?;
         (hex::encode(hasher.finalize()) == identity.sha256).then_some(EntriesFile { file })
     }
 
