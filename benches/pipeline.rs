@@ -166,7 +166,7 @@ fn openssl_signs_per_second(bits: usize, processes: usize) -> Option<f64> {
 }
 
 /// One RSA signature over a package-sized input: the `pgp` crate's signer (pure-Rust RSA) against
-/// the OpenSSL package signer, and OpenSSL's own figure.
+/// hostnet's package signer (AWS-LC's RSA), and the system OpenSSL's own figure.
 fn bench_signatures(keys: &[BenchKey], results: &mut Results) {
     use rpm::signature::Signing as _;
     let data = vec![0x5au8; 16 * 1024];
@@ -179,17 +179,17 @@ fn bench_signatures(keys: &[BenchKey], results: &mut Results) {
             best.as_secs_f64() * 1e3 / 20.0
         };
         let pgp = per_signature(&|| reference.sign(&data[..], time).unwrap().len());
-        let openssl =
+        let hostnet =
             per_signature(&|| signing.package_signer.sign(&data[..], time).unwrap().len());
         let bound = key.signs_per_second.map_or("n/a".into(), |per_second| {
             format!("{:.2} ms", 1e3 / per_second)
         });
         results.add(
             format!(
-                "one RSA-{} signature of 16 KiB: pgp crate / hostnet (OpenSSL) / `openssl speed`",
+                "one RSA-{} signature of 16 KiB: pgp crate / hostnet (AWS-LC) / `openssl speed`",
                 key.bits
             ),
-            format!("{pgp:.2} / {openssl:.2} / {bound}"),
+            format!("{pgp:.2} / {hostnet:.2} / {bound}"),
         );
     }
 }

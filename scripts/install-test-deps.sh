@@ -4,7 +4,7 @@
 # PyPI), which `make bench` compares hostnet with.
 set -euo pipefail
 
-debian_packages=(rpm rpm2cpio cpio rpmlint createrepo-c dnf debootstrap gnupg bash coreutils passwd grub-common python3-rpm nginx openssl qemu-system-x86 busybox-static socat curl pkg-config libssl-dev)
+debian_packages=(rpm rpm2cpio cpio rpmlint createrepo-c dnf debootstrap gnupg bash coreutils passwd grub-common python3-rpm nginx openssl qemu-system-x86 busybox-static socat curl)
 missing=()
 for package in "${debian_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

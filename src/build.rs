@@ -659,7 +659,7 @@ impl<'k> Placing<'k, '_> {
                     .signature
                     .get_entry_data_as_binary(rpm::IndexSignatureTag::RPMSIGTAG_RSA)
                     .ok()?;
-                crate::package::openssl_signer::signature_issuer(packet)
+                crate::package::signer::signature_issuer(packet)
             })
             .is_some_and(|issuer| issuer == key.key_id())
     }

@@ -1144,6 +1144,26 @@ fn eddsa_and_ecdsa_keys_are_refused() {
 }
 
 #[test]
+fn an_rsa_key_too_small_to_trust_is_refused() {
+    let gpg = Gpg::new();
+    gpg.run(&[
+        "--quick-gen-key",
+        "Small <small@example.com>",
+        "rsa1024",
+        "sign",
+        "never",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("small.asc");
+    gpg.export("small@example.com", &key);
+    let error = build_error(&key);
+    assert!(
+        error.contains("the RSA key has 1024 bits; use 2048 to 8192"),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_key_that_signs_only_with_a_subkey_is_refused() {
     let gpg = Gpg::new();
     gpg.run(&[
@@ -1670,7 +1690,7 @@ fn signature_mpi(packet: &[u8]) -> (usize, usize) {
 }
 
 #[test]
-fn the_openssl_package_signer_writes_the_pgp_crates_packets_byte_for_byte() {
+fn the_package_signer_writes_the_pgp_crates_packets_byte_for_byte() {
     use rpm::signature::Signing as _;
     let dir = tempfile::tempdir().unwrap();
     let (secret, _) = common::hostnet_key(dir.path(), "same");

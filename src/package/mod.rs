@@ -3,7 +3,7 @@
 //! verifies header and payload.
 
 pub mod el7;
-pub mod openssl_signer;
+pub mod signer;
 pub mod signing;
 pub mod spec;
 pub mod versions;

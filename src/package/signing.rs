@@ -12,6 +12,11 @@ use pgp::crypto::public_key::PublicKeyAlgorithm;
 use pgp::types::{KeyDetails, PublicParams};
 use rsa::traits::PublicKeyParts;
 
+/// RSA key sizes a build signs with: below 2048 bits is too weak to trust, and AWS-LC (the package
+/// signer's RSA) takes no key above 8192 bits.
+const MIN_RSA_BITS: usize = 2048;
+const MAX_RSA_BITS: usize = 8192;
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("{}: cannot read the signing key: {source}", path.display())]
@@ -42,8 +47,11 @@ pub enum KeyError {
         path.display()
     )]
     PublicKey { path: PathBuf },
-    #[error("{}: the RSA key has {bits} bits; use at least 2048", path.display())]
-    TooShort { path: PathBuf, bits: usize },
+    #[error(
+        "{}: the RSA key has {bits} bits; use {MIN_RSA_BITS} to {MAX_RSA_BITS} (`hostnet keygen` makes 4096)",
+        path.display()
+    )]
+    UnusableSize { path: PathBuf, bits: usize },
     #[error(
         "{}: the primary key cannot sign (only a subkey can); rpm 4.11 cannot use signing subkeys: create a key whose primary key signs (`hostnet keygen`, or `gpg --quick-gen-key NAME rsa4096 sign`)",
         path.display()
@@ -77,8 +85,8 @@ pub struct SigningKey {
     /// The key as read, for [`SigningKey::reference_signer`].
     secret: SignedSecretKey,
     passphrase: Option<String>,
-    /// Signs packages (two signatures each): OpenSSL's RSA with the key unlocked once.
-    pub package_signer: super::openssl_signer::OpensslSigner,
+    /// Signs packages (two signatures each): AWS-LC's RSA with the key unlocked once.
+    pub package_signer: super::signer::PackageSigner,
     pub public_key: SignedPublicKey,
     /// Upper-case hex, as `rpm -qi gpg-pubkey` and `rpm -K` show the short form.
     pub fingerprint: String,
@@ -147,8 +155,8 @@ impl SigningKey {
         match primary.public_params() {
             PublicParams::RSA(params) => {
                 let bits = params.key.size() * 8;
-                if bits < 2048 {
-                    return Err(KeyError::TooShort {
+                if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+                    return Err(KeyError::UnusableSize {
                         path: path.into(),
                         bits,
                     });
@@ -166,14 +174,12 @@ impl SigningKey {
         }
 
         let fingerprint_bytes = primary.fingerprint().as_bytes().to_vec();
-        let package_signer =
-            super::openssl_signer::OpensslSigner::new(&secret, passphrase.as_deref()).map_err(
-                |detail| KeyError::Unlock {
-                    path: path.into(),
-                    detail,
-                },
-            )?;
-        // The OpenSSL signer has unlocked the key and checked it: a wrong passphrase or a damaged
+        let package_signer = super::signer::PackageSigner::new(&secret, passphrase.as_deref())
+            .map_err(|detail| KeyError::Unlock {
+                path: path.into(),
+                detail,
+            })?;
+        // The package signer has unlocked the key and checked it: a wrong passphrase or a damaged
         // key has already failed, with a clear message, rather than in the middle of a build.
 
         let user_id = secret
@@ -226,7 +232,7 @@ impl SigningKey {
         let time = time.max(self.created);
         use pgp::composed::Deserializable as _;
         use rpm::signature::Signing as _;
-        // The OpenSSL signer's packets are the pgp crate's byte for byte, at a third of the cost.
+        // The package signer's packets are the pgp crate's byte for byte, at a fraction of the cost.
         let packet = self
             .package_signer
             .sign(data, rpm::Timestamp(time))

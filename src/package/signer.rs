@@ -1,9 +1,11 @@
-//! Package signatures with OpenSSL doing the RSA operation.
+//! Package signatures with AWS-LC (`aws-lc-rs`) doing the RSA operation.
 //!
 //! The `rpm` crate's signer (the pure-Rust `rsa` crate) spends about 17 ms of CPU on one RSA-4096
-//! signature where OpenSSL takes about 5 ms, and it decrypts a passphrase-protected key again for
-//! every signature. Signing is nearly all of a fleet build, so this signer unlocks the key once
-//! and hands only the private-key operation to OpenSSL. Everything else is written here, byte for
+//! signature, and it decrypts a passphrase-protected key again for every signature. Signing is
+//! nearly all of a fleet build, so this signer unlocks the key once and hands only the private-key
+//! operation to AWS-LC. Measured on the 2-core bench machine (AVX-512 IFMA): AWS-LC signs RSA-4096
+//! in 2.7 ms where the system's OpenSSL 3.0 takes 6.1 ms, and RSA-2048 in 0.47 ms against 0.49 ms;
+//! on a CPU without IFMA both run the same assembly. Everything else is written here, byte for
 //! byte as the `pgp` crate writes it (RSA PKCS#1 v1.5 is deterministic, and a test compares the
 //! two signers' packets): a v4 binary-document signature packet with a new-format header, SHA-256,
 //! and the hashed subpackets creation time (2), issuer fingerprint (33), issuer key id (16) and
@@ -12,11 +14,8 @@
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use openssl::bn::{BigNum, BigNumContext};
-use openssl::md::Md;
-use openssl::pkey::{PKey, Private};
-use openssl::pkey_ctx::PkeyCtx;
-use openssl::rsa::{Padding, RsaPrivateKeyBuilder};
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use rsa::pkcs1::EncodeRsaPrivateKey;
 use sha2::Digest;
 
 use pgp::composed::SignedSecretKey;
@@ -34,8 +33,8 @@ const SUBPACKET_ISSUER_KEY_ID: u8 = 16;
 const SUBPACKET_SIGNERS_USER_ID: u8 = 28;
 const SUBPACKET_ISSUER_FINGERPRINT: u8 = 33;
 
-pub struct OpensslSigner {
-    key: PKey<Private>,
+pub struct PackageSigner {
+    key: RsaKeyPair,
     fingerprint: Vec<u8>,
     key_id: Vec<u8>,
     user_id: Option<Vec<u8>>,
@@ -45,15 +44,15 @@ pub struct OpensslSigner {
     signing_nanos: AtomicU64,
 }
 
-impl std::fmt::Debug for OpensslSigner {
+impl std::fmt::Debug for PackageSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpensslSigner")
+        f.debug_struct("PackageSigner")
             .field("fingerprint", &hex::encode(&self.fingerprint))
             .finish_non_exhaustive()
     }
 }
 
-impl OpensslSigner {
+impl PackageSigner {
     /// The primary key of `secret` (already checked to be RSA and able to sign), unlocked once.
     pub fn new(secret: &SignedSecretKey, passphrase: Option<&str>) -> Result<Self, String> {
         let primary = &secret.primary_key;
@@ -77,7 +76,7 @@ impl OpensslSigner {
             .and_then(|inner| inner)
             .map_err(|e| e.to_string())?;
         let key = rsa_key(&n, &e, &d, &p, &q)?;
-        Ok(OpensslSigner {
+        Ok(PackageSigner {
             key,
             fingerprint: primary.fingerprint().as_bytes().to_vec(),
             key_id: primary.legacy_key_id().as_ref().to_vec(),
@@ -157,7 +156,7 @@ impl OpensslSigner {
     }
 
     /// RSASSA-PKCS1-v1_5 over a SHA-256 digest.
-    fn rsa_sign(&self, digest: &[u8]) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+    fn rsa_sign(&self, digest: &[u8]) -> Result<Vec<u8>, aws_lc_rs::error::Unspecified> {
         let started = std::time::Instant::now();
         let signature = self.rsa_sign_untimed(digest);
         self.signatures.fetch_add(1, Ordering::Relaxed);
@@ -166,18 +165,18 @@ impl OpensslSigner {
         signature
     }
 
-    fn rsa_sign_untimed(&self, digest: &[u8]) -> Result<Vec<u8>, openssl::error::ErrorStack> {
-        let mut context = PkeyCtx::new(&self.key)?;
-        context.sign_init()?;
-        context.set_rsa_padding(Padding::PKCS1)?;
-        context.set_signature_md(Md::sha256())?;
-        let mut signature = Vec::new();
-        context.sign_to_vec(digest, &mut signature)?;
+    fn rsa_sign_untimed(&self, digest: &[u8]) -> Result<Vec<u8>, aws_lc_rs::error::Unspecified> {
+        // The digest is this signer's own (the data and the OpenPGP trailer, hashed above).
+        let digest =
+            aws_lc_rs::digest::Digest::import_less_safe(digest, &aws_lc_rs::digest::SHA256)?;
+        let mut signature = vec![0; self.key.public_modulus_len()];
+        self.key
+            .sign_digest(&RSA_PKCS1_SHA256, &digest, &mut signature)?;
         Ok(signature)
     }
 }
 
-impl rpm::signature::Signing for OpensslSigner {
+impl rpm::signature::Signing for PackageSigner {
     type Signature = Vec<u8>;
 
     fn sign(&self, data: impl Read, time: rpm::Timestamp) -> Result<Vec<u8>, rpm::Error> {
@@ -253,56 +252,27 @@ fn new_format_length(bytes: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
-/// An OpenSSL key from the OpenPGP parameters. OpenSSL wants the CRT values d mod (p-1),
-/// d mod (q-1) and q^-1 mod p, where OpenPGP stores p^-1 mod q.
-fn rsa_key(n: &[u8], e: &[u8], d: &[u8], p: &[u8], q: &[u8]) -> Result<PKey<Private>, String> {
-    let openssl = |e: openssl::error::ErrorStack| e.to_string();
-    let number = |bytes: &[u8]| BigNum::from_slice(bytes).map_err(openssl);
-    let mut context = BigNumContext::new().map_err(openssl)?;
-    let (n_big, e_big) = (number(n)?, number(e)?);
-    let (p_big, q_big, d_big) = (number(p)?, number(q)?, number(d)?);
-    let one = BigNum::from_u32(1).map_err(openssl)?;
-    let minus_one = |prime: &BigNum| {
-        let mut result = BigNum::new()?;
-        result.checked_sub(prime, &one)?;
-        Ok::<_, openssl::error::ErrorStack>(result)
+/// An AWS-LC key from the OpenPGP parameters, by way of the PKCS#1 form (which carries the CRT
+/// values d mod (p-1), d mod (q-1) and q^-1 mod p, where OpenPGP stores p^-1 mod q).
+fn rsa_key(n: &[u8], e: &[u8], d: &[u8], p: &[u8], q: &[u8]) -> Result<RsaKeyPair, String> {
+    let number = rsa::BigUint::from_bytes_be;
+    let damaged = |detail: String| {
+        format!(
+            "the RSA parameters do not fit together (n is not pq, or d does not invert e); the key is damaged: {detail}"
+        )
     };
-    let (p_minus_1, q_minus_1) = (
-        minus_one(&p_big).map_err(openssl)?,
-        minus_one(&q_big).map_err(openssl)?,
-    );
-    // The parameters must fit together (n = pq, and d inverts e modulo p-1 and q-1), or every
-    // signature would fail to verify. This is the arithmetic part of OpenSSL's RSA_check_key,
-    // without its primality tests of p and q, which cost a run half a second at RSA-4096.
-    let fits = (|| {
-        let mut product = BigNum::new()?;
-        product.checked_mul(&p_big, &q_big, &mut context)?;
-        let mut inverts = true;
-        for modulus in [&p_minus_1, &q_minus_1] {
-            let mut ed = BigNum::new()?;
-            ed.mod_mul(&e_big, &d_big, modulus, &mut context)?;
-            inverts &= ed == one;
-        }
-        Ok::<_, openssl::error::ErrorStack>(product == n_big && inverts)
-    })()
-    .map_err(openssl)?;
-    if !fits {
-        return Err("the RSA parameters do not fit together (n is not pq, or d does not invert e); the key is damaged".into());
-    }
-    let crt = (|| {
-        let mut dmp1 = BigNum::new()?;
-        dmp1.nnmod(&d_big, &p_minus_1, &mut context)?;
-        let mut dmq1 = BigNum::new()?;
-        dmq1.nnmod(&d_big, &q_minus_1, &mut context)?;
-        let mut iqmp = BigNum::new()?;
-        iqmp.mod_inverse(&q_big, &p_big, &mut context)?;
-        let rsa = RsaPrivateKeyBuilder::new(n_big, e_big, d_big)?
-            .set_factors(p_big, q_big)?
-            .set_crt_params(dmp1, dmq1, iqmp)?
-            .build();
-        PKey::from_rsa(rsa)
-    })();
-    crt.map_err(openssl)
+    // The parameters must fit together, or every signature would fail to verify: `from_components`
+    // checks that n = pq and that d inverts e (the arithmetic of a key check, without primality
+    // tests of p and q, which would cost a run half a second at RSA-4096).
+    let key = rsa::RsaPrivateKey::from_components(
+        number(n),
+        number(e),
+        number(d),
+        vec![number(p), number(q)],
+    )
+    .map_err(|e| damaged(e.to_string()))?;
+    let der = key.to_pkcs1_der().map_err(|e| e.to_string())?;
+    RsaKeyPair::from_der(der.as_bytes()).map_err(|e| format!("AWS-LC refused the RSA key: {e}"))
 }
 
 /// One subpacket: its length (type byte included), type, body.
@@ -331,15 +301,19 @@ fn openpgp_length(length: usize) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    /// A small RSA key's parameters: n, e, d, p, q (big-endian).
+    /// The smallest RSA key AWS-LC takes: its parameters n, e, d, p, q (big-endian).
     fn parameters() -> [Vec<u8>; 5] {
-        let key = openssl::rsa::Rsa::generate(1024).unwrap();
+        use rsa::traits::PrivateKeyParts;
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+        let [p, q] = key.primes() else {
+            unreachable!("two primes")
+        };
         [
-            key.n().to_vec(),
-            key.e().to_vec(),
-            key.d().to_vec(),
-            key.p().unwrap().to_vec(),
-            key.q().unwrap().to_vec(),
+            key.n().to_bytes_be(),
+            key.e().to_bytes_be(),
+            key.d().to_bytes_be(),
+            p.to_bytes_be(),
+            q.to_bytes_be(),
         ]
     }
 
