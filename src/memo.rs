@@ -33,6 +33,25 @@ pub struct Rendered {
     pub install_files: Vec<(PathBuf, String)>,
 }
 
+/// A host's line of the next memo: borrowed from this memo when the host's rendering is the one
+/// remembered (a rebuild's usual case, so that ten thousand unchanged hosts copy nothing), owned
+/// when the host was rendered now.
+#[derive(Debug)]
+pub enum MemoEntry<'m> {
+    Remembered(&'m str, &'m Rendered),
+    Rendered(String, Rendered),
+}
+
+impl MemoEntry<'_> {
+    /// The inputs digest and what rendering them gave.
+    pub fn parts(&self) -> (&str, &Rendered) {
+        match self {
+            MemoEntry::Remembered(inputs, rendered) => (inputs, rendered),
+            MemoEntry::Rendered(inputs, rendered) => (inputs, rendered),
+        }
+    }
+}
+
 pub struct RenderMemo {
     path: PathBuf,
     /// The digest of everything but the host: hostnet, templates, site.
@@ -87,21 +106,25 @@ impl RenderMemo {
         Some(hex::encode(hasher.finalize()))
     }
 
-    pub fn get(&self, inputs: &str) -> Option<&Rendered> {
-        self.loaded.get(inputs)
+    /// What rendering `inputs` gave, as this memo's own entry.
+    pub fn get(&self, inputs: &str) -> Option<MemoEntry<'_>> {
+        self.loaded
+            .get_key_value(inputs)
+            .map(|(inputs, rendered)| MemoEntry::Remembered(inputs, rendered))
     }
 
-    /// Replaces the memo with `entries` (inputs digest, rendering) in one rename, if it differs.
-    pub fn save(&self, entries: &[(String, Rendered)]) -> Result<(), OutputError> {
+    /// Replaces the memo with `entries` in one rename, if it differs.
+    pub fn save(&self, entries: &[MemoEntry<'_>]) -> Result<(), OutputError> {
         let unchanged = entries.len() == self.loaded.len()
-            && entries
-                .iter()
-                .all(|(inputs, rendered)| self.loaded.get(inputs) == Some(rendered));
+            && entries.iter().all(|entry| {
+                let (inputs, rendered) = entry.parts();
+                self.loaded.get(inputs) == Some(rendered)
+            });
         if unchanged || self.shared_inputs.is_none() {
             return Ok(());
         }
         let mut text = String::new();
-        for (inputs, rendered) in entries {
+        for (inputs, rendered) in entries.iter().map(MemoEntry::parts) {
             text.push_str(inputs);
             text.push(' ');
             text.push_str(&rendered.content_digest);
@@ -172,4 +195,71 @@ fn executable_identity() -> Option<String> {
         metadata.mtime(),
         metadata.mtime_nsec()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(seed: u8) -> Rendered {
+        Rendered {
+            content_digest: hex::encode([seed; 32]),
+            install_files: vec![
+                (
+                    PathBuf::from(format!("kickstart/host-{seed}.ks")),
+                    hex::encode([seed ^ 0xff; 32]),
+                ),
+                (
+                    PathBuf::from(format!("pxe/grub.cfg-{seed}")),
+                    hex::encode([seed ^ 0x0f; 32]),
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn remembered_and_newly_rendered_entries_are_saved_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("render-memo");
+        let templates = Templates::new(None).unwrap();
+        let site = Site::default();
+        let inputs = |seed: u8| hex::encode([seed.wrapping_mul(7); 32]);
+
+        let first = RenderMemo::load(&path, &templates, &site);
+        let entries: Vec<MemoEntry> = (1..=3)
+            .map(|seed| MemoEntry::Rendered(inputs(seed), rendered(seed)))
+            .collect();
+        first.save(&entries).unwrap();
+        let saved = std::fs::read(&path).unwrap();
+
+        // A rebuild in which host 2 is remembered and hosts 1 and 3 were rendered again, host 3
+        // differently, and a host 4 is new.
+        let second = RenderMemo::load(&path, &templates, &site);
+        let remembered = second.get(&inputs(2)).expect("host 2 remembered");
+        assert_eq!(remembered.parts(), (inputs(2).as_str(), &rendered(2)));
+        assert!(second.get(&inputs(9)).is_none());
+        let entries = vec![
+            MemoEntry::Rendered(inputs(1), rendered(1)),
+            remembered,
+            MemoEntry::Rendered(inputs(3), rendered(30)),
+            MemoEntry::Rendered(inputs(4), rendered(4)),
+        ];
+        second.save(&entries).unwrap();
+        let third = RenderMemo::load(&path, &templates, &site);
+        for (seed, content) in [(1, 1), (2, 2), (3, 30), (4, 4)] {
+            let entry = third.get(&inputs(seed)).expect("remembered");
+            assert_eq!(entry.parts().1, &rendered(content), "host {seed}");
+        }
+
+        // The same entries again, all remembered: the file is not rewritten.
+        let entries: Vec<MemoEntry> = [1, 2, 3, 4]
+            .into_iter()
+            .map(|seed| third.get(&inputs(seed)).unwrap())
+            .collect();
+        let third_text = std::fs::read(&path).unwrap();
+        std::fs::write(&path, "untouched").unwrap();
+        third.save(&entries).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"untouched");
+        assert_ne!(third_text, saved);
+    }
 }
