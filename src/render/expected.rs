@@ -19,25 +19,29 @@ fn proc_path(canonical: &str) -> String {
 }
 
 pub fn render(host: &Host) -> RenderedFile {
+    use std::fmt::Write as _;
     let bond = &host.bond;
     let management = &host.management;
     let containers = &host.containers;
-    let mut lines: Vec<[String; 4]> = Vec::new();
-    let mut line = |kind: &str, object: &str, property: &str, value: String| {
-        lines.push([kind.into(), object.into(), property.into(), value]);
+    let mut content = header(host, "#");
+    content.push_str("# kind\tobject\tproperty\tvalue; read by hostnet-verify\n");
+    // Written straight into the file's text: a fleet's `check` renders this for every host.
+    let mut line = |kind: &str, object: &str, property: &str, value: &dyn std::fmt::Display| {
+        writeln!(content, "{kind}\t{object}\t{property}\t{value}")
+            .expect("a String takes any text");
     };
-    line("bond", &bond.name, "mode", bond.mode.name().into());
-    line("bond", &bond.name, "slaves", bond.slaves.join(" "));
-    line("bond", &bond.name, "miimon", bond.miimon.to_string());
+    line("bond", &bond.name, "mode", &bond.mode.name());
+    line("bond", &bond.name, "slaves", &bond.slaves.join(" "));
+    line("bond", &bond.name, "miimon", &bond.miimon);
     for option in &bond.options {
         let value = option.value.to_string().replace(',', " ");
-        line("bond", &bond.name, option.name, value);
+        line("bond", &bond.name, option.name, &value);
     }
     if let Some(mtu) = bond.mtu {
-        line("link", &bond.name, "mtu", mtu.to_string());
+        line("link", &bond.name, "mtu", &mtu);
     }
     for slave in &bond.slaves {
-        line("link", slave, "master", bond.name.to_string());
+        line("link", slave, "master", &bond.name);
     }
     for (interface, vlan) in [
         (&management.interface, &management.vlan),
@@ -46,58 +50,47 @@ pub fn render(host: &Host) -> RenderedFile {
         if interface == &bond.name {
             continue;
         }
-        line("vlan", interface, "id", vlan.id.to_string());
-        line("vlan", interface, "lower", bond.name.to_string());
+        line("vlan", interface, "id", &vlan.id);
+        line("vlan", interface, "lower", &bond.name);
         if let Some(mtu) = vlan.mtu {
-            line("link", interface, "mtu", mtu.to_string());
+            line("link", interface, "mtu", &mtu);
         }
     }
-    line(
-        "link",
-        &containers.interface,
-        "master",
-        containers.bridge.to_string(),
-    );
+    line("link", &containers.interface, "master", &containers.bridge);
     line(
         "address",
         &management.interface,
         "ipv4",
-        management.address.to_string(),
+        &management.address,
     );
     line(
         "address",
         &containers.bridge,
         "ipv4",
-        containers.bridge_address.to_string(),
+        &containers.bridge_address,
     );
     line(
         "route",
         "default",
         "via",
-        format!("{} dev {}", management.gateway, management.interface),
+        &format_args!("{} dev {}", management.gateway, management.interface),
     );
-    line("sysctl", "net/ipv4/ip_forward", "value", "1".into());
+    line("sysctl", "net/ipv4/ip_forward", "value", &1);
     for interface in sysctl::rp_filter_interfaces(host) {
         line(
             "sysctl",
             &format!("net/ipv4/conf/{interface}/rp_filter"),
             "value",
-            "0".into(),
+            &0,
         );
     }
     for (key, value) in &host.sysctl {
-        line("sysctl", &proc_path(key), "value", value.clone());
+        line("sysctl", &proc_path(key), "value", value);
     }
     let docker = &host.docker;
     let mut args = docker.base_args.clone();
     args.extend(super::docker::dockerd_flags(host));
-    line("dockerd", &docker.dockerd, "args", args.join(" "));
-
-    let mut content = header(host, "#");
-    content.push_str("# kind\tobject\tproperty\tvalue; read by hostnet-verify\n");
-    for [kind, object, property, value] in lines {
-        content.push_str(&format!("{kind}\t{object}\t{property}\t{value}\n"));
-    }
+    line("dockerd", &docker.dockerd, "args", &args.join(" "));
     RenderedFile {
         path: EXPECTED_STATE_FILE.into(),
         mode: 0o644,
