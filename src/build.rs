@@ -546,16 +546,13 @@ impl<'k> Placing<'k, '_> {
         host: &Host,
     ) -> Result<PlacedHost<'k, 'm>, BuildError> {
         let inputs = memo.inputs_of(host);
-        let entry = inputs.as_deref().and_then(|inputs| memo.get(inputs));
-        if let Some(entry) = entry.filter(|entry| {
-            entry
-                .parts()
-                .1
+        let remembered = inputs.as_deref().and_then(|inputs| memo.get(inputs));
+        if let Some((inputs, remembered)) = remembered.filter(|(_, rendered)| {
+            rendered
                 .install_files
                 .iter()
                 .all(|(path, sha256)| self.staging.holds_live(path, sha256))
         }) {
-            let remembered = entry.parts().1;
             let name = crate::package::host_package_name(&host.name);
             let plan = self.plan(&name, &remembered.content_digest)?;
             if matches!(plan.current, Current::Keep(kept) if self.signed_as_this_build_signs(kept))
@@ -565,7 +562,7 @@ impl<'k> Placing<'k, '_> {
                 }
                 return Ok(PlacedHost {
                     versions: self.place(plan, &host.name, None)?,
-                    remembered: Some(entry),
+                    remembered: Some(memo::MemoEntry::Remembered(inputs, remembered)),
                 });
             }
         }

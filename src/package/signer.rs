@@ -3,9 +3,9 @@
 //! The `rpm` crate's signer (the pure-Rust `rsa` crate) spends about 17 ms of CPU on one RSA-4096
 //! signature, and it decrypts a passphrase-protected key again for every signature. Signing is
 //! nearly all of a fleet build, so this signer unlocks the key once and hands only the private-key
-//! operation to AWS-LC. Measured on the 2-core bench machine (AVX-512 IFMA): AWS-LC signs RSA-4096
-//! in 2.7 ms where the system's OpenSSL 3.0 takes 6.1 ms, and RSA-2048 in 0.47 ms against 0.49 ms;
-//! on a CPU without IFMA both run the same assembly. Everything else is written here, byte for
+//! operation to AWS-LC. Measured on the 2-core bench machine, whose CPU has AVX-512 IFMA: AWS-LC
+//! signs RSA-4096 in 2.7 ms where the system's OpenSSL 3.0 takes 6.1 ms, and RSA-2048 in 0.47 ms
+//! against 0.49 ms (docs/benchmarks.md). Everything else is written here, byte for
 //! byte as the `pgp` crate writes it (RSA PKCS#1 v1.5 is deterministic, and a test compares the
 //! two signers' packets): a v4 binary-document signature packet with a new-format header, SHA-256,
 //! and the hashed subpackets creation time (2), issuer fingerprint (33), issuer key id (16) and
