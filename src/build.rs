@@ -120,11 +120,11 @@ pub struct BuildReport {
 type Listed<'k> = (BuiltPackage, Cow<'k, ListedPackage>);
 
 pub fn build_fleet(
-    fleet: &Fleet,
+    mut fleet: Fleet,
     templates: &Templates,
     options: &BuildOptions,
 ) -> Result<BuildReport, BuildError> {
-    refuse_identity_collisions(fleet)?;
+    refuse_identity_collisions(&fleet)?;
     let signer = options
         .key
         .map_or_else(|| "unsigned".to_string(), |key| key.fingerprint.clone());
@@ -168,13 +168,18 @@ pub fn build_fleet(
         .hosts
         .par_iter()
         .map(|host| {
-            let placed = context.place_host(&memo, fleet, templates, host);
+            let placed = context.place_host(&memo, &fleet, templates, host);
             progress.inc();
             placed
         })
         .collect();
     progress.finish();
     crate::timing::mark("hosts rendered and packaged");
+    // Every host is placed: what follows needs their package names, not their models (some
+    // 1.5 KB a host), which would otherwise be held through the metadata and the commit. Freed
+    // here, not on another thread: the memory must be free before the listing is gathered.
+    let orphans = known.orphans("", &crate::package::fleet_packages(&fleet));
+    drop(std::mem::take(&mut fleet.hosts));
     let tools = PackageSpec::tools(&fleet.site);
     let tools_plan = context.plan(&tools.name, &tools.digest())?;
     let mut placed_versions = Vec::with_capacity(placed.len() + 1);
@@ -198,7 +203,7 @@ pub fn build_fleet(
         listed.extend(versions);
         report.retired.extend(retired);
     }
-    for orphan in known.orphans("", &crate::package::fleet_packages(fleet)) {
+    for orphan in orphans {
         let reason = match orphan.name.strip_prefix("hostnet-") {
             Some(host) => format!("{host} is no longer defined under hosts/"),
             None => format!(

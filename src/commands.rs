@@ -180,11 +180,11 @@ pub fn run(cli: &Cli) -> CommandResult {
                 source_date,
             };
             let started = std::time::Instant::now();
-            let report = crate::build::build_fleet(&fleet, &templates, &options)?;
+            let report = crate::build::build_fleet(fleet, &templates, &options)?;
             let summary = build_summary(&report, out, signing_key.as_ref(), started.elapsed());
             write_stdout(summary.as_bytes())?;
             crate::timing::mark("summary written");
-            crate::drop_in_background((fleet, report));
+            crate::drop_in_background(report);
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan {
