@@ -13,6 +13,7 @@
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::signing::SigningKey;
 use crate::repository::{self, ListedPackage, Location, RepositoryError};
@@ -63,10 +64,9 @@ pub struct KnownPackage {
     pub local: Option<PathBuf>,
     /// Its metadata entries, when a repository lists it: enough to list it again without the file.
     pub listed: Option<ListedPackage>,
-    /// The repository that lists it, to fetch the file when it is not at hand.
-    pub repository: Option<Location>,
-    /// Where it was found, for messages.
-    pub found_in: String,
+    /// The repository that lists it, to fetch the file when it is not at hand; one for all the
+    /// packages it lists.
+    pub repository: Option<Arc<Location>>,
     /// Listed by repository metadata whose signature verified with the build's key, so signed
     /// by it: builds with that key published it.
     pub vouched: bool,
@@ -76,8 +76,9 @@ pub struct KnownPackage {
 #[derive(Debug, Default)]
 pub struct KnownPackages {
     by_name: BTreeMap<String, Vec<KnownPackage>>,
-    /// Every package file name seen, with where, whatever its header says.
-    file_names: BTreeMap<String, String>,
+    /// Every package file name seen, whatever its header says, with where when that is not a
+    /// known package's [`KnownPackage::found_in`] (a file whose header is not one of a host's).
+    file_names: BTreeMap<String, Option<String>>,
     /// The build's index of its own repository, when the listing came from there.
     own_index: Option<OwnIndex>,
 }
@@ -95,6 +96,17 @@ pub struct OwnIndex {
 }
 
 impl KnownPackage {
+    /// Where it was found, for messages. Made when asked: a build knows one package per host.
+    pub fn found_in(&self) -> String {
+        match (&self.repository, &self.listed, &self.local) {
+            (Some(repository), Some(listed), _) => {
+                format!("{}/{}", repository.describe(), listed.location)
+            }
+            (_, _, Some(path)) => path.display().to_string(),
+            _ => self.file_name.clone(),
+        }
+    }
+
     /// The package file: the local copy, or fetched from the repository that lists it.
     pub fn bytes(&self) -> Result<Vec<u8>, VersionError> {
         if let Some(path) = &self.local {
@@ -104,11 +116,11 @@ impl KnownPackage {
             });
         }
         let (Some(repository), Some(listed)) = (&self.repository, &self.listed) else {
-            return Err(VersionError::MissingPrevious(self.found_in.clone()));
+            return Err(VersionError::MissingPrevious(self.found_in()));
         };
         repository.fetch(&listed.location)?.ok_or_else(|| {
             VersionError::Repository(RepositoryError::Malformed {
-                what: self.found_in.clone(),
+                what: self.found_in(),
                 detail: "listed in the metadata but missing".into(),
             })
         })
@@ -172,7 +184,7 @@ impl KnownPackages {
     fn add(&mut self, package: KnownPackage) {
         self.file_names
             .entry(package.file_name.clone())
-            .or_insert_with(|| package.found_in.clone());
+            .or_insert(None);
         let versions = self.by_name.entry(package.name.clone()).or_default();
         if let Some(same) = versions.iter_mut().find(|p| p.version == package.version) {
             // The first source read is the authoritative one; a later one may add a local copy.
@@ -206,6 +218,7 @@ impl KnownPackages {
                 return Err(VersionError::UntrustedMetadata(location.describe()));
             }
         }
+        let shared_location = Arc::new(location.clone());
         // Per package: a stat of its file and a few copies, over the cores for a large fleet.
         let packages: Vec<KnownPackage> = index
             .packages
@@ -224,9 +237,8 @@ impl KnownPackages {
                     file_name: listed.file_name().to_string(),
                     digest: listed.digest.clone(),
                     local,
-                    found_in: format!("{}/{}", location.describe(), listed.location),
                     listed: Some(listed),
-                    repository: Some(location.clone()),
+                    repository: Some(Arc::clone(&shared_location)),
                     vouched: trust.is_some(),
                 })
             })
@@ -276,7 +288,7 @@ impl KnownPackages {
                 .unwrap_or_default();
             self.file_names
                 .entry(file_name.clone())
-                .or_insert_with(|| path.display().to_string());
+                .or_insert_with(|| Some(path.display().to_string()));
             let metadata =
                 rpm::PackageMetadata::open(&path).map_err(|source| VersionError::Parse {
                     path: path.clone(),
@@ -305,7 +317,6 @@ impl KnownPackages {
                 version,
                 file_name,
                 digest,
-                found_in: path.display().to_string(),
                 local: Some(path),
                 listed: None,
                 repository: None,
@@ -345,10 +356,17 @@ impl KnownPackages {
             newest => {
                 let version = newest.map_or(1, |n| n.version + 1);
                 let file_name = file_name_for(version);
-                if let Some(existing) = self.file_names.get(&file_name) {
+                if let Some(seen) = self.file_names.get(&file_name) {
+                    let existing = seen.clone().unwrap_or_else(|| {
+                        self.by_name
+                            .values()
+                            .flatten()
+                            .find(|known| known.file_name == file_name)
+                            .map_or_else(|| file_name.clone(), KnownPackage::found_in)
+                    });
                     return Err(VersionError::Collision {
                         new: file_name,
-                        existing: existing.clone(),
+                        existing,
                     });
                 }
                 Current::Build(version)
@@ -418,7 +436,6 @@ mod tests {
             local: None,
             listed: None,
             repository: None,
-            found_in: "test".into(),
             vouched: false,
         }
     }
@@ -457,11 +474,30 @@ mod tests {
     }
 
     #[test]
+    fn a_file_name_taken_by_a_listed_package_names_where_it_was_found() {
+        // A package whose file is named as version 2 while its header says version 1: building
+        // version 2 would collide with it.
+        let mut packages = KnownPackages::default();
+        packages.add(KnownPackage {
+            file_name: file_name(2),
+            local: Some(PathBuf::from("/srv/repo/Packages").join(file_name(2))),
+            ..known(1, "old")
+        });
+        let Err(VersionError::Collision { new, existing }) =
+            packages.plan("hostnet-a", "new", 3, file_name)
+        else {
+            panic!("a collision");
+        };
+        assert_eq!(new, file_name(2));
+        assert_eq!(existing, format!("/srv/repo/Packages/{}", file_name(2)));
+    }
+
+    #[test]
     fn a_taken_file_name_is_refused() {
         let mut packages = KnownPackages::default();
         packages
             .file_names
-            .insert("hostnet-a-1-1.noarch.rpm".into(), "elsewhere".into());
+            .insert("hostnet-a-1-1.noarch.rpm".into(), Some("elsewhere".into()));
         assert!(matches!(
             packages.plan("hostnet-a", "x", 3, file_name),
             Err(VersionError::Collision { .. })
