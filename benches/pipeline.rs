@@ -146,14 +146,21 @@ impl BenchKey {
         openssl_signs_per_second(self.bits, cores()).map(|per_second| 2.0 * 1e3 / per_second)
     }
 
+    /// One signature by hostnet's own package signer over the bench's package-sized sample.
+    fn sign_sample(&self) -> usize {
+        use rpm::signature::Signing as _;
+        self.signer
+            .package_signer
+            .sign(&SIGNED_SAMPLE[..], SIGNATURE_TIME)
+            .unwrap()
+            .len()
+    }
+
     /// The stricter bound: two signatures per package at what hostnet's own package signer (AWS-LC)
     /// signs on every core together, with nothing else to do, measured now for about two seconds.
     fn signer_bound_ms(&self) -> f64 {
-        use rpm::signature::Signing as _;
-        let data = vec![0x5au8; 16 * 1024];
-        let time = rpm::Timestamp(1_700_000_000);
         let sign = |_| {
-            self.signer.package_signer.sign(&data[..], time).unwrap();
+            self.sign_sample();
         };
         let estimate = per_job_on_all_cores(4 * cores(), sign);
         let count = ((2_000.0 / estimate) as usize).max(4 * cores());
@@ -162,14 +169,7 @@ impl BenchKey {
 
     /// One signature by hostnet's own package signer on one core: the best of three rounds of ten.
     fn signer_one_core_ms(&self) -> f64 {
-        use rpm::signature::Signing as _;
-        let data = vec![0x5au8; 16 * 1024];
-        let time = rpm::Timestamp(1_700_000_000);
-        let (best, _) = best_of(3, || {
-            for _ in 0..10 {
-                self.signer.package_signer.sign(&data[..], time).unwrap();
-            }
-        });
+        let (best, _) = best_of(3, || (0..10).map(|_| self.sign_sample()).sum::<usize>());
         best.as_secs_f64() * 1e3 / 10.0
     }
 }
@@ -193,22 +193,27 @@ fn openssl_signs_per_second(bits: usize, processes: usize) -> Option<f64> {
         })
 }
 
+/// What the bench signs: a package-sized input, at a fixed time.
+const SIGNED_SAMPLE: [u8; 16 * 1024] = [0x5a; 16 * 1024];
+const SIGNATURE_TIME: rpm::Timestamp = rpm::Timestamp(1_700_000_000);
+
 /// One RSA signature over a package-sized input: the `pgp` crate's signer (pure-Rust RSA) against
 /// hostnet's package signer (AWS-LC's RSA), and the system OpenSSL's own figure.
 fn bench_signatures(keys: &[BenchKey], results: &mut Results) {
     use rpm::signature::Signing as _;
-    let data = vec![0x5au8; 16 * 1024];
     for key in keys {
-        let signing = &key.signer;
-        let time = rpm::Timestamp(1_700_000_000);
-        let reference = signing.reference_signer().unwrap();
+        let reference = key.signer.reference_signer().unwrap();
         let per_signature = |signer: &dyn Fn() -> usize| {
             let (best, _) = best_of(3, || (0..20).map(|_| signer()).sum::<usize>());
             best.as_secs_f64() * 1e3 / 20.0
         };
-        let pgp = per_signature(&|| reference.sign(&data[..], time).unwrap().len());
-        let hostnet =
-            per_signature(&|| signing.package_signer.sign(&data[..], time).unwrap().len());
+        let pgp = per_signature(&|| {
+            reference
+                .sign(&SIGNED_SAMPLE[..], SIGNATURE_TIME)
+                .unwrap()
+                .len()
+        });
+        let hostnet = per_signature(&|| key.sign_sample());
         let bound = key.signs_per_second.map_or("n/a".into(), |per_second| {
             format!("{:.2} ms", 1e3 / per_second)
         });
