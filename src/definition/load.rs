@@ -40,9 +40,7 @@ pub struct HostDefinition {
     pub file: FileId,
     /// The files the settings came from, site first, host last.
     pub chain: Vec<FileId>,
-    /// The host file alone, to tell host-only settings from inherited ones.
     // Boxed: a layer is some 1.6 KB in place, and a fleet's hosts are moved about in vectors.
-    pub own: Box<HostLayer>,
     pub merged: Box<HostLayer>,
 }
 
@@ -220,13 +218,12 @@ fn layer_host(
         merged.overlay(layer.clone());
         chain.push(*group_id);
     }
-    merged.overlay(own.clone());
+    merged.overlay(own);
     chain.push(id);
     Some(HostDefinition {
         name,
         file: id,
         chain,
-        own: Box::new(own),
         merged: Box::new(merged),
     })
 }
