@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::kickstart::pxe;
 use crate::memo::{self, RenderMemo};
-use crate::model::{Fleet, Host};
+use crate::model::{Fleet, Host, Site};
 use crate::output::{Committed, Generation, OutputError, STATE_DIR, io_error, sha256_hex};
 use crate::package::signing::SigningKey;
 use crate::package::versions::{self, Current, HostPlan, KnownPackage, KnownPackages, RELEASE};
@@ -164,22 +164,20 @@ pub fn build_fleet(
         spill: &spill,
         options,
     };
-    let placed: Vec<Result<PlacedHost, BuildError>> = fleet
-        .hosts
-        .par_iter()
+    // What follows placement needs the hosts' package names, not their models (some 1.5 KB a
+    // host): each model is freed as soon as its host is placed, so that the fleet's models and
+    // its placed packages are never all in memory together.
+    let orphans = known.orphans("", &crate::package::fleet_packages(&fleet));
+    let placed: Vec<Result<PlacedHost, BuildError>> = std::mem::take(&mut fleet.hosts)
+        .into_par_iter()
         .map(|host| {
-            let placed = context.place_host(&memo, &fleet, templates, host);
+            let placed = context.place_host(&memo, &fleet.site, templates, &host);
             progress.inc();
             placed
         })
         .collect();
     progress.finish();
     crate::timing::mark("hosts rendered and packaged");
-    // Every host is placed: what follows needs their package names, not their models (some
-    // 1.5 KB a host), which would otherwise be held through the metadata and the commit. Freed
-    // here, not on another thread: the memory must be free before the listing is gathered.
-    let orphans = known.orphans("", &crate::package::fleet_packages(&fleet));
-    drop(std::mem::take(&mut fleet.hosts));
     let tools = PackageSpec::tools(&fleet.site);
     let tools_plan = context.plan(&tools.name, &tools.digest())?;
     let mut placed_versions = Vec::with_capacity(placed.len() + 1);
@@ -491,18 +489,18 @@ fn write_repomd(
 /// The host's kickstart and, with a boot MAC, its PXE entries: each file's path and sha256.
 fn write_install_files(
     staging: &Generation,
-    fleet: &Fleet,
+    site: &Site,
     templates: &Templates,
     host: &Host,
 ) -> Result<Vec<(PathBuf, String)>, BuildError> {
-    let Some(kickstart) = &fleet.site.kickstart else {
+    let Some(kickstart) = &site.kickstart else {
         return Ok(Vec::new());
     };
     let mut files = vec![(
         Path::new(KICKSTART_DIR).join(format!("{}.ks", host.name)),
         crate::kickstart::render(templates, kickstart, host)?,
     )];
-    if let (Some(pxe), Some(mac)) = (&fleet.site.pxe, host.boot_mac) {
+    if let (Some(pxe), Some(mac)) = (&site.pxe, host.boot_mac) {
         let stem = pxe::mac_file_stem(&mac);
         files.push((
             Path::new(PXE_DIR).join("pxelinux.cfg").join(&stem),
@@ -546,7 +544,7 @@ impl<'k> Placing<'k, '_> {
     fn place_host<'m>(
         &self,
         memo: &'m RenderMemo,
-        fleet: &Fleet,
+        site: &Site,
         templates: &Templates,
         host: &Host,
     ) -> Result<PlacedHost<'k, 'm>, BuildError> {
@@ -572,11 +570,11 @@ impl<'k> Placing<'k, '_> {
             }
         }
         let rendered = render::render_host(templates, host)?;
-        let spec = PackageSpec::new(&fleet.site, host, rendered);
+        let spec = PackageSpec::new(site, host, rendered);
         let content_digest = spec.digest();
         let plan = self.plan(&spec.name, &content_digest)?;
         let versions = self.place(plan, &host.name, Some(&spec))?;
-        let install_files = write_install_files(self.staging, fleet, templates, host)?;
+        let install_files = write_install_files(self.staging, site, templates, host)?;
         Ok(PlacedHost {
             versions,
             remembered: inputs.map(|inputs| {
