@@ -549,23 +549,22 @@ impl<'k> Placing<'k, '_> {
         host: &Host,
     ) -> Result<PlacedHost<'k, 'm>, BuildError> {
         let inputs = memo.inputs_of(host);
-        let remembered = inputs.as_deref().and_then(|inputs| memo.get(inputs));
-        if let Some((inputs, remembered)) = remembered.filter(|(_, rendered)| {
-            rendered
-                .install_files
-                .iter()
+        let remembered = inputs.as_ref().and_then(|inputs| memo.get(inputs));
+        if let Some(remembered) = remembered.filter(|remembered| {
+            remembered
+                .install_files()
                 .all(|(path, sha256)| self.staging.holds_live(path, sha256))
         }) {
             let name = crate::package::host_package_name(&host.name);
-            let plan = self.plan(&name, &remembered.content_digest)?;
+            let plan = self.plan(&name, remembered.content_digest())?;
             if matches!(plan.current, Current::Keep(kept) if self.signed_as_this_build_signs(kept))
             {
-                for (path, sha256) in &remembered.install_files {
+                for (path, sha256) in remembered.install_files() {
                     self.staging.keep_live(path, sha256);
                 }
                 return Ok(PlacedHost {
                     versions: self.place(plan, &host.name, None)?,
-                    remembered: Some(memo::MemoEntry::Remembered(inputs, remembered)),
+                    remembered: Some(memo::MemoEntry::Remembered(remembered)),
                 });
             }
         }

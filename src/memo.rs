@@ -11,7 +11,9 @@
 //! size, modification time), so a new or rebuilt hostnet renders everything once. The memo is a
 //! cache: a missing, unreadable or foreign line only costs a render.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 
 use std::hash::Hash as _;
@@ -33,30 +35,61 @@ pub struct Rendered {
     pub install_files: Vec<(PathBuf, String)>,
 }
 
+impl Rendered {
+    /// The memo line's text after the inputs digest: `<content digest> <sha256>:<path>...`.
+    fn line_text(&self) -> String {
+        let mut text = self.content_digest.clone();
+        for (path, sha256) in &self.install_files {
+            text.push(' ');
+            text.push_str(sha256);
+            text.push(':');
+            text.push_str(&path.display().to_string());
+        }
+        text
+    }
+}
+
+/// The sha256 of everything rendering a host reads.
+pub type InputsDigest = [u8; 32];
+
+/// What the memo remembers of one host's rendering: its line as read, parsed when asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Remembered<'m> {
+    inputs: &'m InputsDigest,
+    /// `<content digest> <sha256>:<path>...`, checked when the memo was read.
+    text: &'m str,
+}
+
+impl<'m> Remembered<'m> {
+    pub fn content_digest(&self) -> &'m str {
+        self.text.split(' ').next().unwrap_or_default()
+    }
+
+    /// Each install file relative to the output, with its sha256.
+    pub fn install_files(&self) -> impl Iterator<Item = (&'m Path, &'m str)> + use<'m> {
+        self.text.split(' ').skip(1).filter_map(|field| {
+            let (sha256, path) = field.split_once(':')?;
+            Some((Path::new(path), sha256))
+        })
+    }
+}
+
 /// A host's line of the next memo: borrowed from this memo when the host's rendering is the one
 /// remembered (a rebuild's usual case, so that ten thousand unchanged hosts copy nothing), owned
 /// when the host was rendered now.
 #[derive(Debug)]
 pub enum MemoEntry<'m> {
-    Remembered(&'m str, &'m Rendered),
-    Rendered(String, Rendered),
-}
-
-impl MemoEntry<'_> {
-    /// The inputs digest and what rendering them gave.
-    pub fn parts(&self) -> (&str, &Rendered) {
-        match self {
-            MemoEntry::Remembered(inputs, rendered) => (inputs, rendered),
-            MemoEntry::Rendered(inputs, rendered) => (inputs, rendered),
-        }
-    }
+    Remembered(Remembered<'m>),
+    Rendered(InputsDigest, Rendered),
 }
 
 pub struct RenderMemo {
     path: PathBuf,
     /// The digest of everything but the host: hostnet, templates, site.
     shared_inputs: Option<String>,
-    loaded: HashMap<String, Rendered>,
+    /// Each host's line after its inputs digest, by that digest. Kept as text, one allocation a
+    /// host: parsed into strings and paths, ten thousand hosts' lines took three times the memory.
+    loaded: HashMap<InputsDigest, Box<str>>,
 }
 
 impl RenderMemo {
@@ -65,10 +98,19 @@ impl RenderMemo {
         let shared_inputs = executable_identity().map(|identity| {
             sha256_hex_of_parts([FORMAT, &identity, &templates.digest(), &format!("{site:?}")])
         });
-        let loaded = match (&shared_inputs, std::fs::read_to_string(path)) {
-            (Some(_), Ok(text)) => text.lines().filter_map(parse_line).collect(),
-            _ => HashMap::new(),
-        };
+        let mut loaded = HashMap::new();
+        if let (Some(_), Ok(file)) = (&shared_inputs, std::fs::File::open(path)) {
+            // Line by line: the whole text of a large fleet's memo is megabytes the build does
+            // not need at once.
+            let mut reader = std::io::BufReader::new(file);
+            let mut line = String::new();
+            while matches!(reader.read_line(&mut line), Ok(read) if read > 0) {
+                if let Some((inputs, text)) = parse_line(line.trim_end_matches('\n')) {
+                    loaded.insert(inputs, text.into());
+                }
+                line.clear();
+            }
+        }
         RenderMemo {
             path: path.to_path_buf(),
             shared_inputs,
@@ -78,7 +120,7 @@ impl RenderMemo {
 
     /// The digest of everything rendering `host` reads; `None` when hostnet cannot tell which
     /// executable it is, so nothing is remembered.
-    pub fn inputs_of(&self, host: &Host) -> Option<String> {
+    pub fn inputs_of(&self, host: &Host) -> Option<InputsDigest> {
         let shared = self.shared_inputs.as_ref()?;
         // Every field but where the definition was read from, which rendering never reads and
         // which shifts when hosts are added; naming every field makes a new one a compile error
@@ -103,37 +145,42 @@ impl RenderMemo {
         )
             .hash(&mut hasher);
         let DigestHasher(hasher) = hasher;
-        Some(hex::encode(hasher.finalize()))
+        Some(hasher.finalize().into())
     }
 
-    /// What rendering `inputs` gave, with the memo's own copy of `inputs`.
-    pub fn get(&self, inputs: &str) -> Option<(&str, &Rendered)> {
+    /// What rendering `inputs` gave, if remembered.
+    pub fn get(&self, inputs: &InputsDigest) -> Option<Remembered<'_>> {
         self.loaded
             .get_key_value(inputs)
-            .map(|(inputs, rendered)| (inputs.as_str(), rendered))
+            .map(|(inputs, text)| Remembered { inputs, text })
     }
 
     /// Replaces the memo with `entries` in one rename, if it differs.
     pub fn save(&self, entries: &[MemoEntry<'_>]) -> Result<(), OutputError> {
         let unchanged = entries.len() == self.loaded.len()
-            && entries.iter().all(|entry| {
-                let (inputs, rendered) = entry.parts();
-                self.loaded.get(inputs) == Some(rendered)
+            && entries.iter().all(|entry| match entry {
+                MemoEntry::Remembered(remembered) => {
+                    self.loaded.get(remembered.inputs).map(|text| &**text) == Some(remembered.text)
+                }
+                MemoEntry::Rendered(inputs, rendered) => self
+                    .loaded
+                    .get(inputs)
+                    .is_some_and(|text| **text == rendered.line_text()),
             });
         if unchanged || self.shared_inputs.is_none() {
             return Ok(());
         }
         let mut text = String::new();
-        for (inputs, rendered) in entries.iter().map(MemoEntry::parts) {
-            text.push_str(inputs);
+        for entry in entries {
+            let (inputs, line_text) = match entry {
+                MemoEntry::Remembered(remembered) => {
+                    (remembered.inputs, Cow::Borrowed(remembered.text))
+                }
+                MemoEntry::Rendered(inputs, rendered) => (inputs, Cow::Owned(rendered.line_text())),
+            };
+            text.push_str(&hex::encode(inputs));
             text.push(' ');
-            text.push_str(&rendered.content_digest);
-            for (path, sha256) in &rendered.install_files {
-                text.push(' ');
-                text.push_str(sha256);
-                text.push(':');
-                text.push_str(&path.display().to_string());
-            }
+            text.push_str(&line_text);
             text.push('\n');
         }
         let dir = self.path.parent().unwrap_or(Path::new("."));
@@ -159,25 +206,21 @@ impl std::hash::Hasher for DigestHasher {
     }
 }
 
-/// `<inputs> <content digest> <sha256>:<path>...`; `None` for anything else.
-fn parse_line(line: &str) -> Option<(String, Rendered)> {
+/// `<inputs> <content digest> <sha256>:<path>...`, as the inputs digest and the rest of the line;
+/// `None` for anything else.
+fn parse_line(line: &str) -> Option<(InputsDigest, &str)> {
     let is_digest = |text: &str| text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
-    let mut fields = line.split(' ');
-    let inputs = fields.next().filter(|f| is_digest(f))?;
-    let content_digest = fields.next().filter(|f| is_digest(f))?;
-    let install_files = fields
-        .map(|field| {
-            let (sha256, path) = field.split_once(':')?;
-            is_digest(sha256).then(|| (PathBuf::from(path), sha256.to_string()))
-        })
-        .collect::<Option<Vec<_>>>()?;
-    Some((
-        inputs.to_string(),
-        Rendered {
-            content_digest: content_digest.to_string(),
-            install_files,
-        },
-    ))
+    let (inputs, text) = line.split_once(' ')?;
+    let mut inputs_digest = InputsDigest::default();
+    hex::decode_to_slice(inputs, &mut inputs_digest).ok()?;
+    let mut fields = text.split(' ');
+    let well_formed = fields.next().is_some_and(is_digest)
+        && fields.all(|field| {
+            field
+                .split_once(':')
+                .is_some_and(|(sha256, path)| is_digest(sha256) && !path.is_empty())
+        });
+    well_formed.then_some((inputs_digest, text))
 }
 
 /// This hostnet: its version and its executable file's identity, which changes whenever the
@@ -217,13 +260,24 @@ mod tests {
         }
     }
 
+    /// What the memo remembers, owned, to compare with what was rendered.
+    fn owned(remembered: Remembered) -> Rendered {
+        Rendered {
+            content_digest: remembered.content_digest().to_string(),
+            install_files: remembered
+                .install_files()
+                .map(|(path, sha256)| (path.to_path_buf(), sha256.to_string()))
+                .collect(),
+        }
+    }
+
     #[test]
     fn remembered_and_newly_rendered_entries_are_saved_alike() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("render-memo");
         let templates = Templates::new(None).unwrap();
         let site = Site::default();
-        let inputs = |seed: u8| hex::encode([seed.wrapping_mul(7); 32]);
+        let inputs = |seed: u8| [seed.wrapping_mul(7); 32];
 
         let first = RenderMemo::load(&path, &templates, &site);
         let entries: Vec<MemoEntry> = (1..=3)
@@ -235,34 +289,54 @@ mod tests {
         // A rebuild in which host 2 is remembered and hosts 1 and 3 were rendered again, host 3
         // differently, and a host 4 is new.
         let second = RenderMemo::load(&path, &templates, &site);
-        let (key, remembered) = second.get(&inputs(2)).expect("host 2 remembered");
-        assert_eq!((key, remembered), (inputs(2).as_str(), &rendered(2)));
+        let remembered = second.get(&inputs(2)).expect("host 2 remembered");
+        assert_eq!(owned(remembered), rendered(2));
         assert!(second.get(&inputs(9)).is_none());
         let entries = vec![
             MemoEntry::Rendered(inputs(1), rendered(1)),
-            MemoEntry::Remembered(key, remembered),
+            MemoEntry::Remembered(remembered),
             MemoEntry::Rendered(inputs(3), rendered(30)),
             MemoEntry::Rendered(inputs(4), rendered(4)),
         ];
         second.save(&entries).unwrap();
         let third = RenderMemo::load(&path, &templates, &site);
         for (seed, content) in [(1, 1), (2, 2), (3, 30), (4, 4)] {
-            let (_, remembered) = third.get(&inputs(seed)).expect("remembered");
-            assert_eq!(remembered, &rendered(content), "host {seed}");
+            let remembered = third.get(&inputs(seed)).expect("remembered");
+            assert_eq!(owned(remembered), rendered(content), "host {seed}");
         }
 
-        // The same entries again, all remembered: the file is not rewritten.
-        let entries: Vec<MemoEntry> = [1, 2, 3, 4]
+        // The same entries again, remembered or rendered alike: the file is not rewritten.
+        let entries: Vec<MemoEntry> = [1, 2, 3]
             .into_iter()
-            .map(|seed| {
-                let (key, remembered) = third.get(&inputs(seed)).unwrap();
-                MemoEntry::Remembered(key, remembered)
-            })
+            .map(|seed| MemoEntry::Remembered(third.get(&inputs(seed)).unwrap()))
+            .chain([MemoEntry::Rendered(inputs(4), rendered(4))])
             .collect();
         let third_text = std::fs::read(&path).unwrap();
         std::fs::write(&path, "untouched").unwrap();
         third.save(&entries).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"untouched");
         assert_ne!(third_text, saved);
+    }
+
+    #[test]
+    fn a_damaged_line_is_forgotten_and_the_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("render-memo");
+        let templates = Templates::new(None).unwrap();
+        let site = Site::default();
+        let first = RenderMemo::load(&path, &templates, &site);
+        let entries: Vec<MemoEntry> = (1..=3)
+            .map(|seed| MemoEntry::Rendered([seed; 32], rendered(seed)))
+            .collect();
+        first.save(&entries).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // Line 2 cut short (a crash mid-write of an older hostnet), line 3 without its newline.
+        let damaged = format!("{}\n{}\n{}", lines[0], &lines[1][..100], lines[2]);
+        std::fs::write(&path, damaged).unwrap();
+        let second = RenderMemo::load(&path, &templates, &site);
+        assert_eq!(owned(second.get(&[1; 32]).unwrap()), rendered(1));
+        assert!(second.get(&[2; 32]).is_none());
+        assert_eq!(owned(second.get(&[3; 32]).unwrap()), rendered(3));
     }
 }
