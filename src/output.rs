@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
+use std::io::BufRead as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -152,7 +153,7 @@ pub struct Generation {
     target: PathBuf,
     parts: Vec<&'static str>,
     /// The live generation's directory and what its manifest says it holds.
-    live: Option<(PathBuf, HashMap<String, String>)>,
+    live: Option<(PathBuf, LiveFiles)>,
     /// Who signs this generation's packages (a key fingerprint, or `unsigned`), and who signed
     /// the live one's, if it says.
     signer: String,
@@ -160,17 +161,42 @@ pub struct Generation {
     /// Created on the first file that differs from the live generation.
     dir: Mutex<Option<tempfile::TempDir>>,
     /// What this generation holds, by path relative to it, in the order recorded.
-    files: Mutex<Vec<(String, Recorded)>>,
+    files: Mutex<Vec<(Box<str>, Recorded)>>,
     _lock: fs::File,
 }
 
 /// The digest and origin of one file of a generation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Recorded {
-    sha256: String,
+    sha256: FileDigest,
     /// Written into the new generation now, or identical to the live generation's file.
     written: bool,
 }
+
+/// A file's sha256, as its 32 bytes: a build holds one for every file of its live generation
+/// (tens of thousands), and records one for every file of the new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileDigest([u8; 32]);
+
+impl FileDigest {
+    fn of(content: &[u8]) -> FileDigest {
+        FileDigest(<sha2::Sha256 as sha2::Digest>::digest(content).into())
+    }
+
+    /// From its 64 hexadecimal digits; `None` for anything else.
+    fn from_hex(text: &str) -> Option<FileDigest> {
+        let mut bytes = [0; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(FileDigest(bytes))
+    }
+
+    fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+/// The live generation's files, by manifest path.
+type LiveFiles = HashMap<Box<str>, FileDigest>;
 
 /// What [`Generation::commit`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,27 +268,28 @@ impl Generation {
     /// Writes `content` at `relative` (created with its parents) with `mode`, unless the live
     /// generation holds exactly that content there. Returns the content's sha256.
     pub fn write(&self, relative: &Path, content: &[u8], mode: u32) -> Result<String, OutputError> {
-        let sha256 = sha256_hex(content);
-        let written = !self.holds_live(relative, &sha256);
+        let sha256 = FileDigest::of(content);
+        let written = !self.holds_live_digest(relative, sha256);
         if written {
             write_file(&self.staging_dir()?.join(relative), content, mode)?;
         }
-        self.record(relative, sha256.clone(), written);
-        Ok(sha256)
+        self.record(relative, sha256, written);
+        Ok(sha256.hex())
     }
 
     /// Keeps the live generation's file at `relative`, which the caller has checked with
     /// [`Generation::holds_live`]; it is linked into the new generation at commit.
     pub fn keep_live(&self, relative: &Path, sha256: &str) {
         debug_assert!(self.holds_live(relative, sha256));
-        self.record(relative, sha256.to_string(), false);
+        let sha256 = FileDigest::from_hex(sha256).expect("the live manifest's sha256");
+        self.record(relative, sha256, false);
     }
 
     /// The live generation's file at `relative`, with its sha256, if its manifest lists one.
     pub fn live_file(&self, relative: &Path) -> Option<(PathBuf, String)> {
         let (dir, files) = self.live.as_ref()?;
         let sha256 = files.get(&*manifest_path(relative))?;
-        Some((dir.join(relative), sha256.clone()))
+        Some((dir.join(relative), sha256.hex()))
     }
 
     /// Whether the live generation's packages are signed as this one's are.
@@ -272,15 +299,18 @@ impl Generation {
 
     /// Whether the live generation holds a file with `sha256` at `relative`.
     pub fn holds_live(&self, relative: &Path, sha256: &str) -> bool {
-        self.live.as_ref().is_some_and(|(_, files)| {
-            files
-                .get(&*manifest_path(relative))
-                .is_some_and(|s| s == sha256)
-        })
+        FileDigest::from_hex(sha256).is_some_and(|sha256| self.holds_live_digest(relative, sha256))
     }
 
-    fn record(&self, relative: &Path, sha256: String, written: bool) {
-        let entry = (manifest_path(relative), Recorded { sha256, written });
+    fn holds_live_digest(&self, relative: &Path, sha256: FileDigest) -> bool {
+        self.live
+            .as_ref()
+            .is_some_and(|(_, files)| files.get(&*manifest_path(relative)) == Some(&sha256))
+    }
+
+    fn record(&self, relative: &Path, sha256: FileDigest, written: bool) {
+        let path = manifest_path(relative).into_boxed_str();
+        let entry = (path, Recorded { sha256, written });
         locked(&self.files).push(entry);
     }
 
@@ -309,7 +339,7 @@ impl Generation {
             }
         }
         // Sorted for a manifest in a stable order; a path recorded twice keeps its last record.
-        let files: BTreeMap<String, Recorded> = std::mem::take(&mut *locked(&self.files))
+        let files: BTreeMap<Box<str>, Recorded> = std::mem::take(&mut *locked(&self.files))
             .into_iter()
             .collect();
         // Nothing written means no new generation directory either.
@@ -331,19 +361,19 @@ impl Generation {
                 !file.written && !shared.iter().any(|part| in_part(path, part))
             });
             for (path, _) in linked {
-                let source = live_dir.join(path);
+                let source = live_dir.join(&**path);
                 if !source.is_file() {
                     return Err(OutputError::LiveFileMissing {
                         path: source,
                         manifest: live_dir.join(MANIFEST),
                     });
                 }
-                link_or_copy(&source, &generation_dir.join(path))?;
+                link_or_copy(&source, &generation_dir.join(&**path))?;
             }
         }
         let manifest: String = files
             .iter()
-            .map(|(path, file)| format!("{}  {path}\n", file.sha256))
+            .map(|(path, file)| format!("{}  {path}\n", file.sha256.hex()))
             .collect();
         write_file(&generation_dir.join(MANIFEST), manifest.as_bytes(), 0o644)?;
         let signer = format!("{}\n", self.signer);
@@ -358,9 +388,9 @@ impl Generation {
     /// the repository's files, not the thousands of kickstarts and PXE entries.
     fn share_unchanged_parts(
         &self,
-        files: &BTreeMap<String, Recorded>,
+        files: &BTreeMap<Box<str>, Recorded>,
         live_dir: &Path,
-        live_files: &HashMap<String, String>,
+        live_files: &LiveFiles,
         generation_dir: &Path,
     ) -> Result<Vec<&'static str>, OutputError> {
         let mut shared = Vec::new();
@@ -379,10 +409,10 @@ impl Generation {
             let missing = files
                 .par_iter()
                 .filter(|(path, _)| in_part(path, part))
-                .find_any(|(path, _)| !live_dir.join(path).is_file());
+                .find_any(|(path, _)| !live_dir.join(Path::new(path.as_ref())).is_file());
             if let Some((path, _)) = missing {
                 return Err(OutputError::LiveFileMissing {
-                    path: live_dir.join(path),
+                    path: live_dir.join(Path::new(path.as_ref())),
                     manifest: live_dir.join(MANIFEST),
                 });
             }
@@ -405,7 +435,7 @@ impl Generation {
     }
 
     /// Makes the staged generation, holding `files`, the live one.
-    fn switch_to(&self, files: &BTreeMap<String, Recorded>) -> Result<(), OutputError> {
+    fn switch_to(&self, files: &BTreeMap<Box<str>, Recorded>) -> Result<(), OutputError> {
         let state = self.target.join(STATE_DIR);
         let generation = locked(&self.dir)
             .take()
@@ -485,20 +515,28 @@ fn live_generation(state: &Path) -> Option<PathBuf> {
 
 /// A generation's manifest; `None` (so nothing is reused) if it is missing or not one hostnet
 /// wrote, as with generations of older hostnet versions.
-fn read_manifest(path: &Path) -> Option<HashMap<String, String>> {
-    let text = fs::read_to_string(path).ok()?;
-    text.lines()
-        .map(|line| {
-            let (sha256, relative) = line.split_once("  ")?;
-            let plain = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
-            let relative = Path::new(relative);
-            let inside = relative.is_relative()
-                && relative
-                    .components()
-                    .all(|c| matches!(c, std::path::Component::Normal(_)));
-            (plain && inside).then(|| (manifest_path(relative), sha256.to_string()))
-        })
-        .collect()
+fn read_manifest(path: &Path) -> Option<LiveFiles> {
+    // Line by line: a large fleet's manifest is megabytes of text the build need not hold.
+    let mut reader = std::io::BufReader::new(fs::File::open(path).ok()?);
+    let mut files = HashMap::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return Some(files);
+        }
+        let (sha256, relative) = line.trim_end_matches('\n').split_once("  ")?;
+        let sha256 = FileDigest::from_hex(sha256)?;
+        let relative = Path::new(relative);
+        let inside = relative.is_relative()
+            && relative
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            return None;
+        }
+        files.insert(manifest_path(relative).into_boxed_str(), sha256);
+    }
 }
 
 /// A hard link of `source` at `destination`, or a copy where the file system refuses links.
