@@ -202,16 +202,16 @@ pub fn build_fleet(
         report.retired.extend(retired);
     }
     for orphan in orphans {
-        let reason = match orphan.name.strip_prefix("hostnet-") {
+        let reason = match orphan.name().strip_prefix("hostnet-") {
             Some(host) => format!("{host} is no longer defined under hosts/"),
             None => format!(
                 "{} is not a host package of this fleet (the repository is hostnet's own)",
-                orphan.name
+                orphan.name()
             ),
         };
         report.retired.push(RetiredPackage {
             reason,
-            file_name: orphan.file_name,
+            file_name: orphan.file_name().to_string(),
         });
     }
     report.retired.sort_by(|a, b| a.file_name.cmp(&b.file_name));
@@ -635,14 +635,14 @@ impl<'k> Placing<'k, '_> {
                 listed.push(self.carry(package, owner, PackageState::Retained)?);
             } else {
                 retired.push(RetiredPackage {
-                    file_name: package.file_name.clone(),
+                    file_name: package.file_name().to_string(),
                     reason: "signed with another key or unsigned, and its content cannot be made again to sign it".into(),
                 });
             }
         }
         let keep_versions = self.keep_versions;
         retired.extend(plan.retired.iter().map(|p| RetiredPackage {
-            file_name: p.file_name.clone(),
+            file_name: p.file_name().to_string(),
             reason: format!(
                 "older than the {keep_versions} versions kept ([package] keep-versions)"
             ),
@@ -724,7 +724,7 @@ impl<'k> Placing<'k, '_> {
         let listed_as_it_is = |listed: &'k ListedPackage, local: bool| {
             let built = BuiltPackage {
                 host: owner.to_string(),
-                file_name: package.file_name.clone(),
+                file_name: package.file_name().to_string(),
                 state,
                 sha256: listed.pkgid.clone(),
                 local,
@@ -733,17 +733,16 @@ impl<'k> Placing<'k, '_> {
             (built, Cow::Borrowed(listed))
         };
         if let Some(listed) = self.live_listing(package) {
-            let relative = Path::new(PACKAGES_DIR).join(&package.file_name);
+            let relative = Path::new(PACKAGES_DIR).join(package.file_name());
             self.staging.keep_live(&relative, &listed.pkgid);
             return Ok(listed_as_it_is(listed, true));
         }
         if let Some(path) = &package.local {
             let bytes = std::fs::read(path).map_err(io_error(path))?;
-            return self.add_file(owner, package.file_name.clone(), state, &bytes);
+            return self.add_file(owner, package.file_name().to_string(), state, &bytes);
         }
         let listed = package
-            .listed
-            .as_ref()
+            .listed()
             .expect("a package without a local file comes from repository metadata");
         Ok(listed_as_it_is(listed, false))
     }
@@ -751,8 +750,8 @@ impl<'k> Placing<'k, '_> {
     /// The metadata listing `package`, when the live build holds it as listed (same content, at
     /// `Packages/<file>`): then it is neither read nor written again.
     fn live_listing(&self, package: &'k KnownPackage) -> Option<&'k ListedPackage> {
-        let relative = Path::new(PACKAGES_DIR).join(&package.file_name);
-        package.listed.as_ref().filter(|listed| {
+        let relative = Path::new(PACKAGES_DIR).join(package.file_name());
+        package.listed().filter(|listed| {
             Path::new(&listed.location) == relative.strip_prefix("repo").unwrap_or(&relative)
                 && self.staging.holds_live(&relative, &listed.pkgid)
         })

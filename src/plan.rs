@@ -177,7 +177,7 @@ pub fn plan(
     let mut retired: Vec<String> = known
         .orphans("hostnet-", &crate::package::fleet_packages(fleet))
         .into_iter()
-        .map(|p| p.name)
+        .map(|p| p.name().to_string())
         .collect();
     retired.dedup();
     for name in retired {
@@ -226,10 +226,10 @@ fn plan_package(spec: &PackageSpec, known: &KnownPackages) -> Result<HostPlan, P
     };
     if state != HostState::Unchanged {
         let before = match newest {
-            Some(n) => files_of_package(&n.bytes()?, &n.file_name)?,
+            Some(n) => files_of_package(&n.bytes()?, n.file_name())?,
             None => BTreeMap::new(),
         };
-        let label = newest.map_or("(none)".to_string(), |n| n.file_name.clone());
+        let label = newest.map_or("(none)".to_string(), |n| n.file_name().to_string());
         compare(
             &before,
             &files_of_rendered(&spec.rendered),

@@ -56,14 +56,11 @@ pub enum VersionError {
 /// One package built before: where it is and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownPackage {
-    pub name: String,
     pub version: u64,
-    pub file_name: String,
-    pub digest: Option<String>,
+    /// Its name, file name and content digest, as a listing or its header gives them.
+    described: Described,
     /// A local copy of the file, when one is at hand.
     pub local: Option<PathBuf>,
-    /// Its metadata entries, when a repository lists it: enough to list it again without the file.
-    pub listed: Option<ListedPackage>,
     /// The repository that lists it, to fetch the file when it is not at hand; one for all the
     /// packages it lists.
     pub repository: Option<Arc<Location>>,
@@ -95,15 +92,59 @@ pub struct OwnIndex {
     pub entries: repository::index::EntriesIdentity,
 }
 
+/// What a known package is. Its listing already names it, so its name, file name and digest are
+/// read from there, not copied: a build knows one package per host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Described {
+    /// Its metadata entries, as a repository lists it: enough to list it again without the file.
+    Listed(ListedPackage),
+    /// A package file no metadata lists, as its header describes it.
+    File {
+        name: String,
+        file_name: String,
+        digest: Option<String>,
+    },
+}
+
 impl KnownPackage {
+    pub fn name(&self) -> &str {
+        match &self.described {
+            Described::Listed(listed) => &listed.name,
+            Described::File { name, .. } => name,
+        }
+    }
+
+    pub fn file_name(&self) -> &str {
+        match &self.described {
+            Described::Listed(listed) => listed.file_name(),
+            Described::File { file_name, .. } => file_name,
+        }
+    }
+
+    /// The content digest hostnet recorded in its description, if hostnet built it.
+    pub fn digest(&self) -> Option<&str> {
+        match &self.described {
+            Described::Listed(listed) => listed.digest.as_deref(),
+            Described::File { digest, .. } => digest.as_deref(),
+        }
+    }
+
+    /// Its metadata entries, when a repository lists it.
+    pub fn listed(&self) -> Option<&ListedPackage> {
+        match &self.described {
+            Described::Listed(listed) => Some(listed),
+            Described::File { .. } => None,
+        }
+    }
+
     /// Where it was found, for messages. Made when asked: a build knows one package per host.
     pub fn found_in(&self) -> String {
-        match (&self.repository, &self.listed, &self.local) {
+        match (&self.repository, self.listed(), &self.local) {
             (Some(repository), Some(listed), _) => {
                 format!("{}/{}", repository.describe(), listed.location)
             }
             (_, _, Some(path)) => path.display().to_string(),
-            _ => self.file_name.clone(),
+            _ => self.file_name().to_string(),
         }
     }
 
@@ -115,7 +156,7 @@ impl KnownPackage {
                 source,
             });
         }
-        let (Some(repository), Some(listed)) = (&self.repository, &self.listed) else {
+        let (Some(repository), Some(listed)) = (&self.repository, self.listed()) else {
             return Err(VersionError::MissingPrevious(self.found_in()));
         };
         repository.fetch(&listed.location)?.ok_or_else(|| {
@@ -182,13 +223,17 @@ impl KnownPackages {
     }
 
     fn add(&mut self, package: KnownPackage) {
-        self.file_names
-            .entry(package.file_name.clone())
-            .or_insert(None);
-        let versions = self.by_name.entry(package.name.clone()).or_default();
+        if !self.file_names.contains_key(package.file_name()) {
+            self.file_names
+                .insert(package.file_name().to_string(), None);
+        }
+        let versions = match self.by_name.get_mut(package.name()) {
+            Some(versions) => versions,
+            None => self.by_name.entry(package.name().to_string()).or_default(),
+        };
         if let Some(same) = versions.iter_mut().find(|p| p.version == package.version) {
             // The first source read is the authoritative one; a later one may add a local copy.
-            if same.digest == package.digest && same.local.is_none() {
+            if same.digest() == package.digest() && same.local.is_none() {
                 same.local = package.local;
             }
             return;
@@ -232,12 +277,9 @@ impl KnownPackages {
                     .local_path(&listed.location)
                     .filter(|p| p.is_file());
                 Some(KnownPackage {
-                    name: listed.name.clone(),
                     version,
-                    file_name: listed.file_name().to_string(),
-                    digest: listed.digest.clone(),
+                    described: Described::Listed(listed),
                     local,
-                    listed: Some(listed),
                     repository: Some(Arc::clone(&shared_location)),
                     vouched: trust.is_some(),
                 })
@@ -313,12 +355,13 @@ impl KnownPackages {
                     .map(String::from)
             });
             self.add(KnownPackage {
-                name: name.to_string(),
                 version,
-                file_name,
-                digest,
+                described: Described::File {
+                    name: name.to_string(),
+                    file_name,
+                    digest,
+                },
                 local: Some(path),
-                listed: None,
                 repository: None,
                 vouched: false,
             });
@@ -352,7 +395,7 @@ impl KnownPackages {
     ) -> Result<HostPlan<'_>, VersionError> {
         let versions = self.versions_of(name);
         let current = match versions.first() {
-            Some(newest) if newest.digest.as_deref() == Some(digest) => Current::Keep(newest),
+            Some(newest) if newest.digest() == Some(digest) => Current::Keep(newest),
             newest => {
                 let version = newest.map_or(1, |n| n.version + 1);
                 let file_name = file_name_for(version);
@@ -361,7 +404,7 @@ impl KnownPackages {
                         self.by_name
                             .values()
                             .flatten()
-                            .find(|known| known.file_name == file_name)
+                            .find(|known| known.file_name() == file_name)
                             .map_or_else(|| file_name.clone(), KnownPackage::found_in)
                     });
                     return Err(VersionError::Collision {
@@ -429,12 +472,13 @@ mod tests {
 
     fn known(version: u64, digest: &str) -> KnownPackage {
         KnownPackage {
-            name: "hostnet-a".into(),
             version,
-            file_name: format!("hostnet-a-{version}-1.noarch.rpm"),
-            digest: Some(digest.into()),
+            described: Described::File {
+                name: "hostnet-a".into(),
+                file_name: format!("hostnet-a-{version}-1.noarch.rpm"),
+                digest: Some(digest.into()),
+            },
             local: None,
-            listed: None,
             repository: None,
             vouched: false,
         }
@@ -479,7 +523,11 @@ mod tests {
         // version 2 would collide with it.
         let mut packages = KnownPackages::default();
         packages.add(KnownPackage {
-            file_name: file_name(2),
+            described: Described::File {
+                name: "hostnet-a".into(),
+                file_name: file_name(2),
+                digest: Some("old".into()),
+            },
             local: Some(PathBuf::from("/srv/repo/Packages").join(file_name(2))),
             ..known(1, "old")
         });
