@@ -264,29 +264,31 @@ impl KnownPackages {
             }
         }
         let shared_location = Arc::new(location.clone());
-        // Per package: a stat of its file and a few copies, over the cores for a large fleet.
-        let packages: Vec<KnownPackage> = index
+        // A stat per package, over the cores for a large fleet; the listings are then moved into
+        // the known packages one by one, never all copied at once.
+        let local_copies: Vec<Option<PathBuf>> = index
             .packages
-            .into_par_iter()
-            .filter_map(|listed| {
-                let version = listed.version.parse::<u64>().ok()?;
-                if listed.release != RELEASE {
-                    return None;
-                }
-                let local = location
+            .par_iter()
+            .map(|listed| {
+                location
                     .local_path(&listed.location)
-                    .filter(|p| p.is_file());
-                Some(KnownPackage {
-                    version,
-                    described: Described::Listed(listed),
-                    local,
-                    repository: Some(Arc::clone(&shared_location)),
-                    vouched: trust.is_some(),
-                })
+                    .filter(|path| path.is_file())
             })
             .collect();
-        for package in packages {
-            self.add(package);
+        for (listed, local) in index.packages.into_iter().zip(local_copies) {
+            let Ok(version) = listed.version.parse::<u64>() else {
+                continue;
+            };
+            if listed.release != RELEASE {
+                continue;
+            }
+            self.add(KnownPackage {
+                version,
+                described: Described::Listed(listed),
+                local,
+                repository: Some(Arc::clone(&shared_location)),
+                vouched: trust.is_some(),
+            });
         }
         Ok(index.indexed.map(|entries| OwnIndex {
             repomd: index.repomd,

@@ -107,9 +107,15 @@ pub fn load_listing(path: &Path, repomd: &[u8]) -> Option<(Vec<ListedPackage>, E
     if reader.read(&mut after).ok()? != 0 {
         return None;
     }
-    let packages = listing.into_iter().enumerate().map(|(position, package)| {
+    // Sized exactly: collected through `Option`, the vector would grow by doubling, to up to
+    // twice the fleet's listing.
+    let mut packages = Vec::with_capacity(listing.len());
+    for (position, package) in listing.into_iter().enumerate() {
         let at = package.entries;
-        (at.offset.checked_add(at.len() as u64)? <= header.entries.size).then_some(ListedPackage {
+        if at.offset.checked_add(at.len() as u64)? > header.entries.size {
+            return None;
+        }
+        packages.push(ListedPackage {
             name: package.name,
             version: package.version,
             release: package.release,
@@ -119,9 +125,9 @@ pub fn load_listing(path: &Path, repomd: &[u8]) -> Option<(Vec<ListedPackage>, E
             digest: package.digest,
             entries: PackageEntries::default(),
             stored: Some(super::Stored::Indexed { position, at }),
-        })
-    });
-    Some((packages.collect::<Option<_>>()?, header.entries))
+        });
+    }
+    Some((packages, header.entries))
 }
 
 /// The whole listing, entries included: what parsing the repository's metadata gives.
