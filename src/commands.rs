@@ -58,7 +58,7 @@ pub fn run(cli: &Cli) -> CommandResult {
         _ => crate::validate::HostDefinitions::Release,
     };
     let (definitions, diagnostics, fleet) = crate::load_fleet(&cli.hosts_dir(), host_definitions);
-    crate::timing::mark("definitions checked");
+    crate::timing::mark("definitions parsed and checked");
     match &cli.command {
         Command::Check { deny_warnings, .. } => {
             report(&definitions, &diagnostics);

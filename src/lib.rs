@@ -39,9 +39,12 @@ pub fn load_fleet(
     host_definitions: validate::HostDefinitions,
 ) -> (definition::Definitions, Diagnostics, Option<model::Fleet>) {
     let mut diagnostics = Diagnostics::default();
-    let mut definitions = definition::load(root, &mut diagnostics);
-    timing::mark("definitions parsed");
-    let fleet = validate::check(&mut definitions, &mut diagnostics, host_definitions);
+    let mut definitions = match host_definitions {
+        validate::HostDefinitions::Keep => definition::load(root, &mut diagnostics),
+        // Layered host by host as they are checked.
+        validate::HostDefinitions::Release => definition::read(root, &mut diagnostics),
+    };
+    let fleet = validate::check(&mut definitions, &mut diagnostics);
     (definitions, diagnostics, fleet)
 }
 

@@ -204,8 +204,7 @@ fn timings_are_reported_only_when_asked_for() {
         names,
         [
             "definition files read",
-            "definitions parsed",
-            "definitions checked",
+            "definitions parsed and checked",
             "live generation read",
             "packages built before and render memo read",
             "hosts rendered and packaged",

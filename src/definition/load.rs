@@ -29,7 +29,20 @@ pub struct Definitions {
     pub sources: SourceMap,
     /// `None` when the site file is missing or does not parse (already reported).
     pub site: Option<(FileId, SiteFile)>,
+    /// The hosts' definitions, once layered ([`load`], or [`read`] then [`Definitions::layer`]).
     pub hosts: Vec<HostDefinition>,
+    /// The host files read but not yet layered, in file order.
+    unlayered: Vec<HostFile>,
+    /// Group files by folder, outer folders first.
+    groups: Vec<(PathBuf, Option<(FileId, HostLayer)>)>,
+}
+
+/// A host's file, read but not yet layered over the site and its groups.
+#[derive(Debug)]
+pub struct HostFile {
+    name: String,
+    path: PathBuf,
+    id: FileId,
 }
 
 /// One host's settings after inheritance.
@@ -47,6 +60,49 @@ pub struct HostDefinition {
 /// Loads every definition under `root`, reporting unreadable or malformed files into `diagnostics`.
 /// Hosts whose site or group file is broken are left out: their problems would only echo that one.
 pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
+    let mut definitions = read(root, diagnostics);
+    let host_files = definitions.take_unlayered();
+    // Per host, spread over the cores, then reported in file order as one pass would.
+    let layered: Vec<(Option<HostDefinition>, Diagnostics)> = host_files
+        .into_par_iter()
+        .map(|file| definitions.layer(file))
+        .collect();
+    let mut hosts = Vec::with_capacity(layered.len());
+    for (host, found) in layered {
+        diagnostics.append(found);
+        hosts.extend(host);
+    }
+    definitions.hosts = hosts;
+    definitions
+}
+
+impl Definitions {
+    /// The host files not yet layered, taken to be layered one by one with [`Definitions::layer`].
+    pub fn take_unlayered(&mut self) -> Vec<HostFile> {
+        std::mem::take(&mut self.unlayered)
+    }
+
+    /// One host's settings over the site's `[defaults]` and its folders' group files, with what
+    /// parsing its file found; `None` when its own file, the site file or a group file it
+    /// inherits did not parse (already reported).
+    pub fn layer(&self, file: HostFile) -> (Option<HostDefinition>, Diagnostics) {
+        let mut found = Diagnostics::default();
+        let site = self.site.as_ref().map(|(site_id, site)| (*site_id, site));
+        let HostFile { name, path, id } = file;
+        let host = layer_host(
+            &self.sources,
+            site,
+            &self.groups,
+            (name, &path, id),
+            &mut found,
+        );
+        (host, found)
+    }
+}
+
+/// Reads and parses every file under `root`, the site's and groups' settings checked for what
+/// belongs only in a host file, and leaves the hosts to layer ([`Definitions::take_unlayered`]).
+pub fn read(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
     let mut sources = SourceMap::default();
     if !root.is_dir() {
         let id = sources.add(root.to_path_buf(), String::new());
@@ -59,6 +115,8 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
             sources,
             site: None,
             hosts: Vec::new(),
+            unlayered: Vec::new(),
+            groups: Vec::new(),
         };
     }
 
@@ -86,7 +144,7 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
     };
 
     let mut groups: Vec<(PathBuf, Option<(FileId, HostLayer)>)> = Vec::new();
-    let mut host_files: Vec<(String, PathBuf, FileId)> = Vec::new();
+    let mut host_files: Vec<HostFile> = Vec::new();
     for entry in WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
@@ -149,7 +207,11 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
             continue;
         }
         let name = file_name.trim_end_matches(".toml").to_string();
-        host_files.push((name, path.to_path_buf(), id));
+        host_files.push(HostFile {
+            name,
+            path: path.to_path_buf(),
+            id,
+        });
     }
 
     crate::timing::mark("definition files read");
@@ -171,28 +233,13 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
     // Outer folders first, whatever the names: `rack-a/a-row/group.toml` sorts before
     // `rack-a/group.toml` but must apply after it.
     groups.sort_by_key(|(folder, _)| folder.components().count());
-    // Parsing and layering are per host: spread over the cores, then reported in file order as
-    // one pass would.
-    let layered: Vec<(Option<HostDefinition>, Diagnostics)> = host_files
-        .into_par_iter()
-        .map(|(name, path, id)| {
-            let mut found = Diagnostics::default();
-            let site = site.as_ref().map(|(site_id, site)| (*site_id, site));
-            let host = layer_host(&sources, site, &groups, (name, &path, id), &mut found);
-            (host, found)
-        })
-        .collect();
-    let mut hosts = Vec::with_capacity(layered.len());
-    for (host, found) in layered {
-        diagnostics.append(found);
-        hosts.extend(host);
-    }
-
     Definitions {
         root: root.to_path_buf(),
         sources,
         site,
-        hosts,
+        hosts: Vec::new(),
+        unlayered: host_files,
+        groups,
     }
 }
 

@@ -25,19 +25,31 @@ use crate::model::Fleet;
 pub enum HostDefinitions {
     /// Kept, for a caller that reads them again (`show` checks one host of a broken fleet).
     Keep,
-    /// Freed as each host is checked, leaving [`Definitions::hosts`] empty: a large fleet's
-    /// settings layers (some 3 KB a host, the site's and groups' settings repeated in each) need
-    /// not sit beside the checked fleet.
+    /// Never all kept: each host is layered just before it is checked ([`Definitions::layer`],
+    /// for definitions [`crate::definition::read`] left unlayered) and freed just after, so a
+    /// large fleet's settings layers (some 2 KB a host, the site's and groups' settings repeated
+    /// in each) are never all in memory, nor beside the checked fleet.
     Release,
 }
 
 /// Checks everything; returns the fleet only when there is no error (warnings are allowed).
-pub fn check(
-    definitions: &mut Definitions,
-    diagnostics: &mut Diagnostics,
-    host_definitions: HostDefinitions,
-) -> Option<Fleet> {
-    let (_, site) = definitions.site.as_ref()?;
+/// Hosts [`crate::definition::load`] layered are checked and kept; host files
+/// [`crate::definition::read`] left unlayered are layered one by one as they are checked, each
+/// definition freed once its host is checked.
+pub fn check(definitions: &mut Definitions, diagnostics: &mut Diagnostics) -> Option<Fleet> {
+    let host_files = definitions.take_unlayered();
+    let definitions = &*definitions;
+    let Some((_, site)) = definitions.site.as_ref() else {
+        // Nothing can be checked without the site, but each host file's own problems are found.
+        let parsed: Vec<Diagnostics> = host_files
+            .into_par_iter()
+            .map(|file| definitions.layer(file).1)
+            .collect();
+        parsed
+            .into_iter()
+            .for_each(|found| diagnostics.append(found));
+        return None;
+    };
     let catalog = catalog::check_site(site, &definitions.root, diagnostics);
     // Each host checks on its own (the fleet-wide rules come after), so hosts spread over the
     // cores; their problems are then reported in definition order, as one pass would.
@@ -56,18 +68,33 @@ pub fn check(
         }
         (host, host_facts, found)
     };
-    let checked: Vec<_> = match host_definitions {
-        HostDefinitions::Keep => definitions.hosts.par_iter().map(check_host).collect(),
-        HostDefinitions::Release => std::mem::take(&mut definitions.hosts)
-            .into_par_iter()
-            .map(|definition| check_host(&definition))
-            .collect(),
+    // Boxed: these wait in one vector for the fleet's other hosts, beside the vectors the checked
+    // hosts and their facts move into.
+    let check_definition = |definition: &HostDefinition| {
+        let (host, facts, found) = check_host(definition);
+        (host.map(Box::new), facts, found)
     };
+    // Each host's file problems, then, for a host whose file parsed, its check.
+    let mut checked: Vec<(Diagnostics, Option<_>)> = definitions
+        .hosts
+        .par_iter()
+        .map(|definition| (Diagnostics::default(), Some(check_definition(definition))))
+        .collect();
+    // Each host layered just before it is checked, its definition freed just after: the fleet's
+    // definitions are never all in memory.
+    checked.par_extend(host_files.into_par_iter().map(|file| {
+        let (definition, parsing) = definitions.layer(file);
+        (parsing, definition.as_ref().map(check_definition))
+    }));
+    // As loading every host and then checking each would report them: files first.
+    for (parsing, _) in &mut checked {
+        diagnostics.append(std::mem::take(parsing));
+    }
     let mut hosts = Vec::with_capacity(checked.len());
     let mut facts = Vec::with_capacity(checked.len());
-    for (host, host_facts, found) in checked {
+    for (host, host_facts, found) in checked.into_iter().filter_map(|(_, checked)| checked) {
         diagnostics.append(found);
-        hosts.extend(host);
+        hosts.extend(host.map(|host| *host));
         facts.push(host_facts);
     }
     fleet::check_fleet(&facts, &definitions.sources, diagnostics);
