@@ -18,7 +18,7 @@ struct Claim<'a> {
     at: &'a Location,
 }
 
-pub fn check_fleet(hosts: &[HostFacts], sources: &SourceMap, diagnostics: &mut Diagnostics) {
+pub fn check_fleet(hosts: &[&HostFacts], sources: &SourceMap, diagnostics: &mut Diagnostics) {
     unique(
         hosts,
         sources,
@@ -114,7 +114,7 @@ pub fn check_fleet(hosts: &[HostFacts], sources: &SourceMap, diagnostics: &mut D
 
 /// Reports the second and later holders of a value that must be unique.
 fn unique<'a>(
-    hosts: &'a [HostFacts],
+    hosts: &[&'a HostFacts],
     sources: &SourceMap,
     diagnostics: &mut Diagnostics,
     what: &str,
@@ -122,7 +122,7 @@ fn unique<'a>(
     key: impl Fn(&'a HostFacts) -> Option<(String, &'a Location)>,
 ) {
     let mut seen: HashMap<String, (&HostFacts, &Location)> = HashMap::new();
-    for host in hosts {
+    for &host in hosts {
         let Some((value, at)) = key(host) else {
             continue;
         };
