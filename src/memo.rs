@@ -271,12 +271,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn remembered_and_newly_rendered_entries_are_saved_alike() {
+    /// Where a memo can be written, and the templates and site it is for.
+    fn scratch_memo() -> (tempfile::TempDir, PathBuf, Templates, Site) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("render-memo");
-        let templates = Templates::new(None).unwrap();
-        let site = Site::default();
+        (dir, path, Templates::new(None).unwrap(), Site::default())
+    }
+
+    #[test]
+    fn remembered_and_newly_rendered_entries_are_saved_alike() {
+        let (_dir, path, templates, site) = scratch_memo();
         let inputs = |seed: u8| [seed.wrapping_mul(7); 32];
 
         let first = RenderMemo::load(&path, &templates, &site);
@@ -320,10 +324,7 @@ mod tests {
 
     #[test]
     fn a_damaged_line_is_forgotten_and_the_others_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("render-memo");
-        let templates = Templates::new(None).unwrap();
-        let site = Site::default();
+        let (_dir, path, templates, site) = scratch_memo();
         let first = RenderMemo::load(&path, &templates, &site);
         let entries: Vec<MemoEntry> = (1..=3)
             .map(|seed| MemoEntry::Rendered([seed; 32], rendered(seed)))
