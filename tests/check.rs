@@ -372,7 +372,7 @@ const CASES: &[Case] = &[
         name: "duplicate host name across folders",
         files: &[("rack-b/dockerhost-01.toml", NEW_HOST, false)],
         position: "hosts/rack-b/dockerhost-01.toml:1:1: error: ",
-        message: "host name: dockerhost-01 of host dockerhost-01 is also used by host dockerhost-01 (hosts/dockerhost-01.toml:1:1)",
+        message: "host name: dockerhost-01 is also the name of hosts/dockerhost-01.toml:1:1; a host is named by its file name, whatever its folder, so rename one of the files",
     },
     Case {
         name: "duplicate management address",
@@ -794,6 +794,37 @@ fn all_problems_are_reported_in_one_run() {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }
     assert_eq!(output.status.code(), Some(1));
+}
+
+/// A host file copied into another folder clashes by name; the fqdn it derives from that name is
+/// the same clash, reported once. Two hosts of different names that set the same fqdn still clash.
+#[test]
+fn a_host_named_twice_is_one_error_and_a_shared_fqdn_another() {
+    let (output, _fleet) = run_case(&[("rack-b/dockerhost-01.toml", NEW_HOST, false)]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "error: host name: dockerhost-01 is also the name of hosts/dockerhost-01.toml:1:1"
+        ),
+        "{err}"
+    );
+    assert!(
+        !err.contains("fqdn"),
+        "the fqdn only echoes the name clash:\n{err}"
+    );
+    assert!(err.contains("1 error(s), 0 warning(s)"), "{err}");
+
+    let (output, _fleet) = run_case(&[(
+        "t.toml",
+        concat!("fqdn = \"dockerhost-01.example.com\"\n", new_host!()),
+        false,
+    )]);
+    let err = stderr(&output);
+    assert!(
+        err.contains("hosts/t.toml:1:8: error: fqdn: dockerhost-01.example.com of host t is also used by host dockerhost-01"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -19,14 +19,22 @@ struct Claim<'a> {
 }
 
 pub fn check_fleet(hosts: &[&HostFacts], sources: &SourceMap, diagnostics: &mut Diagnostics) {
-    unique(
-        hosts,
-        sources,
-        diagnostics,
-        "host name",
-        "rename one of the files",
-        |h| Some((h.name.clone(), &h.locations.file)),
-    );
+    let mut names: HashMap<&str, &Location> = HashMap::new();
+    for host in hosts {
+        match names.get(host.name.as_str()) {
+            Some(first_at) => diagnostics.error(
+                &host.locations.file,
+                format!(
+                    "host name: {} is also the name of {}; a host is named by its file name, whatever its folder, so rename one of the files",
+                    host.name,
+                    describe(first_at, sources)
+                ),
+            ),
+            None => {
+                names.insert(&host.name, &host.locations.file);
+            }
+        }
+    }
     unique(
         hosts,
         sources,
@@ -112,7 +120,9 @@ pub fn check_fleet(hosts: &[&HostFacts], sources: &SourceMap, diagnostics: &mut 
     }
 }
 
-/// Reports the second and later holders of a value that must be unique.
+/// Reports the second and later holders of a value that must be unique. Two hosts of the same
+/// name are left out: that is reported as a name clash, and what they derive from the name (the
+/// default fqdn) would only repeat it.
 fn unique<'a>(
     hosts: &[&'a HostFacts],
     sources: &SourceMap,
@@ -127,6 +137,9 @@ fn unique<'a>(
             continue;
         };
         if let Some((first, first_at)) = seen.get(&value) {
+            if first.name == host.name {
+                continue;
+            }
             diagnostics.error(
                 at,
                 format!(
