@@ -61,22 +61,26 @@ pub struct HostDefinition {
 /// Hosts whose site or group file is broken are left out: their problems would only echo that one.
 pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
     let mut definitions = read(root, diagnostics);
-    let host_files = definitions.take_unlayered();
-    // Per host, spread over the cores, then reported in file order as one pass would.
-    let layered: Vec<(Option<HostDefinition>, Diagnostics)> = host_files
-        .into_par_iter()
-        .map(|file| definitions.layer(file))
-        .collect();
-    let mut hosts = Vec::with_capacity(layered.len());
-    for (host, found) in layered {
-        diagnostics.append(found);
-        hosts.extend(host);
-    }
-    definitions.hosts = hosts;
+    definitions.layer_all(diagnostics);
     definitions
 }
 
 impl Definitions {
+    /// Layers every host file not yet layered into [`Definitions::hosts`]: per host, spread over
+    /// the cores, then reported in file order as one pass would.
+    pub fn layer_all(&mut self, diagnostics: &mut Diagnostics) {
+        let host_files = self.take_unlayered();
+        let layered: Vec<(Option<HostDefinition>, Diagnostics)> = host_files
+            .into_par_iter()
+            .map(|file| self.layer(file))
+            .collect();
+        self.hosts.reserve_exact(layered.len());
+        for (host, found) in layered {
+            diagnostics.append(found);
+            self.hosts.extend(host);
+        }
+    }
+
     /// The host files not yet layered, taken to be layered one by one with [`Definitions::layer`].
     pub fn take_unlayered(&mut self) -> Vec<HostFile> {
         std::mem::take(&mut self.unlayered)

@@ -37,23 +37,20 @@ pub enum HostDefinitions {
 /// [`crate::definition::read`] left unlayered are layered one by one as they are checked, each
 /// definition freed once its host is checked.
 pub fn check(definitions: &mut Definitions, diagnostics: &mut Diagnostics) -> Option<Fleet> {
+    if definitions.site.is_none() {
+        // Nothing can be checked without the site, but each host file's own problems are found.
+        definitions.layer_all(diagnostics);
+        return None;
+    }
     let host_files = definitions.take_unlayered();
     let definitions = &*definitions;
-    let Some((_, site)) = definitions.site.as_ref() else {
-        // Nothing can be checked without the site, but each host file's own problems are found.
-        let parsed: Vec<Diagnostics> = host_files
-            .into_par_iter()
-            .map(|file| definitions.layer(file).1)
-            .collect();
-        parsed
-            .into_iter()
-            .for_each(|found| diagnostics.append(found));
-        return None;
-    };
+    let (_, site) = definitions.site.as_ref()?;
     let catalog = catalog::check_site(site, &definitions.root, diagnostics);
     // Each host checks on its own (the fleet-wide rules come after), so hosts spread over the
     // cores; their problems are then reported in definition order, as one pass would.
-    let check_host = |definition: &HostDefinition| {
+    // Boxed: these wait in one vector for the fleet's other hosts, beside the vector the checked
+    // hosts move into.
+    let check_definition = |definition: &HostDefinition| {
         let mut found = Diagnostics::default();
         let (host, host_facts) = host::HostChecker::new(definition, &catalog, &mut found).check();
         // A host is only ever left out with a reason; never let one vanish from the fleet silently.
@@ -66,13 +63,7 @@ pub fn check(definitions: &mut Definitions, diagnostics: &mut Diagnostics) -> Op
                 ),
             );
         }
-        (host, host_facts, found)
-    };
-    // Boxed: these wait in one vector for the fleet's other hosts, beside the vector the checked
-    // hosts move into.
-    let check_definition = |definition: &HostDefinition| {
-        let (host, facts, found) = check_host(definition);
-        (host.map(Box::new), facts, found)
+        (host.map(Box::new), host_facts, found)
     };
     // Each host's file problems, then, for a host whose file parsed, its check.
     let mut checked: Vec<(Diagnostics, Option<_>)> = definitions
