@@ -121,8 +121,8 @@ pub fn check_fleet(hosts: &[&HostFacts], sources: &SourceMap, diagnostics: &mut 
 }
 
 /// Reports the second and later holders of a value that must be unique. Two hosts of the same
-/// name are left out: that is reported as a name clash, and what they derive from the name (the
-/// default fqdn) would only repeat it.
+/// name are left out: that is reported as a name clash, and what such a pair shares (the fqdn
+/// both derive from the name, a copied file's boot MAC) would only repeat it.
 fn unique<'a>(
     hosts: &[&'a HostFacts],
     sources: &SourceMap,
