@@ -85,7 +85,17 @@ pub fn run(cli: &Cli) -> CommandResult {
         Command::Show { host, .. } => {
             let Some(definition) = definitions.hosts.iter().find(|d| d.name == *host) else {
                 let defined = definitions.hosts.iter().map(|d| d.name.as_str());
-                return Err(unknown_host(defined, host).into());
+                let unknown = unknown_host(defined, host);
+                if !diagnostics.has_errors() {
+                    return Err(unknown.into());
+                }
+                // A host whose own file, group file or site file did not parse is not among the
+                // definitions: say why, not only that it is missing.
+                report(&definitions, &diagnostics);
+                eprintln!(
+                    "hostnet: {unknown}; a host whose file, group file or site.toml does not parse (above) is not listed: fix those first"
+                );
+                return Ok(ExitCode::from(1));
             };
             // Errors elsewhere in the fleet do not hide a host that is fine on its own.
             let concerns_host = |d: &crate::diagnostic::Diagnostic| {
@@ -494,6 +504,9 @@ fn select<'f>(
 
 fn unknown_host<'n>(defined: impl Iterator<Item = &'n str>, name: &str) -> String {
     let known: Vec<&str> = defined.collect();
+    if known.is_empty() {
+        return format!("no host named {name:?}; no host is defined");
+    }
     format!(
         "no host named {name:?}; defined hosts: {}",
         known.join(", ")

@@ -148,6 +148,32 @@ fn show_shows_a_sound_host_while_another_has_errors() {
     }
 }
 
+/// A host whose file does not parse is not among the definitions; `show` says why, with the parse
+/// error, rather than only that no such host exists.
+#[test]
+fn show_of_a_host_whose_file_does_not_parse_shows_why() {
+    let fleet = common::Fleet::example();
+    fleet.write("broken.toml", "[management]\naddress = \n");
+    let output = fleet.run(&["show", "broken"]);
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("hosts/broken.toml:2:"), "{err}");
+    assert!(
+        err.contains("no host named \"broken\"; defined hosts: dockerhost-01, dockerhost-02, dockerhost-03; a host whose file, group file or site.toml does not parse (above) is not listed"),
+        "{err}"
+    );
+
+    fleet.write("site.toml", "this is = = broken\n");
+    let output = fleet.run(&["show", "dockerhost-01"]);
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("hosts/site.toml:1:"), "{err}");
+    assert!(
+        err.contains("no host named \"dockerhost-01\"; no host is defined; a host whose file"),
+        "{err}"
+    );
+}
+
 #[test]
 fn hosts_goes_before_or_after_the_subcommand_and_only_where_it_means_something() {
     let fleet = common::Fleet::example();
