@@ -1,15 +1,15 @@
 //! `hostnet build`: every host's package into `<out>/repo/Packages/`, reusing unchanged ones, and
 //! the repository metadata listing the kept versions of every host.
 
-use std::borrow::Cow;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::definition::Definitions;
 use crate::kickstart::pxe;
 use crate::memo::{self, RenderMemo};
-use crate::model::{Fleet, Host, Site};
+use crate::model::{Host, Site};
 use crate::output::{Committed, Generation, OutputError, STATE_DIR, io_error, sha256_hex};
 use crate::package::signing::SigningKey;
 use crate::package::versions::{self, Current, HostPlan, KnownPackage, KnownPackages, RELEASE};
@@ -19,6 +19,7 @@ use crate::repodata::{self, DataFile, DocumentWriter, Kind, PackageEntries};
 use crate::repository::index::{EntriesAt, EntriesFile, EntriesWriter, WrittenEntries};
 use crate::repository::{self, ListedPackage, Stored};
 use crate::templates::Templates;
+use crate::validate::{BuildFleet, CheckedHost};
 
 /// What `build` owns in its output directory; anything else there is left alone.
 pub const OWNED_PARTS: [&str; 3] = ["repo", "kickstart", "pxe"];
@@ -66,6 +67,10 @@ pub enum BuildError {
         "{0} describes the live repository metadata, which lists other packages than it says; delete it (the next build reads the metadata instead)"
     )]
     IndexMismatch(PathBuf),
+    #[error(
+        "host {0} passed its check, but checking it again to render it did not give the same model (a hostnet bug; please report it)"
+    )]
+    HostRecheck(String),
 }
 
 pub struct BuildOptions<'a> {
@@ -117,14 +122,34 @@ pub struct BuildReport {
 /// One package of the new repository with its listing: computed now (its metadata entries in the
 /// build's spill), or borrowed from the metadata that listed it before (its entries in memory, or
 /// in the live index's entries file).
-type Listed<'k> = (BuiltPackage, Cow<'k, ListedPackage>);
+type Listed<'k> = (BuiltPackage, Listing<'k>);
+
+/// A package's listing in the new repository: the one known from before, or one made now. Boxed:
+/// a listing is some 300 bytes in place, and a fleet's listings are moved between vectors.
+enum Listing<'k> {
+    Known(&'k ListedPackage),
+    Made(Box<ListedPackage>),
+}
+
+impl std::ops::Deref for Listing<'_> {
+    type Target = ListedPackage;
+
+    fn deref(&self) -> &ListedPackage {
+        match self {
+            Listing::Known(listing) => listing,
+            Listing::Made(listing) => listing,
+        }
+    }
+}
 
 pub fn build_fleet(
-    mut fleet: Fleet,
+    fleet: BuildFleet,
+    definitions: &Definitions,
     templates: &Templates,
     options: &BuildOptions,
 ) -> Result<BuildReport, BuildError> {
-    refuse_identity_collisions(&fleet)?;
+    refuse_identity_collisions(&fleet.hosts)?;
+    let site = fleet.site();
     let signer = options
         .key
         .map_or_else(|| "unsigned".to_string(), |key| key.fingerprint.clone());
@@ -144,10 +169,7 @@ pub fn build_fleet(
         || {
             let live_metadata = crate::repository::data_files(&options.out.join("repo"));
             let memo_path = options.out.join(STATE_DIR).join(RENDER_MEMO);
-            (
-                live_metadata,
-                RenderMemo::load(&memo_path, templates, &fleet.site),
-            )
+            (live_metadata, RenderMemo::load(&memo_path, templates, site))
         },
     );
     let known = known?;
@@ -159,47 +181,50 @@ pub fn build_fleet(
     let progress = progress_bar(fleet.hosts.len());
     let context = Placing {
         known: &known,
-        keep_versions: fleet.site.package.keep_versions,
+        keep_versions: site.package.keep_versions,
+        fleet: &fleet,
+        definitions,
         staging: &staging,
         spill: &spill,
         options,
     };
-    // What follows placement needs the hosts' package names, not their models (some 1.5 KB a
-    // host): each model is freed as soon as its host is placed, so that the fleet's models and
-    // its placed packages are never all in memory together.
-    let orphans = known.orphans("", &crate::package::fleet_packages(&fleet));
-    let placed: Vec<Result<PlacedHost, BuildError>> = std::mem::take(&mut fleet.hosts)
-        .into_par_iter()
+    let orphans = known.orphans(
+        "",
+        &crate::package::fleet_packages(fleet.hosts.iter().map(|host| host.name.as_str())),
+    );
+    let placed: Vec<Result<PlacedHost, BuildError>> = fleet
+        .hosts
+        .par_iter()
         .map(|host| {
-            let placed = context.place_host(&memo, &fleet.site, templates, &host);
+            let placed = context.place_host(&memo, templates, host);
             progress.inc();
             placed
         })
         .collect();
     progress.finish();
     crate::timing::mark("hosts rendered and packaged");
-    let tools = PackageSpec::tools(&fleet.site);
+    let tools = PackageSpec::tools(site);
     let tools_plan = context.plan(&tools.name, &tools.digest())?;
-    let mut placed_versions = Vec::with_capacity(placed.len() + 1);
-    placed_versions.push(context.place(tools_plan, TOOLS_PACKAGE, Some(&tools))?);
+    let (tools_listed, tools_retired) = context.place(tools_plan, TOOLS_PACKAGE, Some(&tools))?;
     // Sized exactly: grown by doubling, these fleet-long vectors would hold up to twice their
     // entries, and both old and new buffers at each growth.
     let mut remembered = Vec::with_capacity(placed.len());
+    let mut listed: Vec<Listed> = Vec::with_capacity(
+        tools_listed.len()
+            + placed
+                .iter()
+                .map(|host| host.as_ref().map_or(0, |host| host.versions.0.len()))
+                .sum::<usize>(),
+    );
+    let mut report = BuildReport::default();
+    listed.extend(tools_listed);
+    report.retired.extend(tools_retired);
     for host in placed {
         let host = host?;
-        placed_versions.push(host.versions);
-        remembered.extend(host.remembered);
-    }
-    let mut report = BuildReport::default();
-    let mut listed: Vec<Listed> = Vec::with_capacity(
-        placed_versions
-            .iter()
-            .map(|(versions, _)| versions.len())
-            .sum(),
-    );
-    for (versions, retired) in placed_versions {
+        let (versions, retired) = host.versions;
         listed.extend(versions);
         report.retired.extend(retired);
+        remembered.extend(host.remembered);
     }
     for orphan in orphans {
         let reason = match orphan.name().strip_prefix("hostnet-") {
@@ -214,8 +239,12 @@ pub fn build_fleet(
             file_name: orphan.file_name().to_string(),
         });
     }
-    report.retired.sort_by(|a, b| a.file_name.cmp(&b.file_name));
-    listed.sort_by(|a, b| a.0.file_name.cmp(&b.0.file_name));
+    // File names are unique in a repository; an unstable sort needs no scratch copy of a
+    // fleet-long vector.
+    report
+        .retired
+        .sort_unstable_by(|a, b| a.file_name.cmp(&b.file_name));
+    listed.sort_unstable_by(|a, b| a.0.file_name.cmp(&b.0.file_name));
 
     // A rebuild whose listing is the live one, package for package, keeps the live metadata
     // documents without reading the packages' entries or hashing tens of megabytes.
@@ -254,10 +283,13 @@ pub fn build_fleet(
     };
     drop(spilled);
     let repomd = write_repomd(&staging, &data_files, options)?;
-    let checksums: String = listed
-        .iter()
-        .map(|(p, _)| format!("{}  Packages/{}\n", p.sha256, p.file_name))
-        .collect();
+    // Sized exactly (a megabyte at ten thousand hosts), not grown by doubling.
+    fn line(p: &BuiltPackage) -> [&str; 4] {
+        [&p.sha256, "  Packages/", &p.file_name, "\n"]
+    }
+    let mut checksums =
+        String::with_capacity(listed.iter().flat_map(|(p, _)| line(p)).map(str::len).sum());
+    checksums.extend(listed.iter().flat_map(|(p, _)| line(p)));
     staging.write(Path::new(CHECKSUMS_FILE), checksums.as_bytes(), 0o644)?;
     if let Some(key) = options.key {
         staging.write(
@@ -533,6 +565,9 @@ type PackageVersions<'k> = (Vec<Listed<'k>>, Vec<RetiredPackage>);
 struct Placing<'k, 's> {
     known: &'k KnownPackages,
     keep_versions: u32,
+    fleet: &'s BuildFleet,
+    /// Where a host's model is made again, for a host that is rendered.
+    definitions: &'s Definitions,
     staging: &'s Generation,
     spill: &'s std::sync::Mutex<EntriesWriter>,
     options: &'s BuildOptions<'s>,
@@ -544,18 +579,17 @@ impl<'k> Placing<'k, '_> {
     fn place_host<'m>(
         &self,
         memo: &'m RenderMemo,
-        site: &Site,
         templates: &Templates,
-        host: &Host,
+        checked: &CheckedHost,
     ) -> Result<PlacedHost<'k, 'm>, BuildError> {
-        let inputs = memo.inputs_of(host);
+        let inputs = memo.inputs_of(&checked.digest);
         let remembered = inputs.as_ref().and_then(|inputs| memo.get(inputs));
         if let Some(remembered) = remembered.filter(|remembered| {
             remembered
                 .install_files()
                 .all(|(path, sha256)| self.staging.holds_live(path, sha256))
         }) {
-            let name = crate::package::host_package_name(&host.name);
+            let name = crate::package::host_package_name(&checked.name);
             let plan = self.plan(&name, remembered.content_digest())?;
             if matches!(plan.current, Current::Keep(kept) if self.signed_as_this_build_signs(kept))
             {
@@ -563,11 +597,16 @@ impl<'k> Placing<'k, '_> {
                     self.staging.keep_live(path, sha256);
                 }
                 return Ok(PlacedHost {
-                    versions: self.place(plan, &host.name, None)?,
+                    versions: self.place(plan, &checked.name, None)?,
                     remembered: Some(memo::MemoEntry::Remembered(remembered)),
                 });
             }
         }
+        let host = &self
+            .fleet
+            .model(self.definitions, checked)
+            .ok_or_else(|| BuildError::HostRecheck(checked.name.clone()))?;
+        let site = self.fleet.site();
         let rendered = render::render_host(templates, host)?;
         let spec = PackageSpec::new(site, host, rendered);
         let content_digest = spec.digest();
@@ -710,7 +749,7 @@ impl<'k> Placing<'k, '_> {
             local: true,
             size: bytes.len() as u64,
         };
-        Ok((package, Cow::Owned(listing)))
+        Ok((package, Listing::Made(Box::new(listing))))
     }
 
     /// A package built before, into the new repository as it is. One the live build holds, as
@@ -730,7 +769,7 @@ impl<'k> Placing<'k, '_> {
                 local,
                 size: listed.size,
             };
-            (built, Cow::Borrowed(listed))
+            (built, Listing::Known(listed))
         };
         if let Some(listed) = self.live_listing(package) {
             let relative = Path::new(PACKAGES_DIR).join(package.file_name());
@@ -764,9 +803,9 @@ pub fn repository_index_path(out: &Path) -> PathBuf {
 }
 
 /// Two hosts sharing a `hostnet-host` number could be installed on one machine together.
-fn refuse_identity_collisions(fleet: &Fleet) -> Result<(), BuildError> {
+fn refuse_identity_collisions(hosts: &[CheckedHost]) -> Result<(), BuildError> {
     let mut seen = std::collections::HashMap::new();
-    for host in &fleet.hosts {
+    for host in hosts {
         let identity = crate::package::host_identity(&host.name);
         if let Some(first) = seen.insert(identity.clone(), &host.name) {
             return Err(BuildError::IdentityCollision {

@@ -52,6 +52,26 @@ pub fn run(cli: &Cli) -> CommandResult {
     {
         return publish(target, repo, *grace, *lock_timeout);
     }
+    if let Command::Build {
+        out,
+        key,
+        passphrase_file,
+        unsigned,
+        previous,
+        templates,
+        ..
+    } = &cli.command
+    {
+        let options = BuildCommand {
+            out,
+            key: key.as_deref(),
+            passphrase_file: passphrase_file.as_deref(),
+            unsigned: *unsigned,
+            previous: previous.as_deref(),
+            templates: templates.as_deref(),
+        };
+        return build(&cli.hosts_dir(), &options);
+    }
     // `show` may check its host again on its own; no other command reads the definitions again.
     let host_definitions = match cli.command {
         Command::Show { .. } => crate::validate::HostDefinitions::Keep,
@@ -137,7 +157,7 @@ pub fn run(cli: &Cli) -> CommandResult {
                 return Ok(ExitCode::from(1));
             };
             let selected = select(&fleet, names, *all)?;
-            let templates = site_templates(&fleet, templates.as_deref())?;
+            let templates = site_templates(&fleet.site, templates.as_deref())?;
             let staging = Staging::new(out)?;
             let nested = *all || selected.len() > 1;
             for host in &selected {
@@ -153,50 +173,6 @@ pub fn run(cli: &Cli) -> CommandResult {
             println!("rendered {} host(s) into {}", selected.len(), out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Build {
-            out,
-            key,
-            passphrase_file,
-            unsigned,
-            previous,
-            templates,
-            ..
-        } => {
-            let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
-                return Ok(ExitCode::from(1));
-            };
-            // Every host's layered settings with their source positions: tens of megabytes for a
-            // large fleet, and the build needs only the checked model.
-            crate::drop_in_background(definitions);
-            let source_date = crate::build::source_date_epoch()?;
-            let signing_key = match key {
-                Some(path) if !unsigned => {
-                    let passphrase =
-                        signing::read_passphrase(passphrase_file.as_deref(), PASSPHRASE_ENV)?;
-                    Some(signing::SigningKey::load(path, passphrase)?)
-                }
-                _ => {
-                    eprintln!(
-                        "hostnet: WARNING: building UNSIGNED packages (--unsigned); yum with gpgcheck=1 refuses them. Never publish these."
-                    );
-                    None
-                }
-            };
-            let templates = site_templates(&fleet, templates.as_deref())?;
-            let options = crate::build::BuildOptions {
-                out,
-                previous: previous.as_deref(),
-                key: signing_key.as_ref(),
-                source_date,
-            };
-            let started = std::time::Instant::now();
-            let report = crate::build::build_fleet(fleet, &templates, &options)?;
-            let summary = build_summary(&report, out, signing_key.as_ref(), started.elapsed());
-            write_stdout(summary.as_bytes())?;
-            crate::timing::mark("summary written");
-            crate::drop_in_background(report);
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Plan {
             out,
             previous,
@@ -207,7 +183,7 @@ pub fn run(cli: &Cli) -> CommandResult {
             let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
                 return Ok(ExitCode::from(1));
             };
-            let templates = site_templates(&fleet, templates.as_deref())?;
+            let templates = site_templates(&fleet.site, templates.as_deref())?;
             let known = crate::package::versions::KnownPackages::load(
                 &out.join("repo"),
                 &crate::build::repository_index_path(out),
@@ -247,6 +223,7 @@ pub fn run(cli: &Cli) -> CommandResult {
         Command::Completions { .. }
         | Command::Man
         | Command::Keygen { .. }
+        | Command::Build { .. }
         | Command::Publish { .. } => {
             unreachable!("handled earlier")
         }
@@ -263,7 +240,7 @@ fn write_specs(
     version: Option<u64>,
     templates: Option<&Path>,
 ) -> CommandResult {
-    let templates = site_templates(fleet, templates)?;
+    let templates = site_templates(&fleet.site, templates)?;
     let source_date = crate::build::source_date_epoch()?;
     let known = crate::package::versions::KnownPackages::published(previous, None)?;
     let mut specs = Vec::new();
@@ -424,7 +401,7 @@ fn usage_problem(command: &Command) -> Option<String> {
 pub const KEY_ENV: &str = "HOSTNET_SIGNING_KEY";
 
 fn render_everything(fleet: &Fleet) -> Result<(), Box<dyn std::error::Error>> {
-    let templates = site_templates(fleet, None)?;
+    let templates = site_templates(&fleet.site, None)?;
     let render = |host: &crate::model::Host| -> Result<(), String> {
         render::render_host(&templates, host).map_err(|e| e.to_string())?;
         if let Some(kickstart) = &fleet.site.kickstart {
@@ -446,15 +423,67 @@ fn render_everything(fleet: &Fleet) -> Result<(), Box<dyn std::error::Error>> {
 /// The templates with overrides from `--templates`, else from the site's `[kickstart] template-dir`:
 /// render and build must use the same ones, so that what render shows is what the package runs.
 fn site_templates(
-    fleet: &Fleet,
+    site: &crate::model::Site,
     cli_dir: Option<&std::path::Path>,
 ) -> Result<Templates, crate::templates::TemplateError> {
-    let site_dir = fleet
-        .site
+    let site_dir = site
         .kickstart
         .as_ref()
         .and_then(|k| k.template_dir.as_deref());
     Templates::new(cli_dir.or(site_dir))
+}
+
+/// `hostnet build`'s options.
+struct BuildCommand<'a> {
+    out: &'a Path,
+    key: Option<&'a Path>,
+    passphrase_file: Option<&'a Path>,
+    unsigned: bool,
+    previous: Option<&'a str>,
+    templates: Option<&'a Path>,
+}
+
+fn build(hosts: &Path, command: &BuildCommand) -> CommandResult {
+    let (definitions, diagnostics, fleet) = crate::load_fleet_for_build(hosts);
+    crate::timing::mark("definitions parsed and checked");
+    let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
+        return Ok(ExitCode::from(1));
+    };
+    let source_date = crate::build::source_date_epoch()?;
+    let signing_key = match command.key {
+        Some(path) if !command.unsigned => {
+            let passphrase = signing::read_passphrase(command.passphrase_file, PASSPHRASE_ENV)?;
+            Some(signing::SigningKey::load(path, passphrase)?)
+        }
+        _ => {
+            eprintln!(
+                "hostnet: WARNING: building UNSIGNED packages (--unsigned); yum with gpgcheck=1 refuses them. Never publish these."
+            );
+            None
+        }
+    };
+    let templates = site_templates(fleet.site(), command.templates)?;
+    let options = crate::build::BuildOptions {
+        out: command.out,
+        previous: command.previous,
+        key: signing_key.as_ref(),
+        source_date,
+    };
+    let started = std::time::Instant::now();
+    let report = crate::build::build_fleet(fleet, &definitions, &templates, &options)?;
+    // Every host's file text, kept for the hosts the build rendered: freeing it is no reason to
+    // wait.
+    crate::drop_in_background(definitions);
+    let summary = build_summary(
+        &report,
+        command.out,
+        signing_key.as_ref(),
+        started.elapsed(),
+    );
+    write_stdout(summary.as_bytes())?;
+    crate::timing::mark("summary written");
+    crate::drop_in_background(report);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints diagnostics to stderr with a summary line.
@@ -468,11 +497,7 @@ fn report(definitions: &Definitions, diagnostics: &Diagnostics) {
 }
 
 /// The fleet if it is valid; otherwise reports why and returns `None`.
-fn checked(
-    definitions: &Definitions,
-    diagnostics: &Diagnostics,
-    fleet: Option<Fleet>,
-) -> Option<Fleet> {
+fn checked<F>(definitions: &Definitions, diagnostics: &Diagnostics, fleet: Option<F>) -> Option<F> {
     if diagnostics.has_errors() || fleet.is_none() {
         report(definitions, diagnostics);
         eprintln!("hostnet: the definitions have errors; fix them first (hostnet check)");

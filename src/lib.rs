@@ -48,6 +48,21 @@ pub fn load_fleet(
     (definitions, diagnostics, fleet)
 }
 
+/// Reads and checks the definitions under `root` for a build ([`validate::check_for_build`]);
+/// the definitions are returned for [`validate::BuildFleet::model`].
+pub fn load_fleet_for_build(
+    root: &Path,
+) -> (
+    definition::Definitions,
+    Diagnostics,
+    Option<validate::BuildFleet>,
+) {
+    let mut diagnostics = Diagnostics::default();
+    let mut definitions = definition::read(root, &mut diagnostics);
+    let fleet = validate::check_for_build(&mut definitions, &mut diagnostics);
+    (definitions, diagnostics, fleet)
+}
+
 /// Drops `value` on a thread of its own. Freeing a large fleet's structures (tens of thousands of
 /// strings) takes a noticeable part of a quick run; the caller need not wait for it, and a process
 /// that exits meanwhile simply returns the memory to the system.

@@ -52,6 +52,37 @@ impl Rendered {
 /// The sha256 of everything rendering a host reads.
 pub type InputsDigest = [u8; 32];
 
+/// The sha256 of the host's own part of what rendering it reads: its model.
+pub type HostDigest = [u8; 32];
+
+/// The digest of `host`'s model, taken when the host is checked, so that a build whose memo
+/// remembers the host never needs the model again.
+pub fn host_digest(host: &Host) -> HostDigest {
+    // Every field but where the definition was read from, which rendering never reads and which
+    // shifts when hosts are added; naming every field makes a new one a compile error here
+    // rather than an input the memo would miss. The model's derived `Hash` feeds the digest: its
+    // byte layout may change between hostnet builds, which are inputs anyway.
+    let Host {
+        name,
+        fqdn,
+        boot_mac,
+        bond,
+        management,
+        containers,
+        docker,
+        rollout,
+        sysctl,
+        source: _,
+    } = host;
+    let mut hasher = DigestHasher(sha2::Sha256::new());
+    (
+        name, fqdn, boot_mac, bond, management, containers, docker, rollout, sysctl,
+    )
+        .hash(&mut hasher);
+    let DigestHasher(hasher) = hasher;
+    hasher.finalize().into()
+}
+
 /// What the memo remembers of one host's rendering: its line as read, parsed when asked.
 #[derive(Debug, Clone, Copy)]
 pub struct Remembered<'m> {
@@ -118,33 +149,14 @@ impl RenderMemo {
         }
     }
 
-    /// The digest of everything rendering `host` reads; `None` when hostnet cannot tell which
-    /// executable it is, so nothing is remembered.
-    pub fn inputs_of(&self, host: &Host) -> Option<InputsDigest> {
+    /// The digest of everything rendering a host reads, the host's part being `host`
+    /// ([`host_digest`]); `None` when hostnet cannot tell which executable it is, so nothing is
+    /// remembered.
+    pub fn inputs_of(&self, host: &HostDigest) -> Option<InputsDigest> {
         let shared = self.shared_inputs.as_ref()?;
-        // Every field but where the definition was read from, which rendering never reads and
-        // which shifts when hosts are added; naming every field makes a new one a compile error
-        // here rather than an input the memo would miss. The model's derived `Hash` feeds the
-        // digest: its byte layout may change between hostnet builds, which are inputs anyway.
-        let Host {
-            name,
-            fqdn,
-            boot_mac,
-            bond,
-            management,
-            containers,
-            docker,
-            rollout,
-            sysctl,
-            source: _,
-        } = host;
-        let mut hasher = DigestHasher(sha2::Sha256::new());
-        hasher.0.update(shared.as_bytes());
-        (
-            name, fqdn, boot_mac, bond, management, containers, docker, rollout, sysctl,
-        )
-            .hash(&mut hasher);
-        let DigestHasher(hasher) = hasher;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(shared.as_bytes());
+        hasher.update(host);
         Some(hasher.finalize().into())
     }
 

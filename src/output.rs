@@ -11,7 +11,7 @@
 //!   every part at once. A build killed at any instant leaves the old generation or the new one
 //!   whole, never a mix and never nothing; the next build removes what the killed one left.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::io::BufRead as _;
@@ -171,6 +171,8 @@ struct Recorded {
     sha256: FileDigest,
     /// Written into the new generation now, or identical to the live generation's file.
     written: bool,
+    /// Its place among the generation's records: of a path recorded twice, the last counts.
+    order: u32,
 }
 
 /// A file's sha256, as its 32 bytes: a build holds one for every file of its live generation
@@ -310,8 +312,16 @@ impl Generation {
 
     fn record(&self, relative: &Path, sha256: FileDigest, written: bool) {
         let path = manifest_path(relative).into_boxed_str();
-        let entry = (path, Recorded { sha256, written });
-        locked(&self.files).push(entry);
+        let mut files = locked(&self.files);
+        let order = u32::try_from(files.len()).expect("fewer than 4 billion files");
+        files.push((
+            path,
+            Recorded {
+                sha256,
+                written,
+                order,
+            },
+        ));
     }
 
     /// The new generation's directory, created on first use.
@@ -339,9 +349,13 @@ impl Generation {
             }
         }
         // Sorted for a manifest in a stable order; a path recorded twice keeps its last record.
-        let files: BTreeMap<Box<str>, Recorded> = std::mem::take(&mut *locked(&self.files))
-            .into_iter()
-            .collect();
+        // In place: a map, or a stable sort's scratch, would copy tens of thousands of records.
+        let mut files = std::mem::take(&mut *locked(&self.files));
+        files.sort_unstable_by(|(a, a_file), (b, b_file)| {
+            a.cmp(b).then(b_file.order.cmp(&a_file.order))
+        });
+        files.dedup_by(|later, kept| later.0 == kept.0);
+        let files = &files[..];
         // Nothing written means no new generation directory either.
         let unchanged = self.live_signed_alike()
             && self.live.as_ref().is_some_and(|(_, live)| {
@@ -356,7 +370,7 @@ impl Generation {
         let generation_dir = self.staging_dir()?;
         if let Some((live_dir, live_files)) = &self.live {
             let shared =
-                self.share_unchanged_parts(&files, live_dir, live_files, &generation_dir)?;
+                self.share_unchanged_parts(files, live_dir, live_files, &generation_dir)?;
             let linked = files.iter().filter(|(path, file)| {
                 !file.written && !shared.iter().any(|part| in_part(path, part))
             });
@@ -371,14 +385,10 @@ impl Generation {
                 link_or_copy(&source, &generation_dir.join(&**path))?;
             }
         }
-        let manifest: String = files
-            .iter()
-            .map(|(path, file)| format!("{}  {path}\n", file.sha256.hex()))
-            .collect();
-        write_file(&generation_dir.join(MANIFEST), manifest.as_bytes(), 0o644)?;
+        write_manifest(&generation_dir.join(MANIFEST), files)?;
         let signer = format!("{}\n", self.signer);
         write_file(&generation_dir.join(SIGNER), signer.as_bytes(), 0o644)?;
-        self.switch_to(&files)?;
+        self.switch_to(files)?;
         Ok(Committed::Switched)
     }
 
@@ -388,7 +398,7 @@ impl Generation {
     /// the repository's files, not the thousands of kickstarts and PXE entries.
     fn share_unchanged_parts(
         &self,
-        files: &BTreeMap<Box<str>, Recorded>,
+        files: &[(Box<str>, Recorded)],
         live_dir: &Path,
         live_files: &LiveFiles,
         generation_dir: &Path,
@@ -435,7 +445,7 @@ impl Generation {
     }
 
     /// Makes the staged generation, holding `files`, the live one.
-    fn switch_to(&self, files: &BTreeMap<Box<str>, Recorded>) -> Result<(), OutputError> {
+    fn switch_to(&self, files: &[(Box<str>, Recorded)]) -> Result<(), OutputError> {
         let state = self.target.join(STATE_DIR);
         let generation = locked(&self.dir)
             .take()
@@ -451,7 +461,7 @@ impl Generation {
                 .map_err(io_error(dir))
         };
         fsync_dir(&generation)?;
-        let has_part = |part: &str| files.keys().any(|path| in_part(path, part));
+        let has_part = |part: &str| files.iter().any(|(path, _)| in_part(path, part));
         // Parts this build writes get their fixed symlinks first (they resolve once `current`
         // switches); a legacy real directory from an older hostnet is moved into the state
         // directory, the one time the switch is not a single step.
@@ -686,6 +696,20 @@ fn parent_of(target: &Path) -> PathBuf {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     }
+}
+
+/// A generation's manifest of `files` (sorted), line by line: at ten thousand hosts its text is
+/// megabytes that need not be in memory at once.
+fn write_manifest(path: &Path, files: &[(Box<str>, Recorded)]) -> Result<(), OutputError> {
+    use std::io::Write as _;
+    let file = fs::File::create(path).map_err(io_error(path))?;
+    let mut out = std::io::BufWriter::new(file);
+    for (file_path, file) in files {
+        writeln!(out, "{}  {file_path}", file.sha256.hex()).map_err(io_error(path))?;
+    }
+    out.into_inner()
+        .map_err(|error| io_error(path)(error.into_error()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).map_err(io_error(path))
 }
 
 pub fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<(), OutputError> {

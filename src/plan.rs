@@ -175,7 +175,10 @@ pub fn plan(
     }
     hosts.push(plan_package(&PackageSpec::tools(&fleet.site), known)?);
     let mut retired: Vec<String> = known
-        .orphans("hostnet-", &crate::package::fleet_packages(fleet))
+        .orphans(
+            "hostnet-",
+            &crate::package::fleet_packages(fleet.hosts.iter().map(|h| h.name.as_str())),
+        )
         .into_iter()
         .map(|p| p.name().to_string())
         .collect();

@@ -38,7 +38,7 @@ pub struct Definitions {
 }
 
 /// A host's file, read but not yet layered over the site and its groups.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct HostFile {
     name: String,
     path: PathBuf,
@@ -70,10 +70,8 @@ impl Definitions {
     /// the cores, then reported in file order as one pass would.
     pub fn layer_all(&mut self, diagnostics: &mut Diagnostics) {
         let host_files = self.take_unlayered();
-        let layered: Vec<(Option<HostDefinition>, Diagnostics)> = host_files
-            .into_par_iter()
-            .map(|file| self.layer(file))
-            .collect();
+        let layered: Vec<(Option<HostDefinition>, Diagnostics)> =
+            host_files.par_iter().map(|file| self.layer(file)).collect();
         self.hosts.reserve_exact(layered.len());
         for (host, found) in layered {
             diagnostics.append(found);
@@ -89,7 +87,7 @@ impl Definitions {
     /// One host's settings over the site's `[defaults]` and its folders' group files, with what
     /// parsing its file found; `None` when its own file, the site file or a group file it
     /// inherits did not parse (already reported).
-    pub fn layer(&self, file: HostFile) -> (Option<HostDefinition>, Diagnostics) {
+    pub fn layer(&self, file: &HostFile) -> (Option<HostDefinition>, Diagnostics) {
         let mut found = Diagnostics::default();
         let site = self.site.as_ref().map(|(site_id, site)| (*site_id, site));
         let HostFile { name, path, id } = file;
@@ -97,7 +95,7 @@ impl Definitions {
             &self.sources,
             site,
             &self.groups,
-            (name, &path, id),
+            (name.clone(), path, *id),
             &mut found,
         );
         (host, found)

@@ -43,11 +43,11 @@ pub const APPLY_PATH: &str = "/usr/sbin/hostnet-apply";
 
 /// The names of the packages a fleet publishes: one per host and `hostnet-tools`. Any other
 /// package a repository holds is retired.
-pub fn fleet_packages(fleet: &crate::model::Fleet) -> std::collections::HashSet<String> {
-    fleet
-        .hosts
-        .iter()
-        .map(|h| host_package_name(&h.name))
+pub fn fleet_packages<'h>(
+    host_names: impl Iterator<Item = &'h str>,
+) -> std::collections::HashSet<String> {
+    host_names
+        .map(host_package_name)
         .chain([TOOLS_PACKAGE.to_string()])
         .collect()
 }

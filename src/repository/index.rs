@@ -66,16 +66,18 @@ impl EntriesAt {
     }
 }
 
-/// One package of the listing: a [`ListedPackage`] with where its entries are.
+/// One package of the listing: a [`ListedPackage`] with where its entries are. Read as owned
+/// strings; saved borrowing the build's (`Listing<&str>`, the same bytes), so that saving a
+/// fleet's listing copies none of its strings.
 #[derive(Serialize, Deserialize)]
-struct Listing {
-    name: String,
-    version: String,
-    release: String,
-    pkgid: String,
-    location: String,
+struct Listing<S = String> {
+    name: S,
+    version: S,
+    release: S,
+    pkgid: S,
+    location: S,
     size: u64,
-    digest: Option<String>,
+    digest: Option<S>,
     entries: EntriesAt,
 }
 
@@ -302,16 +304,16 @@ pub fn save(
             .persist(&entries_path)
             .map_err(|e| entries_failed(e.error))?;
     }
-    let listing: Vec<Listing> = packages
+    let listing: Vec<Listing<&str>> = packages
         .iter()
         .map(|(package, at)| Listing {
-            name: package.name.clone(),
-            version: package.version.clone(),
-            release: package.release.clone(),
-            pkgid: package.pkgid.clone(),
-            location: package.location.clone(),
+            name: package.name.as_str(),
+            version: &package.version,
+            release: &package.release,
+            pkgid: &package.pkgid,
+            location: &package.location,
             size: package.size,
-            digest: package.digest.clone(),
+            digest: package.digest.as_deref(),
             entries: *at,
         })
         .collect();

@@ -16,9 +16,9 @@ pub mod values;
 
 use rayon::prelude::*;
 
-use crate::definition::{Definitions, HostDefinition};
+use crate::definition::{Definitions, HostDefinition, HostFile};
 use crate::diagnostic::Diagnostics;
-use crate::model::Fleet;
+use crate::model::{Fleet, Host};
 
 /// What becomes of the hosts' definitions ([`Definitions::hosts`]) once checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,12 +37,99 @@ pub enum HostDefinitions {
 /// [`crate::definition::read`] left unlayered are layered one by one as they are checked, each
 /// definition freed once its host is checked.
 pub fn check(definitions: &mut Definitions, diagnostics: &mut Diagnostics) -> Option<Fleet> {
+    let host_files = definitions.take_unlayered();
+    let (catalog, hosts) = check_hosts(definitions, &host_files, diagnostics, |host, _| host)?;
+    Some(Fleet {
+        site: catalog.site,
+        hosts,
+    })
+}
+
+/// A host checked for a build: its name and the digest of its model, which is all a build needs
+/// of a host whose rendering the render memo remembers. The model itself is made again, from the
+/// definitions already read, only for a host that is rendered ([`BuildFleet::model`]).
+#[derive(Debug)]
+pub struct CheckedHost {
+    pub name: String,
+    pub digest: crate::memo::HostDigest,
+    /// The host's place in the definitions: layered ones first, then the host files.
+    position: usize,
+}
+
+/// The checked fleet as a build takes it: the site, and each host as a [`CheckedHost`]. A
+/// large fleet's models (some 1.5 KB a host) are never all in memory: a rebuild makes again only
+/// the models of the hosts it renders, and a full build frees each as soon as its host is built.
+pub struct BuildFleet {
+    catalog: catalog::Catalog,
+    pub hosts: Vec<CheckedHost>,
+    host_files: Vec<HostFile>,
+}
+
+impl BuildFleet {
+    pub fn site(&self) -> &crate::model::Site {
+        &self.catalog.site
+    }
+
+    /// `host`'s model, checked again from `definitions`, which [`check_for_build`] found valid;
+    /// `None` only if checking it again disagrees with the first time (a hostnet bug).
+    pub fn model(&self, definitions: &Definitions, host: &CheckedHost) -> Option<Host> {
+        let mut scratch = Diagnostics::default();
+        let layered;
+        let definition = match host.position.checked_sub(definitions.hosts.len()) {
+            None => definitions.hosts.get(host.position)?,
+            Some(file) => {
+                layered = definitions.layer(self.host_files.get(file)?).0?;
+                &layered
+            }
+        };
+        let model = host::HostChecker::new(definition, &self.catalog, &mut scratch)
+            .check()
+            .0?;
+        (!scratch.has_errors() && crate::memo::host_digest(&model) == host.digest).then_some(model)
+    }
+}
+
+/// As [`check`], for a build: each host's model is reduced to a [`CheckedHost`] as soon as it is
+/// checked. `definitions` must be kept for [`BuildFleet::model`].
+pub fn check_for_build(
+    definitions: &mut Definitions,
+    diagnostics: &mut Diagnostics,
+) -> Option<BuildFleet> {
+    let host_files = definitions.take_unlayered();
+    let (catalog, hosts) = check_hosts(definitions, &host_files, diagnostics, |host, position| {
+        CheckedHost {
+            digest: crate::memo::host_digest(&host),
+            name: host.name,
+            position,
+        }
+    })?;
+    Some(BuildFleet {
+        catalog,
+        hosts,
+        host_files,
+    })
+}
+
+/// Checks the site, every host (the layered ones, then `host_files`), and the fleet-wide rules;
+/// each checked host is kept as `keep` makes it of its model and its place in the definitions.
+/// `None` when anything has an error.
+fn check_hosts<T: Send>(
+    definitions: &mut Definitions,
+    host_files: &[HostFile],
+    diagnostics: &mut Diagnostics,
+    keep: impl Fn(Host, usize) -> T + Sync,
+) -> Option<(catalog::Catalog, Vec<T>)> {
     if definitions.site.is_none() {
         // Nothing can be checked without the site, but each host file's own problems are found.
-        definitions.layer_all(diagnostics);
+        let found: Vec<Diagnostics> = host_files
+            .par_iter()
+            .map(|file| definitions.layer(file).1)
+            .collect();
+        for found in found {
+            diagnostics.append(found);
+        }
         return None;
     }
-    let host_files = definitions.take_unlayered();
     let definitions = &*definitions;
     let (_, site) = definitions.site.as_ref()?;
     let catalog = catalog::check_site(site, &definitions.root, diagnostics);
@@ -50,8 +137,9 @@ pub fn check(definitions: &mut Definitions, diagnostics: &mut Diagnostics) -> Op
     // cores; their problems are then reported in definition order, as one pass would.
     // Boxed: these wait in one vector for the fleet's other hosts, beside the vector the checked
     // hosts move into.
-    let check_definition = |definition: &HostDefinition| {
+    let check_definition = |definition: &HostDefinition, position: usize| {
         let mut found = Diagnostics::default();
+        let mut installer = Diagnostics::default();
         let (host, host_facts) = host::HostChecker::new(definition, &catalog, &mut found).check();
         // A host is only ever left out with a reason; never let one vanish from the fleet silently.
         if host.is_none() && found.error_reports() == 0 {
@@ -63,25 +151,35 @@ pub fn check(definitions: &mut Definitions, diagnostics: &mut Diagnostics) -> Op
                 ),
             );
         }
-        (host.map(Box::new), host_facts, found)
+        if let Some(host) = &host {
+            check_installer_network(site, &catalog.site, host, &mut installer);
+        }
+        let kept = host.map(|host| Box::new(keep(host, position)));
+        (kept, host_facts, found, installer)
     };
     // Each host's file problems, then, for a host whose file parsed, its check.
+    let layered = definitions.hosts.len();
     let mut checked: Vec<(Diagnostics, Option<_>)> = definitions
         .hosts
         .par_iter()
-        .map(|definition| (Diagnostics::default(), Some(check_definition(definition))))
+        .enumerate()
+        .map(|(position, definition)| {
+            let checked = check_definition(definition, position);
+            (Diagnostics::default(), Some(checked))
+        })
         .collect();
     // Each host layered just before it is checked, its definition freed just after: the fleet's
     // definitions are never all in memory.
-    checked.par_extend(host_files.into_par_iter().map(|file| {
+    checked.par_extend(host_files.par_iter().enumerate().map(|(index, file)| {
         let (definition, parsing) = definitions.layer(file);
-        (parsing, definition.as_ref().map(check_definition))
+        let checked = definition.map(|definition| check_definition(&definition, layered + index));
+        (parsing, checked)
     }));
     // As loading every host and then checking each would report them: files first.
     for (parsing, _) in &mut checked {
         diagnostics.append(std::mem::take(parsing));
     }
-    for (_, _, found) in checked
+    for (_, _, found, _) in checked
         .iter_mut()
         .filter_map(|(_, checked)| checked.as_mut())
     {
@@ -90,31 +188,33 @@ pub fn check(definitions: &mut Definitions, diagnostics: &mut Diagnostics) -> Op
     // Compared where they are, not moved into a vector of their own (some 460 bytes a host).
     let facts: Vec<&host::HostFacts> = checked
         .iter()
-        .filter_map(|(_, checked)| checked.as_ref().map(|(_, facts, _)| facts))
+        .filter_map(|(_, checked)| checked.as_ref().map(|(_, facts, _, _)| facts))
         .collect();
     fleet::check_fleet(&facts, &definitions.sources, diagnostics);
     drop(facts);
+    for (_, _, _, installer) in checked
+        .iter_mut()
+        .filter_map(|(_, checked)| checked.as_mut())
+    {
+        diagnostics.append(std::mem::take(installer));
+    }
+    if diagnostics.has_errors() {
+        return None;
+    }
     // Sized exactly: collected through a filter, the fleet's vector would grow by doubling.
     let mut hosts = Vec::with_capacity(
         checked
             .iter()
-            .filter(|(_, checked)| checked.as_ref().is_some_and(|(host, _, _)| host.is_some()))
+            .filter(|(_, checked)| checked.as_ref().is_some_and(|(host, ..)| host.is_some()))
             .count(),
     );
     hosts.extend(
         checked
             .into_iter()
-            .filter_map(|(_, checked)| checked.and_then(|(host, _, _)| host))
+            .filter_map(|(_, checked)| checked.and_then(|(host, ..)| host))
             .map(|host| *host),
     );
-    check_installer_network(site, &catalog.site, &hosts, diagnostics);
-    if diagnostics.has_errors() {
-        return None;
-    }
-    Some(Fleet {
-        site: catalog.site,
-        hosts,
-    })
+    Some((catalog, hosts))
 }
 
 /// One host checked on its own, whatever the rest of the fleet holds (for `show`): `None` when a
@@ -135,10 +235,10 @@ pub fn check_one_host(definitions: &Definitions, name: &str) -> Option<crate::mo
 fn check_installer_network(
     site_file: &crate::definition::schema::SiteFile,
     site: &crate::model::Site,
-    hosts: &[crate::model::Host],
+    host: &Host,
     diagnostics: &mut Diagnostics,
 ) {
-    if !site.pxe.as_ref().is_some_and(|p| p.installer_vlan) {
+    if !site.pxe.as_ref().is_some_and(|p| p.installer_vlan) || host.boot_mac.is_none() {
         return;
     }
     let Some(at) = site_file
@@ -149,19 +249,17 @@ fn check_installer_network(
     else {
         return;
     };
-    for host in hosts.iter().filter(|h| h.boot_mac.is_some()) {
-        for option in &host.bond.options {
-            let (name, value) = (option.name, option.value.to_string());
-            if !value.contains(',') {
-                continue;
-            }
-            diagnostics.error(
-                &at,
-                format!(
-                    "pxe.installer-vlan: host {}'s bond option {name}={value} cannot be given to dracut, whose bond= options are comma-separated; give it one value, or let the installer use DHCP on the boot NIC (installer-vlan = false)",
-                    host.name
-                ),
-            );
+    for option in &host.bond.options {
+        let (name, value) = (option.name, option.value.to_string());
+        if !value.contains(',') {
+            continue;
         }
+        diagnostics.error(
+            &at,
+            format!(
+                "pxe.installer-vlan: host {}'s bond option {name}={value} cannot be given to dracut, whose bond= options are comma-separated; give it one value, or let the installer use DHCP on the boot NIC (installer-vlan = false)",
+                host.name
+            ),
+        );
     }
 }
