@@ -456,15 +456,16 @@ fn write_documents(
     Kind::ALL
         .par_iter()
         .map(|&kind| -> Result<DataFile, BuildError> {
-            let mut document = DocumentWriter::new(kind, placed_at.len());
+            let mut document = DocumentWriter::new(kind, placed_at.len(), entries_dir)
+                .map_err(io_error(entries_dir))?;
             let mut buffer = Vec::new();
             for at in placed_at {
                 entries
                     .read_entry(at, kind, &mut buffer)
+                    .and_then(|()| document.entry(&buffer))
                     .map_err(io_error(entries_dir))?;
-                document.entry(&buffer);
             }
-            let (file, compressed) = document.finish();
+            let (file, compressed) = document.finish().map_err(io_error(entries_dir))?;
             let live = live_metadata
                 .iter()
                 .find(|live| live.kind == file.kind && live.open_checksum == file.open_checksum);
@@ -475,11 +476,8 @@ fn write_documents(
                     return Ok(live.clone());
                 }
             }
-            staging.write(
-                &Path::new(REPODATA_DIR).join(file.file_name()),
-                &compressed,
-                0o644,
-            )?;
+            let relative = Path::new(REPODATA_DIR).join(file.file_name());
+            staging.adopt(&relative, compressed, &file.checksum, 0o644)?;
             Ok(file)
         })
         .collect()

@@ -197,8 +197,36 @@ impl FileDigest {
     }
 }
 
-/// The live generation's files, by manifest path.
-type LiveFiles = HashMap<Box<str>, FileDigest>;
+/// The live generation's files, sorted by manifest path (as the manifest lists them). A sorted
+/// vector, not a hash map: it holds tens of thousands of paths, without a table's slack.
+#[derive(Debug, Default)]
+struct LiveFiles(Vec<(Box<str>, FileDigest)>);
+
+impl LiveFiles {
+    /// `files` in any order; of a path listed twice, the last counts.
+    fn new(mut files: Vec<(Box<str>, FileDigest)>) -> LiveFiles {
+        if !files.is_sorted_by(|(a, _), (b, _)| a < b) {
+            files.reverse();
+            files.sort_by(|(a, _), (b, _)| a.cmp(b));
+            files.dedup_by(|(later, _), (kept, _)| later == kept);
+        }
+        files.shrink_to_fit();
+        LiveFiles(files)
+    }
+
+    fn get(&self, path: &str) -> Option<&FileDigest> {
+        let at = self.0.binary_search_by(|(p, _)| (**p).cmp(path)).ok()?;
+        Some(&self.0[at].1)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(path, _)| &**path)
+    }
+}
 
 /// What [`Generation::commit`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,6 +283,11 @@ impl Generation {
             .map(|text| text.trim().to_string());
         let live =
             live_dir.and_then(|dir| read_manifest(&dir.join(MANIFEST)).map(|files| (dir, files)));
+        // A rebuild's generation usually holds as many files as the live one: sized for that,
+        // its records are not grown by doubling to up to twice their size.
+        let expected_files = live
+            .as_ref()
+            .map_or(0, |(_, files)| files.len() + parts.len());
         Ok(Generation {
             target: target.to_path_buf(),
             parts: parts.to_vec(),
@@ -262,7 +295,7 @@ impl Generation {
             signer: signer.to_string(),
             live_signer,
             dir: Mutex::new(None),
-            files: Mutex::new(Vec::new()),
+            files: Mutex::new(Vec::with_capacity(expected_files)),
             _lock: lock,
         })
     }
@@ -279,6 +312,34 @@ impl Generation {
         Ok(sha256.hex())
     }
 
+    /// Places `file`, written and closed, at `relative` with `mode` (moved, so it must be on this
+    /// output's file system), unless the live generation holds exactly that content there;
+    /// `sha256` is its content's.
+    pub fn adopt(
+        &self,
+        relative: &Path,
+        file: tempfile::NamedTempFile,
+        sha256: &str,
+        mode: u32,
+    ) -> Result<(), OutputError> {
+        let sha256 = FileDigest::from_hex(sha256).ok_or_else(|| OutputError::Io {
+            path: file.path().to_path_buf(),
+            source: std::io::Error::other(format!("{sha256} is not a sha256")),
+        })?;
+        let written = !self.holds_live_digest(relative, sha256);
+        if written {
+            let path = self.staging_dir()?.join(relative);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(io_error(parent))?;
+            }
+            file.persist(&path).map_err(|e| io_error(&path)(e.error))?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+                .map_err(io_error(&path))?;
+        }
+        self.record(relative, sha256, written);
+        Ok(())
+    }
+
     /// Keeps the live generation's file at `relative`, which the caller has checked with
     /// [`Generation::holds_live`]; it is linked into the new generation at commit.
     pub fn keep_live(&self, relative: &Path, sha256: &str) {
@@ -290,7 +351,7 @@ impl Generation {
     /// The live generation's file at `relative`, with its sha256, if its manifest lists one.
     pub fn live_file(&self, relative: &Path) -> Option<(PathBuf, String)> {
         let (dir, files) = self.live.as_ref()?;
-        let sha256 = files.get(&*manifest_path(relative))?;
+        let sha256 = files.get(&manifest_path(relative))?;
         Some((dir.join(relative), sha256.hex()))
     }
 
@@ -307,7 +368,7 @@ impl Generation {
     fn holds_live_digest(&self, relative: &Path, sha256: FileDigest) -> bool {
         self.live
             .as_ref()
-            .is_some_and(|(_, files)| files.get(&*manifest_path(relative)) == Some(&sha256))
+            .is_some_and(|(_, files)| files.get(&manifest_path(relative)) == Some(&sha256))
     }
 
     fn record(&self, relative: &Path, sha256: FileDigest, written: bool) {
@@ -528,12 +589,12 @@ fn live_generation(state: &Path) -> Option<PathBuf> {
 fn read_manifest(path: &Path) -> Option<LiveFiles> {
     // Line by line: a large fleet's manifest is megabytes of text the build need not hold.
     let mut reader = std::io::BufReader::new(fs::File::open(path).ok()?);
-    let mut files = HashMap::new();
+    let mut files = Vec::new();
     let mut line = String::new();
     loop {
         line.clear();
         if reader.read_line(&mut line).ok()? == 0 {
-            return Some(files);
+            return Some(LiveFiles::new(files));
         }
         let (sha256, relative) = line.trim_end_matches('\n').split_once("  ")?;
         let sha256 = FileDigest::from_hex(sha256)?;
@@ -545,7 +606,7 @@ fn read_manifest(path: &Path) -> Option<LiveFiles> {
         if !inside {
             return None;
         }
-        files.insert(manifest_path(relative).into_boxed_str(), sha256);
+        files.push((manifest_path(relative).into_boxed_str(), sha256));
     }
 }
 

@@ -115,58 +115,88 @@ impl Kind {
 }
 
 /// One metadata document, hashed and compressed as its entries are given, one package after
-/// another: a large fleet's documents (tens of megabytes) are never held uncompressed.
+/// another, into a temporary file: a large fleet's documents (tens of megabytes) are never held
+/// uncompressed, nor compressed (megabytes) in memory. The file is named for its checksum, known
+/// only at the end, so it is placed by the caller ([`crate::output::Generation::adopt`]).
 pub struct DocumentWriter {
     kind: Kind,
     hasher: sha2::Sha256,
     open_size: u64,
     // Fed in large blocks: compressing is the same for any split, and each call costs.
-    encoder: io::BufWriter<flate2::write::GzEncoder<Vec<u8>>>,
+    encoder:
+        io::BufWriter<flate2::write::GzEncoder<Digesting<io::BufWriter<tempfile::NamedTempFile>>>>,
 }
 
 impl DocumentWriter {
-    /// The document of `kind` listing `count` packages, whose entries follow.
-    pub fn new(kind: Kind, count: usize) -> DocumentWriter {
+    /// The document of `kind` listing `count` packages, whose entries follow, written into a
+    /// temporary file in `dir`.
+    pub fn new(kind: Kind, count: usize, dir: &std::path::Path) -> io::Result<DocumentWriter> {
+        let file = io::BufWriter::with_capacity(1 << 16, tempfile::NamedTempFile::new_in(dir)?);
+        let compressed = Digesting {
+            inner: file,
+            hasher: sha2::Digest::new(),
+            size: 0,
+        };
+        let encoder = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(compressed, flate2::Compression::best());
         let mut writer = DocumentWriter {
             kind,
             hasher: sha2::Digest::new(),
             open_size: 0,
-            encoder: io::BufWriter::with_capacity(1 << 17, gzip_encoder()),
+            encoder: io::BufWriter::with_capacity(1 << 17, encoder),
         };
-        writer.write(kind.opening(count).as_bytes());
-        writer
+        writer.write(kind.opening(count).as_bytes())?;
+        Ok(writer)
     }
 
-    fn write(&mut self, bytes: &[u8]) {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         sha2::Digest::update(&mut self.hasher, bytes);
         self.open_size += bytes.len() as u64;
-        self.encoder.write_all(bytes).expect("writing to memory");
+        self.encoder.write_all(bytes)
     }
 
     /// The next package's entry in this document (its `<package>` element, as
     /// [`PackageEntries`] holds it).
-    pub fn entry(&mut self, entry: &[u8]) {
-        self.write(entry);
-        self.write(b"\n");
+    pub fn entry(&mut self, entry: &[u8]) -> io::Result<()> {
+        self.write(entry)?;
+        self.write(b"\n")
     }
 
-    /// The gzip-compressed document and its description.
-    pub fn finish(mut self) -> (DataFile, Vec<u8>) {
-        self.write(self.kind.closing().as_bytes());
-        let encoder = self
-            .encoder
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .expect("writing to memory");
-        let compressed = encoder.finish().expect("writing to memory");
-        let file = DataFile {
+    /// The document's description, and the temporary file holding it gzip-compressed.
+    pub fn finish(mut self) -> io::Result<(DataFile, tempfile::NamedTempFile)> {
+        self.write(self.kind.closing().as_bytes())?;
+        let encoder = self.encoder.into_inner().map_err(|e| e.into_error())?;
+        let compressed = encoder.finish()?;
+        let file = compressed.inner.into_inner().map_err(|e| e.into_error())?;
+        let data_file = DataFile {
             kind: self.kind.name().to_string(),
-            checksum: sha256_hex(&compressed),
+            checksum: hex::encode(sha2::Digest::finalize(compressed.hasher)),
             open_checksum: hex::encode(sha2::Digest::finalize(self.hasher)),
-            size: compressed.len() as u64,
+            size: compressed.size,
             open_size: self.open_size,
         };
-        (file, compressed)
+        Ok((data_file, file))
+    }
+}
+
+/// Hashes and counts the bytes written through it.
+struct Digesting<W> {
+    inner: W,
+    hasher: sha2::Sha256,
+    size: u64,
+}
+
+impl<W: Write> Write for Digesting<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        sha2::Digest::update(&mut self.hasher, &bytes[..written]);
+        self.size += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -195,12 +225,6 @@ const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
 /// gzip without a file name or time stamp, so that the bytes depend on the content alone.
 /// gzip at the best ratio with no timestamp, for the same bytes from the same content.
-fn gzip_encoder() -> flate2::write::GzEncoder<Vec<u8>> {
-    flate2::GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), flate2::Compression::best())
-}
-
 struct Entry {
     pkgid: String,
     name: String,
