@@ -797,3 +797,55 @@ fn is_replaceable(dir: &Path) -> Result<bool, OutputError> {
     }
     Ok(fs::read_dir(dir).map_err(io_error(dir))?.next().is_none())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(text: &str) -> FileDigest {
+        FileDigest::of(text.as_bytes())
+    }
+
+    #[test]
+    fn live_files_are_found_in_any_order_and_the_last_line_of_a_path_counts() {
+        let sorted = LiveFiles::new(vec![("a".into(), digest("1")), ("b/c".into(), digest("2"))]);
+        assert_eq!(sorted.get("b/c"), Some(&digest("2")));
+        assert_eq!(sorted.get("b"), None);
+        let shuffled = LiveFiles::new(vec![
+            ("z".into(), digest("1")),
+            ("a".into(), digest("2")),
+            ("m".into(), digest("3")),
+            ("a".into(), digest("4")),
+        ]);
+        assert_eq!(shuffled.len(), 3);
+        assert_eq!(shuffled.keys().collect::<Vec<_>>(), ["a", "m", "z"]);
+        assert_eq!(shuffled.get("a"), Some(&digest("4")));
+        assert_eq!(shuffled.get("z"), Some(&digest("1")));
+    }
+
+    #[test]
+    fn a_file_written_twice_is_its_last_content_in_the_files_and_the_manifest() {
+        let out = tempfile::tempdir().unwrap();
+        let generation = Generation::new(out.path(), &["repo"], "unsigned").unwrap();
+        for (path, text) in [("repo/b", "b"), ("repo/a", "first"), ("repo/a", "last")] {
+            generation
+                .write(Path::new(path), text.as_bytes(), 0o644)
+                .unwrap();
+        }
+        assert_eq!(generation.commit().unwrap(), Committed::Switched);
+        assert_eq!(
+            fs::read_to_string(out.path().join("repo/a")).unwrap(),
+            "last"
+        );
+        let manifest =
+            fs::read_to_string(out.path().join(STATE_DIR).join(CURRENT).join(MANIFEST)).unwrap();
+        let lines: Vec<&str> = manifest.lines().collect();
+        assert_eq!(lines.len(), 3, "{manifest}");
+        assert!(lines[0].ends_with("  repo/.hostnet-output"), "{manifest}");
+        assert_eq!(lines[1], format!("{}  repo/a", digest("last").hex()));
+        assert_eq!(lines[2], format!("{}  repo/b", digest("b").hex()));
+        // Read back as the next build's live files.
+        let live = read_manifest(&out.path().join(STATE_DIR).join(CURRENT).join(MANIFEST)).unwrap();
+        assert_eq!(live.get("repo/a"), Some(&digest("last")));
+    }
+}

@@ -975,3 +975,86 @@ fn diagnostics_are_bounded_and_escaped() {
     );
     assert!(report.lines().all(|l| !l.starts_with("dir/")), "{report}");
 }
+
+/// What `check` reports for the fleet under `hosts`, and what a build's check
+/// ([`hostnet::load_fleet_for_build`]) reports, each rendered as the CLI prints it.
+fn both_checks_report(hosts: &std::path::Path) -> (String, String) {
+    let (definitions, diagnostics, _) =
+        hostnet::load_fleet(hosts, hostnet::validate::HostDefinitions::Release);
+    let (build_definitions, build_diagnostics, _) = hostnet::load_fleet_for_build(hosts);
+    (
+        diagnostics.render(&definitions.sources),
+        build_diagnostics.render(&build_definitions.sources),
+    )
+}
+
+/// A build keeps of each checked host only its name and model digest, and makes the model again
+/// for the hosts it renders: that model must be the one `check` makes, digest and all.
+#[test]
+fn a_build_makes_again_the_model_check_makes() {
+    let fleet = Fleet::with_extra_hosts(40);
+    let (_, diagnostics, checked) =
+        hostnet::load_fleet(&fleet.hosts(), hostnet::validate::HostDefinitions::Release);
+    let checked = checked.unwrap_or_else(|| panic!("{diagnostics:?}"));
+    let (definitions, diagnostics, for_build) = hostnet::load_fleet_for_build(&fleet.hosts());
+    let for_build = for_build.unwrap_or_else(|| panic!("{diagnostics:?}"));
+    assert_eq!(for_build.site(), &checked.site);
+    assert_eq!(for_build.hosts.len(), 43);
+    assert_eq!(for_build.hosts.len(), checked.hosts.len());
+    for (host, model) in for_build.hosts.iter().zip(&checked.hosts) {
+        assert_eq!(host.name, model.name);
+        assert_eq!(
+            host.digest,
+            hostnet::memo::host_digest(model),
+            "{}",
+            host.name
+        );
+        assert_eq!(
+            for_build.model(&definitions, host).as_ref(),
+            Some(model),
+            "{}",
+            host.name
+        );
+    }
+    // Two hosts' digests differ: a digest that ignored the model would remember every host as
+    // the first one rendered.
+    assert_ne!(for_build.hosts[0].digest, for_build.hosts[1].digest);
+}
+
+/// Every rule's problem, and the fleet-wide and installer rules checked after all hosts, comes out
+/// of a build exactly as out of `check`, in the same order.
+#[test]
+fn a_build_reports_what_check_reports() {
+    for case in CASES {
+        let (_, fleet) = run_case(case.files);
+        let (check, build) = both_checks_report(&fleet.hosts());
+        assert!(check.contains(": error: "), "{}: {check}", case.name);
+        assert_eq!(check, build, "{}", case.name);
+    }
+    let fleet = Fleet::example();
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    fleet.write(
+        "site.toml",
+        &site.replace("[pxe]\n", "[pxe]\ninstaller-vlan = true\n"),
+    );
+    // The installer's rule, a shared address (fleet-wide) and a broken file, in one run.
+    fleet.write(
+        "arp.toml",
+        "boot-mac = \"52:54:00:aa:00:01\"\n[bond]\nmode = 1\nmiimon = 0\n[bond.options]\narp_interval = 100\narp_ip_target = \"10.20.51.1,10.20.51.2\"\n[management]\naddress = \"10.20.51.80\"\n[containers]\nslice = \"172.20.56.144/28\"\n",
+    );
+    fleet.write(
+        "twin.toml",
+        "[management]\naddress = \"10.20.51.80\"\n[containers]\nslice = \"172.20.56.160/28\"\n",
+    );
+    fleet.write("broken.toml", "[management\n");
+    let (check, build) = both_checks_report(&fleet.hosts());
+    for expected in ["cannot be given to dracut", "10.20.51.80", "broken.toml"] {
+        assert!(check.contains(expected), "{expected}: {check}");
+    }
+    assert_eq!(check, build);
+    // Without a site, only the host files' own problems.
+    std::fs::remove_file(fleet.hosts().join("site.toml")).unwrap();
+    let (check, build) = both_checks_report(&fleet.hosts());
+    assert!(check.contains("broken.toml"), "{check}");
+    assert_eq!(check, build);
+}
