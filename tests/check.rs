@@ -1031,17 +1031,8 @@ fn a_build_reports_what_check_reports() {
         assert!(check.contains(": error: "), "{}: {check}", case.name);
         assert_eq!(check, build, "{}", case.name);
     }
-    let fleet = Fleet::example();
-    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
-    fleet.write(
-        "site.toml",
-        &site.replace("[pxe]\n", "[pxe]\ninstaller-vlan = true\n"),
-    );
     // The installer's rule, a shared address (fleet-wide) and a broken file, in one run.
-    fleet.write(
-        "arp.toml",
-        "boot-mac = \"52:54:00:aa:00:01\"\n[bond]\nmode = 1\nmiimon = 0\n[bond.options]\narp_interval = 100\narp_ip_target = \"10.20.51.1,10.20.51.2\"\n[management]\naddress = \"10.20.51.80\"\n[containers]\nslice = \"172.20.56.144/28\"\n",
-    );
+    let (fleet, _) = Fleet::with_a_bond_option_the_installer_cannot_take();
     fleet.write(
         "twin.toml",
         "[management]\naddress = \"10.20.51.80\"\n[containers]\nslice = \"172.20.56.160/28\"\n",

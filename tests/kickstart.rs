@@ -608,16 +608,7 @@ fn without_a_kickstart_table_there_are_no_kickstarts_and_pxe_needs_one() {
 
 #[test]
 fn bond_options_dracut_cannot_take_are_refused_when_the_installer_uses_the_vlan() {
-    let fleet = Fleet::example();
-    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
-    fleet.write(
-        "site.toml",
-        &site.replace("[pxe]\n", "[pxe]\ninstaller-vlan = true\n"),
-    );
-    fleet.write(
-        "arp.toml",
-        "boot-mac = \"52:54:00:aa:00:01\"\n[bond]\nmode = 1\nmiimon = 0\n[bond.options]\narp_interval = 100\narp_ip_target = \"10.20.51.1,10.20.51.2\"\n[management]\naddress = \"10.20.51.80\"\n[containers]\nslice = \"172.20.56.144/28\"\n",
-    );
+    let (fleet, site) = Fleet::with_a_bond_option_the_installer_cannot_take();
     let output = fleet.run(&["check"]);
     assert_eq!(output.status.code(), Some(1));
     let line = site.lines().position(|l| l == "[pxe]").unwrap() + 2;

@@ -49,6 +49,23 @@ impl Fleet {
         fleet
     }
 
+    /// The example site with `[pxe] installer-vlan = true`, and a host `arp` with a boot MAC whose
+    /// bond option `arp_ip_target` holds two addresses, which dracut's `bond=` cannot take. Also
+    /// returns the example's `site.toml` as it was.
+    pub fn with_a_bond_option_the_installer_cannot_take() -> (Fleet, String) {
+        let fleet = Fleet::example();
+        let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+        fleet.write(
+            "site.toml",
+            &site.replace("[pxe]\n", "[pxe]\ninstaller-vlan = true\n"),
+        );
+        fleet.write(
+            "arp.toml",
+            "boot-mac = \"52:54:00:aa:00:01\"\n[bond]\nmode = 1\nmiimon = 0\n[bond.options]\narp_interval = 100\narp_ip_target = \"10.20.51.1,10.20.51.2\"\n[management]\naddress = \"10.20.51.80\"\n[containers]\nslice = \"172.20.56.144/28\"\n",
+        );
+        (fleet, site)
+    }
+
     pub fn hosts(&self) -> PathBuf {
         self.dir.path().join("hosts")
     }
