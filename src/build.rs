@@ -239,11 +239,9 @@ pub fn build_fleet(
             file_name: orphan.file_name().to_string(),
         });
     }
-    // File names are unique in a repository; an unstable sort needs no scratch copy of a
+    report.retired.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    // A repository lists a file name once; an unstable sort needs no scratch copy of this
     // fleet-long vector.
-    report
-        .retired
-        .sort_unstable_by(|a, b| a.file_name.cmp(&b.file_name));
     listed.sort_unstable_by(|a, b| a.0.file_name.cmp(&b.0.file_name));
 
     // A rebuild whose listing is the live one, package for package, keeps the live metadata

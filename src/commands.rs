@@ -72,7 +72,7 @@ pub fn run(cli: &Cli) -> CommandResult {
         };
         return build(&cli.hosts_dir(), &options);
     }
-    // `show` may check its host again on its own; no other command reads the definitions again.
+    // `show` may check its host again on its own; no command below reads the definitions again.
     let host_definitions = match cli.command {
         Command::Show { .. } => crate::validate::HostDefinitions::Keep,
         _ => crate::validate::HostDefinitions::Release,
