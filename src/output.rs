@@ -329,12 +329,9 @@ impl Generation {
         let written = !self.holds_live_digest(relative, sha256);
         if written {
             let path = self.staging_dir()?.join(relative);
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).map_err(io_error(parent))?;
-            }
-            file.persist(&path).map_err(|e| io_error(&path)(e.error))?;
-            fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-                .map_err(io_error(&path))?;
+            place_file(&path, mode, |path| {
+                file.persist(path).map(drop).map_err(|e| e.error)
+            })?;
         }
         self.record(relative, sha256, written);
         Ok(())
@@ -762,22 +759,32 @@ fn parent_of(target: &Path) -> PathBuf {
 /// A generation's manifest of `files` (sorted), line by line: at ten thousand hosts its text is
 /// megabytes that need not be in memory at once.
 fn write_manifest(path: &Path, files: &[(Box<str>, Recorded)]) -> Result<(), OutputError> {
-    use std::io::Write as _;
-    let file = fs::File::create(path).map_err(io_error(path))?;
-    let mut out = std::io::BufWriter::new(file);
-    for (file_path, file) in files {
-        writeln!(out, "{}  {file_path}", file.sha256.hex()).map_err(io_error(path))?;
-    }
-    out.into_inner()
-        .map_err(|error| io_error(path)(error.into_error()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).map_err(io_error(path))
+    place_file(path, 0o644, |path| {
+        use std::io::Write as _;
+        let mut out = std::io::BufWriter::new(fs::File::create(path)?);
+        for (file_path, file) in files {
+            writeln!(out, "{}  {file_path}", file.sha256.hex())?;
+        }
+        out.into_inner()
+            .map(drop)
+            .map_err(|error| error.into_error())
+    })
 }
 
 pub fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<(), OutputError> {
+    place_file(path, mode, |path| fs::write(path, content))
+}
+
+/// Makes `path`'s folders, has `put` make the file there, and gives it `mode`.
+fn place_file(
+    path: &Path,
+    mode: u32,
+    put: impl FnOnce(&Path) -> io::Result<()>,
+) -> Result<(), OutputError> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(io_error(parent))?;
     }
-    fs::write(path, content).map_err(io_error(path))?;
+    put(path).map_err(io_error(path))?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_error(path))
 }
 

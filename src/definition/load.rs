@@ -70,13 +70,17 @@ impl Definitions {
     /// the cores, then reported in file order as one pass would.
     pub fn layer_all(&mut self, diagnostics: &mut Diagnostics) {
         let host_files = self.take_unlayered();
-        let layered: Vec<(Option<HostDefinition>, Diagnostics)> =
-            host_files.par_iter().map(|file| self.layer(file)).collect();
+        let layered = self.layer_each(&host_files);
         self.hosts.reserve_exact(layered.len());
         for (host, found) in layered {
             diagnostics.append(found);
             self.hosts.extend(host);
         }
+    }
+
+    /// Each of `files` layered ([`Definitions::layer`]), spread over the cores, in file order.
+    pub fn layer_each(&self, files: &[HostFile]) -> Vec<(Option<HostDefinition>, Diagnostics)> {
+        files.par_iter().map(|file| self.layer(file)).collect()
     }
 
     /// The host files not yet layered, taken to be layered one by one with [`Definitions::layer`].

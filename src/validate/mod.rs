@@ -121,11 +121,7 @@ fn check_hosts<T: Send>(
 ) -> Option<(catalog::Catalog, Vec<T>)> {
     if definitions.site.is_none() {
         // Nothing can be checked without the site, but each host file's own problems are found.
-        let found: Vec<Diagnostics> = host_files
-            .par_iter()
-            .map(|file| definitions.layer(file).1)
-            .collect();
-        for found in found {
+        for (_, found) in definitions.layer_each(host_files) {
             diagnostics.append(found);
         }
         return None;
