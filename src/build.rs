@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::definition::Definitions;
 use crate::kickstart::pxe;
-use crate::memo::{self, RenderMemo};
+use crate::memo::{self, NextMemo, RenderMemo};
 use crate::model::{Host, Site};
 use crate::output::{Committed, Generation, OutputError, STATE_DIR, io_error, sha256_hex};
 use crate::package::signing::SigningKey;
@@ -178,6 +178,7 @@ pub fn build_fleet(
     // of megabytes, which memory would otherwise hold until the metadata is written.
     let state_dir = options.out.join(STATE_DIR);
     let spill = std::sync::Mutex::new(EntriesWriter::spill_in(&state_dir)?);
+    let next_memo = memo.next();
     let progress = progress_bar(fleet.hosts.len());
     let context = Placing {
         known: &known,
@@ -192,11 +193,11 @@ pub fn build_fleet(
         "",
         &crate::package::fleet_packages(fleet.hosts.iter().map(|host| host.name.as_str())),
     );
-    let placed: Vec<Result<PlacedHost, BuildError>> = fleet
+    let placed: Vec<Result<PackageVersions, BuildError>> = fleet
         .hosts
         .par_iter()
         .map(|host| {
-            let placed = context.place_host(&memo, templates, host);
+            let placed = context.place_host((&memo, &next_memo), templates, host);
             progress.inc();
             placed
         })
@@ -208,23 +209,20 @@ pub fn build_fleet(
     let (tools_listed, tools_retired) = context.place(tools_plan, TOOLS_PACKAGE, Some(&tools))?;
     // Sized exactly: grown by doubling, these fleet-long vectors would hold up to twice their
     // entries, and both old and new buffers at each growth.
-    let mut remembered = Vec::with_capacity(placed.len());
     let mut listed: Vec<Listed> = Vec::with_capacity(
         tools_listed.len()
             + placed
                 .iter()
-                .map(|host| host.as_ref().map_or(0, |host| host.versions.0.len()))
+                .map(|host| host.as_ref().map_or(0, |(versions, _)| versions.len()))
                 .sum::<usize>(),
     );
     let mut report = BuildReport::default();
     listed.extend(tools_listed);
     report.retired.extend(tools_retired);
     for host in placed {
-        let host = host?;
-        let (versions, retired) = host.versions;
+        let (versions, retired) = host?;
         listed.extend(versions);
         report.retired.extend(retired);
-        remembered.extend(host.remembered);
     }
     for orphan in orphans {
         let reason = match orphan.name().strip_prefix("hostnet-") {
@@ -339,14 +337,11 @@ pub fn build_fleet(
     crate::timing::mark("output committed and repository index saved");
     // Only once the output it describes is live. A memo is a cache: failing to keep it costs
     // the next build time, not correctness.
-    if let Err(error) = memo.save(&remembered) {
+    if let Err(error) = next_memo.save() {
         eprintln!("hostnet: warning: {error}; the next build renders every host again");
     }
     crate::timing::mark("render memo saved");
     report.packages = listed.into_iter().map(|(package, _)| package).collect();
-    // The next memo's entries borrow from this one, so they go first (here: of a full build's ten
-    // thousand owned entries, freeing takes a millisecond or two); the memo goes with the rest.
-    drop(remembered);
     crate::drop_in_background((known, memo));
     Ok(report)
 }
@@ -548,12 +543,6 @@ fn write_install_files(
         .collect()
 }
 
-/// One host's package versions, and what its rendering gave for the memo.
-struct PlacedHost<'k, 'm> {
-    versions: PackageVersions<'k>,
-    remembered: Option<memo::MemoEntry<'m>>,
-}
-
 /// The versions of one package the new repository lists, and the ones it retires.
 type PackageVersions<'k> = (Vec<Listed<'k>>, Vec<RetiredPackage>);
 
@@ -570,14 +559,15 @@ struct Placing<'k, 's> {
 }
 
 impl<'k> Placing<'k, '_> {
-    /// A host's package and install files. A host whose rendering inputs the memo knows, whose
-    /// package stays and whose install files the live build holds, is not rendered at all.
-    fn place_host<'m>(
+    /// A host's package and install files, and its line of the next memo. A host whose rendering
+    /// inputs the memo knows, whose package stays and whose install files the live build holds,
+    /// is not rendered at all.
+    fn place_host(
         &self,
-        memo: &'m RenderMemo,
+        (memo, next_memo): (&RenderMemo, &NextMemo),
         templates: &Templates,
         checked: &CheckedHost,
-    ) -> Result<PlacedHost<'k, 'm>, BuildError> {
+    ) -> Result<PackageVersions<'k>, BuildError> {
         let inputs = memo.inputs_of(&checked.digest);
         let remembered = inputs.as_ref().and_then(|inputs| memo.get(inputs));
         if let Some(remembered) = remembered.filter(|remembered| {
@@ -592,10 +582,9 @@ impl<'k> Placing<'k, '_> {
                 for (path, sha256) in remembered.install_files() {
                     self.staging.keep_live(path, sha256);
                 }
-                return Ok(PlacedHost {
-                    versions: self.place(plan, &checked.name, None)?,
-                    remembered: Some(memo::MemoEntry::Remembered(remembered)),
-                });
+                let versions = self.place(plan, &checked.name, None)?;
+                next_memo.remembered(&remembered);
+                return Ok(versions);
             }
         }
         let host = &self
@@ -609,16 +598,14 @@ impl<'k> Placing<'k, '_> {
         let plan = self.plan(&spec.name, &content_digest)?;
         let versions = self.place(plan, &host.name, Some(&spec))?;
         let install_files = write_install_files(self.staging, site, templates, host)?;
-        Ok(PlacedHost {
-            versions,
-            remembered: inputs.map(|inputs| {
-                let rendered = memo::Rendered {
-                    content_digest,
-                    install_files,
-                };
-                memo::MemoEntry::Rendered(inputs, rendered)
-            }),
-        })
+        if let Some(inputs) = inputs {
+            let rendered = memo::Rendered {
+                content_digest,
+                install_files,
+            };
+            next_memo.rendered(&inputs, &rendered);
+        }
+        Ok(versions)
     }
 
     fn plan(&self, name: &str, content_digest: &str) -> Result<HostPlan<'k>, BuildError> {

@@ -11,7 +11,6 @@
 //! size, modification time), so a new or rebuilt hostnet renders everything once. The memo is a
 //! cache: a missing, unreadable or foreign line only costs a render.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -84,20 +83,20 @@ pub fn host_digest(host: &Host) -> HostDigest {
 }
 
 /// What the memo remembers of one host's rendering: its line as read, parsed when asked.
-#[derive(Debug, Clone, Copy)]
-pub struct Remembered<'m> {
-    inputs: &'m InputsDigest,
+#[derive(Debug, Clone)]
+pub struct Remembered {
+    inputs: InputsDigest,
     /// `<content digest> <sha256>:<path>...`, checked when the memo was read.
-    text: &'m str,
+    text: String,
 }
 
-impl<'m> Remembered<'m> {
-    pub fn content_digest(&self) -> &'m str {
+impl Remembered {
+    pub fn content_digest(&self) -> &str {
         self.text.split(' ').next().unwrap_or_default()
     }
 
     /// Each install file relative to the output, with its sha256.
-    pub fn install_files(&self) -> impl Iterator<Item = (&'m Path, &'m str)> + use<'m> {
+    pub fn install_files(&self) -> impl Iterator<Item = (&Path, &str)> {
         self.text.split(' ').skip(1).filter_map(|field| {
             let (sha256, path) = field.split_once(':')?;
             Some((Path::new(path), sha256))
@@ -105,22 +104,23 @@ impl<'m> Remembered<'m> {
     }
 }
 
-/// A host's line of the next memo: borrowed from this memo when the host's rendering is the one
-/// remembered (a rebuild's usual case, so that ten thousand unchanged hosts copy nothing), owned
-/// when the host was rendered now.
-#[derive(Debug)]
-pub enum MemoEntry<'m> {
-    Remembered(Remembered<'m>),
-    Rendered(InputsDigest, Rendered),
+/// Where the memo file holds a host's line after its inputs digest.
+#[derive(Debug, Clone, Copy)]
+struct LineAt {
+    offset: u64,
+    len: u32,
 }
 
 pub struct RenderMemo {
     path: PathBuf,
     /// The digest of everything but the host: hostnet, templates, site.
     shared_inputs: Option<String>,
-    /// Each host's line after its inputs digest, by that digest. Kept as text, one allocation a
-    /// host: parsed into strings and paths, ten thousand hosts' lines took three times the memory.
-    loaded: HashMap<InputsDigest, Box<str>>,
+    /// The memo file as it was read, left open: a host's line is read again when the host asks.
+    /// The next memo replaces it by a rename, so this one stays what was read.
+    file: Option<std::fs::File>,
+    /// Where each host's line is, by its inputs digest: some fifty bytes a host in memory, where
+    /// the lines themselves are some four hundred.
+    loaded: HashMap<InputsDigest, LineAt>,
 }
 
 impl RenderMemo {
@@ -130,21 +130,33 @@ impl RenderMemo {
             sha256_hex_of_parts([FORMAT, &identity, &templates.digest(), &format!("{site:?}")])
         });
         let mut loaded = HashMap::new();
-        if let (Some(_), Ok(file)) = (&shared_inputs, std::fs::File::open(path)) {
-            // Line by line: the whole text of a large fleet's memo is megabytes the build does
-            // not need at once.
+        let file = shared_inputs
+            .as_ref()
+            .and_then(|_| std::fs::File::open(path).ok());
+        if let Some(file) = &file {
             let mut reader = std::io::BufReader::new(file);
             let mut line = String::new();
-            while matches!(reader.read_line(&mut line), Ok(read) if read > 0) {
-                if let Some((inputs, text)) = parse_line(line.trim_end_matches('\n')) {
-                    loaded.insert(inputs, text.into());
+            let mut offset = 0u64;
+            while let Ok(read @ 1..) = reader.read_line(&mut line) {
+                let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+                if let Some((inputs, text)) = parse_line(trimmed) {
+                    let text_offset = (trimmed.len() - text.len()) as u64;
+                    if let Ok(len) = u32::try_from(text.len()) {
+                        let at = LineAt {
+                            offset: offset + text_offset,
+                            len,
+                        };
+                        loaded.insert(inputs, at);
+                    }
                 }
+                offset += read as u64;
                 line.clear();
             }
         }
         RenderMemo {
             path: path.to_path_buf(),
             shared_inputs,
+            file,
             loaded,
         }
     }
@@ -160,48 +172,115 @@ impl RenderMemo {
         Some(hasher.finalize().into())
     }
 
-    /// What rendering `inputs` gave, if remembered.
-    pub fn get(&self, inputs: &InputsDigest) -> Option<Remembered<'_>> {
-        self.loaded
-            .get_key_value(inputs)
-            .map(|(inputs, text)| Remembered { inputs, text })
+    /// What rendering `inputs` gave, if remembered (and the memo file can still be read).
+    pub fn get(&self, inputs: &InputsDigest) -> Option<Remembered> {
+        use std::os::unix::fs::FileExt as _;
+        let at = self.loaded.get(inputs)?;
+        let mut bytes = vec![0u8; at.len as usize];
+        self.file
+            .as_ref()?
+            .read_exact_at(&mut bytes, at.offset)
+            .ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        Some(Remembered {
+            inputs: *inputs,
+            text,
+        })
     }
 
-    /// Replaces the memo with `entries` in one rename, if it differs.
-    pub fn save(&self, entries: &[MemoEntry<'_>]) -> Result<(), OutputError> {
-        let unchanged = entries.len() == self.loaded.len()
-            && entries.iter().all(|entry| match entry {
-                MemoEntry::Remembered(remembered) => {
-                    self.loaded.get(remembered.inputs).map(|text| &**text) == Some(remembered.text)
-                }
-                MemoEntry::Rendered(inputs, rendered) => self
-                    .loaded
-                    .get(inputs)
-                    .is_some_and(|text| **text == rendered.line_text()),
-            });
-        if unchanged || self.shared_inputs.is_none() {
+    /// The next memo, written line by line as hosts are placed, in any order.
+    pub fn next(&self) -> NextMemo<'_> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let file = match self.shared_inputs {
+            Some(_) => tempfile::NamedTempFile::new_in(dir)
+                .map(std::io::BufWriter::new)
+                .map_err(|source| (dir.to_path_buf(), source)),
+            None => Err((dir.to_path_buf(), std::io::ErrorKind::Unsupported.into())),
+        };
+        NextMemo {
+            memo: self,
+            writing: std::sync::Mutex::new(Writing {
+                file,
+                lines: 0,
+                changed: false,
+            }),
+        }
+    }
+}
+
+/// The memo a build writes for the next one, replacing the one it read once its output is live.
+pub struct NextMemo<'m> {
+    memo: &'m RenderMemo,
+    writing: std::sync::Mutex<Writing>,
+}
+
+struct Writing {
+    /// The new memo, or what made it impossible to write (then the memo is left as it was).
+    file: Result<std::io::BufWriter<tempfile::NamedTempFile>, (PathBuf, std::io::Error)>,
+    lines: usize,
+    /// Whether any line differs from the memo read.
+    changed: bool,
+}
+
+impl NextMemo<'_> {
+    /// Remembers a host whose rendering was the one remembered.
+    pub fn remembered(&self, remembered: &Remembered) {
+        self.line(&remembered.inputs, &remembered.text, false);
+    }
+
+    /// Remembers what rendering a host gave now.
+    pub fn rendered(&self, inputs: &InputsDigest, rendered: &Rendered) {
+        let text = rendered.line_text();
+        let same = self
+            .memo
+            .get(inputs)
+            .is_some_and(|remembered| remembered.text == text);
+        self.line(inputs, &text, !same);
+    }
+
+    fn line(&self, inputs: &InputsDigest, text: &str, changed: bool) {
+        let Ok(mut writing) = self.writing.lock() else {
+            return;
+        };
+        writing.lines += 1;
+        writing.changed |= changed;
+        if let Ok(file) = &mut writing.file {
+            let written = std::io::Write::write_all(
+                file,
+                format!("{} {text}\n", hex::encode(inputs)).as_bytes(),
+            );
+            if let Err(source) = written {
+                writing.file = Err((self.memo.path.clone(), source));
+            }
+        }
+    }
+
+    /// Replaces the memo with the lines written, in one rename, if they differ from it.
+    pub fn save(self) -> Result<(), OutputError> {
+        let writing = self
+            .writing
+            .into_inner()
+            .expect("no thread panics while writing the memo");
+        let unchanged = !writing.changed && writing.lines == self.memo.loaded.len();
+        if unchanged || self.memo.shared_inputs.is_none() {
             return Ok(());
         }
-        let mut text = String::new();
-        for entry in entries {
-            let (inputs, line_text) = match entry {
-                MemoEntry::Remembered(remembered) => {
-                    (remembered.inputs, Cow::Borrowed(remembered.text))
-                }
-                MemoEntry::Rendered(inputs, rendered) => (inputs, Cow::Owned(rendered.line_text())),
-            };
-            text.push_str(&hex::encode(inputs));
-            text.push(' ');
-            text.push_str(&line_text);
-            text.push('\n');
-        }
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
-        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io_error(&self.path))?;
-        file.persist(&self.path)
-            .map_err(|e| e.error)
-            .map_err(io_error(&self.path))?;
-        Ok(())
+        let path = &self.memo.path;
+        let (dir, source) = match writing.file {
+            Ok(file) => {
+                let file = file
+                    .into_inner()
+                    .map_err(|error| error.into_error())
+                    .map_err(io_error(path))?;
+                return file
+                    .persist(path)
+                    .map(drop)
+                    .map_err(|error| error.error)
+                    .map_err(io_error(path));
+            }
+            Err(failed) => failed,
+        };
+        Err(io_error(&dir)(source))
     }
 }
 
@@ -273,7 +352,7 @@ mod tests {
     }
 
     /// What the memo remembers, owned, to compare with what was rendered.
-    fn owned(remembered: Remembered) -> Rendered {
+    fn owned(remembered: &Remembered) -> Rendered {
         Rendered {
             content_digest: remembered.content_digest().to_string(),
             install_files: remembered
@@ -296,60 +375,74 @@ mod tests {
         let inputs = |seed: u8| [seed.wrapping_mul(7); 32];
 
         let first = RenderMemo::load(&path, &templates, &site);
-        let entries: Vec<MemoEntry> = (1..=3)
-            .map(|seed| MemoEntry::Rendered(inputs(seed), rendered(seed)))
-            .collect();
-        first.save(&entries).unwrap();
+        let next = first.next();
+        for seed in 1..=3 {
+            next.rendered(&inputs(seed), &rendered(seed));
+        }
+        next.save().unwrap();
         let saved = std::fs::read(&path).unwrap();
 
         // A rebuild in which host 2 is remembered and hosts 1 and 3 were rendered again, host 3
-        // differently, and a host 4 is new.
+        // differently, and a host 4 is new; placed in any order.
         let second = RenderMemo::load(&path, &templates, &site);
         let remembered = second.get(&inputs(2)).expect("host 2 remembered");
-        assert_eq!(owned(remembered), rendered(2));
+        assert_eq!(owned(&remembered), rendered(2));
         assert!(second.get(&inputs(9)).is_none());
-        let entries = vec![
-            MemoEntry::Rendered(inputs(1), rendered(1)),
-            MemoEntry::Remembered(remembered),
-            MemoEntry::Rendered(inputs(3), rendered(30)),
-            MemoEntry::Rendered(inputs(4), rendered(4)),
-        ];
-        second.save(&entries).unwrap();
+        let next = second.next();
+        next.rendered(&inputs(4), &rendered(4));
+        next.rendered(&inputs(1), &rendered(1));
+        next.remembered(&remembered);
+        next.rendered(&inputs(3), &rendered(30));
+        next.save().unwrap();
         let third = RenderMemo::load(&path, &templates, &site);
         for (seed, content) in [(1, 1), (2, 2), (3, 30), (4, 4)] {
             let remembered = third.get(&inputs(seed)).expect("remembered");
-            assert_eq!(owned(remembered), rendered(content), "host {seed}");
+            assert_eq!(owned(&remembered), rendered(content), "host {seed}");
         }
 
         // The same entries again, remembered or rendered alike: the file is not rewritten.
-        let entries: Vec<MemoEntry> = [1, 2, 3]
-            .into_iter()
-            .map(|seed| MemoEntry::Remembered(third.get(&inputs(seed)).unwrap()))
-            .chain([MemoEntry::Rendered(inputs(4), rendered(4))])
-            .collect();
+        let next = third.next();
+        for seed in [1, 2, 3] {
+            next.remembered(&third.get(&inputs(seed)).unwrap());
+        }
+        next.rendered(&inputs(4), &rendered(4));
         let third_text = std::fs::read(&path).unwrap();
+        // Renamed aside, not written over: the memo read keeps reading the file it opened.
+        std::fs::rename(&path, path.with_extension("read")).unwrap();
         std::fs::write(&path, "untouched").unwrap();
-        third.save(&entries).unwrap();
+        next.save().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"untouched");
         assert_ne!(third_text, saved);
+
+        // One host fewer is a change, though every line written is remembered.
+        let next = third.next();
+        for seed in [1, 2, 3] {
+            next.remembered(&third.get(&inputs(seed)).unwrap());
+        }
+        next.save().unwrap();
+        let fourth = RenderMemo::load(&path, &templates, &site);
+        assert!(fourth.get(&inputs(4)).is_none());
+        assert_eq!(owned(&fourth.get(&inputs(3)).unwrap()), rendered(30));
     }
 
     #[test]
     fn a_damaged_line_is_forgotten_and_the_others_kept() {
         let (_dir, path, templates, site) = scratch_memo();
         let first = RenderMemo::load(&path, &templates, &site);
-        let entries: Vec<MemoEntry> = (1..=3)
-            .map(|seed| MemoEntry::Rendered([seed; 32], rendered(seed)))
-            .collect();
-        first.save(&entries).unwrap();
+        let next = first.next();
+        for seed in 1..=3 {
+            next.rendered(&[seed; 32], &rendered(seed));
+        }
+        next.save().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_by_key(|line| line.as_bytes()[1]);
         // Line 2 cut short (a crash mid-write of an older hostnet), line 3 without its newline.
         let damaged = format!("{}\n{}\n{}", lines[0], &lines[1][..100], lines[2]);
         std::fs::write(&path, damaged).unwrap();
         let second = RenderMemo::load(&path, &templates, &site);
-        assert_eq!(owned(second.get(&[1; 32]).unwrap()), rendered(1));
+        assert_eq!(owned(&second.get(&[1; 32]).unwrap()), rendered(1));
         assert!(second.get(&[2; 32]).is_none());
-        assert_eq!(owned(second.get(&[3; 32]).unwrap()), rendered(3));
+        assert_eq!(owned(&second.get(&[3; 32]).unwrap()), rendered(3));
     }
 }
