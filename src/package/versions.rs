@@ -69,13 +69,17 @@ pub struct KnownPackage {
     pub vouched: bool,
 }
 
-/// Everything built before, by package name; read once per build.
+/// Everything built before; read once per build.
 #[derive(Debug, Default)]
 pub struct KnownPackages {
-    by_name: BTreeMap<String, Vec<KnownPackage>>,
-    /// Every package file name seen, whatever its header says, with where when that is not a
-    /// known package's [`KnownPackage::found_in`] (a file whose header is not one of a host's).
-    file_names: BTreeMap<String, Option<String>>,
+    /// Every package, by name and then newest first once loaded ([`KnownPackages::settle`]): one
+    /// vector, sized exactly, since a build knows a package per host and looks them up by name.
+    packages: Vec<KnownPackage>,
+    /// The package file names seen that are not `<name>-<version>-<release>.noarch.rpm` of a known
+    /// package (a renamed file, or one whose header is not a host's), with where when that is not
+    /// a known package's [`KnownPackage::found_in`]. A file named after its own package cannot
+    /// take a new version's name, which is always above every known version of that package.
+    odd_file_names: BTreeMap<String, Option<String>>,
     /// The build's index of its own repository, when the listing came from there.
     own_index: Option<OwnIndex>,
 }
@@ -193,6 +197,7 @@ impl KnownPackages {
         } else {
             known.add_package_dir(&own_repo.join("Packages"))?;
         }
+        known.settle();
         Ok(known)
     }
 
@@ -202,46 +207,62 @@ impl KnownPackages {
         trust: Option<&SigningKey>,
     ) -> Result<KnownPackages, VersionError> {
         let mut known = KnownPackages::default();
-        if let Some(previous) = previous {
-            match Location::parse(previous) {
-                location @ Location::Url(_) => {
-                    known.add_repository(&location, None, trust)?;
+        let Some(previous) = previous else {
+            return Ok(known);
+        };
+        match Location::parse(previous) {
+            location @ Location::Url(_) => {
+                known.add_repository(&location, None, trust)?;
+            }
+            Location::Directory(dir) => {
+                if !dir.is_dir() {
+                    return Err(VersionError::MissingPrevious(previous.to_string()));
                 }
-                Location::Directory(dir) => {
-                    if !dir.is_dir() {
-                        return Err(VersionError::MissingPrevious(previous.to_string()));
-                    }
-                    if repository::is_repository_dir(&dir) {
-                        known.add_repository(&Location::Directory(dir), None, trust)?;
-                    } else {
-                        known.add_package_dir(&dir)?;
-                    }
+                if repository::is_repository_dir(&dir) {
+                    known.add_repository(&Location::Directory(dir), None, trust)?;
+                } else {
+                    known.add_package_dir(&dir)?;
                 }
             }
         }
+        known.settle();
         Ok(known)
     }
 
+    /// Adds a package; [`KnownPackages::settle`] orders them once every source is read.
     fn add(&mut self, package: KnownPackage) {
-        if !self.file_names.contains_key(package.file_name()) {
-            self.file_names
+        let own_name = crate::package::package_file_name(
+            package.name(),
+            &package.version.to_string(),
+            RELEASE,
+        );
+        if package.file_name() != own_name && !self.odd_file_names.contains_key(package.file_name())
+        {
+            self.odd_file_names
                 .insert(package.file_name().to_string(), None);
         }
-        let versions = match self.by_name.get_mut(package.name()) {
-            Some(versions) => versions,
-            None => self.by_name.entry(package.name().to_string()).or_default(),
-        };
-        if let Some(same) = versions.iter_mut().find(|p| p.version == package.version) {
-            // The first source read is the authoritative one; a later one may add a local copy.
-            if same.digest() == package.digest() && same.local.is_none() {
-                same.local = package.local;
+        self.packages.push(package);
+    }
+
+    /// Orders the packages by name, newest first, and keeps one of each version: the first
+    /// source read is the authoritative one; a later one may add a local copy.
+    fn settle(&mut self) {
+        // Stable: packages of one version stay in the order their sources were read.
+        self.packages.sort_by(|a, b| {
+            a.name()
+                .cmp(b.name())
+                .then_with(|| b.version.cmp(&a.version))
+        });
+        self.packages.dedup_by(|later, first| {
+            if later.name() != first.name() || later.version != first.version {
+                return false;
             }
-            return;
-        }
-        // Most packages have one version: room for exactly that, not the four a first push
-        // reserves (these are large, and a build holds one per package of the fleet).
-        versions.reserve_exact(1);
-        versions.push(package);
+            if first.digest() == later.digest() && first.local.is_none() {
+                first.local = later.local.take();
+            }
+            true
+        });
+        self.packages.shrink_to_fit();
     }
 
     /// Adds what the repository at `location` lists; returns the index it was listed from, if it
@@ -264,6 +285,7 @@ impl KnownPackages {
             }
         }
         let shared_location = Arc::new(location.clone());
+        self.packages.reserve_exact(index.packages.len());
         // A stat per package, over the cores for a large fleet; the listings are then moved into
         // the known packages one by one, never all copied at once.
         let local_copies: Vec<Option<PathBuf>> = index
@@ -325,12 +347,14 @@ impl KnownPackages {
             }
         }
         paths.sort();
+        self.packages.reserve_exact(paths.len());
         for path in paths {
             let file_name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            self.file_names
+            // Until it proves to hold a host's package under that package's own name.
+            self.odd_file_names
                 .entry(file_name.clone())
                 .or_insert_with(|| Some(path.display().to_string()));
             let metadata =
@@ -356,6 +380,9 @@ impl KnownPackages {
                     .find_map(|l| l.strip_prefix(DIGEST_MARKER))
                     .map(String::from)
             });
+            if file_name == crate::package::package_file_name(name, &version.to_string(), RELEASE) {
+                self.odd_file_names.remove(&file_name);
+            }
             self.add(KnownPackage {
                 version,
                 described: Described::File {
@@ -372,19 +399,15 @@ impl KnownPackages {
     }
 
     /// Newest first.
-    fn versions_of(&self, name: &str) -> Vec<&KnownPackage> {
-        let mut versions: Vec<&KnownPackage> = self
-            .by_name
-            .get(name)
-            .map(|v| v.iter().collect())
-            .unwrap_or_default();
-        versions.sort_by_key(|p| std::cmp::Reverse(p.version));
-        versions
+    fn versions_of(&self, name: &str) -> &[KnownPackage] {
+        let start = self.packages.partition_point(|p| p.name() < name);
+        let end = start + self.packages[start..].partition_point(|p| p.name() == name);
+        &self.packages[start..end]
     }
 
     /// The newest version of `name`, if any was built.
     pub fn newest(&self, name: &str) -> Option<&KnownPackage> {
-        self.versions_of(name).first().copied()
+        self.versions_of(name).first()
     }
 
     /// What happens to `name` given its content `digest`.
@@ -401,11 +424,10 @@ impl KnownPackages {
             newest => {
                 let version = newest.map_or(1, |n| n.version + 1);
                 let file_name = file_name_for(version);
-                if let Some(seen) = self.file_names.get(&file_name) {
+                if let Some(seen) = self.odd_file_names.get(&file_name) {
                     let existing = seen.clone().unwrap_or_else(|| {
-                        self.by_name
-                            .values()
-                            .flatten()
+                        self.packages
+                            .iter()
                             .find(|known| known.file_name() == file_name)
                             .map_or_else(|| file_name.clone(), KnownPackage::found_in)
                     });
@@ -418,7 +440,7 @@ impl KnownPackages {
             }
         };
         let older: Vec<&KnownPackage> = versions
-            .into_iter()
+            .iter()
             .filter(|p| !matches!(&current, Current::Keep(k) if k.version == p.version))
             .collect();
         let keep = (keep_versions as usize).saturating_sub(1).min(older.len());
@@ -433,10 +455,10 @@ impl KnownPackages {
     /// Every version of every package whose name is not in `names`, among those starting with
     /// `prefix` (the hosts no longer defined).
     pub fn orphans(&self, prefix: &str, names: &HashSet<String>) -> Vec<KnownPackage> {
-        self.by_name
+        self.packages
             .iter()
-            .filter(|(name, _)| name.starts_with(prefix) && !names.contains(*name))
-            .flat_map(|(_, versions)| versions.iter().cloned())
+            .filter(|package| package.name().starts_with(prefix) && !names.contains(package.name()))
+            .cloned()
             .collect()
     }
 }
@@ -493,9 +515,10 @@ mod tests {
     #[test]
     fn plans_keep_reuse_and_retire() {
         let mut packages = KnownPackages::default();
-        for (version, digest) in [(1, "a"), (2, "b"), (3, "c"), (4, "d")] {
+        for (version, digest) in [(1, "a"), (2, "b"), (4, "d"), (3, "c")] {
             packages.add(known(version, digest));
         }
+        packages.settle();
         let unchanged = packages.plan("hostnet-a", "d", 3, file_name).unwrap();
         assert_eq!(unchanged.current, Current::Keep(&known(4, "d")));
         assert_eq!(unchanged.retained, [&known(3, "c"), &known(2, "b")]);
@@ -533,6 +556,7 @@ mod tests {
             local: Some(PathBuf::from("/srv/repo/Packages").join(file_name(2))),
             ..known(1, "old")
         });
+        packages.settle();
         let Err(VersionError::Collision { new, existing }) =
             packages.plan("hostnet-a", "new", 3, file_name)
         else {
@@ -543,10 +567,43 @@ mod tests {
     }
 
     #[test]
+    fn the_first_source_read_wins_a_version_and_a_later_one_may_add_its_local_copy() {
+        let local = |version| Some(PathBuf::from("/out/repo/Packages").join(file_name(version)));
+        let mut packages = KnownPackages::default();
+        // Published (read first, no file at hand), then the build's own output.
+        packages.add(known(2, "two"));
+        packages.add(known(1, "one"));
+        packages.add(KnownPackage {
+            local: local(2),
+            ..known(2, "two")
+        });
+        packages.add(KnownPackage {
+            local: local(1),
+            ..known(1, "one, built otherwise")
+        });
+        packages.add(known(3, "three"));
+        packages.settle();
+        let versions = packages.versions_of("hostnet-a");
+        assert_eq!(
+            versions,
+            [
+                known(3, "three"),
+                KnownPackage {
+                    local: local(2),
+                    ..known(2, "two")
+                },
+                known(1, "one"),
+            ]
+        );
+        assert!(packages.versions_of("hostnet-b").is_empty());
+        assert!(packages.odd_file_names.is_empty());
+    }
+
+    #[test]
     fn a_taken_file_name_is_refused() {
         let mut packages = KnownPackages::default();
         packages
-            .file_names
+            .odd_file_names
             .insert("hostnet-a-1-1.noarch.rpm".into(), Some("elsewhere".into()));
         assert!(matches!(
             packages.plan("hostnet-a", "x", 3, file_name),
