@@ -10,10 +10,10 @@ use crate::definition::Definitions;
 use crate::kickstart::pxe;
 use crate::memo::{self, NextMemo, RenderMemo};
 use crate::model::{Host, Site};
-use crate::output::{Committed, Generation, OutputError, STATE_DIR, io_error, sha256_hex};
+use crate::output::{Committed, Generation, OutputError, STATE_DIR, io_error};
 use crate::package::signing::SigningKey;
 use crate::package::versions::{self, Current, HostPlan, KnownPackage, KnownPackages, RELEASE};
-use crate::package::{PackageError, PackageSpec, TOOLS_PACKAGE};
+use crate::package::{PackageError, PackageSpec};
 use crate::render::{self, RenderError};
 use crate::repodata::{self, DataFile, DocumentWriter, Kind, PackageEntries};
 use crate::repository::index::{EntriesAt, EntriesFile, EntriesWriter, WrittenEntries};
@@ -95,13 +95,19 @@ pub enum PackageState {
 /// One package the new repository lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltPackage {
-    pub host: String,
     pub file_name: String,
     pub state: PackageState,
-    pub sha256: String,
     /// Whether the file is in the new `repo/Packages/`; if not, it stays where it is published.
     pub local: bool,
     pub size: u64,
+}
+
+/// How a package is in the new repository; its name, checksum and size are its listing's.
+#[derive(Debug, Clone, Copy)]
+struct ListedAs {
+    state: PackageState,
+    /// Whether the file is in the new `repo/Packages/`.
+    local: bool,
 }
 
 /// A package the new repository no longer lists, and why.
@@ -122,7 +128,7 @@ pub struct BuildReport {
 /// One package of the new repository with its listing: computed now (its metadata entries in the
 /// build's spill), or borrowed from the metadata that listed it before (its entries in memory, or
 /// in the live index's entries file).
-type Listed<'k> = (BuiltPackage, Listing<'k>);
+type Listed<'k> = (ListedAs, Listing<'k>);
 
 /// A package's listing in the new repository: the one known from before, or one made now. Boxed:
 /// a listing is some 300 bytes in place, and a fleet's listings are moved between vectors.
@@ -206,7 +212,7 @@ pub fn build_fleet(
     crate::timing::mark("hosts rendered and packaged");
     let tools = PackageSpec::tools(site);
     let tools_plan = context.plan(&tools.name, &tools.digest())?;
-    let (tools_listed, tools_retired) = context.place(tools_plan, TOOLS_PACKAGE, Some(&tools))?;
+    let (tools_listed, tools_retired) = context.place(tools_plan, Some(&tools))?;
     // Sized exactly: grown by doubling, these fleet-long vectors would hold up to twice their
     // entries, and both old and new buffers at each growth.
     let mut listed: Vec<Listed> = Vec::with_capacity(
@@ -240,7 +246,7 @@ pub fn build_fleet(
     report.retired.sort_by(|a, b| a.file_name.cmp(&b.file_name));
     // A repository lists a file name once; an unstable sort needs no scratch copy of this
     // fleet-long vector.
-    listed.sort_unstable_by(|a, b| a.0.file_name.cmp(&b.0.file_name));
+    listed.sort_unstable_by(|(_, a), (_, b)| a.file_name().cmp(b.file_name()));
 
     // A rebuild whose listing is the live one, package for package, keeps the live metadata
     // documents without reading the packages' entries or hashing tens of megabytes.
@@ -280,12 +286,11 @@ pub fn build_fleet(
     drop(spilled);
     let repomd = write_repomd(&staging, &data_files, options)?;
     // Sized exactly (a megabyte at ten thousand hosts), not grown by doubling.
-    fn line(p: &BuiltPackage) -> [&str; 4] {
-        [&p.sha256, "  Packages/", &p.file_name, "\n"]
+    fn line<'l>((_, listing): &'l Listed) -> [&'l str; 4] {
+        [&listing.pkgid, "  Packages/", listing.file_name(), "\n"]
     }
-    let mut checksums =
-        String::with_capacity(listed.iter().flat_map(|(p, _)| line(p)).map(str::len).sum());
-    checksums.extend(listed.iter().flat_map(|(p, _)| line(p)));
+    let mut checksums = String::with_capacity(listed.iter().flat_map(line).map(str::len).sum());
+    checksums.extend(listed.iter().flat_map(line));
     staging.write(Path::new(CHECKSUMS_FILE), checksums.as_bytes(), 0o644)?;
     if let Some(key) = options.key {
         staging.write(
@@ -341,7 +346,15 @@ pub fn build_fleet(
         eprintln!("hostnet: warning: {error}; the next build renders every host again");
     }
     crate::timing::mark("render memo saved");
-    report.packages = listed.into_iter().map(|(package, _)| package).collect();
+    report.packages = listed
+        .into_iter()
+        .map(|(ListedAs { state, local }, listing)| BuiltPackage {
+            file_name: listing.file_name().to_string(),
+            state,
+            local,
+            size: listing.size,
+        })
+        .collect();
     crate::drop_in_background((known, memo));
     Ok(report)
 }
@@ -582,7 +595,7 @@ impl<'k> Placing<'k, '_> {
                 for (path, sha256) in remembered.install_files() {
                     self.staging.keep_live(path, sha256);
                 }
-                let versions = self.place(plan, &checked.name, None)?;
+                let versions = self.place(plan, None)?;
                 next_memo.remembered(&remembered);
                 return Ok(versions);
             }
@@ -596,7 +609,7 @@ impl<'k> Placing<'k, '_> {
         let spec = PackageSpec::new(site, host, rendered);
         let content_digest = spec.digest();
         let plan = self.plan(&spec.name, &content_digest)?;
-        let versions = self.place(plan, &host.name, Some(&spec))?;
+        let versions = self.place(plan, Some(&spec))?;
         let install_files = write_install_files(self.staging, site, templates, host)?;
         if let Some(inputs) = inputs {
             let rendered = memo::Rendered {
@@ -623,7 +636,6 @@ impl<'k> Placing<'k, '_> {
     fn place(
         &self,
         plan: HostPlan<'k>,
-        owner: &str,
         spec: Option<&PackageSpec>,
     ) -> Result<PackageVersions<'k>, BuildError> {
         // Sized exactly: ten thousand hosts hold these until the metadata is written, and a
@@ -632,7 +644,7 @@ impl<'k> Placing<'k, '_> {
         let mut retired = Vec::new();
         let build = match (&plan.current, spec) {
             (Current::Keep(package), _) if self.signed_as_this_build_signs(package) => {
-                listed.push(self.carry(package, owner, PackageState::Unchanged)?);
+                listed.push(self.carry(package, PackageState::Unchanged)?);
                 None
             }
             // The same content signed otherwise (another key, or none): made again at the same
@@ -650,11 +662,11 @@ impl<'k> Placing<'k, '_> {
                 self.options.key,
             )?;
             let file_name = spec.file_name(&version, RELEASE);
-            listed.push(self.add_file(owner, file_name, PackageState::Built, &bytes)?);
+            listed.push(self.add_file(file_name, PackageState::Built, &bytes)?);
         }
         for package in &plan.retained {
             if self.signed_as_this_build_signs(package) {
-                listed.push(self.carry(package, owner, PackageState::Retained)?);
+                listed.push(self.carry(package, PackageState::Retained)?);
             } else {
                 retired.push(RetiredPackage {
                     file_name: package.file_name().to_string(),
@@ -703,7 +715,6 @@ impl<'k> Placing<'k, '_> {
     /// A package file into the generation, with its metadata entries read from it.
     fn add_file(
         &self,
-        owner: &str,
         file_name: String,
         state: PackageState,
         bytes: &[u8],
@@ -724,15 +735,8 @@ impl<'k> Placing<'k, '_> {
         listing.stored = Some(Stored::Spilled(spilled_at));
         self.staging
             .write(&Path::new(PACKAGES_DIR).join(&file_name), bytes, 0o644)?;
-        let package = BuiltPackage {
-            host: owner.to_string(),
-            file_name,
-            state,
-            sha256: sha256_hex(bytes),
-            local: true,
-            size: bytes.len() as u64,
-        };
-        Ok((package, Listing::Made(Box::new(listing))))
+        let listed_as = ListedAs { state, local: true };
+        Ok((listed_as, Listing::Made(Box::new(listing))))
     }
 
     /// A package built before, into the new repository as it is. One the live build holds, as
@@ -740,19 +744,10 @@ impl<'k> Placing<'k, '_> {
     fn carry(
         &self,
         package: &'k KnownPackage,
-        owner: &str,
         state: PackageState,
     ) -> Result<Listed<'k>, BuildError> {
         let listed_as_it_is = |listed: &'k ListedPackage, local: bool| {
-            let built = BuiltPackage {
-                host: owner.to_string(),
-                file_name: package.file_name().to_string(),
-                state,
-                sha256: listed.pkgid.clone(),
-                local,
-                size: listed.size,
-            };
-            (built, Listing::Known(listed))
+            (ListedAs { state, local }, Listing::Known(listed))
         };
         if let Some(listed) = self.live_listing(package) {
             let relative = Path::new(PACKAGES_DIR).join(package.file_name());
@@ -761,7 +756,7 @@ impl<'k> Placing<'k, '_> {
         }
         if let Some(path) = &package.local {
             let bytes = std::fs::read(path).map_err(io_error(path))?;
-            return self.add_file(owner, package.file_name().to_string(), state, &bytes);
+            return self.add_file(package.file_name().to_string(), state, &bytes);
         }
         let listed = package
             .listed()
