@@ -54,7 +54,7 @@ pub enum VersionError {
 }
 
 /// One package built before: where it is and what it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct KnownPackage {
     pub version: u64,
     /// Its name, file name and content digest, as a listing or its header gives them.
@@ -67,6 +67,8 @@ pub struct KnownPackage {
     /// Listed by repository metadata whose signature verified with the build's key, so signed
     /// by it: builds with that key published it.
     pub vouched: bool,
+    /// Its place in the order packages were added: of two of the same version, the first counts.
+    added: u32,
 }
 
 /// Everything built before; read once per build.
@@ -109,6 +111,30 @@ enum Described {
         digest: Option<String>,
     },
 }
+
+/// The same package, whenever it was read.
+impl PartialEq for KnownPackage {
+    fn eq(&self, other: &Self) -> bool {
+        let KnownPackage {
+            version,
+            described,
+            local,
+            repository,
+            vouched,
+            added: _,
+        } = self;
+        (version, described, local, repository, vouched)
+            == (
+                &other.version,
+                &other.described,
+                &other.local,
+                &other.repository,
+                &other.vouched,
+            )
+    }
+}
+
+impl Eq for KnownPackage {}
 
 impl KnownPackage {
     pub fn name(&self) -> &str {
@@ -241,17 +267,20 @@ impl KnownPackages {
             self.odd_file_names
                 .insert(package.file_name().to_string(), None);
         }
-        self.packages.push(package);
+        let added = u32::try_from(self.packages.len()).expect("fewer than 4 billion packages");
+        self.packages.push(KnownPackage { added, ..package });
     }
 
     /// Orders the packages by name, newest first, and keeps one of each version: the first
     /// source read is the authoritative one; a later one may add a local copy.
     fn settle(&mut self) {
-        // Stable: packages of one version stay in the order their sources were read.
-        self.packages.sort_by(|a, b| {
+        // Unstable, by the order added for packages of one version: a stable sort's scratch would
+        // copy a fleet's packages.
+        self.packages.sort_unstable_by(|a, b| {
             a.name()
                 .cmp(b.name())
                 .then_with(|| b.version.cmp(&a.version))
+                .then_with(|| a.added.cmp(&b.added))
         });
         self.packages.dedup_by(|later, first| {
             if later.name() != first.name() || later.version != first.version {
@@ -310,6 +339,7 @@ impl KnownPackages {
                 local,
                 repository: Some(Arc::clone(&shared_location)),
                 vouched: trust.is_some(),
+                added: 0,
             });
         }
         Ok(index.indexed.map(|entries| OwnIndex {
@@ -393,6 +423,7 @@ impl KnownPackages {
                 local: Some(path),
                 repository: None,
                 vouched: false,
+                added: 0,
             });
         }
         Ok(())
@@ -505,6 +536,7 @@ mod tests {
             local: None,
             repository: None,
             vouched: false,
+            added: 0,
         }
     }
 
