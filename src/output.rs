@@ -17,7 +17,7 @@ use std::io;
 use std::io::BufRead as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -160,8 +160,11 @@ pub struct Generation {
     live_signer: Option<String>,
     /// Created on the first file that differs from the live generation.
     dir: Mutex<Option<tempfile::TempDir>>,
-    /// What this generation holds, by path relative to it, in the order recorded.
-    files: Mutex<Vec<(Box<str>, Recorded)>>,
+    /// What this generation holds, by path relative to it, in the order recorded. A path the
+    /// live generation holds too is shared with its manifest: most of a rebuild's files are.
+    files: Mutex<Vec<(Arc<str>, Recorded)>>,
+    /// How many files the generation will likely hold: as many as the live one, usually.
+    expected_files: usize,
     _lock: fs::File,
 }
 
@@ -200,11 +203,11 @@ impl FileDigest {
 /// The live generation's files, sorted by manifest path (as the manifest lists them). A sorted
 /// vector, not a hash map: it holds tens of thousands of paths, without a table's slack.
 #[derive(Debug, Default)]
-struct LiveFiles(Vec<(Box<str>, FileDigest)>);
+struct LiveFiles(Vec<(Arc<str>, FileDigest)>);
 
 impl LiveFiles {
     /// `files` in any order; of a path listed twice, the last counts.
-    fn new(mut files: Vec<(Box<str>, FileDigest)>) -> LiveFiles {
+    fn new(mut files: Vec<(Arc<str>, FileDigest)>) -> LiveFiles {
         if !files.is_sorted_by(|(a, _), (b, _)| a < b) {
             files.reverse();
             files.sort_by(|(a, _), (b, _)| a.cmp(b));
@@ -215,8 +218,17 @@ impl LiveFiles {
     }
 
     fn get(&self, path: &str) -> Option<&FileDigest> {
+        self.entry(path).map(|(_, digest)| digest)
+    }
+
+    /// The manifest's own copy of `path`, to share.
+    fn path(&self, path: &str) -> Option<&Arc<str>> {
+        self.entry(path).map(|(path, _)| path)
+    }
+
+    fn entry(&self, path: &str) -> Option<&(Arc<str>, FileDigest)> {
         let at = self.0.binary_search_by(|(p, _)| (**p).cmp(path)).ok()?;
-        Some(&self.0[at].1)
+        Some(&self.0[at])
     }
 
     fn len(&self) -> usize {
@@ -283,8 +295,6 @@ impl Generation {
             .map(|text| text.trim().to_string());
         let live =
             live_dir.and_then(|dir| read_manifest(&dir.join(MANIFEST)).map(|files| (dir, files)));
-        // A rebuild's generation usually holds as many files as the live one: sized for that,
-        // its records are not grown by doubling to up to twice their size.
         let expected_files = live
             .as_ref()
             .map_or(0, |(_, files)| files.len() + parts.len());
@@ -295,7 +305,8 @@ impl Generation {
             signer: signer.to_string(),
             live_signer,
             dir: Mutex::new(None),
-            files: Mutex::new(Vec::with_capacity(expected_files)),
+            files: Mutex::new(Vec::new()),
+            expected_files,
             _lock: lock,
         })
     }
@@ -369,8 +380,15 @@ impl Generation {
     }
 
     fn record(&self, relative: &Path, sha256: FileDigest, written: bool) {
-        let path = manifest_path(relative).into_boxed_str();
+        let path = manifest_path(relative);
+        let live_path = self.live.as_ref().and_then(|(_, live)| live.path(&path));
+        let path = live_path.map_or_else(|| Arc::from(path), Arc::clone);
         let mut files = locked(&self.files);
+        // Sized for a rebuild's generation, not grown by doubling to up to twice its size; but
+        // only once the build records files, not while it reads what was built before.
+        if files.capacity() == 0 {
+            files.reserve_exact(self.expected_files);
+        }
         let order = u32::try_from(files.len()).expect("fewer than 4 billion files");
         files.push((
             path,
@@ -456,7 +474,7 @@ impl Generation {
     /// the repository's files, not the thousands of kickstarts and PXE entries.
     fn share_unchanged_parts(
         &self,
-        files: &[(Box<str>, Recorded)],
+        files: &[(Arc<str>, Recorded)],
         live_dir: &Path,
         live_files: &LiveFiles,
         generation_dir: &Path,
@@ -503,7 +521,7 @@ impl Generation {
     }
 
     /// Makes the staged generation, holding `files`, the live one.
-    fn switch_to(&self, files: &[(Box<str>, Recorded)]) -> Result<(), OutputError> {
+    fn switch_to(&self, files: &[(Arc<str>, Recorded)]) -> Result<(), OutputError> {
         let state = self.target.join(STATE_DIR);
         let generation = locked(&self.dir)
             .take()
@@ -603,7 +621,7 @@ fn read_manifest(path: &Path) -> Option<LiveFiles> {
         if !inside {
             return None;
         }
-        files.push((manifest_path(relative).into_boxed_str(), sha256));
+        files.push((Arc::from(manifest_path(relative)), sha256));
     }
 }
 
@@ -758,7 +776,7 @@ fn parent_of(target: &Path) -> PathBuf {
 
 /// A generation's manifest of `files` (sorted), line by line: at ten thousand hosts its text is
 /// megabytes that need not be in memory at once.
-fn write_manifest(path: &Path, files: &[(Box<str>, Recorded)]) -> Result<(), OutputError> {
+fn write_manifest(path: &Path, files: &[(Arc<str>, Recorded)]) -> Result<(), OutputError> {
     place_file(path, 0o644, |path| {
         use std::io::Write as _;
         let mut out = std::io::BufWriter::new(fs::File::create(path)?);
