@@ -45,6 +45,11 @@ impl SourceMap {
         FileId(self.files.len() - 1)
     }
 
+    /// Frees the room left for files not added.
+    pub fn shrink_to_fit(&mut self) {
+        self.files.shrink_to_fit();
+    }
+
     pub fn file(&self, id: FileId) -> &SourceFile {
         &self.files[id.0]
     }

@@ -239,6 +239,9 @@ pub fn read(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
     // Outer folders first, whatever the names: `rack-a/a-row/group.toml` sorts before
     // `rack-a/group.toml` but must apply after it.
     groups.sort_by_key(|(folder, _)| folder.components().count());
+    // Grown by doubling while the tree was walked; a build keeps both for its whole run.
+    host_files.shrink_to_fit();
+    sources.shrink_to_fit();
     Definitions {
         root: root.to_path_buf(),
         sources,
