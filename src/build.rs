@@ -699,8 +699,7 @@ impl<'k> Placing<'k, '_> {
             return true;
         }
         package
-            .local
-            .as_ref()
+            .local()
             .and_then(|path| rpm::PackageMetadata::open(path).ok())
             .and_then(|metadata| {
                 let packet = metadata
@@ -754,8 +753,8 @@ impl<'k> Placing<'k, '_> {
             self.staging.keep_live(&relative, &listed.pkgid);
             return Ok(listed_as_it_is(listed, true));
         }
-        if let Some(path) = &package.local {
-            let bytes = std::fs::read(path).map_err(io_error(path))?;
+        if let Some(path) = package.local() {
+            let bytes = std::fs::read(&path).map_err(io_error(&path))?;
             return self.add_file(package.file_name().to_string(), state, &bytes);
         }
         let listed = package

@@ -59,8 +59,8 @@ pub struct KnownPackage {
     pub version: u64,
     /// Its name, file name and content digest, as a listing or its header gives them.
     described: Described,
-    /// A local copy of the file, when one is at hand.
-    pub local: Option<PathBuf>,
+    /// A local copy of the file, when one is at hand ([`KnownPackage::local`]).
+    local: Local,
     /// The repository that lists it, to fetch the file when it is not at hand; one for all the
     /// packages it lists.
     pub repository: Option<Arc<Location>>,
@@ -112,6 +112,16 @@ enum Described {
     },
 }
 
+/// Where a known package's file is at hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Local {
+    Absent,
+    /// Where the repository that lists it (a directory) has it: made when asked, since a build
+    /// knows a package per host.
+    Listed,
+    At(PathBuf),
+}
+
 /// The same package, whenever it was read.
 impl PartialEq for KnownPackage {
     fn eq(&self, other: &Self) -> bool {
@@ -137,6 +147,18 @@ impl PartialEq for KnownPackage {
 impl Eq for KnownPackage {}
 
 impl KnownPackage {
+    /// A local copy of the file, when one is at hand.
+    pub fn local(&self) -> Option<PathBuf> {
+        match &self.local {
+            Local::Absent => None,
+            Local::Listed => self
+                .repository
+                .as_ref()?
+                .local_path(&self.listed()?.location),
+            Local::At(path) => Some(path.clone()),
+        }
+    }
+
     pub fn name(&self) -> &str {
         match &self.described {
             Described::Listed(listed) => &listed.name,
@@ -169,7 +191,7 @@ impl KnownPackage {
 
     /// Where it was found, for messages. Made when asked: a build knows one package per host.
     pub fn found_in(&self) -> String {
-        match (&self.repository, self.listed(), &self.local) {
+        match (&self.repository, self.listed(), self.local()) {
             (Some(repository), Some(listed), _) => {
                 format!("{}/{}", repository.describe(), listed.location)
             }
@@ -180,11 +202,8 @@ impl KnownPackage {
 
     /// The package file: the local copy, or fetched from the repository that lists it.
     pub fn bytes(&self) -> Result<Vec<u8>, VersionError> {
-        if let Some(path) = &self.local {
-            return std::fs::read(path).map_err(|source| VersionError::Read {
-                dir: path.clone(),
-                source,
-            });
+        if let Some(path) = self.local() {
+            return std::fs::read(&path).map_err(|source| VersionError::Read { dir: path, source });
         }
         let (Some(repository), Some(listed)) = (&self.repository, self.listed()) else {
             return Err(VersionError::MissingPrevious(self.found_in()));
@@ -286,8 +305,9 @@ impl KnownPackages {
             if later.name() != first.name() || later.version != first.version {
                 return false;
             }
-            if first.digest() == later.digest() && first.local.is_none() {
-                first.local = later.local.take();
+            if first.digest() == later.digest() && first.local == Local::Absent {
+                // Where the later source has it: the first one's repository is another.
+                first.local = later.local().map_or(Local::Absent, Local::At);
             }
             true
         });
@@ -317,13 +337,18 @@ impl KnownPackages {
         self.packages.reserve_exact(index.packages.len());
         // A stat per package, over the cores for a large fleet; the listings are then moved into
         // the known packages one by one, never all copied at once.
-        let local_copies: Vec<Option<PathBuf>> = index
+        let local_copies: Vec<Local> = index
             .packages
             .par_iter()
             .map(|listed| {
-                location
+                let at_hand = location
                     .local_path(&listed.location)
-                    .filter(|path| path.is_file())
+                    .is_some_and(|path| path.is_file());
+                if at_hand {
+                    Local::Listed
+                } else {
+                    Local::Absent
+                }
             })
             .collect();
         for (listed, local) in index.packages.into_iter().zip(local_copies) {
@@ -420,7 +445,7 @@ impl KnownPackages {
                     file_name,
                     digest,
                 },
-                local: Some(path),
+                local: Local::At(path),
                 repository: None,
                 vouched: false,
                 added: 0,
@@ -533,7 +558,7 @@ mod tests {
                 file_name: format!("hostnet-a-{version}-1.noarch.rpm"),
                 digest: Some(digest.into()),
             },
-            local: None,
+            local: Local::Absent,
             repository: None,
             vouched: false,
             added: 0,
@@ -585,7 +610,7 @@ mod tests {
                 file_name: file_name(2),
                 digest: Some("old".into()),
             },
-            local: Some(PathBuf::from("/srv/repo/Packages").join(file_name(2))),
+            local: Local::At(PathBuf::from("/srv/repo/Packages").join(file_name(2))),
             ..known(1, "old")
         });
         packages.settle();
@@ -600,7 +625,8 @@ mod tests {
 
     #[test]
     fn the_first_source_read_wins_a_version_and_a_later_one_may_add_its_local_copy() {
-        let local = |version| Some(PathBuf::from("/out/repo/Packages").join(file_name(version)));
+        let local =
+            |version| Local::At(PathBuf::from("/out/repo/Packages").join(file_name(version)));
         let mut packages = KnownPackages::default();
         // Published (read first, no file at hand), then the build's own output.
         packages.add(known(2, "two"));
