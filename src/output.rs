@@ -17,7 +17,7 @@ use std::io;
 use std::io::BufRead as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -160,22 +160,138 @@ pub struct Generation {
     live_signer: Option<String>,
     /// Created on the first file that differs from the live generation.
     dir: Mutex<Option<tempfile::TempDir>>,
-    /// What this generation holds, by path relative to it, in the order recorded. A path the
-    /// live generation holds too is shared with its manifest: most of a rebuild's files are.
-    files: Mutex<Vec<(Arc<str>, Recorded)>>,
+    /// What this generation holds, in the order recorded.
+    records: Mutex<Records>,
     /// How many files the generation will likely hold: as many as the live one, usually.
     expected_files: usize,
     _lock: fs::File,
 }
 
-/// The digest and origin of one file of a generation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Recorded {
-    sha256: FileDigest,
-    /// Written into the new generation now, or identical to the live generation's file.
+/// The files a generation holds, as recorded: of a path recorded twice, the last counts, told by
+/// its place in the order recorded.
+#[derive(Debug, Default)]
+struct Records {
+    /// Files identical to the live generation's at the same path, by their place in the live
+    /// manifest: most of a rebuild's files, eight bytes each.
+    kept: Vec<(u32, u32)>,
+    /// Files written into the new generation now: path, content, place.
+    written: Vec<(Box<str>, FileDigest, u32)>,
+}
+
+impl Records {
+    fn next_place(&self) -> u32 {
+        u32::try_from(self.kept.len() + self.written.len()).expect("fewer than 4 billion files")
+    }
+}
+
+/// One file of a generation about to be committed: its place in the live manifest, or among the
+/// files written now.
+#[derive(Debug, Clone, Copy)]
+enum Staged {
+    Kept(u32),
+    Written(u32),
+}
+
+/// One file of a generation about to be committed, as its manifest lists it.
+struct StagedFile<'a> {
+    path: &'a str,
+    sha256: &'a FileDigest,
+    /// Written now; otherwise it is the live generation's file, linked at commit.
     written: bool,
-    /// Its place among the generation's records: of a path recorded twice, the last counts.
-    order: u32,
+}
+
+/// The files of a generation about to be committed, sorted by path, each path once.
+struct StagedFiles<'a> {
+    live: Option<&'a LiveFiles>,
+    written: Vec<(Box<str>, FileDigest, u32)>,
+    files: Vec<Staged>,
+}
+
+impl<'a> StagedFiles<'a> {
+    /// `records` merged in path order; of a path recorded twice, the last record counts.
+    fn new(records: Records, live: Option<&'a LiveFiles>) -> StagedFiles<'a> {
+        let Records {
+            mut kept,
+            mut written,
+        } = records;
+        // In place: a map, or a stable sort's scratch, would copy tens of thousands of records.
+        // The live manifest is sorted, so its places are in path order.
+        kept.sort_unstable_by(|(a, a_place), (b, b_place)| a.cmp(b).then(b_place.cmp(a_place)));
+        kept.dedup_by_key(|(index, _)| *index);
+        written.sort_unstable_by(|(a, _, a_place), (b, _, b_place)| {
+            a.cmp(b).then(b_place.cmp(a_place))
+        });
+        written.dedup_by(|(later, ..), (first, ..)| later == first);
+        let mut files = Vec::with_capacity(kept.len() + written.len());
+        let (mut kept_at, mut written_at) = (0, 0);
+        let live_path = |index: u32| live.map_or("", |live| live.path_at(index));
+        loop {
+            let next = match (kept.get(kept_at), written.get(written_at)) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some((index, _)), Some((path, ..))) => live_path(*index).cmp(path),
+            };
+            match next {
+                std::cmp::Ordering::Less => {
+                    files.push(Staged::Kept(kept[kept_at].0));
+                    kept_at += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    files.push(Staged::Written(written_at as u32));
+                    written_at += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    let (index, kept_place) = kept[kept_at];
+                    let written_place = written[written_at].2;
+                    files.push(if kept_place > written_place {
+                        Staged::Kept(index)
+                    } else {
+                        Staged::Written(written_at as u32)
+                    });
+                    kept_at += 1;
+                    written_at += 1;
+                }
+            }
+        }
+        StagedFiles {
+            live,
+            written,
+            files,
+        }
+    }
+
+    fn file(&self, staged: Staged) -> StagedFile<'_> {
+        match staged {
+            Staged::Kept(index) => {
+                let (path, sha256) = self
+                    .live
+                    .expect("a kept file is the live generation's")
+                    .at(index);
+                StagedFile {
+                    path,
+                    sha256,
+                    written: false,
+                }
+            }
+            Staged::Written(at) => {
+                let (path, sha256, _) = &self.written[at as usize];
+                StagedFile {
+                    path,
+                    sha256,
+                    written: true,
+                }
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = StagedFile<'_>> {
+        self.files.iter().map(|staged| self.file(*staged))
+    }
+
+    fn len(&self) -> usize {
+        self.files.len()
+    }
 }
 
 /// A file's sha256, as its 32 bytes: a build holds one for every file of its live generation
@@ -200,43 +316,75 @@ impl FileDigest {
     }
 }
 
-/// The live generation's files, sorted by manifest path (as the manifest lists them). A sorted
-/// vector, not a hash map: it holds tens of thousands of paths, without a table's slack.
+/// The live generation's files, sorted by manifest path (as the manifest lists them): the paths
+/// one after another in one string, and for each its place there and its sha256. A sorted vector,
+/// not a hash map, and no allocation a path: it holds tens of thousands of them.
 #[derive(Debug, Default)]
-struct LiveFiles(Vec<(Arc<str>, FileDigest)>);
+struct LiveFiles {
+    paths: String,
+    files: Vec<(u32, u32, FileDigest)>,
+}
 
 impl LiveFiles {
-    /// `files` in any order; of a path listed twice, the last counts.
-    fn new(mut files: Vec<(Arc<str>, FileDigest)>) -> LiveFiles {
-        if !files.is_sorted_by(|(a, _), (b, _)| a < b) {
-            files.reverse();
-            files.sort_by(|(a, _), (b, _)| a.cmp(b));
-            files.dedup_by(|(later, _), (kept, _)| later == kept);
+    /// Adds a file, in any order; [`LiveFiles::sorted`] once all are in.
+    fn push(&mut self, path: &str, sha256: FileDigest) -> Option<()> {
+        let start = u32::try_from(self.paths.len()).ok()?;
+        let len = u32::try_from(path.len()).ok()?;
+        start.checked_add(len)?;
+        self.paths.push_str(path);
+        self.files.push((start, len, sha256));
+        Some(())
+    }
+
+    /// The files added, sorted by path; of a path added twice, the last counts.
+    fn sorted(mut self) -> LiveFiles {
+        let paths = &self.paths;
+        let path = |(start, len, _): &(u32, u32, FileDigest)| {
+            &paths[*start as usize..(*start + *len) as usize]
+        };
+        if !self.files.is_sorted_by(|a, b| path(a) < path(b)) {
+            self.files.reverse();
+            self.files.sort_by(|a, b| path(a).cmp(path(b)));
+            self.files.dedup_by(|later, kept| path(later) == path(kept));
         }
-        files.shrink_to_fit();
-        LiveFiles(files)
+        self.files.shrink_to_fit();
+        self.paths.shrink_to_fit();
+        self
     }
 
     fn get(&self, path: &str) -> Option<&FileDigest> {
-        self.entry(path).map(|(_, digest)| digest)
+        self.index_of(path).map(|index| self.at(index).1)
     }
 
-    /// The manifest's own copy of `path`, to share.
-    fn path(&self, path: &str) -> Option<&Arc<str>> {
-        self.entry(path).map(|(path, _)| path)
+    /// The place of `path` in the manifest.
+    fn index_of(&self, path: &str) -> Option<u32> {
+        let at = self
+            .files
+            .binary_search_by(|(start, len, _)| {
+                self.paths[*start as usize..(*start + *len) as usize].cmp(path)
+            })
+            .ok()?;
+        Some(u32::try_from(at).expect("fewer than 4 billion files"))
     }
 
-    fn entry(&self, path: &str) -> Option<&(Arc<str>, FileDigest)> {
-        let at = self.0.binary_search_by(|(p, _)| (**p).cmp(path)).ok()?;
-        Some(&self.0[at])
+    fn at(&self, index: u32) -> (&str, &FileDigest) {
+        let (start, len, sha256) = &self.files[index as usize];
+        (
+            &self.paths[*start as usize..(*start + *len) as usize],
+            sha256,
+        )
+    }
+
+    fn path_at(&self, index: u32) -> &str {
+        self.at(index).0
     }
 
     fn len(&self) -> usize {
-        self.0.len()
+        self.files.len()
     }
 
     fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(path, _)| &**path)
+        (0..self.files.len() as u32).map(|index| self.path_at(index))
     }
 }
 
@@ -305,7 +453,7 @@ impl Generation {
             signer: signer.to_string(),
             live_signer,
             dir: Mutex::new(None),
-            files: Mutex::new(Vec::new()),
+            records: Mutex::new(Records::default()),
             expected_files,
             _lock: lock,
         })
@@ -315,11 +463,13 @@ impl Generation {
     /// generation holds exactly that content there. Returns the content's sha256.
     pub fn write(&self, relative: &Path, content: &[u8], mode: u32) -> Result<String, OutputError> {
         let sha256 = FileDigest::of(content);
-        let written = !self.holds_live_digest(relative, sha256);
-        if written {
-            write_file(&self.staging_dir()?.join(relative), content, mode)?;
+        match self.live_index(relative, sha256) {
+            Some(index) => self.record_kept(index),
+            None => {
+                write_file(&self.staging_dir()?.join(relative), content, mode)?;
+                self.record_written(relative, sha256);
+            }
         }
-        self.record(relative, sha256, written);
         Ok(sha256.hex())
     }
 
@@ -337,23 +487,26 @@ impl Generation {
             path: file.path().to_path_buf(),
             source: std::io::Error::other(format!("{sha256} is not a sha256")),
         })?;
-        let written = !self.holds_live_digest(relative, sha256);
-        if written {
-            let path = self.staging_dir()?.join(relative);
-            place_file(&path, mode, |path| {
-                file.persist(path).map(drop).map_err(|e| e.error)
-            })?;
+        match self.live_index(relative, sha256) {
+            Some(index) => self.record_kept(index),
+            None => {
+                let path = self.staging_dir()?.join(relative);
+                place_file(&path, mode, |path| {
+                    file.persist(path).map(drop).map_err(|e| e.error)
+                })?;
+                self.record_written(relative, sha256);
+            }
         }
-        self.record(relative, sha256, written);
         Ok(())
     }
 
     /// Keeps the live generation's file at `relative`, which the caller has checked with
     /// [`Generation::holds_live`]; it is linked into the new generation at commit.
     pub fn keep_live(&self, relative: &Path, sha256: &str) {
-        debug_assert!(self.holds_live(relative, sha256));
-        let sha256 = FileDigest::from_hex(sha256).expect("the live manifest's sha256");
-        self.record(relative, sha256, false);
+        let index = FileDigest::from_hex(sha256)
+            .and_then(|sha256| self.live_index(relative, sha256))
+            .expect("a file kept is the live generation's, as the caller checked");
+        self.record_kept(index);
     }
 
     /// The live generation's file at `relative`, with its sha256, if its manifest lists one.
@@ -374,30 +527,33 @@ impl Generation {
     }
 
     fn holds_live_digest(&self, relative: &Path, sha256: FileDigest) -> bool {
-        self.live
-            .as_ref()
-            .is_some_and(|(_, files)| files.get(&manifest_path(relative)) == Some(&sha256))
+        self.live_index(relative, sha256).is_some()
     }
 
-    fn record(&self, relative: &Path, sha256: FileDigest, written: bool) {
-        let path = manifest_path(relative);
-        let live_path = self.live.as_ref().and_then(|(_, live)| live.path(&path));
-        let path = live_path.map_or_else(|| Arc::from(path), Arc::clone);
-        let mut files = locked(&self.files);
+    /// The place in the live manifest of the file at `relative`, if it has `sha256`.
+    fn live_index(&self, relative: &Path, sha256: FileDigest) -> Option<u32> {
+        let (_, files) = self.live.as_ref()?;
+        let index = files.index_of(&manifest_path(relative))?;
+        (*files.at(index).1 == sha256).then_some(index)
+    }
+
+    /// Records the live generation's file at `index` of its manifest, as it is.
+    fn record_kept(&self, index: u32) {
+        let mut records = locked(&self.records);
         // Sized for a rebuild's generation, not grown by doubling to up to twice its size; but
         // only once the build records files, not while it reads what was built before.
-        if files.capacity() == 0 {
-            files.reserve_exact(self.expected_files);
+        if records.kept.capacity() == 0 {
+            records.kept.reserve_exact(self.expected_files);
         }
-        let order = u32::try_from(files.len()).expect("fewer than 4 billion files");
-        files.push((
-            path,
-            Recorded {
-                sha256,
-                written,
-                order,
-            },
-        ));
+        let place = records.next_place();
+        records.kept.push((index, place));
+    }
+
+    fn record_written(&self, relative: &Path, sha256: FileDigest) {
+        let path = manifest_path(relative).into_boxed_str();
+        let mut records = locked(&self.records);
+        let place = records.next_place();
+        records.written.push((path, sha256, place));
     }
 
     /// The new generation's directory, created on first use.
@@ -416,29 +572,30 @@ impl Generation {
     /// in, the `current` symlink is replaced in one rename, then the previous generation is
     /// removed. If nothing differs from the live generation, nothing is touched.
     pub fn commit(self) -> Result<Committed, OutputError> {
+        let live_files = self.live.as_ref().map(|(_, files)| files);
         for part in &self.parts {
-            let has_files = locked(&self.files)
-                .iter()
-                .any(|(path, _)| in_part(path, part));
+            let has_files = {
+                let records = locked(&self.records);
+                let live_path = |index| live_files.map_or("", |live| live.path_at(index));
+                records
+                    .kept
+                    .iter()
+                    .any(|(index, _)| in_part(live_path(*index), part))
+                    || records.written.iter().any(|(path, ..)| in_part(path, part))
+            };
             if has_files {
                 self.write(&Path::new(part).join(MARKER), MARKER_TEXT, 0o644)?;
             }
         }
         // Sorted for a manifest in a stable order; a path recorded twice keeps its last record.
-        // In place: a map, or a stable sort's scratch, would copy tens of thousands of records.
-        let mut files = std::mem::take(&mut *locked(&self.files));
-        files.sort_unstable_by(|(a, a_file), (b, b_file)| {
-            a.cmp(b).then(b_file.order.cmp(&a_file.order))
-        });
-        files.dedup_by(|later, kept| later.0 == kept.0);
-        let files = &files[..];
-        // Nothing written means no new generation directory either.
+        let records = std::mem::take(&mut *locked(&self.records));
+        let files = StagedFiles::new(records, live_files);
+        let files = &files;
+        // Nothing written means no new generation directory either: every file is a live one
+        // (so has its content), and every live one is kept.
         let unchanged = self.live_signed_alike()
-            && self.live.as_ref().is_some_and(|(_, live)| {
-                live.len() == files.len()
-                    && files
-                        .iter()
-                        .all(|(path, file)| !file.written && live.get(path) == Some(&file.sha256))
+            && live_files.is_some_and(|live| {
+                live.len() == files.len() && files.iter().all(|file| !file.written)
             });
         if unchanged {
             return Ok(Committed::Unchanged);
@@ -447,18 +604,18 @@ impl Generation {
         if let Some((live_dir, live_files)) = &self.live {
             let shared =
                 self.share_unchanged_parts(files, live_dir, live_files, &generation_dir)?;
-            let linked = files.iter().filter(|(path, file)| {
-                !file.written && !shared.iter().any(|part| in_part(path, part))
+            let linked = files.iter().filter(|file| {
+                !file.written && !shared.iter().any(|part| in_part(file.path, part))
             });
-            for (path, _) in linked {
-                let source = live_dir.join(&**path);
+            for StagedFile { path, .. } in linked {
+                let source = live_dir.join(path);
                 if !source.is_file() {
                     return Err(OutputError::LiveFileMissing {
                         path: source,
                         manifest: live_dir.join(MANIFEST),
                     });
                 }
-                link_or_copy(&source, &generation_dir.join(&**path))?;
+                link_or_copy(&source, &generation_dir.join(path))?;
             }
         }
         write_manifest(&generation_dir.join(MANIFEST), files)?;
@@ -474,7 +631,7 @@ impl Generation {
     /// the repository's files, not the thousands of kickstarts and PXE entries.
     fn share_unchanged_parts(
         &self,
-        files: &[(Arc<str>, Recorded)],
+        files: &StagedFiles,
         live_dir: &Path,
         live_files: &LiveFiles,
         generation_dir: &Path,
@@ -484,21 +641,23 @@ impl Generation {
             let mut count = 0;
             let unchanged = files
                 .iter()
-                .filter(|(path, _)| in_part(path, part))
+                .filter(|file| in_part(file.path, part))
                 .inspect(|_| count += 1)
-                .all(|(path, file)| !file.written && live_files.get(path) == Some(&file.sha256));
+                .all(|file| !file.written);
             let live_count = live_files.keys().filter(|path| in_part(path, part)).count();
             if !unchanged || count == 0 || count != live_count {
                 continue;
             }
             // What linking file by file would find: a live file removed by hand.
             let missing = files
+                .files
                 .par_iter()
-                .filter(|(path, _)| in_part(path, part))
-                .find_any(|(path, _)| !live_dir.join(Path::new(path.as_ref())).is_file());
-            if let Some((path, _)) = missing {
+                .map(|staged| files.file(*staged).path)
+                .filter(|path| in_part(path, part))
+                .find_any(|path| !live_dir.join(path).is_file());
+            if let Some(path) = missing {
                 return Err(OutputError::LiveFileMissing {
-                    path: live_dir.join(Path::new(path.as_ref())),
+                    path: live_dir.join(path),
                     manifest: live_dir.join(MANIFEST),
                 });
             }
@@ -521,7 +680,7 @@ impl Generation {
     }
 
     /// Makes the staged generation, holding `files`, the live one.
-    fn switch_to(&self, files: &[(Arc<str>, Recorded)]) -> Result<(), OutputError> {
+    fn switch_to(&self, files: &StagedFiles) -> Result<(), OutputError> {
         let state = self.target.join(STATE_DIR);
         let generation = locked(&self.dir)
             .take()
@@ -537,7 +696,7 @@ impl Generation {
                 .map_err(io_error(dir))
         };
         fsync_dir(&generation)?;
-        let has_part = |part: &str| files.iter().any(|(path, _)| in_part(path, part));
+        let has_part = |part: &str| files.iter().any(|file| in_part(file.path, part));
         // Parts this build writes get their fixed symlinks first (they resolve once `current`
         // switches); a legacy real directory from an older hostnet is moved into the state
         // directory, the one time the switch is not a single step.
@@ -604,24 +763,23 @@ fn live_generation(state: &Path) -> Option<PathBuf> {
 fn read_manifest(path: &Path) -> Option<LiveFiles> {
     // Line by line: a large fleet's manifest is megabytes of text the build need not hold.
     let mut reader = std::io::BufReader::new(fs::File::open(path).ok()?);
-    let mut files = Vec::new();
+    let mut files = LiveFiles::default();
     let mut line = String::new();
     loop {
         line.clear();
         if reader.read_line(&mut line).ok()? == 0 {
-            return Some(LiveFiles::new(files));
+            return Some(files.sorted());
         }
         let (sha256, relative) = line.trim_end_matches('\n').split_once("  ")?;
         let sha256 = FileDigest::from_hex(sha256)?;
-        let relative = Path::new(relative);
-        let inside = relative.is_relative()
-            && relative
+        let inside = Path::new(relative).is_relative()
+            && Path::new(relative)
                 .components()
                 .all(|c| matches!(c, std::path::Component::Normal(_)));
         if !inside {
             return None;
         }
-        files.push((Arc::from(manifest_path(relative)), sha256));
+        files.push(relative, sha256)?;
     }
 }
 
@@ -776,12 +934,12 @@ fn parent_of(target: &Path) -> PathBuf {
 
 /// A generation's manifest of `files` (sorted), line by line: at ten thousand hosts its text is
 /// megabytes that need not be in memory at once.
-fn write_manifest(path: &Path, files: &[(Arc<str>, Recorded)]) -> Result<(), OutputError> {
+fn write_manifest(path: &Path, files: &StagedFiles) -> Result<(), OutputError> {
     place_file(path, 0o644, |path| {
         use std::io::Write as _;
         let mut out = std::io::BufWriter::new(fs::File::create(path)?);
-        for (file_path, file) in files {
-            writeln!(out, "{}  {file_path}", file.sha256.hex())?;
+        for file in files.iter() {
+            writeln!(out, "{}  {}", file.sha256.hex(), file.path)?;
         }
         out.into_inner()
             .map(drop)
@@ -833,19 +991,82 @@ mod tests {
 
     #[test]
     fn live_files_are_found_in_any_order_and_the_last_line_of_a_path_counts() {
-        let sorted = LiveFiles::new(vec![("a".into(), digest("1")), ("b/c".into(), digest("2"))]);
+        let live = |files: &[(&str, &str)]| {
+            let mut live = LiveFiles::default();
+            for (path, text) in files {
+                live.push(path, digest(text)).unwrap();
+            }
+            live.sorted()
+        };
+        let sorted = live(&[("a", "1"), ("b/c", "2")]);
         assert_eq!(sorted.get("b/c"), Some(&digest("2")));
         assert_eq!(sorted.get("b"), None);
-        let shuffled = LiveFiles::new(vec![
-            ("z".into(), digest("1")),
-            ("a".into(), digest("2")),
-            ("m".into(), digest("3")),
-            ("a".into(), digest("4")),
-        ]);
+        let shuffled = live(&[("z", "1"), ("a", "2"), ("m", "3"), ("a", "4")]);
         assert_eq!(shuffled.len(), 3);
         assert_eq!(shuffled.keys().collect::<Vec<_>>(), ["a", "m", "z"]);
         assert_eq!(shuffled.get("a"), Some(&digest("4")));
         assert_eq!(shuffled.get("z"), Some(&digest("1")));
+    }
+
+    #[test]
+    fn of_a_path_kept_and_written_the_last_record_counts() {
+        let out = tempfile::tempdir().unwrap();
+        let write = |generation: &Generation, path: &str, text: &str| {
+            generation
+                .write(Path::new(path), text.as_bytes(), 0o644)
+                .unwrap();
+        };
+        let keep = |generation: &Generation, path: &str, text: &str| {
+            generation.keep_live(Path::new(path), &digest(text).hex());
+        };
+        let first = Generation::new(out.path(), &["repo"], "unsigned").unwrap();
+        for (path, text) in [("repo/a", "a1"), ("repo/b", "b1"), ("repo/c", "c1")] {
+            write(&first, path, text);
+        }
+        assert_eq!(first.commit().unwrap(), Committed::Switched);
+
+        let second = Generation::new(out.path(), &["repo"], "unsigned").unwrap();
+        write(&second, "repo/d", "d1");
+        keep(&second, "repo/a", "a1");
+        write(&second, "repo/a", "a2");
+        write(&second, "repo/b", "b2");
+        keep(&second, "repo/b", "b1");
+        // The live content, written again: kept as it is.
+        write(&second, "repo/c", "c1");
+        assert_eq!(second.commit().unwrap(), Committed::Switched);
+        let live_manifest = || {
+            let path = out.path().join(STATE_DIR).join(CURRENT).join(MANIFEST);
+            fs::read_to_string(path).unwrap()
+        };
+        let expected: Vec<String> = [("a", "a2"), ("b", "b1"), ("c", "c1"), ("d", "d1")]
+            .iter()
+            .map(|(name, text)| {
+                let path = out.path().join("repo").join(name);
+                assert_eq!(fs::read_to_string(path).unwrap(), *text, "repo/{name}");
+                format!("{}  repo/{name}", digest(text).hex())
+            })
+            .collect();
+        let manifest = live_manifest();
+        let lines: Vec<&str> = manifest.lines().collect();
+        assert!(lines[0].ends_with("  repo/.hostnet-output"), "{manifest}");
+        assert_eq!(lines[1..], expected, "{manifest}");
+
+        // The same files again, kept or written alike: nothing changes.
+        let third = Generation::new(out.path(), &["repo"], "unsigned").unwrap();
+        write(&third, "repo/b", "b1");
+        keep(&third, "repo/a", "a2");
+        keep(&third, "repo/d", "d1");
+        write(&third, "repo/c", "c1");
+        assert_eq!(third.commit().unwrap(), Committed::Unchanged);
+
+        // One file fewer is a change.
+        let fourth = Generation::new(out.path(), &["repo"], "unsigned").unwrap();
+        keep(&fourth, "repo/a", "a2");
+        keep(&fourth, "repo/b", "b1");
+        keep(&fourth, "repo/c", "c1");
+        assert_eq!(fourth.commit().unwrap(), Committed::Switched);
+        assert!(!out.path().join("repo/d").exists());
+        assert_eq!(live_manifest().lines().count(), 4);
     }
 
     #[test]
