@@ -199,13 +199,14 @@ pub fn build_fleet(
         "",
         &crate::package::fleet_packages(fleet.hosts.iter().map(|host| host.name.as_str())),
     );
-    let placed: Vec<Result<PackageVersions, BuildError>> = fleet
+    // The error boxed: a fleet's results wait in this vector, each as large as its largest.
+    let placed: Vec<Result<PackageVersions, Box<BuildError>>> = fleet
         .hosts
         .par_iter()
         .map(|host| {
             let placed = context.place_host((&memo, &next_memo), templates, host);
             progress.inc();
-            placed
+            placed.map_err(Box::new)
         })
         .collect();
     progress.finish();
@@ -226,7 +227,7 @@ pub fn build_fleet(
     listed.extend(tools_listed);
     report.retired.extend(tools_retired);
     for host in placed {
-        let (versions, retired) = host?;
+        let (versions, retired) = host.map_err(|error| *error)?;
         listed.extend(versions);
         report.retired.extend(retired);
     }
