@@ -104,15 +104,16 @@ pub fn load_listing(path: &Path, repomd: &[u8]) -> Option<(Vec<ListedPackage>, E
     if header.format != LISTING_FORMAT || header.repomd_sha256 != sha256_hex(repomd) {
         return None;
     }
-    let (listing, (reader, _)) = postcard::from_io::<Vec<Listing>, _>((reader, scratch)).ok()?;
-    let mut after = [0u8; 1];
-    if reader.read(&mut after).ok()? != 0 {
-        return None;
-    }
-    // Sized exactly: collected through `Option`, the vector would grow by doubling, to up to
-    // twice the fleet's listing.
-    let mut packages = Vec::with_capacity(listing.len());
-    for (position, package) in listing.into_iter().enumerate() {
+    // One package at a time (a sequence is its length, then its items): read whole, the listing
+    // would be in memory twice, as read and as made into packages.
+    let (count, (mut reader, mut scratch)) =
+        postcard::from_io::<usize, _>((reader, scratch)).ok()?;
+    // Sized exactly, not grown by doubling; but not beyond what the file could hold.
+    let mut packages = Vec::with_capacity(count.min(1 << 20));
+    for position in 0..count {
+        let (package, (rest, rest_scratch)) =
+            postcard::from_io::<Listing, _>((reader, scratch)).ok()?;
+        (reader, scratch) = (rest, rest_scratch);
         let at = package.entries;
         if at.offset.checked_add(at.len() as u64)? > header.entries.size {
             return None;
@@ -128,6 +129,10 @@ pub fn load_listing(path: &Path, repomd: &[u8]) -> Option<(Vec<ListedPackage>, E
             entries: PackageEntries::default(),
             stored: Some(super::Stored::Indexed { position, at }),
         });
+    }
+    let mut after = [0u8; 1];
+    if reader.read(&mut after).ok()? != 0 {
+        return None;
     }
     Some((packages, header.entries))
 }
