@@ -118,8 +118,8 @@ pub struct RenderMemo {
     /// The memo file as it was read, left open: a host's line is read again when the host asks.
     /// The next memo replaces it by a rename, so this one stays what was read.
     file: Option<std::fs::File>,
-    /// Where each host's line is, by its inputs digest: some fifty bytes a host in memory, where
-    /// the lines themselves are some four hundred.
+    /// Where each host's line is, by its inputs digest: some eighty bytes a host in memory (the
+    /// table's room included), where the lines themselves are some four hundred.
     loaded: HashMap<InputsDigest, LineAt>,
 }
 
