@@ -338,10 +338,7 @@ impl LiveFiles {
 
     /// The files added, sorted by path; of a path added twice, the last counts.
     fn sorted(mut self) -> LiveFiles {
-        let paths = &self.paths;
-        let path = |(start, len, _): &(u32, u32, FileDigest)| {
-            &paths[*start as usize..(*start + *len) as usize]
-        };
+        let path = |file: &(u32, u32, FileDigest)| path_in(&self.paths, file);
         if !self.files.is_sorted_by(|a, b| path(a) < path(b)) {
             self.files.reverse();
             self.files.sort_by(|a, b| path(a).cmp(path(b)));
@@ -360,19 +357,14 @@ impl LiveFiles {
     fn index_of(&self, path: &str) -> Option<u32> {
         let at = self
             .files
-            .binary_search_by(|(start, len, _)| {
-                self.paths[*start as usize..(*start + *len) as usize].cmp(path)
-            })
+            .binary_search_by(|file| path_in(&self.paths, file).cmp(path))
             .ok()?;
         Some(u32::try_from(at).expect("fewer than 4 billion files"))
     }
 
     fn at(&self, index: u32) -> (&str, &FileDigest) {
-        let (start, len, sha256) = &self.files[index as usize];
-        (
-            &self.paths[*start as usize..(*start + *len) as usize],
-            sha256,
-        )
+        let file = &self.files[index as usize];
+        (path_in(&self.paths, file), &file.2)
     }
 
     fn path_at(&self, index: u32) -> &str {
@@ -386,6 +378,11 @@ impl LiveFiles {
     fn keys(&self) -> impl Iterator<Item = &str> {
         (0..self.files.len() as u32).map(|index| self.path_at(index))
     }
+}
+
+/// A live file's path, from where it is in the paths of [`LiveFiles`].
+fn path_in<'p>(paths: &'p str, (start, len, _): &(u32, u32, FileDigest)) -> &'p str {
+    &paths[*start as usize..(*start + *len) as usize]
 }
 
 /// What [`Generation::commit`] did.
@@ -523,11 +520,8 @@ impl Generation {
 
     /// Whether the live generation holds a file with `sha256` at `relative`.
     pub fn holds_live(&self, relative: &Path, sha256: &str) -> bool {
-        FileDigest::from_hex(sha256).is_some_and(|sha256| self.holds_live_digest(relative, sha256))
-    }
-
-    fn holds_live_digest(&self, relative: &Path, sha256: FileDigest) -> bool {
-        self.live_index(relative, sha256).is_some()
+        FileDigest::from_hex(sha256)
+            .is_some_and(|sha256| self.live_index(relative, sha256).is_some())
     }
 
     /// The place in the live manifest of the file at `relative`, if it has `sha256`.

@@ -276,13 +276,9 @@ impl KnownPackages {
 
     /// Adds a package; [`KnownPackages::settle`] orders them once every source is read.
     fn add(&mut self, package: KnownPackage) {
-        let own_name = crate::package::package_file_name(
-            package.name(),
-            &package.version.to_string(),
-            RELEASE,
-        );
-        if package.file_name() != own_name && !self.odd_file_names.contains_key(package.file_name())
-        {
+        let named_as_itself =
+            is_own_file_name(package.file_name(), package.name(), package.version);
+        if !named_as_itself && !self.odd_file_names.contains_key(package.file_name()) {
             self.odd_file_names
                 .insert(package.file_name().to_string(), None);
         }
@@ -435,7 +431,7 @@ impl KnownPackages {
                     .find_map(|l| l.strip_prefix(DIGEST_MARKER))
                     .map(String::from)
             });
-            if file_name == crate::package::package_file_name(name, &version.to_string(), RELEASE) {
+            if is_own_file_name(&file_name, name, version) {
                 self.odd_file_names.remove(&file_name);
             }
             self.add(KnownPackage {
@@ -517,6 +513,11 @@ impl KnownPackages {
             .cloned()
             .collect()
     }
+}
+
+/// Whether `file_name` is the one hostnet gives version `version` of package `name`.
+fn is_own_file_name(file_name: &str, name: &str, version: u64) -> bool {
+    file_name == crate::package::package_file_name(name, &version.to_string(), RELEASE)
 }
 
 /// The newest version of a host: built now, or kept from before.
