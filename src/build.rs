@@ -19,7 +19,7 @@ use crate::repodata::{self, DataFile, DocumentWriter, Kind, PackageEntries};
 use crate::repository::index::{EntriesAt, EntriesFile, EntriesWriter, WrittenEntries};
 use crate::repository::{self, ListedPackage, Stored};
 use crate::templates::Templates;
-use crate::validate::{BuildFleet, CheckedHost};
+use crate::validate::{CheckedHost, CompactFleet};
 
 /// What `build` owns in its output directory; anything else there is left alone.
 pub const OWNED_PARTS: [&str; 3] = ["repo", "kickstart", "pxe"];
@@ -67,10 +67,8 @@ pub enum BuildError {
         "{0} describes the live repository metadata, which lists other packages than it says; delete it (the next build reads the metadata instead)"
     )]
     IndexMismatch(PathBuf),
-    #[error(
-        "host {0} passed its check, but checking it again to render it did not give the same model (a hostnet bug; please report it)"
-    )]
-    HostRecheck(String),
+    #[error(transparent)]
+    Recheck(#[from] crate::validate::RecheckDiffers),
 }
 
 pub struct BuildOptions<'a> {
@@ -149,7 +147,7 @@ impl std::ops::Deref for Listing<'_> {
 }
 
 pub fn build_fleet(
-    fleet: BuildFleet,
+    fleet: CompactFleet,
     definitions: &Definitions,
     templates: &Templates,
     options: &BuildOptions,
@@ -564,7 +562,7 @@ type PackageVersions<'k> = (Vec<Listed<'k>>, Vec<RetiredPackage>);
 struct Placing<'k, 's> {
     known: &'k KnownPackages,
     keep_versions: u32,
-    fleet: &'s BuildFleet,
+    fleet: &'s CompactFleet,
     /// Where a host's model is made again, for a host that is rendered.
     definitions: &'s Definitions,
     staging: &'s Generation,
@@ -601,10 +599,7 @@ impl<'k> Placing<'k, '_> {
                 return Ok(versions);
             }
         }
-        let host = &self
-            .fleet
-            .model(self.definitions, checked)
-            .ok_or_else(|| BuildError::HostRecheck(checked.name.clone()))?;
+        let host = &self.fleet.model(self.definitions, checked)?;
         let site = self.fleet.site();
         let rendered = render::render_host(templates, host)?;
         let spec = PackageSpec::new(site, host, rendered);

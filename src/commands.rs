@@ -15,6 +15,7 @@ use crate::output::Staging;
 use crate::package::signing;
 use crate::render::{self, tree};
 use crate::templates::Templates;
+use crate::validate::CompactFleet;
 
 /// Where the signing key's passphrase comes from, never the command line.
 pub const PASSPHRASE_ENV: &str = "HOSTNET_KEY_PASSPHRASE";
@@ -72,6 +73,27 @@ pub fn run(cli: &Cli) -> CommandResult {
         };
         return build(&cli.hosts_dir(), &options);
     }
+    // Check and plan go through every host once, in parallel, keeping no host's model after it.
+    match &cli.command {
+        Command::Check { deny_warnings, .. } => return check(&cli.hosts_dir(), *deny_warnings),
+        Command::Plan {
+            out,
+            previous,
+            format,
+            templates,
+            ..
+        } => {
+            let hosts = cli.hosts_dir();
+            return plan(
+                &hosts,
+                out,
+                previous.as_deref(),
+                *format,
+                templates.as_deref(),
+            );
+        }
+        _ => {}
+    }
     // `show` may check its host again on its own; no command below reads the definitions again.
     let host_definitions = match cli.command {
         Command::Show { .. } => crate::validate::HostDefinitions::Keep,
@@ -80,28 +102,6 @@ pub fn run(cli: &Cli) -> CommandResult {
     let (definitions, diagnostics, fleet) = crate::load_fleet(&cli.hosts_dir(), host_definitions);
     crate::timing::mark("definitions parsed and checked");
     match &cli.command {
-        Command::Check { deny_warnings, .. } => {
-            report(&definitions, &diagnostics);
-            let mut failed =
-                diagnostics.has_errors() || (*deny_warnings && diagnostics.warning_count() > 0);
-            // The templates (built-in or the site's overrides) must render for every host too.
-            if let Some(Err(error)) = fleet.as_ref().map(render_everything) {
-                eprintln!("hostnet: error: {error}");
-                failed = true;
-            }
-            if !failed {
-                let hosts = fleet.as_ref().map_or(0, |f| f.hosts.len());
-                println!(
-                    "{}: {hosts} hosts checked, no errors",
-                    cli.hosts_dir().display()
-                );
-            }
-            Ok(if failed {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
         Command::Show { host, .. } => {
             let Some(definition) = definitions.hosts.iter().find(|d| d.name == *host) else {
                 let defined = definitions.hosts.iter().map(|d| d.name.as_str());
@@ -173,31 +173,6 @@ pub fn run(cli: &Cli) -> CommandResult {
             println!("rendered {} host(s) into {}", selected.len(), out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan {
-            out,
-            previous,
-            format,
-            templates,
-            ..
-        } => {
-            let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
-                return Ok(ExitCode::from(1));
-            };
-            let templates = site_templates(&fleet.site, templates.as_deref())?;
-            let known = crate::package::versions::KnownPackages::load(
-                &out.join("repo"),
-                &crate::build::repository_index_path(out),
-                previous.as_deref(),
-                // A plan signs nothing: it only reads.
-                None,
-            )?;
-            let plan = crate::plan::plan(&fleet, &templates, &known)?;
-            match format {
-                crate::cli::PlanFormat::Human => print!("{}", plan.to_human()),
-                crate::cli::PlanFormat::Json => print!("{}", plan.to_json()),
-            }
-            Ok(ExitCode::from(if plan.has_changes() { 2 } else { 0 }))
-        }
         Command::Spec {
             names,
             all,
@@ -223,11 +198,69 @@ pub fn run(cli: &Cli) -> CommandResult {
         Command::Completions { .. }
         | Command::Man
         | Command::Keygen { .. }
+        | Command::Check { .. }
         | Command::Build { .. }
+        | Command::Plan { .. }
         | Command::Publish { .. } => {
             unreachable!("handled earlier")
         }
     }
+}
+
+/// `hostnet check`: the definitions, then every host's templates rendered (and dropped).
+fn check(hosts: &Path, deny_warnings: bool) -> CommandResult {
+    let (definitions, diagnostics, fleet) = crate::load_compact_fleet(hosts);
+    crate::timing::mark("definitions parsed and checked");
+    report(&definitions, &diagnostics);
+    let mut failed = diagnostics.has_errors() || (deny_warnings && diagnostics.warning_count() > 0);
+    // The templates (built-in or the site's overrides) must render for every host too.
+    if let Some(Err(error)) = fleet
+        .as_ref()
+        .map(|fleet| render_everything(fleet, &definitions))
+    {
+        eprintln!("hostnet: error: {error}");
+        failed = true;
+    }
+    if failed {
+        return Ok(ExitCode::from(1));
+    }
+    let hosts_checked = fleet.as_ref().map_or(0, |fleet| fleet.hosts.len());
+    println!(
+        "{}: {hosts_checked} hosts checked, no errors",
+        hosts.display()
+    );
+    crate::drop_in_background((definitions, fleet));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hostnet plan`: exit 0 when nothing would change, 2 when something would.
+fn plan(
+    hosts: &Path,
+    out: &Path,
+    previous: Option<&str>,
+    format: crate::cli::PlanFormat,
+    templates: Option<&Path>,
+) -> CommandResult {
+    let (definitions, diagnostics, fleet) = crate::load_compact_fleet(hosts);
+    let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
+        return Ok(ExitCode::from(1));
+    };
+    let templates = site_templates(fleet.site(), templates)?;
+    let known = crate::package::versions::KnownPackages::load(
+        &out.join("repo"),
+        &crate::build::repository_index_path(out),
+        previous,
+        // A plan signs nothing: it only reads.
+        None,
+    )?;
+    let plan = crate::plan::plan(&fleet, &definitions, &templates, &known)?;
+    match format {
+        crate::cli::PlanFormat::Human => write_stdout(plan.to_human().as_bytes())?,
+        crate::cli::PlanFormat::Json => write_stdout(plan.to_json().as_bytes())?,
+    }
+    let changes = plan.has_changes();
+    crate::drop_in_background((definitions, fleet, known, plan));
+    Ok(ExitCode::from(if changes { 2 } else { 0 }))
 }
 
 /// `hostnet spec`: a spec file and a source tarball per package, numbered as build would.
@@ -400,12 +433,19 @@ fn usage_problem(command: &Command) -> Option<String> {
 /// Where `build` finds the signing key when `--key` is not given.
 pub const KEY_ENV: &str = "HOSTNET_SIGNING_KEY";
 
-fn render_everything(fleet: &Fleet) -> Result<(), Box<dyn std::error::Error>> {
-    let templates = site_templates(&fleet.site, None)?;
-    let render = |host: &crate::model::Host| -> Result<(), String> {
-        render::render_host(&templates, host).map_err(|e| e.to_string())?;
-        if let Some(kickstart) = &fleet.site.kickstart {
-            crate::kickstart::render(&templates, kickstart, host).map_err(|e| e.to_string())?;
+fn render_everything(
+    fleet: &CompactFleet,
+    definitions: &crate::definition::Definitions,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let templates = site_templates(fleet.site(), None)?;
+    let site = fleet.site();
+    let render = |checked: &crate::validate::CheckedHost| -> Result<(), String> {
+        let host = fleet
+            .model(definitions, checked)
+            .map_err(|e| e.to_string())?;
+        render::render_host(&templates, &host).map_err(|e| e.to_string())?;
+        if let Some(kickstart) = &site.kickstart {
+            crate::kickstart::render(&templates, kickstart, &host).map_err(|e| e.to_string())?;
         }
         Ok(())
     };
@@ -444,7 +484,7 @@ struct BuildCommand<'a> {
 }
 
 fn build(hosts: &Path, command: &BuildCommand) -> CommandResult {
-    let (definitions, diagnostics, fleet) = crate::load_fleet_for_build(hosts);
+    let (definitions, diagnostics, fleet) = crate::load_compact_fleet(hosts);
     crate::timing::mark("definitions parsed and checked");
     let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
         return Ok(ExitCode::from(1));

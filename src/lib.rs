@@ -48,18 +48,18 @@ pub fn load_fleet(
     (definitions, diagnostics, fleet)
 }
 
-/// Reads and checks the definitions under `root` for a build ([`validate::check_for_build`]);
-/// the definitions are returned for [`validate::BuildFleet::model`].
-pub fn load_fleet_for_build(
+/// Reads and checks the definitions under `root`, keeping no host's model
+/// ([`validate::check_compact`]); the definitions are returned for [`validate::CompactFleet::model`].
+pub fn load_compact_fleet(
     root: &Path,
 ) -> (
     definition::Definitions,
     Diagnostics,
-    Option<validate::BuildFleet>,
+    Option<validate::CompactFleet>,
 ) {
     let mut diagnostics = Diagnostics::default();
     let mut definitions = definition::read(root, &mut diagnostics);
-    let fleet = validate::check_for_build(&mut definitions, &mut diagnostics);
+    let fleet = validate::check_compact(&mut definitions, &mut diagnostics);
     (definitions, diagnostics, fleet)
 }
 

@@ -7,13 +7,15 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::model::Fleet;
+use crate::definition::Definitions;
 use crate::package::PackageSpec;
 use crate::package::versions::{Current, KnownPackages, RELEASE, VersionError};
 use crate::render::{self, DOCKER_DROPIN_FILE, MODULES_LOAD_FILE, NETWORK_SCRIPTS, SYSCTL_FILE};
 use crate::templates::Templates;
+use crate::validate::CompactFleet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -21,6 +23,8 @@ pub enum PlanError {
     Render(#[from] render::RenderError),
     #[error(transparent)]
     Version(#[from] VersionError),
+    #[error(transparent)]
+    Recheck(#[from] crate::validate::RecheckDiffers),
     #[error("{file}: cannot read the published package: {source}")]
     Package {
         file: String,
@@ -159,21 +163,25 @@ impl Plan {
     }
 }
 
-/// The plan for `fleet` against what `known` holds.
+/// The plan for `fleet` against what `known` holds; each host's model is made again (from
+/// `definitions`), planned and dropped, on every core.
 pub fn plan(
-    fleet: &Fleet,
+    fleet: &CompactFleet,
+    definitions: &Definitions,
     templates: &Templates,
     known: &KnownPackages,
 ) -> Result<Plan, PlanError> {
-    let mut hosts = Vec::new();
-    for host in &fleet.hosts {
-        let rendered = render::render_host(templates, host)?;
-        hosts.push(plan_package(
-            &PackageSpec::new(&fleet.site, host, rendered),
-            known,
-        )?);
-    }
-    hosts.push(plan_package(&PackageSpec::tools(&fleet.site), known)?);
+    let site = fleet.site();
+    let mut hosts = fleet
+        .hosts
+        .par_iter()
+        .map(|checked| {
+            let host = fleet.model(definitions, checked)?;
+            let rendered = render::render_host(templates, &host)?;
+            plan_package(&PackageSpec::new(site, &host, rendered), known)
+        })
+        .collect::<Result<Vec<HostPlan>, PlanError>>()?;
+    hosts.push(plan_package(&PackageSpec::tools(site), known)?);
     let mut retired: Vec<String> = known
         .orphans(
             "hostnet-",

@@ -977,11 +977,11 @@ fn diagnostics_are_bounded_and_escaped() {
 }
 
 /// What `check` reports for the fleet under `hosts`, and what a build's check
-/// ([`hostnet::load_fleet_for_build`]) reports, each rendered as the CLI prints it.
+/// ([`hostnet::load_compact_fleet`]) reports, each rendered as the CLI prints it.
 fn both_checks_report(hosts: &std::path::Path) -> (String, String) {
     let (definitions, diagnostics, _) =
         hostnet::load_fleet(hosts, hostnet::validate::HostDefinitions::Release);
-    let (build_definitions, build_diagnostics, _) = hostnet::load_fleet_for_build(hosts);
+    let (build_definitions, build_diagnostics, _) = hostnet::load_compact_fleet(hosts);
     (
         diagnostics.render(&definitions.sources),
         build_diagnostics.render(&build_definitions.sources),
@@ -996,7 +996,7 @@ fn a_build_makes_again_the_model_check_makes() {
     let (_, diagnostics, checked) =
         hostnet::load_fleet(&fleet.hosts(), hostnet::validate::HostDefinitions::Release);
     let checked = checked.unwrap_or_else(|| panic!("{diagnostics:?}"));
-    let (definitions, diagnostics, for_build) = hostnet::load_fleet_for_build(&fleet.hosts());
+    let (definitions, diagnostics, for_build) = hostnet::load_compact_fleet(&fleet.hosts());
     let for_build = for_build.unwrap_or_else(|| panic!("{diagnostics:?}"));
     assert_eq!(for_build.site(), &checked.site);
     assert_eq!(for_build.hosts.len(), 43);
@@ -1010,7 +1010,7 @@ fn a_build_makes_again_the_model_check_makes() {
             host.name
         );
         assert_eq!(
-            for_build.model(&definitions, host).as_ref(),
+            for_build.model(&definitions, host).ok().as_ref(),
             Some(model),
             "{}",
             host.name

@@ -45,9 +45,10 @@ pub fn check(definitions: &mut Definitions, diagnostics: &mut Diagnostics) -> Op
     })
 }
 
-/// A host checked for a build: its name and the digest of its model, which is all a build needs
-/// of a host whose rendering the render memo remembers. The model itself is made again, from the
-/// definitions already read, only for a host that is rendered ([`BuildFleet::model`]).
+/// A host checked without keeping its model: its name and the digest of its model, which is all a
+/// build needs of a host whose rendering the render memo remembers. The model itself is made
+/// again, from the definitions already read, only for a host that is rendered
+/// ([`CompactFleet::model`]).
 #[derive(Debug)]
 pub struct CheckedHost {
     pub name: String,
@@ -56,23 +57,39 @@ pub struct CheckedHost {
     position: usize,
 }
 
-/// The checked fleet as a build takes it: the site, and each host as a [`CheckedHost`]. A
-/// large fleet's models (some 1.5 KB a host) are never all in memory: a rebuild makes again only
-/// the models of the hosts it renders, and a full build frees each as soon as its host is built.
-pub struct BuildFleet {
+/// The checked fleet as `build`, `check` and `plan` take it: the site, and each host as a
+/// [`CheckedHost`]. A large fleet's models (some 1.5 KB a host) are never all in memory: each is
+/// made again when its host is rendered and freed once it is.
+pub struct CompactFleet {
     catalog: catalog::Catalog,
     pub hosts: Vec<CheckedHost>,
     host_files: Vec<HostFile>,
 }
 
-impl BuildFleet {
+/// Checking a host again did not give the model its first check gave.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "host {0} passed its check, but checking it again to render it did not give the same model (a hostnet bug; please report it)"
+)]
+pub struct RecheckDiffers(pub String);
+
+impl CompactFleet {
     pub fn site(&self) -> &crate::model::Site {
         &self.catalog.site
     }
 
-    /// `host`'s model, checked again from `definitions`, which [`check_for_build`] found valid;
-    /// `None` only if checking it again disagrees with the first time (a hostnet bug).
-    pub fn model(&self, definitions: &Definitions, host: &CheckedHost) -> Option<Host> {
+    /// `host`'s model, checked again from `definitions`, which [`check_compact`] found valid; an
+    /// error only if checking it again disagrees with the first time (a hostnet bug).
+    pub fn model(
+        &self,
+        definitions: &Definitions,
+        host: &CheckedHost,
+    ) -> Result<Host, RecheckDiffers> {
+        self.model_again(definitions, host)
+            .ok_or_else(|| RecheckDiffers(host.name.clone()))
+    }
+
+    fn model_again(&self, definitions: &Definitions, host: &CheckedHost) -> Option<Host> {
         let mut scratch = Diagnostics::default();
         let layered;
         let definition = match host.position.checked_sub(definitions.hosts.len()) {
@@ -89,12 +106,12 @@ impl BuildFleet {
     }
 }
 
-/// As [`check`], for a build: each host's model is reduced to a [`CheckedHost`] as soon as it is
-/// checked. `definitions` must be kept for [`BuildFleet::model`].
-pub fn check_for_build(
+/// As [`check`], keeping less: each host's model is reduced to a [`CheckedHost`] as soon as it is
+/// checked. `definitions` must be kept for [`CompactFleet::model`].
+pub fn check_compact(
     definitions: &mut Definitions,
     diagnostics: &mut Diagnostics,
-) -> Option<BuildFleet> {
+) -> Option<CompactFleet> {
     let host_files = definitions.take_unlayered();
     let (catalog, hosts) = check_hosts(definitions, &host_files, diagnostics, |host, position| {
         CheckedHost {
@@ -103,7 +120,7 @@ pub fn check_for_build(
             position,
         }
     })?;
-    Some(BuildFleet {
+    Some(CompactFleet {
         catalog,
         hosts,
         host_files,
