@@ -308,26 +308,22 @@ pub fn build_fleet(
         }
         match new_entries {
             Some((entries, placed_at)) => {
-                let packages: Vec<(&ListedPackage, EntriesAt)> = listed
+                let packages = listed
                     .iter()
                     .zip(placed_at)
-                    .map(|((_, listing), at)| (&**listing, at))
-                    .collect();
+                    .map(|((_, listing), at)| (&**listing, at));
                 let identity = entries.identity.clone();
-                repository::index::save(&index_path, &repomd, &identity, Some(entries), &packages)
+                repository::index::save(&index_path, &repomd, &identity, Some(entries), packages)
             }
             // The live documents, kept: the same listing and entries file, under this
             // repomd.xml (another SOURCE_DATE_EPOCH).
             None => {
                 let own = own_index.expect("documents are kept only for a listing from the index");
-                let packages: Vec<(&ListedPackage, EntriesAt)> = listed
-                    .iter()
-                    .filter_map(|(_, listing)| match listing.stored {
-                        Some(Stored::Indexed { at, .. }) => Some((&**listing, at)),
-                        _ => None,
-                    })
-                    .collect();
-                repository::index::save(&index_path, &repomd, &own.entries, None, &packages)
+                let packages = listed.iter().map(|(_, listing)| match listing.stored {
+                    Some(Stored::Indexed { at, .. }) => (&**listing, at),
+                    _ => unreachable!("documents are kept only when every package is indexed"),
+                });
+                repository::index::save(&index_path, &repomd, &own.entries, None, packages)
             }
         }
     };

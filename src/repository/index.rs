@@ -285,12 +285,12 @@ impl EntriesWriter {
 /// [`EntriesWriter::index_in`]), that file first replaces the entries file, so that a listing
 /// never names entries that are not in place; without, the entries file in place is the one.
 /// Each file is replaced in one rename.
-pub fn save(
+pub fn save<'p>(
     path: &Path,
     repomd: &[u8],
     entries: &EntriesIdentity,
     new_entries: Option<WrittenEntries>,
-    packages: &[(&ListedPackage, EntriesAt)],
+    packages: impl ExactSizeIterator<Item = (&'p ListedPackage, EntriesAt)>,
 ) -> Result<(), OutputError> {
     let failed = |source: std::io::Error| OutputError::Io {
         path: path.to_path_buf(),
@@ -309,19 +309,6 @@ pub fn save(
             .persist(&entries_path)
             .map_err(|e| entries_failed(e.error))?;
     }
-    let listing: Vec<Listing<&str>> = packages
-        .iter()
-        .map(|(package, at)| Listing {
-            name: package.name.as_str(),
-            version: &package.version,
-            release: &package.release,
-            pkgid: &package.pkgid,
-            location: &package.location,
-            size: package.size,
-            digest: package.digest.as_deref(),
-            entries: *at,
-        })
-        .collect();
     let header = Header {
         format: LISTING_FORMAT.into(),
         repomd_sha256: sha256_hex(repomd),
@@ -330,9 +317,26 @@ pub fn save(
     let dir = path.parent().unwrap_or(Path::new("."));
     let file = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
     let mut out = BufWriter::with_capacity(1 << 17, file);
-    postcard::to_io(&header, &mut out)
-        .and_then(|out| postcard::to_io(&listing, out))
-        .map_err(|e| failed(std::io::Error::other(e)))?;
+    // A sequence, its length then its items, written one package at a time as load_listing reads
+    // it: collected first, the listing would be a fleet-long copy.
+    let written = postcard::to_io(&header, &mut out)
+        .and_then(|out| postcard::to_io(&packages.len(), out))
+        .and_then(|out| {
+            packages.into_iter().try_for_each(|(package, at)| {
+                let listing = Listing {
+                    name: package.name.as_str(),
+                    version: &package.version,
+                    release: &package.release,
+                    pkgid: &package.pkgid,
+                    location: &package.location,
+                    size: package.size,
+                    digest: package.digest.as_deref(),
+                    entries: at,
+                };
+                postcard::to_io(&listing, &mut *out).map(drop)
+            })
+        });
+    written.map_err(|e| failed(std::io::Error::other(e)))?;
     out.flush().map_err(io_error(path))?;
     let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
     file.persist(path).map_err(|e| failed(e.error))?;
@@ -406,7 +410,14 @@ mod tests {
         let written = writer.finish().unwrap();
         let identity = written.identity.clone();
         let pairs: Vec<(&ListedPackage, EntriesAt)> = packages.iter().zip(placed).collect();
-        save(&path, repomd, &identity, Some(written), &pairs).unwrap();
+        save(
+            &path,
+            repomd,
+            &identity,
+            Some(written),
+            pairs.iter().copied(),
+        )
+        .unwrap();
 
         assert_eq!(load(&path, repomd).unwrap(), packages);
         assert!(load(&path, b"<repomd>another</repomd>").is_none());
@@ -444,7 +455,7 @@ mod tests {
             b"<repomd>other</repomd>",
             &identity,
             Some(written),
-            &pairs,
+            pairs.iter().copied(),
         )
         .unwrap_err()
         .to_string();
@@ -464,7 +475,7 @@ mod tests {
             size: identity.size - 1,
             sha256: identity.sha256.clone(),
         };
-        save(&path, repomd, &short, None, &pairs).unwrap();
+        save(&path, repomd, &short, None, pairs.iter().copied()).unwrap();
         assert!(load_listing(&path, repomd).is_none());
     }
 }

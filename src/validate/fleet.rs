@@ -19,7 +19,7 @@ struct Claim<'a> {
 }
 
 pub fn check_fleet(hosts: &[&HostFacts], sources: &SourceMap, diagnostics: &mut Diagnostics) {
-    let mut names: HashMap<&str, &Location> = HashMap::new();
+    let mut names: HashMap<&str, &Location> = HashMap::with_capacity(hosts.len());
     for host in hosts {
         match names.get(host.name.as_str()) {
             Some(first_at) => diagnostics.error(
@@ -41,7 +41,7 @@ pub fn check_fleet(hosts: &[&HostFacts], sources: &SourceMap, diagnostics: &mut 
         diagnostics,
         "fqdn",
         "give each host its own name",
-        |h| h.fqdn.clone().map(|f| (f, &h.locations.fqdn)),
+        |h| h.fqdn.as_deref().map(|f| (f, &h.locations.fqdn)),
     );
     unique(
         hosts,
@@ -49,7 +49,7 @@ pub fn check_fleet(hosts: &[&HostFacts], sources: &SourceMap, diagnostics: &mut 
         diagnostics,
         "boot-mac",
         "each machine has its own NIC",
-        |h| h.boot_mac.map(|m| (m.to_string(), &h.locations.boot_mac)),
+        |h| h.boot_mac.map(|m| (m, &h.locations.boot_mac)),
     );
 
     let mut claims = Vec::new();
@@ -122,16 +122,17 @@ pub fn check_fleet(hosts: &[&HostFacts], sources: &SourceMap, diagnostics: &mut 
 
 /// Reports the second and later holders of a value that must be unique. Two hosts of the same
 /// name are left out: that is reported as a name clash, and what such a pair shares (the fqdn
-/// both derive from the name, a copied file's boot MAC) would only repeat it.
-fn unique<'a>(
+/// both derive from the name, a copied file's boot MAC) would only repeat it. The values are
+/// borrowed or small copies: a fleet-long map of them is made.
+fn unique<'a, K: std::hash::Hash + Eq + std::fmt::Display>(
     hosts: &[&'a HostFacts],
     sources: &SourceMap,
     diagnostics: &mut Diagnostics,
     what: &str,
     fix: &str,
-    key: impl Fn(&'a HostFacts) -> Option<(String, &'a Location)>,
+    key: impl Fn(&'a HostFacts) -> Option<(K, &'a Location)>,
 ) {
-    let mut seen: HashMap<String, (&HostFacts, &Location)> = HashMap::new();
+    let mut seen: HashMap<K, (&HostFacts, &Location)> = HashMap::with_capacity(hosts.len());
     for &host in hosts {
         let Some((value, at)) = key(host) else {
             continue;
