@@ -276,14 +276,21 @@ impl KnownPackages {
 
     /// Adds a package; [`KnownPackages::settle`] orders them once every source is read.
     fn add(&mut self, package: KnownPackage) {
+        self.packages.push(package);
+        self.note_added(self.packages.len() - 1);
+    }
+
+    /// Numbers the package at `position` in the order added, and notes its file name if it does
+    /// not name the package.
+    fn note_added(&mut self, position: usize) {
+        let package = &mut self.packages[position];
+        package.added = u32::try_from(position).expect("fewer than 4 billion packages");
         let named_as_itself =
             is_own_file_name(package.file_name(), package.name(), package.version);
         if !named_as_itself && !self.odd_file_names.contains_key(package.file_name()) {
             self.odd_file_names
                 .insert(package.file_name().to_string(), None);
         }
-        let added = u32::try_from(self.packages.len()).expect("fewer than 4 billion packages");
-        self.packages.push(KnownPackage { added, ..package });
     }
 
     /// Orders the packages by name, newest first, and keeps one of each version: the first
@@ -318,53 +325,57 @@ impl KnownPackages {
         index_path: Option<&Path>,
         trust: Option<&SigningKey>,
     ) -> Result<Option<OwnIndex>, VersionError> {
-        let index = repository::read_with_index(location, index_path)?;
-        let listed = index.packages.len();
-        if let Some(key) = trust {
-            let signed = index
-                .repomd_signature
-                .as_deref()
-                .is_some_and(|signature| key.verifies(&index.repomd, signature));
-            if !signed {
-                return Err(VersionError::UntrustedMetadata(location.describe()));
-            }
-        }
         let shared_location = Arc::new(location.clone());
-        self.packages.reserve_exact(index.packages.len());
-        // A stat per package, over the cores for a large fleet; the listings are then moved into
-        // the known packages one by one, never all copied at once.
-        let local_copies: Vec<Local> = index
-            .packages
-            .par_iter()
-            .map(|listed| {
-                let at_hand = location
-                    .local_path(&listed.location)
-                    .is_some_and(|path| path.is_file());
-                if at_hand {
-                    Local::Listed
-                } else {
-                    Local::Absent
-                }
-            })
-            .collect();
-        for (listed, local) in index.packages.into_iter().zip(local_copies) {
-            let Ok(version) = listed.version.parse::<u64>() else {
-                continue;
-            };
-            if listed.release != RELEASE {
-                continue;
-            }
-            self.add(KnownPackage {
+        let start = self.packages.len();
+        // Counted for the index, which is read whole or not at all (then the metadata is read).
+        let mut listed = 0;
+        // Each listing made a known package as it is read, never all of them in memory twice.
+        let metadata = repository::read_into(location, index_path, &mut self.packages, |package| {
+            listed += 1;
+            let version = package.version.parse::<u64>().ok()?;
+            (package.release == RELEASE).then(|| KnownPackage {
                 version,
-                described: Described::Listed(listed),
-                local,
+                described: Described::Listed(package),
+                local: Local::Absent,
                 repository: Some(Arc::clone(&shared_location)),
                 vouched: trust.is_some(),
                 added: 0,
-            });
+            })
+        });
+        let metadata = match metadata {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                self.packages.truncate(start);
+                return Err(error.into());
+            }
+        };
+        if let Some(key) = trust {
+            let signed = metadata
+                .repomd_signature
+                .as_deref()
+                .is_some_and(|signature| key.verifies(&metadata.repomd, signature));
+            if !signed {
+                self.packages.truncate(start);
+                return Err(VersionError::UntrustedMetadata(location.describe()));
+            }
         }
-        Ok(index.indexed.map(|entries| OwnIndex {
-            repomd: index.repomd,
+        // A stat per package, over the cores for a large fleet.
+        self.packages[start..].par_iter_mut().for_each(|package| {
+            let at_hand = match &package.described {
+                Described::Listed(listing) => location
+                    .local_path(&listing.location)
+                    .is_some_and(|path| path.is_file()),
+                Described::File { .. } => false,
+            };
+            if at_hand {
+                package.local = Local::Listed;
+            }
+        });
+        for position in start..self.packages.len() {
+            self.note_added(position);
+        }
+        Ok(metadata.indexed.map(|entries| OwnIndex {
+            repomd: metadata.repomd,
             packages: listed,
             entries,
         }))

@@ -92,10 +92,38 @@ fn entries_path(path: &Path) -> PathBuf {
 /// and the metadata is parsed.
 const LARGEST_TEXT: usize = 1 << 20;
 
-/// The listing at `path`, if it is of the repository whose `repomd.xml` is `repomd`: its packages
-/// (entries left empty, each with its position and where the entries file holds its entries; see
-/// [`EntriesFile::open_indexed`]) and the entries file it goes with.
+/// The listing at `path` if it is the index of `repomd`, each package with where its entries are
+/// in the index's entries file ([`super::Stored::Indexed`]), and that entries file; `None` when
+/// the index is missing, of other metadata or damaged.
 pub fn load_listing(path: &Path, repomd: &[u8]) -> Option<(Vec<ListedPackage>, EntriesIdentity)> {
+    let mut packages = Vec::new();
+    let identity = load_listing_into(path, repomd, &mut packages, Some)?;
+    Some((packages, identity))
+}
+
+/// As [`load_listing`], each package appended to `into` as `make` makes it (or left out), one at a
+/// time as it is read: a fleet's listing is never in memory beside what is made of it. When the
+/// index cannot be read, `into` is left as it was.
+pub fn load_listing_into<T>(
+    path: &Path,
+    repomd: &[u8],
+    into: &mut Vec<T>,
+    make: impl FnMut(ListedPackage) -> Option<T>,
+) -> Option<EntriesIdentity> {
+    let before = into.len();
+    let identity = append_listing(path, repomd, into, make);
+    if identity.is_none() {
+        into.truncate(before);
+    }
+    identity
+}
+
+fn append_listing<T>(
+    path: &Path,
+    repomd: &[u8],
+    into: &mut Vec<T>,
+    mut make: impl FnMut(ListedPackage) -> Option<T>,
+) -> Option<EntriesIdentity> {
     let file = File::open(path).ok()?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut scratch = vec![0u8; LARGEST_TEXT];
@@ -104,12 +132,11 @@ pub fn load_listing(path: &Path, repomd: &[u8]) -> Option<(Vec<ListedPackage>, E
     if header.format != LISTING_FORMAT || header.repomd_sha256 != sha256_hex(repomd) {
         return None;
     }
-    // One package at a time (a sequence is its length, then its items): read whole, the listing
-    // would be in memory twice, as read and as made into packages.
+    // One package at a time (a sequence is its length, then its items).
     let (count, (mut reader, mut scratch)) =
         postcard::from_io::<usize, _>((reader, scratch)).ok()?;
     // Sized exactly, not grown by doubling; but not beyond what the file could hold.
-    let mut packages = Vec::with_capacity(count.min(1 << 20));
+    into.reserve_exact(count.min(1 << 20));
     for position in 0..count {
         let (package, (rest, rest_scratch)) =
             postcard::from_io::<Listing, _>((reader, scratch)).ok()?;
@@ -118,7 +145,7 @@ pub fn load_listing(path: &Path, repomd: &[u8]) -> Option<(Vec<ListedPackage>, E
         if at.offset.checked_add(at.len() as u64)? > header.entries.size {
             return None;
         }
-        packages.push(ListedPackage {
+        let listed = ListedPackage {
             name: package.name,
             version: package.version,
             release: package.release,
@@ -128,13 +155,14 @@ pub fn load_listing(path: &Path, repomd: &[u8]) -> Option<(Vec<ListedPackage>, E
             digest: package.digest,
             entries: PackageEntries::default(),
             stored: Some(super::Stored::Indexed { position, at }),
-        });
+        };
+        into.extend(make(listed));
     }
     let mut after = [0u8; 1];
     if reader.read(&mut after).ok()? != 0 {
         return None;
     }
-    Some((packages, header.entries))
+    Some(header.entries)
 }
 
 /// The whole listing, entries included: what parsing the repository's metadata gives.

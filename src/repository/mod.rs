@@ -157,6 +157,37 @@ pub fn read_with_index(
     location: &Location,
     index_path: Option<&Path>,
 ) -> Result<RepositoryIndex, RepositoryError> {
+    let mut packages = Vec::new();
+    let metadata = read_into(location, index_path, &mut packages, Some)?;
+    Ok(RepositoryIndex {
+        location: metadata.location,
+        packages,
+        metadata_files: metadata.metadata_files,
+        repomd: metadata.repomd,
+        repomd_signature: metadata.repomd_signature,
+        indexed: metadata.indexed,
+    })
+}
+
+/// What a repository's `repomd.xml` says besides its packages ([`read_into`]).
+#[derive(Debug)]
+pub struct RepositoryMetadata {
+    pub location: Location,
+    pub metadata_files: Vec<String>,
+    pub repomd: Vec<u8>,
+    pub repomd_signature: Option<Vec<u8>>,
+    pub indexed: Option<index::EntriesIdentity>,
+}
+
+/// As [`read_with_index`], each listed package appended to `into` as `make` makes it (or left
+/// out). From an index, packages are made one at a time as they are read, so that a fleet's
+/// listing is never in memory twice.
+pub fn read_into<T>(
+    location: &Location,
+    index_path: Option<&Path>,
+    into: &mut Vec<T>,
+    mut make: impl FnMut(ListedPackage) -> Option<T>,
+) -> Result<RepositoryMetadata, RepositoryError> {
     let repomd = location
         .fetch("repodata/repomd.xml")?
         .ok_or_else(|| RepositoryError::NotARepository(location.describe()))?;
@@ -165,13 +196,15 @@ pub fn read_with_index(
         what: repomd_name.clone(),
         detail,
     })?;
-    let (packages, indexed) = match index_path.and_then(|path| index::load_listing(path, &repomd)) {
-        Some((packages, entries)) => (packages, Some(entries)),
-        None => (read_documents(location, &data)?, None),
-    };
-    Ok(RepositoryIndex {
+    let indexed =
+        index_path.and_then(|path| index::load_listing_into(path, &repomd, into, &mut make));
+    if indexed.is_none() {
+        let packages = read_documents(location, &data)?;
+        into.reserve_exact(packages.len());
+        into.extend(packages.into_iter().filter_map(make));
+    }
+    Ok(RepositoryMetadata {
         location: location.clone(),
-        packages,
         metadata_files: data.into_iter().map(|d| d.href).collect(),
         repomd_signature: location.fetch("repodata/repomd.xml.asc")?,
         repomd,
