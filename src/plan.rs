@@ -172,7 +172,7 @@ pub fn plan(
     known: &KnownPackages,
 ) -> Result<Plan, PlanError> {
     let site = fleet.site();
-    let mut hosts = fleet
+    let planned: Vec<Result<HostPlan, PlanError>> = fleet
         .hosts
         .par_iter()
         .map(|checked| {
@@ -180,7 +180,9 @@ pub fn plan(
             let rendered = render::render_host(templates, &host)?;
             plan_package(&PackageSpec::new(site, &host, rendered), known)
         })
-        .collect::<Result<Vec<HostPlan>, PlanError>>()?;
+        .collect();
+    // The first host's error in definition order, whichever thread met it first.
+    let mut hosts = planned.into_iter().collect::<Result<Vec<HostPlan>, PlanError>>()?;
     hosts.push(plan_package(&PackageSpec::tools(site), known)?);
     let mut retired: Vec<String> = known
         .orphans(
