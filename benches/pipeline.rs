@@ -487,7 +487,8 @@ fn memory_per_host(
     // What a fleet of PROJECTED_HOSTS would take at the slope measured: a build holds no
     // package, only some facts per host, so memory grows by a bounded amount a host.
     let projected = |peak: u64, slope: f64| {
-        (peak as f64 * 1024.0 + slope * PROJECTED_HOSTS.saturating_sub(hosts) as f64) / (1024.0 * 1024.0)
+        (peak as f64 * 1024.0 + slope * PROJECTED_HOSTS.saturating_sub(hosts) as f64)
+            / (1024.0 * 1024.0)
     };
     let projections = [
         projected(peaks.0, full_per_host),

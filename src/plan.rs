@@ -182,7 +182,9 @@ pub fn plan(
         })
         .collect();
     // The first host's error in definition order, whichever thread met it first.
-    let mut hosts = planned.into_iter().collect::<Result<Vec<HostPlan>, PlanError>>()?;
+    let mut hosts = planned
+        .into_iter()
+        .collect::<Result<Vec<HostPlan>, PlanError>>()?;
     hosts.push(plan_package(&PackageSpec::tools(site), known)?);
     let mut retired: Vec<String> = known
         .orphans(

@@ -424,6 +424,57 @@ mod tests {
         }
     }
 
+    /// A listing damaged after its first packages appends nothing: what was read of it is taken
+    /// back, so a caller that falls back to the metadata does not list those packages twice.
+    #[test]
+    fn a_listing_damaged_midway_leaves_what_it_was_read_into_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("repository-index");
+        let repomd = b"<repomd/>";
+        let packages = [listed("a"), listed("b"), listed("c")];
+        let mut writer = EntriesWriter::index_in(dir.path()).unwrap();
+        let placed: Vec<EntriesAt> = packages
+            .iter()
+            .map(|p| writer.append(texts(&p.entries)).unwrap())
+            .collect();
+        let written = writer.finish().unwrap();
+        let identity = written.identity.clone();
+        let pairs = packages.iter().zip(placed);
+        save(&path, repomd, &identity, Some(written), pairs).unwrap();
+
+        let names = |path: &Path, make: fn(ListedPackage) -> Option<String>| {
+            let mut into = vec!["before".to_string()];
+            let read = load_listing_into(path, repomd, &mut into, make);
+            (read.is_some(), into)
+        };
+        let name = |package: ListedPackage| Some(package.name);
+        assert_eq!(
+            names(&path, name),
+            (
+                true,
+                vec!["before".into(), "a".into(), "b".into(), "c".into()]
+            )
+        );
+        // What make leaves out is not appended; the rest still is.
+        let not_b = |package: ListedPackage| (package.name != "b").then_some(package.name);
+        assert_eq!(
+            names(&path, not_b),
+            (true, vec!["before".into(), "a".into(), "c".into()])
+        );
+
+        // Cut inside the last package: the first two were read before the damage showed.
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        assert_eq!(names(&path, name), (false, vec!["before".to_string()]));
+        // A byte too many after the last package: the same.
+        let mut longer = bytes.clone();
+        longer.push(0);
+        std::fs::write(&path, &longer).unwrap();
+        assert_eq!(names(&path, name), (false, vec!["before".to_string()]));
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(names(&path, name).1.len(), 4);
+    }
+
     #[test]
     fn an_index_reads_back_whole_and_only_with_its_own_entries_file() {
         let dir = tempfile::tempdir().unwrap();
