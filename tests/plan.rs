@@ -112,3 +112,41 @@ fn plan_reports_each_host_and_gates_with_its_exit_status() {
     let invalid = fleet.run(&["plan", "--out", out_arg]);
     assert_eq!(invalid.status.code(), Some(1));
 }
+
+/// `check` and `plan` go over the hosts on every core; of several hosts whose rendering fails,
+/// each reports the first in definition order (path order), as one pass would, not whichever
+/// thread met its error first. The two failing hosts sit at the end of the first half and the start
+/// of the second half of the fleet, where two threads split it: the second is met first.
+#[test]
+fn of_several_failing_hosts_check_and_plan_report_the_first_in_definition_order() {
+    let fleet = Fleet::with_extra_hosts(200);
+    let builtin = std::fs::read_to_string(repo_root().join("specs/pre.sh.j2")).unwrap();
+    // host-00199.toml is the last file of hosts/ itself; rack-a/dockerhost-02.toml the first of
+    // rack-a/, which sorts after it.
+    fleet.write(
+        "overrides/specs/pre.sh.j2",
+        &format!(
+            "{{% if host == \"host-00199\" %}}\n{{{{ first_failure }}}}\n{{% elif host == \"dockerhost-02\" %}}\n\n\n{{{{ second_failure }}}}\n{{% endif %}}\n{builtin}"
+        ),
+    );
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    fleet.write(
+        "site.toml",
+        &site.replace(
+            "[kickstart]\n",
+            "[kickstart]\ntemplate-dir = \"overrides\"\n",
+        ),
+    );
+    for _ in 0..3 {
+        for args in [&["check"][..], &["plan", "--out", "out"][..]] {
+            let output = fleet.run(args);
+            let report = stderr(&output);
+            assert_eq!(output.status.code(), Some(1), "{args:?}: {report}");
+            assert!(
+                report.contains("overrides/specs/pre.sh.j2:2:")
+                    && !report.contains("overrides/specs/pre.sh.j2:6:"),
+                "{args:?}: {report}"
+            );
+        }
+    }
+}
