@@ -10,12 +10,11 @@ use crate::build::PackageState;
 use crate::cli::{Cli, Command};
 use crate::definition::Definitions;
 use crate::diagnostic::Diagnostics;
-use crate::model::Fleet;
 use crate::output::Staging;
 use crate::package::signing;
 use crate::render::{self, tree};
 use crate::templates::Templates;
-use crate::validate::CompactFleet;
+use crate::validate::{CheckedHost, CompactFleet};
 
 /// Where the signing key's passphrase comes from, never the command line.
 pub const PASSPHRASE_ENV: &str = "HOSTNET_KEY_PASSPHRASE";
@@ -73,9 +72,37 @@ pub fn run(cli: &Cli) -> CommandResult {
         };
         return build(&cli.hosts_dir(), &options);
     }
-    // Check and plan go through every host once, in parallel, keeping no host's model after it.
+    // Every command but show keeps no host's model once it is done with it.
     match &cli.command {
         Command::Check { deny_warnings, .. } => return check(&cli.hosts_dir(), *deny_warnings),
+        Command::Render {
+            names,
+            all,
+            out,
+            templates,
+            ..
+        } => {
+            let selection = Selection { names, all: *all };
+            return render_hosts(&cli.hosts_dir(), &selection, out, templates.as_deref());
+        }
+        Command::Spec {
+            names,
+            all,
+            out,
+            previous,
+            version,
+            templates,
+            ..
+        } => {
+            let selection = Selection { names, all: *all };
+            let options = SpecOptions {
+                out,
+                previous: previous.as_deref(),
+                version: *version,
+                templates: templates.as_deref(),
+            };
+            return write_specs(&cli.hosts_dir(), &selection, &options);
+        }
         Command::Plan {
             out,
             previous,
@@ -94,12 +121,9 @@ pub fn run(cli: &Cli) -> CommandResult {
         }
         _ => {}
     }
-    // `show` may check its host again on its own; no command below reads the definitions again.
-    let host_definitions = match cli.command {
-        Command::Show { .. } => crate::validate::HostDefinitions::Keep,
-        _ => crate::validate::HostDefinitions::Release,
-    };
-    let (definitions, diagnostics, fleet) = crate::load_fleet(&cli.hosts_dir(), host_definitions);
+    // `show` may check its host again on its own, so it keeps the definitions.
+    let (definitions, diagnostics, fleet) =
+        crate::load_fleet(&cli.hosts_dir(), crate::validate::HostDefinitions::Keep);
     crate::timing::mark("definitions parsed and checked");
     match &cli.command {
         Command::Show { host, .. } => {
@@ -146,59 +170,12 @@ pub fn run(cli: &Cli) -> CommandResult {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Render {
-            names,
-            all,
-            out,
-            templates,
-            ..
-        } => {
-            let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
-                return Ok(ExitCode::from(1));
-            };
-            let selected = select(&fleet, names, *all)?;
-            let templates = site_templates(&fleet.site, templates.as_deref())?;
-            let staging = Staging::new(out)?;
-            let nested = *all || selected.len() > 1;
-            for host in &selected {
-                let rendered = render::render_host(&templates, host)?;
-                let base = if nested {
-                    PathBuf::from(&host.name)
-                } else {
-                    PathBuf::new()
-                };
-                tree::write_host(&staging, &base, &rendered)?;
-            }
-            staging.commit()?;
-            println!("rendered {} host(s) into {}", selected.len(), out.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Spec {
-            names,
-            all,
-            out,
-            previous,
-            version,
-            templates,
-            ..
-        } => {
-            let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
-                return Ok(ExitCode::from(1));
-            };
-            write_specs(
-                &fleet,
-                &select(&fleet, names, *all)?,
-                *all,
-                out,
-                previous.as_deref(),
-                *version,
-                templates.as_deref(),
-            )
-        }
         Command::Completions { .. }
         | Command::Man
         | Command::Keygen { .. }
         | Command::Check { .. }
+        | Command::Render { .. }
+        | Command::Spec { .. }
         | Command::Build { .. }
         | Command::Plan { .. }
         | Command::Publish { .. } => {
@@ -263,69 +240,134 @@ fn plan(
     Ok(ExitCode::from(if changes { 2 } else { 0 }))
 }
 
-/// `hostnet spec`: a spec file and a source tarball per package, numbered as build would.
-fn write_specs(
-    fleet: &Fleet,
-    selected: &[&crate::model::Host],
+/// The hosts a command names, or all of them.
+struct Selection<'a> {
+    names: &'a [String],
     all: bool,
+}
+
+impl Selection<'_> {
+    fn of<'f>(&self, fleet: &'f CompactFleet) -> Result<Vec<&'f CheckedHost>, String> {
+        if self.all {
+            return Ok(fleet.hosts.iter().collect());
+        }
+        self.names
+            .iter()
+            .map(|name| {
+                fleet
+                    .hosts
+                    .iter()
+                    .find(|host| host.name == *name)
+                    .ok_or_else(|| unknown_host(fleet.hosts.iter().map(|h| h.name.as_str()), name))
+            })
+            .collect()
+    }
+
+    /// Whether each host goes into a folder of its own.
+    fn nested(&self) -> bool {
+        self.all || self.names.len() > 1
+    }
+}
+
+/// `hostnet render`: each selected host's files and scriptlets, one host at a time.
+fn render_hosts(
+    hosts: &Path,
+    selection: &Selection,
     out: &Path,
-    previous: Option<&str>,
-    version: Option<u64>,
     templates: Option<&Path>,
 ) -> CommandResult {
-    let templates = site_templates(&fleet.site, templates)?;
-    let source_date = crate::build::source_date_epoch()?;
-    let known = crate::package::versions::KnownPackages::published(previous, None)?;
-    let mut specs = Vec::new();
-    for host in selected {
-        let rendered = render::render_host(&templates, host)?;
-        specs.push(crate::package::PackageSpec::new(
-            &fleet.site,
-            host,
-            rendered,
-        ));
-    }
-    if all {
-        specs.push(crate::package::PackageSpec::tools(&fleet.site));
-    }
+    let (definitions, diagnostics, fleet) = crate::load_compact_fleet(hosts);
+    let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
+        return Ok(ExitCode::from(1));
+    };
+    let selected = selection.of(&fleet)?;
+    let templates = site_templates(fleet.site(), templates)?;
     let staging = Staging::new(out)?;
-    for spec in &specs {
-        let number = match version {
-            Some(number) => number,
-            None => known
-                .plan(&spec.name, &spec.digest(), 1, |v| {
-                    spec.file_name(&v.to_string(), crate::package::versions::RELEASE)
-                })?
-                .current
-                .version(),
-        }
-        .to_string();
-        let text = spec.spec_file(
-            &templates,
-            &number,
-            crate::package::versions::RELEASE,
-            source_date,
-        )?;
-        staging.write(
-            Path::new(&format!("{}.spec", spec.name)),
-            text.as_bytes(),
-            0o644,
-        )?;
-        let tarball = spec.source_tarball(&number, source_date)?;
-        staging.write(Path::new(&spec.source_name(&number)), &tarball, 0o644)?;
-        println!(
-            "{}-{number}: {}.spec, {}",
-            spec.name,
-            spec.name,
-            spec.source_name(&number)
-        );
+    for checked in &selected {
+        let host = fleet.model(&definitions, checked)?;
+        let rendered = render::render_host(&templates, &host)?;
+        let base = if selection.nested() {
+            PathBuf::from(&host.name)
+        } else {
+            PathBuf::new()
+        };
+        tree::write_host(&staging, &base, &rendered)?;
     }
     staging.commit()?;
+    println!("rendered {} host(s) into {}", selected.len(), out.display());
     Ok(ExitCode::SUCCESS)
 }
 
-/// Renders every host's files, scriptlets and kickstart without writing them.
-/// What clap cannot say well: a missing argument with the ways to give it.
+struct SpecOptions<'a> {
+    out: &'a Path,
+    previous: Option<&'a str>,
+    version: Option<u64>,
+    templates: Option<&'a Path>,
+}
+
+/// `hostnet spec`: a spec file and a source tarball per package, numbered as build would; each
+/// host's written before the next is rendered.
+fn write_specs(hosts: &Path, selection: &Selection, options: &SpecOptions) -> CommandResult {
+    let (definitions, diagnostics, fleet) = crate::load_compact_fleet(hosts);
+    let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
+        return Ok(ExitCode::from(1));
+    };
+    let selected = selection.of(&fleet)?;
+    let templates = site_templates(fleet.site(), options.templates)?;
+    let source_date = crate::build::source_date_epoch()?;
+    let known = crate::package::versions::KnownPackages::published(options.previous, None)?;
+    let staging = Staging::new(options.out)?;
+    // Said once the files are in place: a failing host leaves nothing written.
+    let mut written = String::new();
+    let mut write_spec =
+        |spec: &crate::package::PackageSpec| -> Result<(), Box<dyn std::error::Error>> {
+            let number = match options.version {
+                Some(number) => number,
+                None => known
+                    .plan(&spec.name, &spec.digest(), 1, |v| {
+                        spec.file_name(&v.to_string(), crate::package::versions::RELEASE)
+                    })?
+                    .current
+                    .version(),
+            }
+            .to_string();
+            let text = spec.spec_file(
+                &templates,
+                &number,
+                crate::package::versions::RELEASE,
+                source_date,
+            )?;
+            staging.write(
+                Path::new(&format!("{}.spec", spec.name)),
+                text.as_bytes(),
+                0o644,
+            )?;
+            let tarball = spec.source_tarball(&number, source_date)?;
+            let source_name = spec.source_name(&number);
+            staging.write(Path::new(&source_name), &tarball, 0o644)?;
+            written.push_str(&format!(
+                "{}-{number}: {}.spec, {source_name}\n",
+                spec.name, spec.name
+            ));
+            Ok(())
+        };
+    for checked in &selected {
+        let host = fleet.model(&definitions, checked)?;
+        let rendered = render::render_host(&templates, &host)?;
+        write_spec(&crate::package::PackageSpec::new(
+            fleet.site(),
+            &host,
+            rendered,
+        ))?;
+    }
+    if selection.all {
+        write_spec(&crate::package::PackageSpec::tools(fleet.site()))?;
+    }
+    staging.commit()?;
+    write_stdout(written.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// One line per package of the new repository, one per retired package, and the summary.
 fn build_summary(
     report: &crate::build::BuildReport,
@@ -407,6 +449,7 @@ pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
+/// What clap cannot say well: a missing argument with the ways to give it.
 fn usage_problem(command: &Command) -> Option<String> {
     match command {
         Command::Build {
@@ -433,6 +476,7 @@ fn usage_problem(command: &Command) -> Option<String> {
 /// Where `build` finds the signing key when `--key` is not given.
 pub const KEY_ENV: &str = "HOSTNET_SIGNING_KEY";
 
+/// Renders every host's files, scriptlets and kickstart without writing them.
 fn render_everything(
     fleet: &CompactFleet,
     definitions: &crate::definition::Definitions,
@@ -547,24 +591,6 @@ fn checked<F>(definitions: &Definitions, diagnostics: &Diagnostics, fleet: Optio
         report(definitions, diagnostics);
     }
     fleet
-}
-
-fn select<'f>(
-    fleet: &'f Fleet,
-    names: &[String],
-    all: bool,
-) -> Result<Vec<&'f crate::model::Host>, String> {
-    if all {
-        return Ok(fleet.hosts.iter().collect());
-    }
-    names
-        .iter()
-        .map(|name| {
-            fleet
-                .host(name)
-                .ok_or_else(|| unknown_host(fleet.hosts.iter().map(|h| h.name.as_str()), name))
-        })
-        .collect()
 }
 
 fn unknown_host<'n>(defined: impl Iterator<Item = &'n str>, name: &str) -> String {
