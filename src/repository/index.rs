@@ -424,23 +424,34 @@ mod tests {
         }
     }
 
-    /// A listing damaged after its first packages appends nothing: what was read of it is taken
-    /// back, so a caller that falls back to the metadata does not list those packages twice.
-    #[test]
-    fn a_listing_damaged_midway_leaves_what_it_was_read_into_as_it_was() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("repository-index");
-        let repomd = b"<repomd/>";
-        let packages = [listed("a"), listed("b"), listed("c")];
-        let mut writer = EntriesWriter::index_in(dir.path()).unwrap();
+    /// Writes an index of `packages` (their entries in its entries file) at `dir`/repository-index,
+    /// of `repomd`; returns its path, its entries file and where each package's entries are.
+    fn write_index(
+        dir: &Path,
+        repomd: &[u8],
+        packages: &[ListedPackage],
+    ) -> (PathBuf, EntriesIdentity, Vec<EntriesAt>) {
+        let path = dir.join("repository-index");
+        let mut writer = EntriesWriter::index_in(dir).unwrap();
         let placed: Vec<EntriesAt> = packages
             .iter()
             .map(|p| writer.append(texts(&p.entries)).unwrap())
             .collect();
         let written = writer.finish().unwrap();
         let identity = written.identity.clone();
-        let pairs = packages.iter().zip(placed);
+        let pairs = packages.iter().zip(placed.iter().copied());
         save(&path, repomd, &identity, Some(written), pairs).unwrap();
+        (path, identity, placed)
+    }
+
+    /// A listing damaged after its first packages appends nothing: what was read of it is taken
+    /// back, so a caller that falls back to the metadata does not list those packages twice.
+    #[test]
+    fn a_listing_damaged_midway_leaves_what_it_was_read_into_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let repomd = b"<repomd/>";
+        let packages = [listed("a"), listed("b"), listed("c")];
+        let (path, _, _) = write_index(dir.path(), repomd, &packages);
 
         let names = |path: &Path, make: fn(ListedPackage) -> Option<String>| {
             let mut into = vec!["before".to_string()];
@@ -478,25 +489,10 @@ mod tests {
     #[test]
     fn an_index_reads_back_whole_and_only_with_its_own_entries_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("repository-index");
         let repomd = b"<repomd/>";
         let packages = [listed("a"), listed("b")];
-        let mut writer = EntriesWriter::index_in(dir.path()).unwrap();
-        let placed: Vec<EntriesAt> = packages
-            .iter()
-            .map(|p| writer.append(texts(&p.entries)).unwrap())
-            .collect();
-        let written = writer.finish().unwrap();
-        let identity = written.identity.clone();
+        let (path, identity, placed) = write_index(dir.path(), repomd, &packages);
         let pairs: Vec<(&ListedPackage, EntriesAt)> = packages.iter().zip(placed).collect();
-        save(
-            &path,
-            repomd,
-            &identity,
-            Some(written),
-            pairs.iter().copied(),
-        )
-        .unwrap();
 
         assert_eq!(load(&path, repomd).unwrap(), packages);
         assert!(load(&path, b"<repomd>another</repomd>").is_none());
