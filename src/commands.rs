@@ -110,9 +110,8 @@ pub fn run(cli: &Cli) -> CommandResult {
             templates,
             ..
         } => {
-            let hosts = cli.hosts_dir();
             return plan(
-                &hosts,
+                &cli.hosts_dir(),
                 out,
                 previous.as_deref(),
                 *format,
@@ -218,8 +217,7 @@ fn plan(
     format: crate::cli::PlanFormat,
     templates: Option<&Path>,
 ) -> CommandResult {
-    let (definitions, diagnostics, fleet) = crate::load_compact_fleet(hosts);
-    let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
+    let Some((definitions, fleet)) = valid_fleet(hosts) else {
         return Ok(ExitCode::from(1));
     };
     let templates = site_templates(fleet.site(), templates)?;
@@ -231,10 +229,11 @@ fn plan(
         None,
     )?;
     let plan = crate::plan::plan(&fleet, &definitions, &templates, &known)?;
-    match format {
-        crate::cli::PlanFormat::Human => write_stdout(plan.to_human().as_bytes())?,
-        crate::cli::PlanFormat::Json => write_stdout(plan.to_json().as_bytes())?,
-    }
+    let report = match format {
+        crate::cli::PlanFormat::Human => plan.to_human(),
+        crate::cli::PlanFormat::Json => plan.to_json(),
+    };
+    write_stdout(report.as_bytes())?;
     let changes = plan.has_changes();
     crate::drop_in_background((definitions, fleet, known, plan));
     Ok(ExitCode::from(if changes { 2 } else { 0 }))
@@ -276,8 +275,7 @@ fn render_hosts(
     out: &Path,
     templates: Option<&Path>,
 ) -> CommandResult {
-    let (definitions, diagnostics, fleet) = crate::load_compact_fleet(hosts);
-    let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
+    let Some((definitions, fleet)) = valid_fleet(hosts) else {
         return Ok(ExitCode::from(1));
     };
     let selected = selection.of(&fleet)?;
@@ -308,8 +306,7 @@ struct SpecOptions<'a> {
 /// `hostnet spec`: a spec file and a source tarball per package, numbered as build would; each
 /// host's written before the next is rendered.
 fn write_specs(hosts: &Path, selection: &Selection, options: &SpecOptions) -> CommandResult {
-    let (definitions, diagnostics, fleet) = crate::load_compact_fleet(hosts);
-    let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
+    let Some((definitions, fleet)) = valid_fleet(hosts) else {
         return Ok(ExitCode::from(1));
     };
     let selected = selection.of(&fleet)?;
@@ -528,9 +525,7 @@ struct BuildCommand<'a> {
 }
 
 fn build(hosts: &Path, command: &BuildCommand) -> CommandResult {
-    let (definitions, diagnostics, fleet) = crate::load_compact_fleet(hosts);
-    crate::timing::mark("definitions parsed and checked");
-    let Some(fleet) = checked(&definitions, &diagnostics, fleet) else {
+    let Some((definitions, fleet)) = valid_fleet(hosts) else {
         return Ok(ExitCode::from(1));
     };
     let source_date = crate::build::source_date_epoch()?;
@@ -578,6 +573,15 @@ fn report(definitions: &Definitions, diagnostics: &Diagnostics) {
     if errors + warnings > 0 {
         let _ = writeln!(stderr, "{errors} error(s), {warnings} warning(s)");
     }
+}
+
+/// The definitions under `hosts` and their checked fleet, if it is valid; otherwise reports why
+/// and returns `None`.
+fn valid_fleet(hosts: &Path) -> Option<(Definitions, CompactFleet)> {
+    let (definitions, diagnostics, fleet) = crate::load_compact_fleet(hosts);
+    crate::timing::mark("definitions parsed and checked");
+    let fleet = checked(&definitions, &diagnostics, fleet)?;
+    Some((definitions, fleet))
 }
 
 /// The fleet if it is valid; otherwise reports why and returns `None`.

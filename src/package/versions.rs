@@ -327,11 +327,8 @@ impl KnownPackages {
     ) -> Result<Option<OwnIndex>, VersionError> {
         let shared_location = Arc::new(location.clone());
         let start = self.packages.len();
-        // Counted for the index, which is read whole or not at all (then the metadata is read).
-        let mut listed = 0;
         // Each listing made a known package as it is read, never all of them in memory twice.
         let metadata = repository::read_into(location, index_path, &mut self.packages, |package| {
-            listed += 1;
             let version = package.version.parse::<u64>().ok()?;
             (package.release == RELEASE).then(|| KnownPackage {
                 version,
@@ -376,7 +373,7 @@ impl KnownPackages {
         }
         Ok(metadata.indexed.map(|entries| OwnIndex {
             repomd: metadata.repomd,
-            packages: listed,
+            packages: metadata.listed,
             entries,
         }))
     }

@@ -97,25 +97,26 @@ const LARGEST_TEXT: usize = 1 << 20;
 /// the index is missing, of other metadata or damaged.
 pub fn load_listing(path: &Path, repomd: &[u8]) -> Option<(Vec<ListedPackage>, EntriesIdentity)> {
     let mut packages = Vec::new();
-    let identity = load_listing_into(path, repomd, &mut packages, Some)?;
+    let (identity, _) = load_listing_into(path, repomd, &mut packages, Some)?;
     Some((packages, identity))
 }
 
 /// As [`load_listing`], each package appended to `into` as `make` makes it (or left out), one at a
-/// time as it is read: a fleet's listing is never in memory beside what is made of it. When the
-/// index cannot be read, `into` is left as it was.
+/// time as it is read: a fleet's listing is never in memory beside what is made of it. Returns the
+/// entries file and how many packages the listing holds, whatever `make` kept. When the index
+/// cannot be read, `into` is left as it was.
 pub fn load_listing_into<T>(
     path: &Path,
     repomd: &[u8],
     into: &mut Vec<T>,
     make: impl FnMut(ListedPackage) -> Option<T>,
-) -> Option<EntriesIdentity> {
+) -> Option<(EntriesIdentity, usize)> {
     let before = into.len();
-    let identity = append_listing(path, repomd, into, make);
-    if identity.is_none() {
+    let read = append_listing(path, repomd, into, make);
+    if read.is_none() {
         into.truncate(before);
     }
-    identity
+    read
 }
 
 fn append_listing<T>(
@@ -123,7 +124,7 @@ fn append_listing<T>(
     repomd: &[u8],
     into: &mut Vec<T>,
     mut make: impl FnMut(ListedPackage) -> Option<T>,
-) -> Option<EntriesIdentity> {
+) -> Option<(EntriesIdentity, usize)> {
     let file = File::open(path).ok()?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut scratch = vec![0u8; LARGEST_TEXT];
@@ -162,7 +163,7 @@ fn append_listing<T>(
     if reader.read(&mut after).ok()? != 0 {
         return None;
     }
-    Some(header.entries)
+    Some((header.entries, count))
 }
 
 /// The whole listing, entries included: what parsing the repository's metadata gives.

@@ -134,54 +134,43 @@ impl ListedPackage {
 /// What a repository lists.
 #[derive(Debug, Clone)]
 pub struct RepositoryIndex {
-    pub location: Location,
     pub packages: Vec<ListedPackage>,
     /// Every file `repomd.xml` names (`repodata/<checksum>-primary.xml.gz`...).
     pub metadata_files: Vec<String>,
-    /// `repomd.xml` as read, and its detached signature if the repository has one.
+    /// `repomd.xml` as read.
     pub repomd: Vec<u8>,
-    pub repomd_signature: Option<Vec<u8>>,
-    /// When the listing came from an [`index`] rather than the metadata documents: the entries
-    /// file that index names.
-    pub indexed: Option<index::EntriesIdentity>,
 }
 
 /// Reads `repodata/` of the repository at `location`.
 pub fn read(location: &Location) -> Result<RepositoryIndex, RepositoryError> {
-    read_with_index(location, None)
-}
-
-/// Reads `repodata/` of the repository at `location`, taking its listing from the index at
-/// `index_path` when that index is of this very metadata (see [`index`]).
-pub fn read_with_index(
-    location: &Location,
-    index_path: Option<&Path>,
-) -> Result<RepositoryIndex, RepositoryError> {
     let mut packages = Vec::new();
-    let metadata = read_into(location, index_path, &mut packages, Some)?;
+    let metadata = read_into(location, None, &mut packages, Some)?;
     Ok(RepositoryIndex {
-        location: metadata.location,
         packages,
         metadata_files: metadata.metadata_files,
         repomd: metadata.repomd,
-        repomd_signature: metadata.repomd_signature,
-        indexed: metadata.indexed,
     })
 }
 
 /// What a repository's `repomd.xml` says besides its packages ([`read_into`]).
 #[derive(Debug)]
 pub struct RepositoryMetadata {
-    pub location: Location,
+    /// Every file `repomd.xml` names (`repodata/<checksum>-primary.xml.gz`...).
     pub metadata_files: Vec<String>,
+    /// `repomd.xml` as read, and its detached signature if the repository has one.
     pub repomd: Vec<u8>,
     pub repomd_signature: Option<Vec<u8>>,
+    /// How many packages the repository lists, whatever `make` kept.
+    pub listed: usize,
+    /// When the listing came from an [`index`] rather than the metadata documents: the entries
+    /// file that index names.
     pub indexed: Option<index::EntriesIdentity>,
 }
 
-/// As [`read_with_index`], each listed package appended to `into` as `make` makes it (or left
-/// out). From an index, packages are made one at a time as they are read, so that a fleet's
-/// listing is never in memory twice.
+/// Reads `repodata/` of the repository at `location`, taking its listing from the index at
+/// `index_path` when that index is of this very metadata (see [`index`]); each listed package is
+/// appended to `into` as `make` makes it (or left out). From an index, packages are made one at a
+/// time as they are read, so that a fleet's listing is never in memory twice.
 pub fn read_into<T>(
     location: &Location,
     index_path: Option<&Path>,
@@ -196,18 +185,23 @@ pub fn read_into<T>(
         what: repomd_name.clone(),
         detail,
     })?;
-    let indexed =
-        index_path.and_then(|path| index::load_listing_into(path, &repomd, into, &mut make));
-    if indexed.is_none() {
-        let packages = read_documents(location, &data)?;
-        into.reserve_exact(packages.len());
-        into.extend(packages.into_iter().filter_map(make));
-    }
+    let (listed, indexed) = match index_path
+        .and_then(|path| index::load_listing_into(path, &repomd, into, &mut make))
+    {
+        Some((entries, listed)) => (listed, Some(entries)),
+        None => {
+            let packages = read_documents(location, &data)?;
+            let listed = packages.len();
+            into.reserve_exact(listed);
+            into.extend(packages.into_iter().filter_map(make));
+            (listed, None)
+        }
+    };
     Ok(RepositoryMetadata {
-        location: location.clone(),
         metadata_files: data.into_iter().map(|d| d.href).collect(),
         repomd_signature: location.fetch("repodata/repomd.xml.asc")?,
         repomd,
+        listed,
         indexed,
     })
 }

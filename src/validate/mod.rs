@@ -57,7 +57,7 @@ pub struct CheckedHost {
     position: usize,
 }
 
-/// The checked fleet as `build`, `check` and `plan` take it: the site, and each host as a
+/// The checked fleet as every command but `show` takes it: the site, and each host as a
 /// [`CheckedHost`]. A large fleet's models (some 1.5 KB a host) are never all in memory: each is
 /// made again when its host is rendered and freed once it is.
 pub struct CompactFleet {
