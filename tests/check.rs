@@ -705,6 +705,23 @@ const HOSTILE: &[(&str, &str)] = &[
         ),
         "contains a newline",
     ),
+    // hostnet-verify compares sysctl values word by word: a pattern must never reach it.
+    (
+        concat!("[sysctl]\n\"kernel.x\" = \"Xg*\"\n", new_host!()),
+        "sysctl.\"kernel.x\": \"Xg*\" contains '*'",
+    ),
+    (
+        concat!("[sysctl]\n\"kernel.x\" = \"/*/*/*\"\n", new_host!()),
+        "contains '*'",
+    ),
+    (
+        concat!("[sysctl]\n\"kernel.x\" = \"a[bc]\"\n", new_host!()),
+        "contains '['",
+    ),
+    (
+        concat!("[sysctl]\n\"kernel.x\" = \"a?\"\n", new_host!()),
+        "contains '?'",
+    ),
 ];
 
 fn run_case(files: &[(&str, &str, bool)]) -> (std::process::Output, Fleet) {

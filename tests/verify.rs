@@ -13,6 +13,7 @@ use common::{Fleet, repo_root, run_ok, stderr};
 /// its ifcfg files; each variable changes one thing.
 const SCENARIOS: &str = r#"
 MODE=balance-rr SLAVES="enp2s0f0 enp2s0f1" MGMT_ID=51 ADDRESS=10.20.51.21/24 RP=0 DOCKER_EXTRA=
+BOND_EXTRA= STATE=/test/expected-state
 setup() {
     for device in docker0 bond0.51 bond0.136 bond0 enp2s0f0 enp2s0f1; do
         ip link del "$device" 2>/dev/null
@@ -20,7 +21,7 @@ setup() {
     pkill_dockerd
     ip link add enp2s0f0 type dummy
     ip link add enp2s0f1 type dummy
-    ip link add bond0 type bond mode "$MODE" miimon 100
+    ip link add bond0 type bond mode "$MODE" miimon 100 $BOND_EXTRA
     for slave in $SLAVES; do ip link set "$slave" master bond0; done
     ip link add link bond0 name bond0.51 type vlan id "$MGMT_ID"
     ip link add link bond0 name bond0.136 type vlan id 136
@@ -51,7 +52,7 @@ scenario() {
     setup > /dev/null 2>&1
     sleep 1
     echo "BEGIN $name"
-    /bin/bash /test/hostnet-verify --state /test/expected-state
+    /bin/bash /test/hostnet-verify --state "$STATE"
     echo "END $name status=$?"
     if [ "$name" = baseline ]; then
         echo "BEGIN json"
@@ -59,6 +60,7 @@ scenario() {
         echo "END json status=$?"
     fi
     MODE=balance-rr SLAVES="enp2s0f0 enp2s0f1" MGMT_ID=51 ADDRESS=10.20.51.21/24 RP=0 DOCKER_EXTRA=
+    BOND_EXTRA= STATE=/test/expected-state
 }
 scenario baseline true
 scenario slave 'SLAVES=enp2s0f0'
@@ -67,6 +69,9 @@ scenario vlan 'MGMT_ID=52'
 scenario address 'ADDRESS=10.20.51.99/24'
 scenario rp_filter 'RP=1'
 scenario dockerd 'DOCKER_EXTRA=--debug'
+# A list option: one target expected, two set; the last word alone must not pass for the list.
+{ cat /test/expected-state; printf 'bond\tbond0\tarp_ip_target\t10.0.0.2\n'; } > /tmp/arp-state
+scenario arp_list 'BOND_EXTRA="arp_ip_target 10.0.0.1,10.0.0.2" STATE=/tmp/arp-state'
 pkill_dockerd
 "#;
 
@@ -133,6 +138,10 @@ fn hostnet_verify_names_every_drift_from_the_expected_state() {
             &["net.ipv4.conf.bond0.51.rp_filter: sysctl: expected 0, found 1"],
         ),
         ("dockerd", &["dockerd: arguments: expected -H fd:// "]),
+        (
+            "arp_list",
+            &["bond0: arp_ip_target: expected 10.0.0.2, found 10.0.0.1 10.0.0.2"],
+        ),
     ] {
         let (report, status) = section(&console, scenario);
         assert_eq!(status, 1, "{scenario}: {report}");
@@ -152,4 +161,81 @@ fn hostnet_verify_names_every_drift_from_the_expected_state() {
             "{scenario}: only what was changed drifts:\n{report}"
         );
     }
+}
+
+/// The checks that need no devices, on this machine's own /proc: expected values are text, never
+/// patterns (a file named `Linux` in the working directory must not make `L*` match); a
+/// multi-value sysctl compares in order; an empty field stays in its place; a check of an unknown
+/// kind is skipped, not fatal; and a control character never reaches the terminal raw.
+#[test]
+fn hostnet_verify_compares_text_never_patterns_and_reads_every_field_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Linux"), "").unwrap();
+    let ostype = std::fs::read_to_string("/proc/sys/kernel/ostype").unwrap();
+    assert_eq!(ostype.trim(), "Linux", "this test assumes a Linux /proc");
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let range: Vec<&str> = range.split_whitespace().collect();
+    let run = |state: &str| {
+        let path = dir.path().join("state");
+        std::fs::write(&path, state).unwrap();
+        let output = std::process::Command::new("bash")
+            .arg(repo_root().join("tools/hostnet-verify"))
+            .arg("--state")
+            .arg(&path)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            common::stdout(&output),
+            stderr(&output),
+        )
+    };
+
+    for pattern in ["L*", "Linu?", "[L]inux", "/*/*/*"] {
+        let (status, out, _) = run(&format!("sysctl\tkernel/ostype\tvalue\t{pattern}\n"));
+        assert_eq!(status, Some(1), "{pattern} must not match: {out}");
+        assert!(
+            out.contains(&format!(
+                "kernel.ostype: sysctl: expected {pattern}, found Linux"
+            )),
+            "{out}"
+        );
+    }
+
+    let in_order = format!(
+        "sysctl\tnet/ipv4/ip_local_port_range\tvalue\t{} {}\n",
+        range[0], range[1]
+    );
+    let (status, out, _) = run(&in_order);
+    assert_eq!(status, Some(0), "{out}");
+    let reversed = format!(
+        "sysctl\tnet/ipv4/ip_local_port_range\tvalue\t{} {}\n",
+        range[1], range[0]
+    );
+    let (status, out, _) = run(&reversed);
+    assert_eq!(status, Some(1), "a range compares in order: {out}");
+
+    // An empty property: the value must stay the fourth field.
+    let (status, out, _) = run("sysctl\tkernel/ostype\t\tLinux\n");
+    assert_eq!(status, Some(0), "{out}");
+    let (status, out, err) = run("sysctl\tkernel/ostype\tvalue\n");
+    assert_eq!(status, Some(2), "a line of three fields is damage: {out}");
+    assert!(
+        err.contains("state:1: not four tab-separated fields"),
+        "{err}"
+    );
+
+    let (status, out, err) = run("firewall\tx\ty\tz\nsysctl\tkernel/ostype\tvalue\tLinux\n");
+    assert_eq!(status, Some(0), "{out}{err}");
+    assert!(out.contains("1 checks, no drift, 1 skipped"), "{out}");
+    assert!(err.contains("skipped the check 'firewall'"), "{err}");
+
+    let (status, out, _) = run("sysctl\tkernel/ostype\tvalue\t\x1b]0;owned\x07\n");
+    assert_eq!(status, Some(1));
+    assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+    assert!(
+        out.contains("expected \\x1b]0;owned\\x07, found Linux"),
+        "{out}"
+    );
 }

@@ -113,10 +113,13 @@ fn canonical_sysctl_key(key: &str) -> Result<String, String> {
         .join("."))
 }
 
+/// A value sysctl.d takes as written and hostnet-verify compares word by word: no quoting, no
+/// comment or shell character, and no glob character (no sysctl value needs one, and a value that
+/// looked like a pattern is exactly what a careless comparison would expand).
 fn sysctl_value(value: &str) -> Result<(), String> {
     if let Some(c) = value
         .chars()
-        .find(|c| c.is_control() || "\"'`$\\#;".contains(*c))
+        .find(|c| c.is_control() || "\"'`$\\#;*?[]".contains(*c))
     {
         return Err(format!(
             "{value:?} contains {}; sysctl values here are numbers or plain words",
