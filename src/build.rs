@@ -330,7 +330,7 @@ pub fn build_fleet(
     let (committed, index_saved) = rayon::join(|| staging.commit(), save_index);
     report.output_changed = committed? == Committed::Switched;
     if let Err(error) = index_saved {
-        eprintln!(
+        crate::tell!(
             "hostnet: warning: {error}; the next build reads the repository metadata instead"
         );
     }
@@ -338,7 +338,7 @@ pub fn build_fleet(
     // Only once the output it describes is live. A memo is a cache: failing to keep it costs
     // the next build time, not correctness.
     if let Err(error) = next_memo.save() {
-        eprintln!("hostnet: warning: {error}; the next build renders every host again");
+        crate::tell!("hostnet: warning: {error}; the next build renders every host again");
     }
     crate::timing::mark("render memo saved");
     report.packages = listed
@@ -816,7 +816,7 @@ impl Progress {
         };
         if last.elapsed() >= PROGRESS_EVERY && done < plain.total {
             *last = std::time::Instant::now();
-            eprintln!(
+            crate::tell!(
                 "hostnet: built {done}/{} hosts, {} s",
                 plain.total,
                 plain.started.elapsed().as_secs()
@@ -858,7 +858,7 @@ pub fn source_date_epoch() -> Result<u32, String> {
             format!("SOURCE_DATE_EPOCH={text:?} is not a Unix time in seconds; use e.g. $(git log -1 --format=%ct)")
         }),
         Err(_) => {
-            eprintln!("hostnet: warning: SOURCE_DATE_EPOCH is not set; using the current time, so this build is not reproducible");
+            crate::tell!("hostnet: warning: SOURCE_DATE_EPOCH is not set; using the current time, so this build is not reproducible");
             Ok(std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs() as u32)

@@ -23,7 +23,7 @@ pub type CommandResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 pub fn run(cli: &Cli) -> CommandResult {
     if let Some(problem) = usage_problem(&cli.command) {
-        eprintln!("hostnet: error: {problem}");
+        crate::tell!("hostnet: error: {problem}");
         return Ok(ExitCode::from(2));
     }
     if let Command::Keygen {
@@ -135,7 +135,7 @@ pub fn run(cli: &Cli) -> CommandResult {
                 // A host whose own file, group file or site file did not parse is not among the
                 // definitions: say why, not only that it is missing.
                 report(&definitions, &diagnostics);
-                eprintln!(
+                crate::tell!(
                     "hostnet: {unknown}; a host whose file, group file or site.toml does not parse (above) is not listed: fix those first"
                 );
                 return Ok(ExitCode::from(1));
@@ -154,15 +154,14 @@ pub fn run(cli: &Cli) -> CommandResult {
             };
             let Some(checked) = checked.filter(|_| !diagnostics.iter().any(concerns_host)) else {
                 report(&definitions, &diagnostics);
-                eprintln!("hostnet: host {host} has errors; fix them first (hostnet check)");
+                crate::tell!("hostnet: host {host} has errors; fix them first (hostnet check)");
                 return Ok(ExitCode::from(1));
             };
-            print!(
-                "{}",
-                crate::show::effective_definition(&definitions, definition, &checked)
-            );
+            write_stdout(
+                crate::show::effective_definition(&definitions, definition, &checked).as_bytes(),
+            )?;
             if diagnostics.has_errors() {
-                eprintln!(
+                crate::tell!(
                     "hostnet: warning: {} error(s) in other definitions (hostnet check lists them); host {host} itself checks",
                     diagnostics.error_count()
                 );
@@ -194,14 +193,14 @@ fn check(hosts: &Path, deny_warnings: bool) -> CommandResult {
         .as_ref()
         .map(|fleet| render_everything(fleet, &definitions))
     {
-        eprintln!("hostnet: error: {error}");
+        crate::tell!("hostnet: error: {error}");
         failed = true;
     }
     if failed {
         return Ok(ExitCode::from(1));
     }
     let hosts_checked = fleet.as_ref().map_or(0, |fleet| fleet.hosts.len());
-    println!(
+    crate::say!(
         "{}: {hosts_checked} hosts checked, no errors",
         hosts.display()
     );
@@ -292,7 +291,7 @@ fn render_hosts(
         tree::write_host(&staging, &base, &rendered)?;
     }
     staging.commit()?;
-    println!("rendered {} host(s) into {}", selected.len(), out.display());
+    crate::say!("rendered {} host(s) into {}", selected.len(), out.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -435,12 +434,17 @@ fn build_summary(
     text
 }
 
-/// Writes all of `bytes` to stdout at once; a reader that stops early (`hostnet man | head`) is
-/// not an error.
-pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+/// Writes all of `text` to stdout at once, every control character but newline and tab written
+/// out ([`crate::terminal`]); a reader that stops early (`hostnet man | head`) is not an error.
+pub fn write_stdout(text: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
+    let text = String::from_utf8_lossy(text);
+    let shown = crate::terminal::printable(&text);
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(shown.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         result => result,
     }
@@ -535,7 +539,7 @@ fn build(hosts: &Path, command: &BuildCommand) -> CommandResult {
             Some(signing::SigningKey::load(path, passphrase)?)
         }
         _ => {
-            eprintln!(
+            crate::tell!(
                 "hostnet: WARNING: building UNSIGNED packages (--unsigned); yum with gpgcheck=1 refuses them. Never publish these."
             );
             None
@@ -568,7 +572,8 @@ fn build(hosts: &Path, command: &BuildCommand) -> CommandResult {
 /// Prints diagnostics to stderr with a summary line.
 fn report(definitions: &Definitions, diagnostics: &Diagnostics) {
     let mut stderr = std::io::stderr().lock();
-    let _ = stderr.write_all(diagnostics.render(&definitions.sources).as_bytes());
+    let rendered = diagnostics.render(&definitions.sources);
+    let _ = stderr.write_all(crate::terminal::printable(&rendered).as_bytes());
     let (errors, warnings) = (diagnostics.error_count(), diagnostics.warning_count());
     if errors + warnings > 0 {
         let _ = writeln!(stderr, "{errors} error(s), {warnings} warning(s)");
@@ -588,7 +593,7 @@ fn valid_fleet(hosts: &Path) -> Option<(Definitions, CompactFleet)> {
 fn checked<F>(definitions: &Definitions, diagnostics: &Diagnostics, fleet: Option<F>) -> Option<F> {
     if diagnostics.has_errors() || fleet.is_none() {
         report(definitions, diagnostics);
-        eprintln!("hostnet: the definitions have errors; fix them first (hostnet check)");
+        crate::tell!("hostnet: the definitions have errors; fix them first (hostnet check)");
         return None;
     }
     if diagnostics.warning_count() > 0 {
@@ -627,9 +632,9 @@ fn keygen(
         public_path: public_key,
     };
     let fingerprint = signing::keygen(&request)?;
-    println!("created RSA-{bits} key {fingerprint}");
-    println!("secret key (mode 0600): {}", secret_key.display());
-    println!("public key: {}", public_key.display());
+    crate::say!("created RSA-{bits} key {fingerprint}");
+    crate::say!("secret key (mode 0600): {}", secret_key.display());
+    crate::say!("public key: {}", public_key.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -642,13 +647,17 @@ fn publish(target: &str, repo: &Path, grace: u64, lock_timeout: u64) -> CommandR
         lock_timeout: std::time::Duration::from_secs(lock_timeout),
     };
     let started = std::time::Instant::now();
-    let report = crate::publish::publish(&options, &mut |line| eprintln!("hostnet: {line}"))?;
+    let report = crate::publish::publish(&options, &mut |line| crate::tell!("hostnet: {line}"))?;
     let bytes: u64 = report.uploaded.iter().map(|(_, size)| size).sum();
     for file in &report.deleted {
-        println!("  deleted  {file}");
+        crate::say!("  deleted  {file}");
     }
-    println!(
-        "published {} to {target}: {} files uploaded ({bytes} bytes), {} already there, {} deleted, {} superseded files kept for the grace period; {:.1} s",
+    let swept = match report.swept.len() {
+        0 => String::new(),
+        count => format!(", {count} interrupted uploads removed"),
+    };
+    crate::say!(
+        "published {} to {target}: {} files uploaded ({bytes} bytes), {} already there, {} deleted, {} superseded files kept for the grace period{swept}; {:.1} s",
         repo.display(),
         report.uploaded.len(),
         report.already_there.len(),

@@ -26,6 +26,7 @@ pub mod shell;
 pub mod show;
 pub mod source;
 pub mod templates;
+pub mod terminal;
 pub mod timing;
 pub mod validate;
 

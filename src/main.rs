@@ -27,9 +27,9 @@ fn main() -> ExitCode {
     result.unwrap_or_else(|err| {
         let message = err.to_string();
         if is_located(&message) {
-            eprintln!("{message}");
+            hostnet::tell!("{message}");
         } else {
-            eprintln!("hostnet: error: {message}");
+            hostnet::tell!("hostnet: error: {message}");
         }
         ExitCode::from(1)
     })

@@ -107,7 +107,8 @@ impl Plan {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("a plan serialises") + "\n"
+        let json = serde_json::to_string_pretty(self).expect("a plan serialises");
+        crate::terminal::json_printable(&json).into_owned() + "\n"
     }
 
     /// The report for a terminal or a merge request.
