@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::http;
+use crate::http::{self, METADATA_LIMIT, PACKAGE_LIMIT, REPOMD_LIMIT, SizeLimit};
 use crate::output::sha256_hex;
 use crate::repository::{self, Location, RepositoryError};
 
@@ -59,6 +59,8 @@ pub struct PublishReport {
     pub uploaded: Vec<(String, u64)>,
     pub already_there: Vec<String>,
     pub deleted: Vec<String>,
+    /// Temporaries an interrupted publish had left, removed.
+    pub swept: Vec<String>,
     /// Superseded files still kept for the grace period.
     pub waiting: usize,
 }
@@ -66,7 +68,8 @@ pub struct PublishReport {
 /// Where packages and metadata go: a directory or a WebDAV collection.
 trait Target {
     fn describe(&self, relative: &str) -> String;
-    fn get(&self, relative: &str) -> Result<Option<Vec<u8>>, PublishError>;
+    /// The file, read up to `limit`; `None` when it does not exist.
+    fn get(&self, relative: &str, limit: SizeLimit) -> Result<Option<Vec<u8>>, PublishError>;
     /// Writes the file whole under a temporary name and moves it into place.
     fn put(&self, relative: &str, bytes: &[u8]) -> Result<(), PublishError>;
     fn delete(&self, relative: &str) -> Result<(), PublishError>;
@@ -74,6 +77,11 @@ trait Target {
     fn create_lock(&self) -> Result<bool, PublishError>;
     fn remove_lock(&self) -> Result<(), PublishError>;
     fn location(&self) -> Location;
+    /// Removes what an interrupted publish left under temporary names, where the target can be
+    /// listed; returns what it removed.
+    fn sweep_temporaries(&self) -> Result<Vec<String>, PublishError> {
+        Ok(Vec::new())
+    }
 }
 
 struct DirectoryTarget {
@@ -81,6 +89,38 @@ struct DirectoryTarget {
 }
 
 impl DirectoryTarget {
+    /// The path of `relative` under the root, once no part of it below the root is a symbolic
+    /// link: a link there (`Packages -> /`) would make publish write, read or delete wherever it
+    /// points. The root itself may be a link; it is the operator's choice of target.
+    fn confined(&self, relative: &str) -> Result<PathBuf, PublishError> {
+        let mut path = self.root.clone();
+        let mut missing = false;
+        for part in relative.split('/').filter(|p| !p.is_empty()) {
+            path.push(part);
+            if missing {
+                continue;
+            }
+            match std::fs::symlink_metadata(&path) {
+                Ok(metadata) if metadata.file_type().is_symlink() => {
+                    let points_to = std::fs::read_link(&path)
+                        .map(|t| t.display().to_string())
+                        .unwrap_or_default();
+                    return Err(PublishError::Refused(format!(
+                        "{}: is a symbolic link (to {}); publish writes only inside {} and follows no link there. Replace the link with the directory or file itself, or publish to the directory it points to",
+                        crate::terminal::printable(&path.display().to_string()),
+                        crate::terminal::printable(&points_to),
+                        crate::terminal::printable(&self.root.display().to_string()),
+                    )));
+                }
+                Ok(_) => {}
+                // Nothing below a missing part exists either.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing = true,
+                Err(e) => return Err(self.io(relative)(e)),
+            }
+        }
+        Ok(path)
+    }
+
     fn io(&self, relative: &str) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
         let what = self.describe(relative);
         move |e| PublishError::Target {
@@ -95,22 +135,30 @@ impl Target for DirectoryTarget {
         self.root.join(relative).display().to_string()
     }
 
-    fn get(&self, relative: &str) -> Result<Option<Vec<u8>>, PublishError> {
-        match std::fs::read(self.root.join(relative)) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.io(relative)(e)),
-        }
+    fn get(&self, relative: &str, limit: SizeLimit) -> Result<Option<Vec<u8>>, PublishError> {
+        self.confined(relative)?;
+        Ok(self.location().fetch(relative, limit)?)
     }
 
     fn put(&self, relative: &str, bytes: &[u8]) -> Result<(), PublishError> {
         use std::io::Write as _;
-        let path = self.root.join(relative);
+        let path = self.confined(relative)?;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(self.io(relative))?;
         }
         let temporary = PathBuf::from(format!("{}{UPLOAD_SUFFIX}", path.display()));
-        let mut file = std::fs::File::create(&temporary).map_err(self.io(relative))?;
+        // Never through whatever already has the temporary's name: a link planted there would
+        // make the write land where it points.
+        match std::fs::remove_file(&temporary) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.io(relative)(e)),
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)
+            .map_err(self.io(relative))?;
         file.write_all(bytes).map_err(self.io(relative))?;
         file.sync_all().map_err(self.io(relative))?;
         drop(file);
@@ -123,7 +171,7 @@ impl Target for DirectoryTarget {
     }
 
     fn delete(&self, relative: &str) -> Result<(), PublishError> {
-        match std::fs::remove_file(self.root.join(relative)) {
+        match std::fs::remove_file(self.confined(relative)?) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.io(relative)(e)),
@@ -138,7 +186,10 @@ impl Target for DirectoryTarget {
             )));
         }
         std::fs::create_dir_all(&self.root).map_err(self.io(""))?;
-        match std::fs::create_dir(self.root.join(LOCK_DIR)) {
+        for entry in ["Packages", "repodata", JOURNAL, TOP_FILES[0], TOP_FILES[1]] {
+            self.confined(entry)?;
+        }
+        match std::fs::create_dir(self.confined(LOCK_DIR)?) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(self.io(LOCK_DIR)(e)),
@@ -146,7 +197,7 @@ impl Target for DirectoryTarget {
     }
 
     fn remove_lock(&self) -> Result<(), PublishError> {
-        match std::fs::remove_dir_all(self.root.join(LOCK_DIR)) {
+        match std::fs::remove_dir_all(self.confined(LOCK_DIR)?) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.io(LOCK_DIR)(e)),
@@ -155,6 +206,39 @@ impl Target for DirectoryTarget {
 
     fn location(&self) -> Location {
         Location::Directory(self.root.clone())
+    }
+
+    /// Removes the temporaries a publish killed mid-upload left (`*.hostnet-upload`) where
+    /// publish writes: the root, `Packages/` and `repodata/`.
+    fn sweep_temporaries(&self) -> Result<Vec<String>, PublishError> {
+        let mut swept = Vec::new();
+        for folder in ["", "Packages", "repodata"] {
+            let dir = self.confined(folder)?;
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.io(folder)(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(self.io(folder))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !name.ends_with(UPLOAD_SUFFIX) {
+                    continue;
+                }
+                let relative = if folder.is_empty() {
+                    name
+                } else {
+                    format!("{folder}/{name}")
+                };
+                // A link is removed, never followed; a directory of that name is not ours.
+                if entry.file_type().map_err(self.io(&relative))?.is_dir() {
+                    continue;
+                }
+                std::fs::remove_file(entry.path()).map_err(self.io(&relative))?;
+                swept.push(relative);
+            }
+        }
+        Ok(swept)
     }
 }
 
@@ -183,7 +267,9 @@ impl WebDavTarget {
         for part in &parts[..parts.len().saturating_sub(1)] {
             path.push_str(part);
             path.push('/');
-            let answer = self.client.request("MKCOL", &self.url(&path), &[], None)?;
+            let answer = self
+                .client
+                .request("MKCOL", &self.url(&path), &[], None, REPOMD_LIMIT)?;
             if !matches!(answer.status, 200..=299 | 301 | 405) {
                 return Err(self.failed("MKCOL", &path, answer.status));
             }
@@ -197,20 +283,24 @@ impl Target for WebDavTarget {
         self.url(relative)
     }
 
-    fn get(&self, relative: &str) -> Result<Option<Vec<u8>>, PublishError> {
-        Ok(self.client.get(&self.url(relative))?)
+    fn get(&self, relative: &str, limit: SizeLimit) -> Result<Option<Vec<u8>>, PublishError> {
+        Ok(self.client.get(&self.url(relative), limit)?)
     }
 
     fn put(&self, relative: &str, bytes: &[u8]) -> Result<(), PublishError> {
         let temporary = format!("{relative}{UPLOAD_SUFFIX}");
-        let mut answer = self
-            .client
-            .request("PUT", &self.url(&temporary), &[], Some(bytes))?;
+        let mut answer =
+            self.client
+                .request("PUT", &self.url(&temporary), &[], Some(bytes), REPOMD_LIMIT)?;
         if answer.status == 409 {
             self.make_parents(relative)?;
-            answer = self
-                .client
-                .request("PUT", &self.url(&temporary), &[], Some(bytes))?;
+            answer = self.client.request(
+                "PUT",
+                &self.url(&temporary),
+                &[],
+                Some(bytes),
+                REPOMD_LIMIT,
+            )?;
         }
         if !(200..=299).contains(&answer.status) {
             return Err(self.failed("PUT", &temporary, answer.status));
@@ -221,6 +311,7 @@ impl Target for WebDavTarget {
             &self.url(&temporary),
             &[("Destination", &destination), ("Overwrite", "T")],
             None,
+            REPOMD_LIMIT,
         )?;
         if !(200..=299).contains(&answer.status) {
             return Err(self.failed("MOVE", &temporary, answer.status));
@@ -231,7 +322,7 @@ impl Target for WebDavTarget {
     fn delete(&self, relative: &str) -> Result<(), PublishError> {
         let answer = self
             .client
-            .request("DELETE", &self.url(relative), &[], None)?;
+            .request("DELETE", &self.url(relative), &[], None, REPOMD_LIMIT)?;
         match answer.status {
             200..=299 | 404 | 410 => Ok(()),
             status => Err(self.failed("DELETE", relative, status)),
@@ -240,7 +331,9 @@ impl Target for WebDavTarget {
 
     fn create_lock(&self) -> Result<bool, PublishError> {
         let path = format!("{LOCK_DIR}/");
-        let answer = self.client.request("MKCOL", &self.url(&path), &[], None)?;
+        let answer = self
+            .client
+            .request("MKCOL", &self.url(&path), &[], None, REPOMD_LIMIT)?;
         match answer.status {
             200..=299 => Ok(true),
             405 => Ok(false),
@@ -313,7 +406,7 @@ fn lock<'t>(target: &'t dyn Target, timeout: Duration) -> Result<Lock<'t>, Publi
             return Ok(Lock { target });
         }
         let owner: Option<LockOwner> = target
-            .get(&owner_file)?
+            .get(&owner_file, REPOMD_LIMIT)?
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
         let stale = match &owner {
             // Killed between creating the lock and writing its owner.
@@ -334,7 +427,7 @@ fn lock<'t>(target: &'t dyn Target, timeout: Duration) -> Result<Lock<'t>, Publi
                 now().saturating_sub(owner.since)
             )));
         }
-        eprintln!(
+        crate::tell!(
             "hostnet: breaking the lock {} left by a publisher that is gone",
             target.describe(LOCK_DIR)
         );
@@ -363,8 +456,9 @@ pub fn publish(
 ) -> Result<PublishReport, PublishError> {
     let local_location = Location::Directory(options.repo.to_path_buf());
     let local = repository::read(&local_location)?;
-    let local_repomd = read_local(options.repo, REPOMD)?;
-    let Some(local_signature) = optional_local(options.repo, REPOMD_SIGNATURE)? else {
+    let local_repomd = read_local(options.repo, REPOMD, REPOMD_LIMIT)?;
+    let Some(local_signature) = optional_local(options.repo, REPOMD_SIGNATURE, REPOMD_LIMIT)?
+    else {
         return Err(PublishError::Refused(format!(
             "{}: the metadata is not signed (no {REPOMD_SIGNATURE}); publish only builds made with a key, which hosts check with repo_gpgcheck=1",
             options.repo.display()
@@ -373,8 +467,9 @@ pub fn publish(
     let target = target_for(options.target)?;
     let target = target.as_ref();
     let _lock = lock(target, options.lock_timeout)?;
+    let swept = target.sweep_temporaries()?;
 
-    let remote = match target.get(REPOMD)? {
+    let remote = match target.get(REPOMD, REPOMD_LIMIT)? {
         Some(_) => Some(repository::read(&target.location())?),
         None => None,
     };
@@ -383,7 +478,10 @@ pub fn publish(
         .flat_map(|r| r.packages.iter())
         .map(|p| (p.location.as_str(), p.pkgid.as_str()))
         .collect();
-    let mut report = PublishReport::default();
+    let mut report = PublishReport {
+        swept,
+        ..PublishReport::default()
+    };
 
     // 1. Packages.
     for package in &local.packages {
@@ -403,7 +501,7 @@ pub fn publish(
             report.already_there.push(location.to_string());
             continue;
         }
-        match optional_local(options.repo, location)? {
+        match optional_local(options.repo, location, PACKAGE_LIMIT)? {
             Some(bytes) => {
                 if sha256_hex(&bytes) != package.pkgid {
                     return Err(PublishError::Refused(format!(
@@ -411,7 +509,7 @@ pub fn publish(
                         options.repo.join(location).display()
                     )));
                 }
-                if upload(target, location, &bytes, progress)? {
+                if upload(target, location, &bytes, PACKAGE_LIMIT, progress)? {
                     report
                         .uploaded
                         .push((location.to_string(), bytes.len() as u64));
@@ -422,7 +520,7 @@ pub fn publish(
             None => {
                 // Listed from the published metadata when this repo was built: it must still be
                 // there, whole.
-                let there = target.get(location)?;
+                let there = target.get(location, PACKAGE_LIMIT)?;
                 if there.as_deref().map(sha256_hex).as_deref() != Some(package.pkgid.as_str()) {
                     return Err(PublishError::Refused(format!(
                         "the metadata lists {location}, which is neither in {} nor published at {}; build again with --previous {}",
@@ -438,15 +536,15 @@ pub fn publish(
 
     // 2. Metadata files, named by their checksum.
     for file in &local.metadata_files {
-        let bytes = read_local(options.repo, file)?;
-        if upload(target, file, &bytes, progress)? {
+        let bytes = read_local(options.repo, file, METADATA_LIMIT)?;
+        if upload(target, file, &bytes, METADATA_LIMIT, progress)? {
             report.uploaded.push((file.clone(), bytes.len() as u64));
         }
     }
 
     // Superseded files: recorded now, deleted once the grace period has passed.
     let mut journal: Journal = target
-        .get(JOURNAL)?
+        .get(JOURNAL, REPOMD_LIMIT)?
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
     // The journal lives on the target, where others can write: it names files to delete, so an
@@ -486,7 +584,7 @@ pub fn publish(
 
     // 3. The key and checksums, then repomd.xml and its signature: clients switch here.
     for file in TOP_FILES {
-        if let Some(bytes) = optional_local(options.repo, file)? {
+        if let Some(bytes) = optional_local(options.repo, file, PACKAGE_LIMIT)? {
             target.put(file, &bytes)?;
         }
     }
@@ -526,10 +624,11 @@ fn upload(
     target: &dyn Target,
     relative: &str,
     bytes: &[u8],
+    limit: SizeLimit,
     progress: &mut dyn FnMut(&str),
 ) -> Result<bool, PublishError> {
     let digest = sha256_hex(bytes);
-    if target.get(relative)?.as_deref().map(sha256_hex) == Some(digest.clone()) {
+    if target.get(relative, limit)?.as_deref().map(sha256_hex) == Some(digest.clone()) {
         return Ok(false);
     }
     progress(&format!(
@@ -538,7 +637,7 @@ fn upload(
         bytes.len()
     ));
     target.put(relative, bytes)?;
-    let back = target.get(relative)?;
+    let back = target.get(relative, limit)?;
     if back.as_deref().map(sha256_hex) != Some(digest) {
         return Err(PublishError::Target {
             what: target.describe(relative),
@@ -552,12 +651,16 @@ fn upload(
     Ok(true)
 }
 
-fn optional_local(repo: &Path, relative: &str) -> Result<Option<Vec<u8>>, PublishError> {
-    Ok(Location::Directory(repo.to_path_buf()).fetch(relative)?)
+fn optional_local(
+    repo: &Path,
+    relative: &str,
+    limit: SizeLimit,
+) -> Result<Option<Vec<u8>>, PublishError> {
+    Ok(Location::Directory(repo.to_path_buf()).fetch(relative, limit)?)
 }
 
-fn read_local(repo: &Path, relative: &str) -> Result<Vec<u8>, PublishError> {
-    optional_local(repo, relative)?.ok_or_else(|| PublishError::Target {
+fn read_local(repo: &Path, relative: &str, limit: SizeLimit) -> Result<Vec<u8>, PublishError> {
+    optional_local(repo, relative, limit)?.ok_or_else(|| PublishError::Target {
         what: repo.join(relative).display().to_string(),
         detail: "missing".into(),
     })

@@ -67,7 +67,7 @@ fn assert_consistent(location: &hostnet::repository::Location) -> usize {
     let index = hostnet::repository::read(location).unwrap_or_else(|e| panic!("{e}"));
     for package in &index.packages {
         let bytes = location
-            .fetch(&package.location)
+            .fetch(&package.location, hostnet::http::PACKAGE_LIMIT)
             .unwrap()
             .unwrap_or_else(|| panic!("{} is listed but missing", package.location));
         assert_eq!(
@@ -400,7 +400,11 @@ fn a_publish_killed_at_any_point_completes_when_run_again() {
                 std::time::Duration::from_micros(delay),
             );
             // Whatever a reader sees meanwhile is consistent (or not there yet).
-            if location.fetch("repodata/repomd.xml").unwrap().is_some() {
+            if location
+                .fetch("repodata/repomd.xml", hostnet::http::REPOMD_LIMIT)
+                .unwrap()
+                .is_some()
+            {
                 assert_consistent(&location);
             }
         }
@@ -527,4 +531,89 @@ fn publish_never_deletes_outside_the_repository() {
     assert!(precious.exists());
     assert!(target.join("RPM-GPG-KEY-other").exists());
     assert!(Path::new("/etc/hostname").exists());
+}
+
+/// A directory target whose managed entries are symbolic links (`Packages -> elsewhere`,
+/// `repodata -> /`...) is refused, naming the link, and nothing is written where it points. A
+/// temporary left by an interrupted publish is swept, and one planted as a link is removed, never
+/// written through.
+#[test]
+fn publish_follows_no_link_inside_the_target_and_sweeps_its_temporaries() {
+    let work = tempfile::tempdir().unwrap();
+    let (key, _) = hostnet_key(work.path(), "links");
+    let fleet = Fleet::example();
+    let out = work.path().join("out");
+    assert!(build(&fleet, Some(&key), &out, EPOCH).status.success());
+    let repo = out.join("repo");
+    let elsewhere = work.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+
+    for entry in [
+        "Packages",
+        "repodata",
+        ".hostnet-lock",
+        ".hostnet-publish.json",
+    ] {
+        let target = work
+            .path()
+            .join(format!("target-{}", entry.trim_start_matches('.')));
+        std::fs::create_dir_all(&target).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, target.join(entry)).unwrap();
+        let output = publish(&repo, target.to_str().unwrap(), &[], false);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{entry}: {err}");
+        assert!(
+            err.contains(&format!(
+                "{}: is a symbolic link (to {}); publish writes only inside",
+                target.join(entry).display(),
+                elsewhere.display()
+            )),
+            "{entry}: {err}"
+        );
+        assert_eq!(
+            std::fs::read_dir(&elsewhere).unwrap().count(),
+            0,
+            "{entry}: written through the link"
+        );
+    }
+
+    // A link deeper down: repodata/repomd.xml -> a file outside.
+    let target = work.path().join("target-file");
+    let output = publish(&repo, target.to_str().unwrap(), &[], false);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let victim = work.path().join("victim");
+    std::fs::write(&victim, "untouched").unwrap();
+    std::fs::remove_file(target.join("repodata/repomd.xml")).unwrap();
+    std::os::unix::fs::symlink(&victim, target.join("repodata/repomd.xml")).unwrap();
+    let output = publish(&repo, target.to_str().unwrap(), &[], false);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("repomd.xml: is a symbolic link"));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+
+    // Temporaries of a killed publish, one of them a planted link.
+    std::fs::remove_file(target.join("repodata/repomd.xml")).unwrap();
+    let leftovers = [
+        "SHA256SUMS.hostnet-upload",
+        "Packages/hostnet-dockerhost-01-1-1.noarch.rpm.hostnet-upload",
+        "repodata/repomd.xml.hostnet-upload",
+    ];
+    for leftover in &leftovers[..2] {
+        std::fs::write(target.join(leftover), "half").unwrap();
+    }
+    std::os::unix::fs::symlink(&victim, target.join(leftovers[2])).unwrap();
+    let output = publish(&repo, target.to_str().unwrap(), &[], false);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for leftover in leftovers {
+        assert!(
+            std::fs::symlink_metadata(target.join(leftover)).is_err(),
+            "{leftover} was left"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+    assert!(
+        stdout(&output).contains("3 interrupted uploads removed"),
+        "{}",
+        stdout(&output)
+    );
+    assert_consistent(&hostnet::repository::Location::Directory(target));
 }

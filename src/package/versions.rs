@@ -41,12 +41,9 @@ pub enum VersionError {
         "{0}: --previous does not exist; give the published repository (a directory or an http(s):// URL of the directory holding repodata/) or a directory of packages"
     )]
     MissingPrevious(String),
-    #[error("--previous {0}")]
+    /// Names the repository (its path or URL) itself.
+    #[error(transparent)]
     Repository(#[from] RepositoryError),
-    #[error(
-        "{0}: repodata/repomd.xml is not signed by the build's key (repomd.xml.asc missing or not valid for it); refusing to carry its entries into metadata signed with that key. Publish from builds made with this key, or check who changed the repository"
-    )]
-    UntrustedMetadata(String),
     #[error(
         "refusing to build {new}: {existing} already has that name, version and release with other content, and yum never replaces a package whose version it has; remove or rename that file, or build from the repository it was published in (--previous)"
     )]
@@ -208,12 +205,14 @@ impl KnownPackage {
         let (Some(repository), Some(listed)) = (&self.repository, self.listed()) else {
             return Err(VersionError::MissingPrevious(self.found_in()));
         };
-        repository.fetch(&listed.location)?.ok_or_else(|| {
-            VersionError::Repository(RepositoryError::Malformed {
-                what: self.found_in(),
-                detail: "listed in the metadata but missing".into(),
+        repository
+            .fetch(&listed.location, crate::http::PACKAGE_LIMIT)?
+            .ok_or_else(|| {
+                VersionError::Repository(RepositoryError::Malformed {
+                    what: self.found_in(),
+                    detail: "listed in the metadata but missing".into(),
+                })
             })
-        })
     }
 }
 
@@ -328,17 +327,25 @@ impl KnownPackages {
         let shared_location = Arc::new(location.clone());
         let start = self.packages.len();
         // Each listing made a known package as it is read, never all of them in memory twice.
-        let metadata = repository::read_into(location, index_path, &mut self.packages, |package| {
-            let version = package.version.parse::<u64>().ok()?;
-            (package.release == RELEASE).then(|| KnownPackage {
-                version,
-                described: Described::Listed(package),
-                local: Local::Absent,
-                repository: Some(Arc::clone(&shared_location)),
-                vouched: trust.is_some(),
-                added: 0,
-            })
-        });
+        let vouches =
+            trust.map(|key| move |repomd: &[u8], signature: &[u8]| key.verifies(repomd, signature));
+        let metadata = repository::read_into(
+            location,
+            index_path,
+            vouches.as_ref().map(|v| v as repository::Vouches),
+            &mut self.packages,
+            |package| {
+                let version = package.version.parse::<u64>().ok()?;
+                (package.release == RELEASE).then(|| KnownPackage {
+                    version,
+                    described: Described::Listed(package),
+                    local: Local::Absent,
+                    repository: Some(Arc::clone(&shared_location)),
+                    vouched: trust.is_some(),
+                    added: 0,
+                })
+            },
+        );
         let metadata = match metadata {
             Ok(metadata) => metadata,
             Err(error) => {
@@ -346,16 +353,6 @@ impl KnownPackages {
                 return Err(error.into());
             }
         };
-        if let Some(key) = trust {
-            let signed = metadata
-                .repomd_signature
-                .as_deref()
-                .is_some_and(|signature| key.verifies(&metadata.repomd, signature));
-            if !signed {
-                self.packages.truncate(start);
-                return Err(VersionError::UntrustedMetadata(location.describe()));
-            }
-        }
         // A stat per package, over the cores for a large fleet.
         self.packages[start..].par_iter_mut().for_each(|package| {
             let at_hand = match &package.described {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use quick_xml::events::{BytesStart, Event};
 
+use crate::http::{METADATA_LIMIT, REPOMD_LIMIT, SizeLimit, UNPACKED_METADATA_LIMIT};
 use crate::output::sha256_hex;
 use crate::package::versions::DIGEST_MARKER;
 
@@ -41,23 +42,40 @@ impl Location {
         }
     }
 
-    /// A file of the repository, `None` when it does not exist.
-    pub fn fetch(&self, relative: &str) -> Result<Option<Vec<u8>>, RepositoryError> {
+    /// A file of the repository, read up to `limit`; `None` when it does not exist.
+    pub fn fetch(
+        &self,
+        relative: &str,
+        limit: SizeLimit,
+    ) -> Result<Option<Vec<u8>>, RepositoryError> {
         match self {
             Location::Directory(dir) => {
                 let path = dir.join(relative);
-                match std::fs::read(&path) {
-                    Ok(bytes) => Ok(Some(bytes)),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(source) => Err(RepositoryError::Read {
-                        what: path.display().to_string(),
-                        detail: source.to_string(),
-                    }),
+                let what = path.display().to_string();
+                let file = match std::fs::File::open(&path) {
+                    Ok(file) => file,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(source) => {
+                        return Err(RepositoryError::Read {
+                            what,
+                            detail: source.to_string(),
+                        });
+                    }
+                };
+                // A directory, a FIFO or a device (`/dev/zero`) named like a repository's file
+                // would never end.
+                let is_file = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+                if !is_file {
+                    return Err(RepositoryError::Read {
+                        what,
+                        detail: "not a regular file".into(),
+                    });
                 }
+                limit.read_all(&what, file).map(Some)
             }
             Location::Url(base) => {
                 let url = format!("{base}/{relative}");
-                crate::http::Client::for_url(&url)?.get(&url)
+                crate::http::Client::for_url(&url)?.get(&url, limit)
             }
         }
     }
@@ -81,6 +99,15 @@ pub enum RepositoryError {
     NotARepository(String),
     #[error("{what}: {detail}")]
     Malformed { what: String, detail: String },
+    #[error("{what}: {detail}")]
+    TooLarge { what: String, detail: String },
+    #[error(
+        "{0}: repodata/repomd.xml is not signed by the build's key (repomd.xml.asc missing or not valid for it); refusing to carry its entries into metadata signed with that key, and reading none of them. Publish from builds made with this key, or check who changed the repository"
+    )]
+    Untrusted(String),
+    /// A limit or timeout set in the environment that makes no sense.
+    #[error("{0}")]
+    Setting(String),
 }
 
 /// One package a repository lists.
@@ -141,10 +168,13 @@ pub struct RepositoryIndex {
     pub repomd: Vec<u8>,
 }
 
+/// Whether a detached signature vouches for `repomd.xml`: `(repomd, signature)`.
+pub type Vouches<'a> = &'a (dyn Fn(&[u8], &[u8]) -> bool + Sync);
+
 /// Reads `repodata/` of the repository at `location`.
 pub fn read(location: &Location) -> Result<RepositoryIndex, RepositoryError> {
     let mut packages = Vec::new();
-    let metadata = read_into(location, None, &mut packages, Some)?;
+    let metadata = read_into(location, None, None, &mut packages, Some)?;
     Ok(RepositoryIndex {
         packages,
         metadata_files: metadata.metadata_files,
@@ -171,15 +201,29 @@ pub struct RepositoryMetadata {
 /// `index_path` when that index is of this very metadata (see [`index`]); each listed package is
 /// appended to `into` as `make` makes it (or left out). From an index, packages are made one at a
 /// time as they are read, so that a fleet's listing is never in memory twice.
+///
+/// With `trusted`, `repomd.xml`'s detached signature is checked before any byte of it is parsed,
+/// as yum's `repo_gpgcheck` does; each document's checksum (named by that signed `repomd.xml`) is
+/// checked before it is decompressed, and decompression stops at its size limit.
 pub fn read_into<T>(
     location: &Location,
     index_path: Option<&Path>,
+    trusted: Option<Vouches>,
     into: &mut Vec<T>,
     mut make: impl FnMut(ListedPackage) -> Option<T>,
 ) -> Result<RepositoryMetadata, RepositoryError> {
     let repomd = location
-        .fetch("repodata/repomd.xml")?
+        .fetch("repodata/repomd.xml", REPOMD_LIMIT)?
         .ok_or_else(|| RepositoryError::NotARepository(location.describe()))?;
+    let repomd_signature = location.fetch("repodata/repomd.xml.asc", REPOMD_LIMIT)?;
+    if let Some(vouches) = trusted {
+        let signed = repomd_signature
+            .as_deref()
+            .is_some_and(|signature| vouches(&repomd, signature));
+        if !signed {
+            return Err(RepositoryError::Untrusted(location.describe()));
+        }
+    }
     let repomd_name = format!("{}/repodata/repomd.xml", location.describe());
     let data = parse_repomd(&repomd).map_err(|detail| RepositoryError::Malformed {
         what: repomd_name.clone(),
@@ -199,7 +243,7 @@ pub fn read_into<T>(
     };
     Ok(RepositoryMetadata {
         metadata_files: data.into_iter().map(|d| d.href).collect(),
-        repomd_signature: location.fetch("repodata/repomd.xml.asc")?,
+        repomd_signature,
         repomd,
         listed,
         indexed,
@@ -218,13 +262,12 @@ fn read_documents(
             continue;
         }
         let what = format!("{}/{}", location.describe(), entry.href);
-        let compressed =
-            location
-                .fetch(&entry.href)?
-                .ok_or_else(|| RepositoryError::Malformed {
-                    what: what.clone(),
-                    detail: "named by repomd.xml but missing".into(),
-                })?;
+        let compressed = location
+            .fetch(&entry.href, METADATA_LIMIT)?
+            .ok_or_else(|| RepositoryError::Malformed {
+                what: what.clone(),
+                detail: "named by repomd.xml but missing".into(),
+            })?;
         if sha256_hex(&compressed) != entry.checksum {
             return Err(RepositoryError::Malformed {
                 what,
@@ -241,13 +284,18 @@ fn read_documents(
         detail,
     };
     let decompress = |(what, compressed): &(String, Vec<u8>)| {
+        let limit = UNPACKED_METADATA_LIMIT.bytes()?;
         let mut text = String::new();
         flate2::read::GzDecoder::new(&compressed[..])
+            .take(limit.saturating_add(1))
             .read_to_string(&mut text)
             .map_err(|e| RepositoryError::Malformed {
                 what: what.clone(),
                 detail: format!("not gzip-compressed XML: {e}"),
             })?;
+        if text.len() as u64 > limit {
+            return Err(UNPACKED_METADATA_LIMIT.exceeded(what, limit));
+        }
         Ok::<_, RepositoryError>(text)
     };
     let primary = documents
