@@ -231,6 +231,28 @@ fn hostnet_verify_compares_text_never_patterns_and_reads_every_field_in_place() 
     assert!(out.contains("1 checks, no drift, 1 skipped"), "{out}");
     assert!(err.contains("skipped the check 'firewall'"), "{err}");
 
+    // A stand-in with dockerd's name: its /proc/<pid>/cmdline is what verify reads.
+    let dockerd = dir.path().join("dockerd");
+    std::fs::write(&dockerd, "#!/bin/bash\nwhile :; do sleep 1; done\n").unwrap();
+    common::run_ok("chmod", &["0755", dockerd.to_str().unwrap()]);
+    let mut running = std::process::Command::new(&dockerd)
+        .args(["-H", "fd://", "--label=fuzz-*"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (status, out, _) = run("dockerd\t/usr/bin/dockerd\targs\t-H fd:// --label=fuzz-*\n");
+    let (other_status, other, _) = run("dockerd\t/usr/bin/dockerd\targs\t-H fd:// --debug\n");
+    running.kill().unwrap();
+    running.wait().unwrap();
+    assert_eq!(status, Some(0), "{out}");
+    assert_eq!(other_status, Some(1), "{other}");
+    assert!(
+        other.contains(
+            "dockerd: arguments: expected -H fd:// --debug, found -H fd:// --label=fuzz-*"
+        ),
+        "{other}"
+    );
+
     let (status, out, _) = run("sysctl\tkernel/ostype\tvalue\t\x1b]0;owned\x07\n");
     assert_eq!(status, Some(1));
     assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
