@@ -5,7 +5,7 @@ CARGO ?= cargo
 HOSTNET := target/release/hostnet
 OUT ?= out
 
-.PHONY: all build test test-deps lint fmt bench demo install clean
+.PHONY: all build test test-deps lint fmt bench fuzz demo install clean
 
 all: build
 
@@ -17,6 +17,12 @@ test-deps:
 
 test: test-deps
 	$(CARGO) test --locked --lib --bins --tests
+
+# The fuzz targets (tests/fuzz.rs) for longer than `make test`'s bounded run; a failure is kept in
+# tests/fuzz.proptest-regressions, to commit with its fix.
+FUZZ_CASES ?= 20000
+fuzz: test-deps
+	HOSTNET_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --locked --test fuzz
 
 lint:
 	$(CARGO) fmt --all -- --check
