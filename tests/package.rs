@@ -260,18 +260,29 @@ drwxr-xr-x  root:root /usr/share/hostnet
         "/bin/sh /bin/sh /bin/sh"
     );
 
-    // The files carry the rendered content.
+    // The files carry the rendered content. rpm2cpio itself must succeed: it exits 1, having
+    // written the whole archive, when the signature header lacks PAYLOADSIZE (tag 1007).
     let temp = tempfile::tempdir().unwrap();
-    let cpio = Command::new("sh")
+    let cpio = Command::new("bash")
         .arg("-c")
         .arg(format!(
-            "rpm2cpio {} | (cd {} && cpio -idm --quiet)",
+            "set -o pipefail; rpm2cpio {} | (cd {} && cpio -idm --quiet)",
             package.display(),
             temp.path().display()
         ))
-        .status()
+        .output()
         .unwrap();
-    assert!(cpio.success());
+    assert!(cpio.status.success(), "{}", stderr(&cpio));
+    let listing = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; rpm2cpio {} | cpio -t --quiet",
+            package.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(listing.status.success(), "{}", stderr(&listing));
+    assert!(stdout(&listing).contains("./etc/sysconfig/network-scripts/ifcfg-bond0"));
     assert_eq!(
         std::fs::read_to_string(
             temp.path()
@@ -294,8 +305,9 @@ fn el7_structure_signature_header_and_limits() {
     assert_eq!(&package.payload[..2], &[0x1f, 0x8b], "gzip payload");
 
     let tags = signature_tags(&package);
-    // region, RSA, SHA1, SHA256, SIZE, PGP, MD5, RESERVEDSPACE: what EL7's rpmsign writes, no rpm-6 tags.
-    assert_eq!(tags, [62, 268, 269, 273, 1000, 1002, 1004, 1008]);
+    // region, RSA, SHA1, SHA256, SIZE, PGP, MD5, PAYLOADSIZE, RESERVEDSPACE: what EL7's rpmbuild
+    // and rpmsign write, no rpm-6 tags.
+    assert_eq!(tags, [62, 268, 269, 273, 1000, 1002, 1004, 1007, 1008]);
     let data: usize = package
         .metadata
         .signature
@@ -1252,7 +1264,7 @@ fn unsigned_builds_need_the_flag_and_say_so() {
     );
     let package = rpm::Package::open(package_path(&out, "dockerhost-01", 1)).unwrap();
     let tags = signature_tags(&package);
-    assert_eq!(tags, [62, 269, 273, 1000, 1004, 1008]);
+    assert_eq!(tags, [62, 269, 273, 1000, 1004, 1007, 1008]);
     let report = stdout(&run_ok(
         "rpmkeys",
         &[

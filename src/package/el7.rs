@@ -4,8 +4,9 @@
 //! `MD5` (1004); the rpm crate writes the header-only signature and digests. This module replaces the
 //! crate's signature header with exactly the set EL7's `rpmsign` produces, so that EL7's `rpm -K`
 //! reports `rsa sha1 (md5) pgp md5 OK`: RSA (268), SHA1 (269), SHA256 (273), SIZE (1000), PGP
-//! (1002), MD5 (1004), and RESERVEDSPACE (1008) shrunk by what the legacy tags take. The crate's
-//! OpenPGP array tag (an rpm 6 addition) is left out.
+//! (1002), MD5 (1004), PAYLOADSIZE (1007, the uncompressed archive's size: without it `rpm2cpio`
+//! of rpm 4.11 and 4.18 exits 1 after writing the whole archive) and RESERVEDSPACE (1008) shrunk by
+//! what the legacy tags take. The crate's OpenPGP array tag (an rpm 6 addition) is left out.
 
 use md5::Digest as _;
 use rpm::{Header, HeaderEntry, IndexData, IndexSignatureTag};
@@ -26,6 +27,8 @@ pub enum SealError {
         "the signature header would hold {tags} tags and {bytes} bytes; rpm 4.11 accepts at most {MAX_SIGNATURE_TAGS} and {MAX_SIGNATURE_DATA}"
     )]
     TooLarge { tags: usize, bytes: usize },
+    #[error("the package's payload is not gzip: {0}")]
+    Payload(String),
 }
 
 /// Replaces the package's signature header and returns the package file's bytes.
@@ -75,6 +78,18 @@ pub fn seal(
     entries.push(entry(
         IndexSignatureTag::RPMSIGTAG_SIZE,
         IndexData::Int32(vec![size]),
+    ));
+    // The crate's v4 header does not record it: the gzip payload is read through once.
+    let archive_size = std::io::copy(
+        &mut flate2::read::GzDecoder::new(&package.payload[..]),
+        &mut std::io::sink(),
+    )
+    .map_err(|e| SealError::Payload(e.to_string()))?;
+    entries.push(entry(
+        IndexSignatureTag::RPMSIGTAG_PAYLOADSIZE,
+        IndexData::Int32(vec![
+            u32::try_from(archive_size).expect("host packages are far below 4 GiB"),
+        ]),
     ));
     entries.push(entry(
         IndexSignatureTag::RPMSIGTAG_RESERVEDSPACE,
