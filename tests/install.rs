@@ -204,6 +204,13 @@ fn install_upgrade_conflict_identity_and_erase_in_a_debian_root() {
     )
     .unwrap();
     std::fs::write(scripts.join("ifcfg-lo"), "DEVICE=lo\nIPADDR=127.0.0.1\n").unwrap();
+    // A VLAN of ours the operator made by hand: moved aside, and given back on erase (its name
+    // ends in .52, as a second copy's did in older versions).
+    std::fs::write(
+        scripts.join("ifcfg-bond0.52"),
+        "DEVICE=bond0.52\nVLAN=yes\nPHYSDEV=bond0\nONBOOT=no\n",
+    )
+    .unwrap();
     std::fs::write(
         scripts.join("ifcfg-bond0"),
         "DEVICE=bond0\nTYPE=Bond\nUUID=abc\n",
@@ -379,6 +386,19 @@ fn install_upgrade_conflict_identity_and_erase_in_a_debian_root() {
         scripts.join("ifcfg-old-nic").exists(),
         "moved-aside file restored on erase"
     );
+    assert_eq!(
+        root.read("etc/sysconfig/network-scripts/ifcfg-bond0.52"),
+        "DEVICE=bond0.52\nVLAN=yes\nPHYSDEV=bond0\nONBOOT=no\n",
+        "a moved-aside VLAN file restored on erase"
+    );
+    assert!(
+        !root.file("var/lib/hostnet/moved-aside").exists(),
+        "the emptied moved-aside folder is removed"
+    );
+    assert!(
+        !root.file("var/lib/hostnet/apply/pre-install").exists(),
+        "%pre's snapshot goes with the package"
+    );
 
     // The identity guard: dockerhost-02's package on dockerhost-01 is refused before anything changes.
     let refused = root.rpm(&["-i", other_host.to_str().unwrap()], &[]);
@@ -408,6 +428,19 @@ fn install_upgrade_conflict_identity_and_erase_in_a_debian_root() {
     );
     assert!(forced.status.success(), "{}", stderr(&forced));
     assert!(stderr(&forced).contains("installing anyway because HOSTNET_IGNORE_IDENTITY=1"));
+
+    // Erasing the host package, then the tools, leaves no hostnet state.
+    root.rpm_ok(&["-e", "hostnet-dockerhost-02"]);
+    root.rpm_ok(&["-e", "hostnet-tools"]);
+    assert!(
+        !root.file("var/lib/hostnet").exists(),
+        "left after erase: {:?}",
+        walkdir::WalkDir::new(root.file("var/lib/hostnet"))
+            .into_iter()
+            .flatten()
+            .map(|e| e.path().display().to_string())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -38,6 +38,9 @@ fn wrap(text: &str, width: usize) -> String {
 pub const TOOLS_PACKAGE: &str = "hostnet-tools";
 const VERIFY_SCRIPT: &str = include_str!("../../tools/hostnet-verify");
 pub const VERIFY_PATH: &str = "/usr/sbin/hostnet-verify";
+/// On erase, hostnet-apply's state goes with it (the host package, which requires the tools, is
+/// erased first and takes its own part). Its log stays, as logs do.
+const TOOLS_POSTUN: &str = "if [ \"$1\" -eq 0 ]; then\n    rm -rf /var/lib/hostnet/apply\n    rmdir /var/lib/hostnet 2>/dev/null\nfi\nexit 0\n";
 const APPLY_SCRIPT: &str = include_str!("../../tools/hostnet-apply");
 pub const APPLY_PATH: &str = "/usr/sbin/hostnet-apply";
 
@@ -243,7 +246,10 @@ installed hostnet host package expects (/usr/share/hostnet/expected-state) and n
                     },
                 ],
                 directories: Vec::new(),
-                scriptlets: Default::default(),
+                scriptlets: crate::render::Scriptlets {
+                    postun: TOOLS_POSTUN.into(),
+                    ..Default::default()
+                },
             },
         }
     }

@@ -38,8 +38,9 @@ for hostnet_file in "$hostnet_scripts"/ifcfg-*; do
         mkdir -p "$hostnet_aside" || exit 1
         hostnet_target="$hostnet_aside/$hostnet_base"
         hostnet_n=1
+        # A suffix no ifcfg name has (ifcfg-bond0.52 is a VLAN's file, not a second copy).
         while [ -e "$hostnet_target" ]; do
-            hostnet_target="$hostnet_aside/$hostnet_base.$hostnet_n"
+            hostnet_target="$hostnet_aside/$hostnet_base.hostnet-$hostnet_n"
             hostnet_n=$((hostnet_n + 1))
         done
         mv "$hostnet_file" "$hostnet_target" || { echo "hostnet: could not move $hostnet_file aside" >&2; exit 1; }

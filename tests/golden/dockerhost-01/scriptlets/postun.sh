@@ -5,20 +5,42 @@ if [ -d /run/systemd/system ]; then
 fi
 if [ "$1" -eq 0 ]; then
     # Give back the ifcfg files %post moved aside, unless the operator has put new ones in place.
+    # A second copy of one name carries a .hostnet-N suffix (older versions wrote .N: such a name
+    # is a copy only when the name without it was moved aside too; ifcfg-bond0.52 is a VLAN's file).
     hostnet_aside=/var/lib/hostnet/moved-aside
     hostnet_restored=
+    hostnet_kept=
     for hostnet_file in "$hostnet_aside"/ifcfg-*; do
         [ -f "$hostnet_file" ] || continue
         hostnet_base=${hostnet_file##*/}
-        case "$hostnet_base" in *.[0-9]|*.[0-9][0-9]) continue ;; esac
+        case "$hostnet_base" in
+            *.hostnet-[0-9]*) hostnet_kept="$hostnet_kept $hostnet_file"; continue ;;
+            *.[0-9]|*.[0-9][0-9])
+                if [ -e "$hostnet_aside/${hostnet_base%.*}" ]; then
+                    hostnet_kept="$hostnet_kept $hostnet_file"
+                    continue
+                fi
+                ;;
+        esac
         hostnet_target=/etc/sysconfig/network-scripts/$hostnet_base
-        [ -e "$hostnet_target" ] && continue
+        if [ -e "$hostnet_target" ]; then
+            hostnet_kept="$hostnet_kept $hostnet_file"
+            continue
+        fi
         mv "$hostnet_file" "$hostnet_target" || { echo "hostnet: could not restore $hostnet_target" >&2; exit 1; }
         hostnet_restored="$hostnet_restored $hostnet_target"
     done
     if [ -n "$hostnet_restored" ]; then
         echo "hostnet: restored the ifcfg files it had moved aside:$hostnet_restored"
     fi
+    if [ -n "$hostnet_kept" ]; then
+        echo "hostnet: kept in $hostnet_aside (a file of that name is in place, or it is a second copy):$hostnet_kept"
+    fi
+    rmdir "$hostnet_aside" 2>/dev/null
+    # What %pre saved for hostnet-apply belongs to this install; a checkpoint of a change in
+    # progress stays with hostnet-apply (hostnet-tools).
+    rm -rf /var/lib/hostnet/apply/pre-install /var/lib/hostnet/apply/pre-install.partial
+    rmdir /var/lib/hostnet/apply /var/lib/hostnet 2>/dev/null
     echo "hostnet: hostnet-dockerhost-01 removed; the running network and docker are unchanged until they restart."
 fi
 exit 0
