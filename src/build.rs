@@ -194,7 +194,6 @@ pub fn build_fleet(
         options,
     };
     let orphans = known.orphans(
-        "",
         &crate::package::fleet_packages(fleet.hosts.iter().map(|host| host.name.as_str())),
     );
     // The error boxed: a fleet's results wait in this vector, each as large as its largest.
@@ -230,15 +229,8 @@ pub fn build_fleet(
         report.retired.extend(retired);
     }
     for orphan in orphans {
-        let reason = match orphan.name().strip_prefix("hostnet-") {
-            Some(host) => format!("{host} is no longer defined under hosts/"),
-            None => format!(
-                "{} is not a host package of this fleet (the repository is hostnet's own)",
-                orphan.name()
-            ),
-        };
         report.retired.push(RetiredPackage {
-            reason,
+            reason: crate::package::versions::orphan_reason(orphan.name()),
             file_name: orphan.file_name().to_string(),
         });
     }

@@ -189,7 +189,6 @@ pub fn plan(
     hosts.push(plan_package(&PackageSpec::tools(site), known)?);
     let mut retired: Vec<String> = known
         .orphans(
-            "hostnet-",
             &crate::package::fleet_packages(fleet.hosts.iter().map(|h| h.name.as_str())),
         )
         .into_iter()

@@ -150,3 +150,58 @@ fn of_several_failing_hosts_check_and_plan_report_the_first_in_definition_order(
         }
     }
 }
+
+/// `plan` and `build` take one decision on what is retired: every package of the repository the
+/// fleet no longer defines, whatever its name (the repository is hostnet's own).
+#[test]
+fn plan_retires_what_build_retires() {
+    let fleet = Fleet::example();
+    let dir = tempfile::tempdir().unwrap();
+    let previous = dir.path().join("published");
+    common::hostile::write_repository(
+        &previous,
+        common::hostile::primary_listing("someone-else", 1).as_bytes(),
+        None,
+    );
+    let previous = previous.to_str().unwrap();
+    let out = dir.path().join("out");
+    let plan = fleet.run(&[
+        "plan",
+        "--out",
+        out.to_str().unwrap(),
+        "--previous",
+        previous,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&plan)).unwrap();
+    let retired: Vec<&str> = plan["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["state"] == "retired")
+        .map(|h| h["package"].as_str().unwrap())
+        .collect();
+    assert_eq!(retired, ["someone-else"]);
+
+    let output = fleet.run(&[
+        "build",
+        "--unsigned",
+        "--out",
+        out.to_str().unwrap(),
+        "--previous",
+        previous,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let retired_lines: Vec<String> = stdout(&output)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("retired "))
+        .map(String::from)
+        .collect();
+    assert_eq!(retired_lines.len(), 1, "{retired_lines:?}");
+    assert!(
+        retired_lines[0].contains("someone-else is not a host package of this fleet"),
+        "{retired_lines:?}"
+    );
+}

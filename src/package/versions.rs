@@ -509,14 +509,25 @@ impl KnownPackages {
         })
     }
 
-    /// Every version of every package whose name is not in `names`, among those starting with
-    /// `prefix` (the hosts no longer defined).
-    pub fn orphans(&self, prefix: &str, names: &HashSet<String>) -> Vec<KnownPackage> {
+    /// Every version of every package whose name is not in `names` (the fleet's packages): hosts
+    /// no longer defined, and anything else the repository holds, which is hostnet's own. `build`
+    /// retires them and `plan` shows them retired: one decision.
+    pub fn orphans(&self, names: &HashSet<String>) -> Vec<KnownPackage> {
         self.packages
             .iter()
-            .filter(|package| package.name().starts_with(prefix) && !names.contains(package.name()))
+            .filter(|package| !names.contains(package.name()))
             .cloned()
             .collect()
+    }
+}
+
+/// Why an orphan ([`KnownPackages::orphans`]) is retired.
+pub fn orphan_reason(name: &str) -> String {
+    match name.strip_prefix("hostnet-") {
+        Some(host) => format!("{host} is no longer defined under hosts/"),
+        None => format!(
+            "{name} is not a host package of this fleet (the repository is hostnet's own)"
+        ),
     }
 }
 
