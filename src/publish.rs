@@ -76,6 +76,10 @@ trait Target {
     /// Creates the lock directory; `false` if it exists.
     fn create_lock(&self) -> Result<bool, PublishError>;
     fn remove_lock(&self) -> Result<(), PublishError>;
+    /// Breaks the lock judged stale (its owner `stale`, or none): moved to a name of this
+    /// publisher's own, in one rename or MOVE that only one breaker can win, then deleted. A lock
+    /// that turns out to have another owner by then (a publisher took it meanwhile) is put back.
+    fn break_lock(&self, token: &str, stale: Option<&LockOwner>) -> Result<(), PublishError>;
     fn location(&self) -> Location;
     /// Removes what an interrupted publish left under temporary names, where the target can be
     /// listed; returns what it removed.
@@ -201,6 +205,29 @@ impl Target for DirectoryTarget {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.io(LOCK_DIR)(e)),
+        }
+    }
+
+    fn break_lock(&self, token: &str, stale: Option<&LockOwner>) -> Result<(), PublishError> {
+        let broken_name = broken_lock_name(token);
+        let broken = self.confined(&broken_name)?;
+        match std::fs::rename(self.confined(LOCK_DIR)?, &broken) {
+            Ok(()) => {}
+            // Another breaker won, or its owner released it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.io(LOCK_DIR)(e)),
+        }
+        let moved: Option<LockOwner> = self
+            .get(&format!("{broken_name}/owner"), REPOMD_LIMIT)?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        if moved.as_ref() != stale {
+            // Taken meanwhile: give it back unless yet another lock is in place.
+            let _ = std::fs::rename(&broken, self.confined(LOCK_DIR)?);
+        }
+        match std::fs::remove_dir_all(&broken) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io(&broken_name)(e)),
         }
     }
 
@@ -345,6 +372,40 @@ impl Target for WebDavTarget {
         self.delete(&format!("{LOCK_DIR}/"))
     }
 
+    fn break_lock(&self, token: &str, stale: Option<&LockOwner>) -> Result<(), PublishError> {
+        let broken_name = format!("{}/", broken_lock_name(token));
+        let destination = self.url(&broken_name);
+        let answer = self.client.request(
+            "MOVE",
+            &self.url(&format!("{LOCK_DIR}/")),
+            &[("Destination", &destination), ("Overwrite", "F")],
+            None,
+            REPOMD_LIMIT,
+        )?;
+        match answer.status {
+            200..=299 => {}
+            // Another breaker won, or its owner released it.
+            404 | 409 | 412 => return Ok(()),
+            // A server without MOVE: deleting is all there is.
+            405 | 501 => return self.remove_lock(),
+            status => return Err(self.failed("MOVE", LOCK_DIR, status)),
+        }
+        let moved: Option<LockOwner> = self
+            .get(&format!("{broken_name}owner"), REPOMD_LIMIT)?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        if moved.as_ref() != stale {
+            let back = self.url(&format!("{LOCK_DIR}/"));
+            let _ = self.client.request(
+                "MOVE",
+                &destination,
+                &[("Destination", &back), ("Overwrite", "F")],
+                None,
+                REPOMD_LIMIT,
+            );
+        }
+        self.delete(&broken_name)
+    }
+
     fn location(&self) -> Location {
         Location::Url(self.base.clone())
     }
@@ -360,13 +421,23 @@ fn target_for(text: &str) -> Result<Box<dyn Target>, PublishError> {
     })
 }
 
-/// Who holds the lock, written inside it.
-#[derive(Debug, Serialize, Deserialize)]
+/// Who holds the lock, written inside it. `token` tells this publisher's lock from any other,
+/// even one of the same host and pid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct LockOwner {
     host: String,
     pid: u32,
     since: u64,
+    #[serde(default)]
+    token: String,
 }
+
+/// How long a lock may stay without its owner file before it is taken to be left by a publisher
+/// killed between making the lock and writing the file (another publisher may be in that very
+/// moment).
+const OWNERLESS_GRACE: Duration = Duration::from_secs(10);
+const LOCK_POLL: Duration = Duration::from_millis(500);
+const OWNER_FILE: &str = ".hostnet-lock/owner";
 
 fn now() -> u64 {
     SystemTime::now()
@@ -381,36 +452,91 @@ fn this_host() -> String {
         .unwrap_or_default()
 }
 
-/// Holds the target's lock until dropped.
+/// Holds the target's lock until dropped; a long publish refreshes it, and checks it still holds
+/// it before anything a client reads changes.
 struct Lock<'t> {
     target: &'t dyn Target,
+    owner: std::cell::RefCell<LockOwner>,
+    refreshed: std::cell::Cell<std::time::Instant>,
+    refresh_every: Duration,
+}
+
+impl Lock<'_> {
+    fn read_owner(target: &dyn Target) -> Result<Option<LockOwner>, PublishError> {
+        Ok(target
+            .get(OWNER_FILE, REPOMD_LIMIT)?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    }
+
+    /// Refuses to go on when the lock is no longer this publisher's: another one broke it (this
+    /// publish outlived `--lock-timeout` somewhere it could not refresh, or a breaker raced it).
+    fn still_held(&self) -> Result<(), PublishError> {
+        let owner = Lock::read_owner(self.target)?;
+        if owner.as_ref().map(|o| &o.token) != Some(&self.owner.borrow().token) {
+            return Err(PublishError::Refused(format!(
+                "{}: this publish no longer holds the lock (another publisher took it); stopped before changing what clients read. Run it again",
+                self.target.describe(LOCK_DIR)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Renews the owner's time, so that a publish longer than `--lock-timeout` is never taken
+    /// for an abandoned one; at most every quarter of that timeout.
+    fn refresh(&self) -> Result<(), PublishError> {
+        if self.refreshed.get().elapsed() < self.refresh_every {
+            return Ok(());
+        }
+        self.still_held()?;
+        self.owner.borrow_mut().since = now();
+        let text = serde_json::to_vec(&*self.owner.borrow()).expect("a lock owner serialises");
+        self.target.put(OWNER_FILE, &text)?;
+        self.refreshed.set(std::time::Instant::now());
+        Ok(())
+    }
 }
 
 impl Drop for Lock<'_> {
     fn drop(&mut self) {
-        let _ = self.target.remove_lock();
+        // Never another publisher's lock.
+        if self.still_held().is_ok() {
+            let _ = self.target.remove_lock();
+        }
     }
 }
 
 fn lock<'t>(target: &'t dyn Target, timeout: Duration) -> Result<Lock<'t>, PublishError> {
-    let owner_file = format!("{LOCK_DIR}/owner");
-    for _ in 0..2 {
+    let token = format!("{:016x}", rand::random::<u64>());
+    let mut ownerless_since: Option<std::time::Instant> = None;
+    // Bounded: the grace of an ownerless lock, polled, and a few breaks lost to other publishers.
+    let attempts = 8 + (OWNERLESS_GRACE.as_millis() / LOCK_POLL.as_millis()) as usize;
+    for _ in 0..attempts {
         if target.create_lock()? {
             let owner = LockOwner {
                 host: this_host(),
                 pid: std::process::id(),
                 since: now(),
+                token,
             };
             let text = serde_json::to_vec(&owner).expect("a lock owner serialises");
-            target.put(&owner_file, &text)?;
-            return Ok(Lock { target });
+            target.put(OWNER_FILE, &text)?;
+            return Ok(Lock {
+                target,
+                owner: std::cell::RefCell::new(owner),
+                refreshed: std::cell::Cell::new(std::time::Instant::now()),
+                refresh_every: (timeout / 4).max(Duration::from_secs(1)),
+            });
         }
-        let owner: Option<LockOwner> = target
-            .get(&owner_file, REPOMD_LIMIT)?
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let owner = Lock::read_owner(target)?;
         let stale = match &owner {
-            // Killed between creating the lock and writing its owner.
-            None => true,
+            None => {
+                let since = *ownerless_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() < OWNERLESS_GRACE {
+                    std::thread::sleep(LOCK_POLL);
+                    continue;
+                }
+                true
+            }
             Some(owner) => {
                 let dead_here = owner.host == this_host()
                     && !Path::new(&format!("/proc/{}", owner.pid)).exists();
@@ -431,12 +557,18 @@ fn lock<'t>(target: &'t dyn Target, timeout: Duration) -> Result<Lock<'t>, Publi
             "hostnet: breaking the lock {} left by a publisher that is gone",
             target.describe(LOCK_DIR)
         );
-        target.remove_lock()?;
+        target.break_lock(&token, owner.as_ref())?;
+        ownerless_since = None;
     }
     Err(PublishError::Refused(format!(
         "{}: could not take the lock",
         target.describe(LOCK_DIR)
     )))
+}
+
+/// The name a broken lock is moved to before it is deleted: one move wins among breakers.
+fn broken_lock_name(token: &str) -> String {
+    format!("{LOCK_DIR}.broken-{token}")
 }
 
 /// Files the current metadata no longer names, with the time each was superseded: 0 while the
@@ -466,7 +598,7 @@ pub fn publish(
     };
     let target = target_for(options.target)?;
     let target = target.as_ref();
-    let _lock = lock(target, options.lock_timeout)?;
+    let lock = lock(target, options.lock_timeout)?;
     let swept = target.sweep_temporaries()?;
 
     let remote = match target.get(REPOMD, REPOMD_LIMIT)? {
@@ -501,6 +633,7 @@ pub fn publish(
             report.already_there.push(location.to_string());
             continue;
         }
+        lock.refresh()?;
         match optional_local(options.repo, location, PACKAGE_LIMIT)? {
             Some(bytes) => {
                 if sha256_hex(&bytes) != package.pkgid {
@@ -536,6 +669,7 @@ pub fn publish(
 
     // 2. Metadata files, named by their checksum.
     for file in &local.metadata_files {
+        lock.refresh()?;
         let bytes = read_local(options.repo, file, METADATA_LIMIT)?;
         if upload(target, file, &bytes, METADATA_LIMIT, progress)? {
             report.uploaded.push((file.clone(), bytes.len() as u64));
@@ -582,7 +716,9 @@ pub fn publish(
         &serde_json::to_vec_pretty(&journal).expect("the journal serialises"),
     )?;
 
-    // 3. The key and checksums, then repomd.xml and its signature: clients switch here.
+    // 3. The key and checksums, then repomd.xml and its signature: clients switch here, only
+    //    while this publish still holds the lock.
+    lock.still_held()?;
     for file in TOP_FILES {
         if let Some(bytes) = optional_local(options.repo, file, PACKAGE_LIMIT)? {
             target.put(file, &bytes)?;
@@ -605,6 +741,9 @@ pub fn publish(
         .filter(|(_, since)| time.saturating_sub(**since) >= options.grace.as_secs())
         .map(|(file, _)| file.clone())
         .collect();
+    if !expired.is_empty() {
+        lock.still_held()?;
+    }
     for file in expired {
         target.delete(&file)?;
         journal.superseded.remove(&file);
@@ -664,4 +803,84 @@ fn read_local(repo: &Path, relative: &str, limit: SizeLimit) -> Result<Vec<u8>, 
         what: repo.join(relative).display().to_string(),
         detail: "missing".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lock another publisher took over (its owner file replaced) is never this publisher's
+    /// again: refreshing and the switch refuse, and dropping leaves the other's lock in place.
+    #[test]
+    fn a_lock_taken_over_is_detected_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DirectoryTarget {
+            root: dir.path().to_path_buf(),
+        };
+        let held = lock(&target, Duration::from_secs(0)).unwrap();
+        assert!(held.still_held().is_ok());
+        let other = LockOwner {
+            host: this_host(),
+            pid: std::process::id(),
+            since: now(),
+            token: "another".into(),
+        };
+        std::fs::write(
+            dir.path().join(OWNER_FILE),
+            serde_json::to_vec(&other).unwrap(),
+        )
+        .unwrap();
+        let refused = held.still_held().unwrap_err().to_string();
+        assert!(refused.contains("no longer holds the lock"), "{refused}");
+        // refresh_every is a second at least: wait it out so that refresh checks.
+        std::thread::sleep(Duration::from_millis(1100));
+        assert!(held.refresh().is_err());
+        drop(held);
+        assert!(
+            dir.path().join(OWNER_FILE).exists(),
+            "the other's lock stays"
+        );
+    }
+
+    /// Of two publishers breaking one stale lock, one move wins; a lock taken meanwhile by a
+    /// third is put back, not deleted.
+    #[test]
+    fn breaking_a_lock_keeps_one_taken_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DirectoryTarget {
+            root: dir.path().to_path_buf(),
+        };
+        let stale = LockOwner {
+            host: "gone".into(),
+            pid: 1,
+            since: 0,
+            token: "stale".into(),
+        };
+        let fresh = LockOwner {
+            token: "fresh".into(),
+            since: now(),
+            ..stale.clone()
+        };
+        std::fs::create_dir(dir.path().join(LOCK_DIR)).unwrap();
+        std::fs::write(
+            dir.path().join(OWNER_FILE),
+            serde_json::to_vec(&fresh).unwrap(),
+        )
+        .unwrap();
+        // Judged stale from an earlier read, but the lock now is another's.
+        target.break_lock("breaker", Some(&stale)).unwrap();
+        let kept: LockOwner =
+            serde_json::from_slice(&std::fs::read(dir.path().join(OWNER_FILE)).unwrap()).unwrap();
+        assert_eq!(kept, fresh);
+        // The stale one itself goes; a second breaker finds nothing to break.
+        std::fs::write(
+            dir.path().join(OWNER_FILE),
+            serde_json::to_vec(&stale).unwrap(),
+        )
+        .unwrap();
+        target.break_lock("first", Some(&stale)).unwrap();
+        target.break_lock("second", Some(&stale)).unwrap();
+        assert!(!dir.path().join(LOCK_DIR).exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }

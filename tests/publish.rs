@@ -488,6 +488,30 @@ fn the_lock_keeps_publishers_apart_and_outlives_no_dead_owner() {
         "{}",
         stderr(&stale)
     );
+    // A lock just made, its owner not yet written: another publisher is in that very moment, so
+    // the lock is not broken while its owner may still come (here it comes after 2 s).
+    std::fs::create_dir_all(&lock).unwrap();
+    let writer = {
+        let (lock, owner) = (lock.clone(), owner(std::process::id(), now));
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            std::fs::write(lock.join("owner"), owner).unwrap();
+        })
+    };
+    let waited = publish(&out.join("repo"), target.to_str().unwrap(), &[], false);
+    writer.join().unwrap();
+    assert_eq!(waited.status.code(), Some(1), "{}", stderr(&waited));
+    assert!(
+        stderr(&waited).contains("another publish (pid"),
+        "{}",
+        stderr(&waited)
+    );
+    assert!(
+        lock.join("owner").exists(),
+        "the other publisher's lock is kept"
+    );
+    std::fs::remove_dir_all(&lock).unwrap();
+
     // A publisher that died on this machine: its pid is gone.
     std::fs::create_dir_all(&lock).unwrap();
     std::fs::write(lock.join("owner"), owner(u32::MAX - 1, now)).unwrap();
