@@ -193,9 +193,9 @@ pub fn build_fleet(
         spill: &spill,
         options,
     };
-    let orphans = known.orphans(
-        &crate::package::fleet_packages(fleet.hosts.iter().map(|host| host.name.as_str())),
-    );
+    let orphans = known.orphans(&crate::package::fleet_packages(
+        fleet.hosts.iter().map(|host| host.name.as_str()),
+    ));
     // The error boxed: a fleet's results wait in this vector, each as large as its largest.
     let placed: Vec<Result<PackageVersions, Box<BuildError>>> = fleet
         .hosts

@@ -188,9 +188,9 @@ pub fn plan(
         .collect::<Result<Vec<HostPlan>, PlanError>>()?;
     hosts.push(plan_package(&PackageSpec::tools(site), known)?);
     let mut retired: Vec<String> = known
-        .orphans(
-            &crate::package::fleet_packages(fleet.hosts.iter().map(|h| h.name.as_str())),
-        )
+        .orphans(&crate::package::fleet_packages(
+            fleet.hosts.iter().map(|h| h.name.as_str()),
+        ))
         .into_iter()
         .map(|p| p.name().to_string())
         .collect();

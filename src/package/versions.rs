@@ -525,9 +525,9 @@ impl KnownPackages {
 pub fn orphan_reason(name: &str) -> String {
     match name.strip_prefix("hostnet-") {
         Some(host) => format!("{host} is no longer defined under hosts/"),
-        None => format!(
-            "{name} is not a host package of this fleet (the repository is hostnet's own)"
-        ),
+        None => {
+            format!("{name} is not a host package of this fleet (the repository is hostnet's own)")
+        }
     }
 }
 
