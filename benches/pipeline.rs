@@ -11,7 +11,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn write_fleet(root: &Path, hosts: usize) {
-    let site = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/hosts/site.toml"))
+    let site = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/example-fleet/site.toml"
+    ))
         .unwrap()
         .replace("subnet = \"172.20.56.0/24\"", "subnet = \"172.16.0.0/12\"")
         .replace("gateway = \"172.20.56.1\"", "gateway = \"172.16.0.1\"")

@@ -738,7 +738,7 @@ fn run_case(files: &[(&str, &str, bool)]) -> (std::process::Output, Fleet) {
 
 #[test]
 fn the_example_fleet_is_valid() {
-    let output = common::hostnet(&common::repo_root(), &["check"]);
+    let output = Fleet::example().run(&["check"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stdout(&output).contains("3 hosts checked, no errors"),
@@ -876,9 +876,9 @@ fn warnings_do_not_fail_unless_denied() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let output = common::hostnet(&common::repo_root(), &["check", "--bogus"]);
+    let output = Fleet::example().run(&["check", "--bogus"]);
     assert_eq!(output.status.code(), Some(2));
-    let output = common::hostnet(&common::repo_root(), &["render"]);
+    let output = Fleet::example().run(&["render"]);
     assert_eq!(output.status.code(), Some(2));
 }
 

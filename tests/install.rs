@@ -835,7 +835,7 @@ fn run_post_with_stubs(post: &str) -> (Root, Vec<Vec<String>>) {
 fn kickstart_post_passes_every_value_to_its_command_as_one_word() {
     assert_root();
     let (_, diagnostics, fleet) = hostnet::load_fleet(
-        &common::repo_root().join("hosts"),
+        &common::example_fleet(),
         hostnet::validate::HostDefinitions::Release,
     );
     let fleet = fleet.unwrap_or_else(|| panic!("{diagnostics:?}"));

@@ -709,7 +709,7 @@ fn boot_entries_parse_in_grub_and_never_carry_what_boot_loaders_expand() {
     assert_eq!(checked, 3);
 
     let (_, diagnostics, fleet) = hostnet::load_fleet(
-        &repo_root().join("hosts"),
+        &common::example_fleet(),
         hostnet::validate::HostDefinitions::Release,
     );
     let fleet = fleet.unwrap_or_else(|| panic!("{diagnostics:?}"));

@@ -11,6 +11,12 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The tests' own copy of the example fleet. `hosts/` is the user's: tests never read it, so a
+/// host added there changes no test.
+pub fn example_fleet() -> PathBuf {
+    repo_root().join("tests/fixtures/example-fleet")
+}
+
 /// A copy of the example fleet in a temporary directory, to break or extend.
 pub struct Fleet {
     pub dir: tempfile::TempDir,
@@ -19,7 +25,7 @@ pub struct Fleet {
 impl Fleet {
     pub fn example() -> Fleet {
         let dir = tempfile::tempdir().unwrap();
-        copy_tree(&repo_root().join("hosts"), &dir.path().join("hosts"));
+        copy_tree(&example_fleet(), &dir.path().join("hosts"));
         Fleet { dir }
     }
 
