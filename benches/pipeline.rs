@@ -15,11 +15,11 @@ fn write_fleet(root: &Path, hosts: usize) {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/example-fleet/site.toml"
     ))
-        .unwrap()
-        .replace("subnet = \"172.20.56.0/24\"", "subnet = \"172.16.0.0/12\"")
-        .replace("gateway = \"172.20.56.1\"", "gateway = \"172.16.0.1\"")
-        .replace("subnet = \"10.20.51.0/24\"", "subnet = \"10.20.0.0/16\"")
-        .replace("gateway = \"10.20.51.1\"", "gateway = \"10.20.0.1\"");
+    .unwrap()
+    .replace("subnet = \"172.20.56.0/24\"", "subnet = \"172.16.0.0/12\"")
+    .replace("gateway = \"172.20.56.1\"", "gateway = \"172.16.0.1\"")
+    .replace("subnet = \"10.20.51.0/24\"", "subnet = \"10.20.0.0/16\"")
+    .replace("gateway = \"10.20.51.1\"", "gateway = \"10.20.0.1\"");
     std::fs::create_dir_all(root.join("group-a")).unwrap();
     std::fs::write(root.join("site.toml"), site).unwrap();
     std::fs::write(
