@@ -35,8 +35,11 @@ bench:
 	scripts/install-test-deps.sh --bench
 	$(CARGO) bench --locked --bench pipeline
 
-# A throwaway signing key for the demo, made once; real builds pass --key or HOSTNET_SIGNING_KEY.
-DEMO_KEY := $(OUT)/demo-key/hostnet-demo-signing-key.asc
+# The demo writes into a directory of its own, signed with a throwaway key made once: never into
+# out/, where real builds (signed with the real key) live. Real builds pass --key or
+# HOSTNET_SIGNING_KEY.
+DEMO_OUT ?= demo
+DEMO_KEY := $(DEMO_OUT)/demo-key/hostnet-demo-signing-key.asc
 # Reproducible: the last commit's time, as a CI pipeline would use.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1700000000)
 export SOURCE_DATE_EPOCH
@@ -48,12 +51,13 @@ DEMO_HOSTNET := target/debug/hostnet
 demo:
 	$(CARGO) build --locked
 	$(DEMO_HOSTNET) --hosts hosts check
-	$(DEMO_HOSTNET) --hosts hosts render --all --out $(OUT)/render
+	$(DEMO_HOSTNET) --hosts hosts render --all --out $(DEMO_OUT)/render
 	@test -f $(DEMO_KEY) || $(DEMO_HOSTNET) keygen --uid "hostnet demo (throwaway) <demo@example.com>" --bits 2048 \
-		--secret-key $(DEMO_KEY) --public-key $(OUT)/demo-key/RPM-GPG-KEY-hostnet-demo
-	$(DEMO_HOSTNET) --hosts hosts build --key $(DEMO_KEY) --out $(OUT)
-	@echo "demo: rendered files in $(OUT)/render/<host>/, signed packages and repodata in $(OUT)/repo/,"
-	@echo "      kickstarts in $(OUT)/kickstart/, PXE entries in $(OUT)/pxe/"
+		--secret-key $(DEMO_KEY) --public-key $(DEMO_OUT)/demo-key/RPM-GPG-KEY-hostnet-demo
+	$(DEMO_HOSTNET) --hosts hosts build --key $(DEMO_KEY) --out $(DEMO_OUT)
+	@echo "demo: rendered files in $(DEMO_OUT)/render/<host>/, signed packages and repodata in $(DEMO_OUT)/repo/,"
+	@echo "      kickstarts in $(DEMO_OUT)/kickstart/, PXE entries in $(DEMO_OUT)/pxe/ (signed with a throwaway key)"
+	@echo "      the binary: $(DEMO_HOSTNET) (make install puts a release build in /usr/local/bin)"
 
 install: build
 	install -D -m 0755 $(HOSTNET) $(DESTDIR)/usr/local/bin/hostnet
@@ -64,4 +68,4 @@ install: build
 
 clean:
 	$(CARGO) clean
-	rm -rf $(OUT)
+	rm -rf $(OUT) $(DEMO_OUT)

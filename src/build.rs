@@ -55,6 +55,14 @@ pub enum BuildError {
         second: String,
         identity: String,
     },
+    #[error(
+        "{out}: its packages are signed {live}, and this build signs {new}. Hosts trust the key they were installed with, so every package would be signed again and refused by them: build with the key that signed it, or into another --out; to move this output to the new key (once the hosts trust it), pass --new-key"
+    )]
+    KeyChanged {
+        out: String,
+        live: String,
+        new: String,
+    },
     #[error("writing repodata: {0}")]
     Repodata(rpm::Error),
     #[error(
@@ -77,6 +85,8 @@ pub struct BuildOptions<'a> {
     pub previous: Option<&'a str>,
     pub key: Option<&'a SigningKey>,
     pub source_date: u32,
+    /// Re-sign an output whose packages another key (or none) signed.
+    pub new_key: bool,
 }
 
 /// What happened to one package of the new repository.
@@ -146,6 +156,15 @@ impl std::ops::Deref for Listing<'_> {
     }
 }
 
+/// A generation's signer as a sentence part: `with key <fingerprint>` or `by no key (unsigned)`.
+fn describe_signer(signer: &str) -> String {
+    if signer == "unsigned" {
+        "by no key (unsigned)".into()
+    } else {
+        format!("with key {signer}")
+    }
+}
+
 pub fn build_fleet(
     fleet: CompactFleet,
     definitions: &Definitions,
@@ -159,6 +178,16 @@ pub fn build_fleet(
         .map_or_else(|| "unsigned".to_string(), |key| key.fingerprint.clone());
     // First, for its lock: nothing below reads the output while another build writes it.
     let staging = Generation::new(options.out, &OWNED_PARTS, &signer)?;
+    if let Some(live_signer) = staging.live_signer()
+        && live_signer != signer
+        && !options.new_key
+    {
+        return Err(BuildError::KeyChanged {
+            out: options.out.display().to_string(),
+            live: describe_signer(live_signer),
+            new: describe_signer(&signer),
+        });
+    }
     crate::timing::mark("live generation read");
     let index_path = repository_index_path(options.out);
     let (known, (live_metadata, memo)) = rayon::join(

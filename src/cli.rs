@@ -133,6 +133,10 @@ written; anything else in DIR is left alone."
         /// Build unsigned packages (tests only: yum with gpgcheck=1 refuses them)
         #[arg(long, conflicts_with_all = ["key", "passphrase_file"])]
         unsigned: bool,
+        /// Sign again every package of an output another key (or none) signed; without it such a
+        /// build is refused, since hosts trust the key they were installed with
+        #[arg(long)]
+        new_key: bool,
         /// What was published before: the repository (a directory or an http(s):// URL of the
         /// directory holding repodata/; only its metadata is read) or a directory of packages.
         /// DIR/repo counts too.

@@ -57,6 +57,7 @@ pub fn run(cli: &Cli) -> CommandResult {
         key,
         passphrase_file,
         unsigned,
+        new_key,
         previous,
         templates,
         ..
@@ -67,6 +68,7 @@ pub fn run(cli: &Cli) -> CommandResult {
             key: key.as_deref(),
             passphrase_file: passphrase_file.as_deref(),
             unsigned: *unsigned,
+            new_key: *new_key,
             previous: previous.as_deref(),
             templates: templates.as_deref(),
         };
@@ -524,6 +526,7 @@ struct BuildCommand<'a> {
     key: Option<&'a Path>,
     passphrase_file: Option<&'a Path>,
     unsigned: bool,
+    new_key: bool,
     previous: Option<&'a str>,
     templates: Option<&'a Path>,
 }
@@ -551,6 +554,7 @@ fn build(hosts: &Path, command: &BuildCommand) -> CommandResult {
         previous: command.previous,
         key: signing_key.as_ref(),
         source_date,
+        new_key: command.new_key,
     };
     let started = std::time::Instant::now();
     let report = crate::build::build_fleet(fleet, &definitions, &templates, &options)?;
@@ -631,6 +635,7 @@ fn keygen(
         secret_path: secret_key,
         public_path: public_key,
     };
+    crate::tell!("hostnet: generating an RSA-{bits} key; this takes a few seconds");
     let fingerprint = signing::keygen(&request)?;
     crate::say!("created RSA-{bits} key {fingerprint}");
     crate::say!("secret key (mode 0600): {}", secret_key.display());

@@ -513,6 +513,11 @@ impl Generation {
         Some((dir.join(relative), sha256.hex()))
     }
 
+    /// Who signed the live generation's packages (a key fingerprint, or `unsigned`), if it says.
+    pub fn live_signer(&self) -> Option<&str> {
+        self.live_signer.as_deref()
+    }
+
     /// Whether the live generation's packages are signed as this one's are.
     pub fn live_signed_alike(&self) -> bool {
         self.live_signer.as_deref() == Some(self.signer.as_str())

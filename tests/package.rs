@@ -916,7 +916,25 @@ fn a_signed_build_lists_only_packages_signed_with_its_key() {
     ]
     .map(|(name, (secret, public))| (name, secret, public))
     {
-        let signed = build(&fleet, Some(&secret), &out, EPOCH);
+        // Another key than the output's is refused: hosts trust the key they were installed with.
+        let refused = build(&fleet, Some(&secret), &out, EPOCH);
+        assert_eq!(refused.status.code(), Some(1), "{name}");
+        let expected = format!(
+            "{}: its packages are signed {}",
+            out.display(),
+            if name == "first" {
+                "by no key (unsigned)"
+            } else {
+                "with key "
+            }
+        );
+        assert!(
+            stderr(&refused).contains(&expected),
+            "{name}: {}",
+            stderr(&refused)
+        );
+        assert!(stderr(&refused).contains("pass --new-key"));
+        let signed = common::build_with(&fleet, Some(&secret), &out, EPOCH, &["--new-key"]);
         assert!(signed.status.success(), "{}", stderr(&signed));
         let report = stdout(&signed);
         assert!(

@@ -181,6 +181,17 @@ pub fn hostnet_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 
 /// `hostnet build` of `fleet` with a fixed SOURCE_DATE_EPOCH.
 pub fn build(fleet: &Fleet, key: Option<&Path>, out: &Path, epoch: &str) -> Output {
+    build_with(fleet, key, out, epoch, &[])
+}
+
+/// [`build`] with more arguments.
+pub fn build_with(
+    fleet: &Fleet,
+    key: Option<&Path>,
+    out: &Path,
+    epoch: &str,
+    extra: &[&str],
+) -> Output {
     let mut args = vec![
         "build".to_string(),
         "--out".into(),
@@ -190,6 +201,7 @@ pub fn build(fleet: &Fleet, key: Option<&Path>, out: &Path, epoch: &str) -> Outp
         Some(key) => args.extend(["--key".into(), key.to_str().unwrap().into()]),
         None => args.push("--unsigned".into()),
     }
+    args.extend(extra.iter().map(|a| a.to_string()));
     Command::new(env!("CARGO_BIN_EXE_hostnet"))
         .args(&args)
         .current_dir(fleet.dir.path())
