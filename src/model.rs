@@ -586,8 +586,9 @@ pub struct Containers {
 }
 
 impl Containers {
-    /// dockerd creates and addresses `docker0` itself from `--bip`; any other bridge is handed to it
-    /// with `-b`, which is incompatible with `--bip`, so that bridge carries the address in its ifcfg.
+    /// dockerd is told `docker0`'s address with `--bip` (its default bridge, which it would
+    /// otherwise address itself); any other bridge is handed to it with `-b`, which is incompatible
+    /// with `--bip`. Either way the bridge's ifcfg carries the address.
     pub fn bridge_is_dockers_default(&self) -> bool {
         self.bridge == DEFAULT_BRIDGE
     }

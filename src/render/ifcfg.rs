@@ -121,17 +121,19 @@ pub fn render(host: &Host) -> Result<Vec<RenderedFile>, UnquotableValue> {
         .render(host)?,
     );
 
-    // dockerd addresses docker0 itself from --bip; a bridge of another name is handed over with -b,
-    // which takes the address the bridge already has.
-    let bridge_address =
-        (!containers.bridge_is_dockers_default()).then_some(containers.bridge_address);
+    // The bridge carries its address in its own file, docker0 too: EL7's network stop flushes a
+    // bridge (and deletes it with its last port), network start makes it again, and dockerd gives
+    // docker0 its --bip address only when dockerd starts. From the file, every network restart
+    // (an apply, a rollback, a plain `systemctl restart network`) puts the address back; dockerd
+    // takes a docker0 that already has its --bip address as it is.
+    let bridge_address = containers.bridge_address;
     files.push(
         Ifcfg::new(&containers.bridge)
             .set("TYPE", "Bridge")
             .set("BOOTPROTO", "none")
             .set("ONBOOT", "yes")
-            .set_if("IPADDR", bridge_address.map(|a| a.addr()))
-            .set_if("PREFIX", bridge_address.map(|a| a.prefix_len()))
+            .set("IPADDR", bridge_address.addr())
+            .set("PREFIX", bridge_address.prefix_len())
             .set("STP", "off")
             .set("DELAY", "0")
             .render(host)?,
