@@ -14,24 +14,43 @@ use std::path::Path;
 use common::guest::{boot, guest, section};
 use common::{Fleet, copy_tree, repo_root, run_ok, stderr};
 
-/// Brings the ifcfg files up with iproute2 in the order network-scripts does (bonds, their
-/// slaves, VLANs, bridges, bridge ports, addresses, the default route), after tearing down every
-/// device but the NICs. Each file is sourced in a subshell, as network-scripts sources it.
+/// `systemctl restart network` as CentOS 7's network.service does it (initscripts 9.49), with
+/// iproute2 and sysfs. The facts it models, from docs/el7.md:
+/// - stop runs `sysctl -w net.ipv4.ip_forward=0`, then takes down only the devices that have an
+///   ifcfg file at that moment, in the reverse of start's order: a bridge port leaves its bridge, a
+///   VLAN is deleted, a bridge loses its addresses and is deleted once its last port is gone, a
+///   bond is deleted (its slaves released), a NIC loses its addresses and goes down. A device with
+///   no ifcfg file keeps its addresses and routes.
+/// - start applies sysctl.d, brings the files up in network-scripts' order (bonds, their slaves,
+///   VLANs, bridges, bridge ports, addresses, the default route) and applies sysctl.d again; a
+///   bridge gets the address its file gives, and no other.
+/// - each file is sourced in a subshell, as network-scripts source them.
 const NETWORK_RESTART: &str = r#"#!/bin/bash
 scripts=/etc/sysconfig/network-scripts
-for device in $(ls /sys/class/net); do
-    case $device in lo|enp2s0f0|enp2s0f1) ;; *) ip link del "$device" 2>/dev/null ;; esac
-done
 each() {
     local file
     for file in "$scripts"/ifcfg-*; do
         (
             unset DEVICE TYPE BONDING_OPTS MASTER VLAN PHYSDEV VLAN_ID BRIDGE IPADDR PREFIX GATEWAY ONBOOT MTU
             . "$file"
-            [ "${ONBOOT:-yes}" = yes ] || exit 0
+            # Stop takes down what has a file, whatever its ONBOOT says.
+            [ "${ONBOOT:-yes}" = yes ] || [ "${1#down_}" != "$1" ] || exit 0
             "$1"
-        ) || exit 1
+        ) || return 1
     done
+}
+exists() { [ -e "/sys/class/net/$DEVICE" ]; }
+down_port() { [ -z "${BRIDGE:-}" ] || ! exists || ip link set "$DEVICE" nomaster; }
+down_vlan() { [ "${VLAN:-}" != yes ] || ! exists || ip link del "$DEVICE"; }
+down_bridge() {
+    [ "${TYPE:-}" = Bridge ] && exists || return 0
+    ip addr flush dev "$DEVICE"
+    [ -n "$(ls "/sys/class/net/$DEVICE/brif" 2>/dev/null)" ] || ip link del "$DEVICE"
+}
+down_bond() { [ "${TYPE:-}" = Bond ] && exists || return 0; echo "-$DEVICE" > /sys/class/net/bonding_masters; }
+down_nic() {
+    [ "${TYPE:-}" = Ethernet ] && exists || return 0
+    ip addr flush dev "$DEVICE"; ip link set "$DEVICE" down
 }
 bond() {
     [ "${TYPE:-}" = Bond ] || return 0
@@ -49,9 +68,20 @@ up() {
     [ -z "${IPADDR:-}" ] || ip addr add "$IPADDR/$PREFIX" dev "$DEVICE"
 }
 route() { [ -z "${GATEWAY:-}" ] || ip route replace default via "$GATEWAY" dev "$DEVICE"; }
+apply_sysctl() {
+    local file
+    for file in /etc/sysctl.d/*.conf; do [ -f "$file" ] && sysctl -q -p "$file" > /dev/null 2>&1; done
+    return 0
+}
+echo 0 > /proc/sys/net/ipv4/ip_forward
+for step in down_port down_vlan down_bridge down_bond down_nic; do
+    each "$step" || echo "network stop: $step failed" >&2
+done
+apply_sysctl
 for step in bond slave vlan bridge port up route; do
     each "$step" || { echo "network restart: $step failed" >&2; exit 1; }
 done
+apply_sysctl
 # As network.service does when one spare interface fails while the rest came up.
 [ ! -e /tmp/one-interface-fails ] || exit 1
 "#;
@@ -71,8 +101,11 @@ ip -n switch link set dev port0 master sw0
 ip -n switch link set dev port1 master sw0
 ip -n switch link add link sw0 name sw0.51 type vlan id 51
 ip -n switch addr add 10.20.51.1/24 dev sw0.51
+# VLAN 53 has its gateway; VLAN 52 has none.
+ip -n switch link add link sw0 name sw0.53 type vlan id 53
+ip -n switch addr add 10.20.53.1/24 dev sw0.53
 for address in 10.20.0.53 10.20.0.54 10.20.0.80; do ip -n switch addr add "$address/32" dev lo; done
-for device in lo port0 port1 sw0 sw0.51; do ip -n switch link set dev "$device" up; done
+for device in lo port0 port1 sw0 sw0.51 sw0.53; do ip -n switch link set dev "$device" up; done
 # Each server answers from its own address, as a DNS server bound to it does.
 for address in 10.20.0.53 10.20.0.54; do
     nsenter --net=/run/netns/switch socat "UDP4-RECVFROM:53,bind=$address,fork" EXEC:cat &
@@ -89,7 +122,7 @@ install_version() {
 }
 same_files() {
     local file status=0
-    for file in $(cd "/test/$1" && find etc -type f); do
+    for file in $(cd "/test/$1" && find etc usr/share/hostnet -type f); do
         cmp -s "/test/$1/$file" "/$file" || { echo "differs from $1: /$file"; status=1; }
     done
     for file in /etc/sysconfig/network-scripts/*; do
@@ -97,9 +130,17 @@ same_files() {
     done
     return $status
 }
+# The devices, addresses and routes, and what hostnet-verify says of the network part of the
+# expected state (the guest's busybox sysctl cannot write dotted interface names, and no dockerd runs).
 show() {
-    echo "address: $(ip -4 -o addr show dev bond0.51 | while read -r n d f a rest; do echo "$a"; done)"
-    echo "route: $(ip -4 route show default)"
+    echo "links: $(ls /sys/class/net | grep -v -e '^lo$' -e '^bonding_masters$' | sort | tr '\n' ' ')"
+    ip -4 -o addr show | while read -r n d f a rest; do [ "$d" = lo ] || echo "address: $d $a"; done
+    ip -4 route show | while read -r line; do echo "route: $line"; done
+    grep -v -e '^dockerd' -e '^sysctl' /usr/share/hostnet/expected-state > /tmp/network-state
+    /bin/bash /test/hostnet-verify --state /tmp/network-state > /tmp/verify.out 2>&1
+    echo "verify: $? $(tail -n 1 /tmp/verify.out)"
+    grep -v '^hostnet-verify' /tmp/verify.out
+    return 0
 }
 run() {
     local name=$1; shift
@@ -115,11 +156,15 @@ cp -a /test/v1/usr/. /usr/
 /test/network-restart
 run v1-running show
 
-# A wrong gateway (and a new file): the probe fails, the checkpoint comes back at once.
+# Management moved to a new VLAN whose gateway does not answer (and a new file): the probe fails,
+# the checkpoint comes back at once, and the VLAN the change created goes with it.
 install_version v2-bad-gateway
 echo 'ADDRESS0=10.20.99.0' > /etc/sysconfig/network-scripts/route-bond0.51
 run bad-apply /usr/sbin/hostnet-apply --network-command /test/network-restart
 run bad-files same_files v1
+# A plain restart of the network, as an operator may run it: docker0 keeps its address.
+/test/network-restart
+run restarted show
 run bad-state show
 run bad-status /usr/sbin/hostnet-apply --status
 
@@ -153,7 +198,9 @@ run aside ls -A /var/lib/hostnet/moved-aside
 run late-files same_files v3-good
 # Files changed without %pre's snapshot (a package from before hostnet-tools): the checkpoint is
 # the files as they are, and --auto-confirm keeps the change once the probes pass, even though the
-# network restart reported one interface failing.
+# network restart reported one interface failing. The VLAN only the previous files described is
+# named; here it goes anyway, with the bond the network stop deletes under it.
+rm -f /etc/sysconfig/network-scripts/ifcfg-* /etc/sysconfig/network-scripts/route-*
 cp -a /test/v4-unconfirmed/etc/. /etc/
 cp -a /test/v4-unconfirmed/usr/. /usr/
 touch /tmp/one-interface-fails
@@ -185,6 +232,25 @@ fn render_version(fleet: &Fleet, payload: &Path, name: &str, management: &str) {
     }
 }
 
+/// The state `show` printed in section `name`: exactly the links `links`, a line for each of
+/// `expected`, and hostnet-verify clean on the network part of the expected state.
+fn assert_state(console: &str, name: &str, links: &str, expected: &[&str]) -> String {
+    let (state, _) = section(console, name);
+    assert!(
+        state.contains(&format!("links: {links} \n"))
+            || state.contains(&format!("links: {links} \r\n")),
+        "{name}: links other than {links}:\n{state}"
+    );
+    for line in expected {
+        assert!(state.contains(line), "{name}: no {line:?} in:\n{state}");
+    }
+    assert!(
+        state.contains("verify: 0 "),
+        "{name}: hostnet-verify found drift:\n{state}"
+    );
+    state.to_string()
+}
+
 #[test]
 fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_out_the_rest() {
     let cache = guest();
@@ -195,9 +261,10 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
         "http://repo.example.com/hostnet\"",
         "http://10.20.0.80/hostnet\"",
     );
+    let vlans = "[vlans.mgmt52]\nid = 52\nsubnet = \"10.20.52.0/24\"\ngateway = \"10.20.52.1\"\ndns = [\"10.20.0.53\", \"10.20.0.54\"]\n\n[vlans.mgmt53]\nid = 53\nsubnet = \"10.20.53.0/24\"\ngateway = \"10.20.53.1\"\ndns = [\"10.20.0.53\", \"10.20.0.54\"]\n";
     std::fs::write(
         &site,
-        format!("{text}\n[defaults.rollout]\nprobe-timeout = 3\n"),
+        format!("{vlans}\n{text}\n[defaults.rollout]\nprobe-timeout = 3\n"),
     )
     .unwrap();
 
@@ -207,13 +274,13 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
         &fleet,
         &payload,
         "v2-bad-gateway",
-        "address = \"10.20.51.41\"\ngateway = \"10.20.51.254\"",
+        "vlan = \"mgmt52\"\naddress = \"10.20.52.41\"",
     );
     render_version(
         &fleet,
         &payload,
         "v3-good",
-        "address = \"10.20.51.42\"\n[docker]\nextra-flags = [\"--debug\"]",
+        "vlan = \"mgmt53\"\naddress = \"10.20.53.42\"\n[docker]\nextra-flags = [\"--debug\"]",
     );
     render_version(
         &fleet,
@@ -238,54 +305,74 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
     let repodata = payload.join("www/hostnet/repodata");
     std::fs::create_dir_all(&repodata).unwrap();
     std::fs::write(repodata.join("repomd.xml"), "<repomd/>\n").unwrap();
-    std::fs::copy(
-        repo_root().join("tools/hostnet-apply"),
-        payload.join("hostnet-apply"),
-    )
-    .unwrap();
+    for tool in ["hostnet-apply", "hostnet-verify"] {
+        std::fs::copy(repo_root().join("tools").join(tool), payload.join(tool)).unwrap();
+    }
     std::fs::write(payload.join("network-restart"), NETWORK_RESTART).unwrap();
     std::fs::write(payload.join("run.sh"), SCENARIOS).unwrap();
     run_ok("chmod", &["-R", "a+rX", payload.to_str().unwrap()]);
     let console = boot(&cache, &payload);
     let log = section(&console, "log").0;
 
-    let (running, _) = section(&console, "v1-running");
-    assert!(running.contains("address: 10.20.51.21/24"), "{running}");
-    assert!(
-        running.contains("default via 10.20.51.1 dev bond0.51"),
-        "{running}"
+    let v1_links = "bond0 bond0.136 bond0.51 docker0 enp2s0f0 enp2s0f1";
+    let v3_links = "bond0 bond0.136 bond0.53 docker0 enp2s0f0 enp2s0f1";
+    let docker0 = "address: docker0 172.20.56.17/24";
+    assert_state(
+        &console,
+        "v1-running",
+        v1_links,
+        &[
+            "address: bond0.51 10.20.51.21/24",
+            "route: default via 10.20.51.1 dev bond0.51",
+            docker0,
+        ],
     );
 
-    // The wrong gateway: exit 1, the previous files (the new route file gone) and addresses back.
+    // Management moved to VLAN 52, whose gateway does not answer: exit 1, the previous files (the
+    // new route file gone), devices, addresses and routes back, and no trace of VLAN 52.
     let (report, status) = section(&console, "bad-apply");
     assert_eq!(status, 1, "{report}");
     assert!(
-        report.contains("probe FAILED: gateway 10.20.51.254 does not answer on bond0.51"),
+        report.contains("probe FAILED: gateway 10.20.52.1 does not answer on bond0.52"),
         "{report}"
     );
     assert!(report.contains("checkpoint: the configuration saved before the package install"));
+    assert!(
+        report
+            .contains("deleting bond0.52, which the configuration put in effect does not describe"),
+        "{report}"
+    );
     let (files, status) = section(&console, "bad-files");
     assert_eq!(status, 0, "{files}");
-    let (state, _) = section(&console, "bad-state");
-    assert!(state.contains("address: 10.20.51.21/24"), "{state}");
-    assert!(
-        state.contains("default via 10.20.51.1 dev bond0.51"),
-        "{state}"
+    let state = assert_state(
+        &console,
+        "bad-state",
+        v1_links,
+        &[
+            "address: bond0.51 10.20.51.21/24",
+            "route: default via 10.20.51.1 dev bond0.51",
+            docker0,
+        ],
     );
+    assert!(!state.contains("10.20.52."), "{state}");
     let (status_report, _) = section(&console, "bad-status");
     assert!(
         status_report.contains("the last change was rolled-back"),
         "{status_report}"
     );
+    // A plain network restart leaves docker0 its address.
+    assert_state(&console, "restarted", v1_links, &[docker0]);
 
-    // The confirmed change: every probe passed, and it outlived its 15 s window.
+    // The confirmed change to VLAN 53: every probe passed, it outlived its 15 s window, and the
+    // VLAN it no longer uses is gone.
     let (report, status) = section(&console, "good-apply");
     assert_eq!(status, 0, "{report}");
     for probe in [
-        "probe passed: gateway 10.20.51.1 answers on bond0.51",
+        "probe passed: gateway 10.20.53.1 answers on bond0.53",
         "probe passed: DNS server 10.20.0.53 answers",
         "probe passed: DNS server 10.20.0.54 answers",
         "probe passed: http://10.20.0.80/hostnet/repodata/repomd.xml answers",
+        "deleting bond0.51, which the configuration put in effect does not describe",
     ] {
         assert!(report.contains(probe), "{probe:?} in:\n{report}");
     }
@@ -297,8 +384,17 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
     assert_eq!(section(&console, "good-confirm").1, 0);
     let (files, status) = section(&console, "good-files");
     assert_eq!(status, 0, "{files}");
-    let (state, _) = section(&console, "good-state");
-    assert!(state.contains("address: 10.20.51.42/24"), "{state}");
+    let state = assert_state(
+        &console,
+        "good-state",
+        v3_links,
+        &[
+            "address: bond0.53 10.20.53.42/24",
+            "route: default via 10.20.53.1 dev bond0.53",
+            docker0,
+        ],
+    );
+    assert!(!state.contains("10.20.51."), "{state}");
 
     // Nobody confirms: a second apply is refused meanwhile, and the timer restores version 3,
     // the file %post moved aside included.
@@ -307,18 +403,23 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
     let (refusal, status) = section(&console, "late-again");
     assert_eq!(status, 2, "{refusal}");
     assert!(refusal.contains("is pending"), "{refusal}");
+    let pending = section(&console, "late-pending").0;
     assert!(
-        section(&console, "late-pending")
-            .0
-            .contains("address: 10.20.51.43/24")
+        pending.contains("address: bond0.51 10.20.51.43/24"),
+        "{pending}"
     );
     let (status_report, _) = section(&console, "late-status");
     assert!(
         status_report.contains("the last change was rolled-back"),
         "{status_report}\n{log}"
     );
-    let (state, _) = section(&console, "late-state");
-    assert!(state.contains("address: 10.20.51.42/24"), "{state}");
+    let state = assert_state(
+        &console,
+        "late-state",
+        v3_links,
+        &["address: bond0.53 10.20.53.42/24", docker0],
+    );
+    assert!(!state.contains("10.20.51."), "{state}");
     assert!(console.contains("legacy0 is back"), "{console}");
     assert_eq!(section(&console, "aside"), ("", 0));
     let (files, status) = section(&console, "late-files");
@@ -343,9 +444,14 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
             .contains("the last change was confirmed")
     );
     assert!(
-        section(&console, "auto-state")
-            .0
-            .contains("address: 10.20.51.43/24")
+        report.contains("warning: no ifcfg file describes bond0.53; left as they are"),
+        "{report}"
+    );
+    assert_state(
+        &console,
+        "auto-state",
+        v1_links,
+        &["address: bond0.51 10.20.51.43/24", docker0],
     );
     assert_eq!(
         log.matches("rolled back: the checkpointed files are in place")
