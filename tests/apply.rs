@@ -73,6 +73,7 @@ apply_sysctl() {
     for file in /etc/sysctl.d/*.conf; do [ -f "$file" ] && sysctl -q -p "$file" > /dev/null 2>&1; done
     return 0
 }
+[ ! -e /tmp/slow-restart ] || sleep 4
 echo 0 > /proc/sys/net/ipv4/ip_forward
 for step in down_port down_vlan down_bridge down_bond down_nic; do
     each "$step" || echo "network stop: $step failed" >&2
@@ -86,12 +87,49 @@ apply_sysctl
 [ ! -e /tmp/one-interface-fails ] || exit 1
 "#;
 
+/// procps' `sysctl -q [-e] -p FILE...` and `-w KEY=VALUE`, as CentOS 7's reads sysctl.d (the guest's
+/// busybox sysctl takes no `-e` and cannot write a dotted interface name): `key = value` lines, `#`
+/// and `;` comments, dots separating levels and a `/` in a name standing for a dot; with `-e`, an
+/// unknown key is no error.
+const SYSCTL: &str = r#"#!/bin/bash
+files=() ignore=no status=0
+write() {
+    local key=${1%%=*} value=${1#*=} path= part
+    key=${key//[[:space:]]/}; value=${value#"${value%%[![:space:]]*}"}; value=${value%"${value##*[![:space:]]}"}
+    IFS=. read -r -a parts <<< "$key"
+    for part in "${parts[@]}"; do path=${path:+$path/}${part//\//.}; done
+    if [ -w "/proc/sys/$path" ]; then
+        echo "$value" > "/proc/sys/$path" || status=1
+    elif [ "$ignore" = no ]; then
+        echo "sysctl: cannot stat /proc/sys/$path" >&2; status=1
+    fi
+}
+while [ $# -gt 0 ]; do
+    case $1 in
+        -q) ;;
+        -e) ignore=yes ;;
+        -p) files+=("$2"); shift ;;
+        -w) write "$2"; shift ;;
+        *) write "$1" ;;
+    esac
+    shift
+done
+for file in "${files[@]}"; do
+    while IFS= read -r line || [ -n "$line" ]; do
+        case $line in ''|'#'*|';'*) continue ;; esac
+        write "$line"
+    done < "$file"
+done
+exit "$status"
+"#;
+
 /// The guest's job: the switch, version 1 installed and running, then one scenario per change.
 const SCENARIOS: &str = r#"
 exec 2>&1
 mkdir -p /etc/sysconfig/network-scripts /usr/sbin /var/log /var/lib /usr/share
 cp /test/hostnet-apply /usr/sbin/hostnet-apply
-chmod 0755 /usr/sbin/hostnet-apply /test/network-restart
+cp /test/sysctl /usr/sbin/sysctl
+chmod 0755 /usr/sbin/hostnet-apply /usr/sbin/sysctl /test/network-restart
 
 ip netns add switch
 ip link add enp2s0f0 type veth peer name port0 netns switch
@@ -167,6 +205,8 @@ run bad-files same_files v1
 run restarted show
 run bad-state show
 run bad-status /usr/sbin/hostnet-apply --status
+# The key the failed version added has its value from before.
+run bad-sysctl cat /proc/sys/net/ipv4/tcp_keepalive_time
 
 # A good change, confirmed: it stays after the rollback window has passed.
 install_version v3-good
@@ -207,6 +247,37 @@ touch /tmp/one-interface-fails
 run auto-apply /usr/sbin/hostnet-apply --network-command /test/network-restart --auto-confirm
 run auto-status /usr/sbin/hostnet-apply --status
 run auto-state show
+
+# The operator's session drops (SIGHUP to the whole process group) in the middle of the network
+# restart: the apply goes on, probes and confirms.
+install_version v3-good
+touch /tmp/slow-restart
+setsid /usr/sbin/hostnet-apply --network-command /test/network-restart --auto-confirm > /tmp/hup.out 2>&1 &
+hup_pid=$!
+sleep 2
+kill -HUP -- "-$hup_pid" 2>/dev/null || kill -HUP "$hup_pid"
+wait "$hup_pid"
+hup_status=$?
+echo "BEGIN hup-apply"; cat /tmp/hup.out; echo "END hup-apply status=$hup_status"
+rm -f /tmp/slow-restart
+run hup-state show
+
+# A checkpoint without its manifest cannot say which files it holds: the rollback refuses and
+# deletes nothing.
+install_version v4-unconfirmed
+run damaged-apply /usr/sbin/hostnet-apply --network-command /test/network-restart --rollback-after 300
+rm /var/lib/hostnet/apply/checkpoint/manifest
+run damaged-rollback /usr/sbin/hostnet-apply --rollback
+run damaged-files same_files v4-unconfirmed
+run damaged-confirm /usr/sbin/hostnet-apply --confirm
+
+# A full /var/lib/hostnet: the apply refuses before anything changes.
+install_version v3-good
+mkdir -p /tmp/full && mount -t tmpfs -o size=16k tmpfs /var/lib/hostnet/apply
+dd if=/dev/zero of=/var/lib/hostnet/apply/filler bs=1k count=64 2>/dev/null
+run full-apply /usr/sbin/hostnet-apply --network-command /test/network-restart
+run full-state show
+umount /var/lib/hostnet/apply
 run log cat /var/log/hostnet-apply.log
 cat /tmp/timeline
 "#;
@@ -274,7 +345,7 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
         &fleet,
         &payload,
         "v2-bad-gateway",
-        "vlan = \"mgmt52\"\naddress = \"10.20.52.41\"",
+        "vlan = \"mgmt52\"\naddress = \"10.20.52.41\"\n[sysctl]\n\"net.ipv4.tcp_keepalive_time\" = 600",
     );
     render_version(
         &fleet,
@@ -309,6 +380,7 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
         std::fs::copy(repo_root().join("tools").join(tool), payload.join(tool)).unwrap();
     }
     std::fs::write(payload.join("network-restart"), NETWORK_RESTART).unwrap();
+    std::fs::write(payload.join("sysctl"), SYSCTL).unwrap();
     std::fs::write(payload.join("run.sh"), SCENARIOS).unwrap();
     run_ok("chmod", &["-R", "a+rX", payload.to_str().unwrap()]);
     let console = boot(&cache, &payload);
@@ -459,4 +531,40 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
         2,
         "{log}"
     );
+
+    // The rollback put back the sysctl value of the key the failed version added.
+    assert_eq!(section(&console, "bad-sysctl").0, "7200");
+
+    // SIGHUP in the middle of the network restart: the apply went on to its confirmation.
+    let (report, status) = section(&console, "hup-apply");
+    assert_eq!(status, 0, "{report}");
+    assert!(report.contains("confirmed: the change stays"), "{report}");
+    assert_state(
+        &console,
+        "hup-state",
+        v3_links,
+        &["address: bond0.53 10.20.53.42/24", docker0],
+    );
+
+    // A damaged checkpoint: the rollback refuses and deletes nothing.
+    let (report, status) = section(&console, "damaged-rollback");
+    assert_eq!(status, 1, "{report}");
+    assert!(report.contains("rollback refused"), "{report}");
+    let (files, status) = section(&console, "damaged-files");
+    assert_eq!(status, 0, "{files}");
+    assert_eq!(section(&console, "damaged-confirm").1, 0);
+
+    // A full state directory: refused before anything changed. The devices are those that ran
+    // (the installed files, not in effect, are what hostnet-verify compares with).
+    let (report, status) = section(&console, "full-apply");
+    assert_eq!(status, 2, "{report}");
+    assert!(report.contains("nothing was changed"), "{report}");
+    let (state, _) = section(&console, "full-state");
+    for line in [
+        &format!("links: {v1_links} "),
+        "address: bond0.51 10.20.51.43/24",
+        docker0,
+    ] {
+        assert!(state.contains(line), "no {line:?} in:\n{state}");
+    }
 }

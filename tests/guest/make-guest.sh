@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Makes a small qemu guest for the tests that need real bond, VLAN and bridge devices (this
 # machine's kernel has none): Debian's own kernel package, unpacked (not installed), and an
-# initramfs tree of busybox, bash, iproute2, socat, curl and the bonding, 8021q, bridge, dummy and veth
+# initramfs tree of busybox, bash, iproute2, socat, curl, flock, timeout and the bonding, 8021q, bridge, dummy and veth
 # modules.
 # Usage: make-guest.sh CACHE_DIR. Idempotent: a complete CACHE_DIR is left as it is.
 set -euo pipefail
 cache=$1
 # Bumped whenever the tree below changes, so that an older cache is rebuilt.
-format=3
+format=4
 [ "$(cat "$cache/complete" 2>/dev/null)" = "$format" ] && exit 0
 rm -rf "$cache" "$cache.partial"
 mkdir -p "$cache.partial/debs" "$cache.partial/root"
@@ -28,7 +28,8 @@ for module in net/tls/tls.ko net/llc/llc.ko net/802/stp.ko net/802/garp.ko net/8
 done
 cp /bin/busybox "$root/bin/busybox"
 # Dynamic binaries with the libraries they load.
-for binary in /usr/bin/bash /usr/sbin/ip /usr/bin/socat /usr/bin/curl; do
+# util-linux's flock and coreutils' timeout, as EL7 has them (hostnet-apply's lock and bounds).
+for binary in /usr/bin/bash /usr/sbin/ip /usr/bin/socat /usr/bin/curl /usr/bin/flock /usr/bin/timeout; do
     cp "$binary" "$root/bin/"
     for library in $(ldd "$binary" | awk '/=>/ {print $3} !/=>/ && $1 ~ /^\// {print $1}'); do
         mkdir -p "$root$(dirname "$library")"
