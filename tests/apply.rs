@@ -278,6 +278,21 @@ dd if=/dev/zero of=/var/lib/hostnet/apply/filler bs=1k count=64 2>/dev/null
 run full-apply /usr/sbin/hostnet-apply --network-command /test/network-restart
 run full-state show
 umount /var/lib/hostnet/apply
+
+# A reboot while a change is pending: the timer dies with the boot, and at the next boot (a boot id
+# of its own, the one fact of a reboot the script reads) hostnet-apply-boot.service's
+# `hostnet-apply --boot` puts the checkpoint's files back before the network starts.
+install_version v1
+run reboot-apply /usr/sbin/hostnet-apply --network-command /test/network-restart --rollback-after 600
+pkill -f -- --timer-wait
+for device in $(ls /sys/class/net); do
+    case $device in lo|enp2s0f0|enp2s0f1|bonding_masters) ;; *) ip link del "$device" 2>/dev/null ;; esac
+done
+echo "a-later-boot" > /tmp/later-boot-id
+run reboot-boot env HOSTNET_BOOT_ID_FILE=/tmp/later-boot-id /usr/sbin/hostnet-apply --boot
+/test/network-restart
+run reboot-state show
+run reboot-status /usr/sbin/hostnet-apply --status
 run log cat /var/log/hostnet-apply.log
 cat /tmp/timeline
 "#;
@@ -560,11 +575,32 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
     assert_eq!(status, 2, "{report}");
     assert!(report.contains("nothing was changed"), "{report}");
     let (state, _) = section(&console, "full-state");
+    let full_state = state.to_string();
     for line in [
         &format!("links: {v1_links} "),
         "address: bond0.51 10.20.51.43/24",
         docker0,
     ] {
-        assert!(state.contains(line), "no {line:?} in:\n{state}");
+        assert!(full_state.contains(line), "no {line:?} in:\n{full_state}");
     }
+
+    // A reboot while pending: rolled back at boot to the configuration from before the change.
+    assert_eq!(section(&console, "reboot-apply").1, 0);
+    let (report, status) = section(&console, "reboot-boot");
+    assert_eq!(status, 0, "{report}");
+    assert!(
+        report.contains("boot: rolling back the change left unconfirmed by a reboot"),
+        "{report}"
+    );
+    assert_state(
+        &console,
+        "reboot-state",
+        v1_links,
+        &["address: bond0.51 10.20.51.43/24", docker0],
+    );
+    assert!(
+        section(&console, "reboot-status")
+            .0
+            .contains("the last change was rolled-back")
+    );
 }

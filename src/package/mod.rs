@@ -38,9 +38,11 @@ fn wrap(text: &str, width: usize) -> String {
 pub const TOOLS_PACKAGE: &str = "hostnet-tools";
 const VERIFY_SCRIPT: &str = include_str!("../../tools/hostnet-verify");
 pub const VERIFY_PATH: &str = "/usr/sbin/hostnet-verify";
-/// On erase, hostnet-apply's state goes with it (the host package, which requires the tools, is
-/// erased first and takes its own part). Its log stays, as logs do.
-const TOOLS_POSTUN: &str = "if [ \"$1\" -eq 0 ]; then\n    rm -rf /var/lib/hostnet/apply\n    rmdir /var/lib/hostnet 2>/dev/null\nfi\nexit 0\n";
+/// The boot-time rollback of a change a reboot left unconfirmed, enabled by the tools' %post.
+const BOOT_UNIT: &str = include_str!("../../tools/hostnet-apply-boot.service");
+pub const BOOT_UNIT_PATH: &str = "/usr/lib/systemd/system/hostnet-apply-boot.service";
+const TOOLS_POST: &str = include_str!("../../tools/tools-post.sh");
+const TOOLS_POSTUN: &str = include_str!("../../tools/tools-postun.sh");
 const APPLY_SCRIPT: &str = include_str!("../../tools/hostnet-apply");
 pub const APPLY_PATH: &str = "/usr/sbin/hostnet-apply";
 
@@ -244,9 +246,15 @@ installed hostnet host package expects (/usr/share/hostnet/expected-state) and n
                         mode: 0o755,
                         content: VERIFY_SCRIPT.into(),
                     },
+                    RenderedFile {
+                        path: BOOT_UNIT_PATH.into(),
+                        mode: 0o644,
+                        content: BOOT_UNIT.into(),
+                    },
                 ],
                 directories: Vec::new(),
                 scriptlets: crate::render::Scriptlets {
+                    post: TOOLS_POST.into(),
                     postun: TOOLS_POSTUN.into(),
                     ..Default::default()
                 },
