@@ -194,11 +194,7 @@ proptest! {
     /// files that bash, sysctl, systemd and the boot loaders read as the definition says.
     #[test]
     fn what_check_accepts_is_read_by_each_consumer_as_defined(host in hostile_host()) {
-        let fleet = Fleet::example();
-        fleet.write("fuzzed.toml", &host);
-        let (_, diagnostics, checked) =
-            hostnet::load_fleet(&fleet.hosts(), hostnet::validate::HostDefinitions::Keep);
-        let Some(checked) = checked.filter(|_| !diagnostics.has_errors()) else {
+        let Some((_, checked)) = accepted(&host) else {
             return Ok(());
         };
         let host = checked.host("fuzzed").expect("the fuzzed host is in the fleet");
@@ -225,11 +221,7 @@ proptest! {
     /// `network` lines carry the bond, slaves, options, VLAN, address and name as defined.
     #[test]
     fn kickstarts_of_what_check_accepts_are_read_by_pykickstart_as_defined(host in hostile_host()) {
-        let fleet = Fleet::example();
-        fleet.write("fuzzed.toml", &host);
-        let (_, diagnostics, checked) =
-            hostnet::load_fleet(&fleet.hosts(), hostnet::validate::HostDefinitions::Keep);
-        let Some(checked) = checked.filter(|_| !diagnostics.has_errors()) else {
+        let Some((fleet, checked)) = accepted(&host) else {
             return Ok(());
         };
         let host = checked.host("fuzzed").expect("the fuzzed host is in the fleet");
@@ -254,6 +246,16 @@ proptest! {
         prop_assert_eq!(text(&device["ip"]), host.management.address.addr().to_string());
         prop_assert_eq!(text(&read[1]["hostname"]), host.fqdn.as_str());
     }
+}
+
+/// The example fleet with `host` as `fuzzed.toml`, and its checked model if `check` accepts it.
+fn accepted(host: &str) -> Option<(Fleet, hostnet::model::Fleet)> {
+    let fleet = Fleet::example();
+    fleet.write("fuzzed.toml", host);
+    let (_, diagnostics, checked) =
+        hostnet::load_fleet(&fleet.hosts(), hostnet::validate::HostDefinitions::Keep);
+    let checked = checked.filter(|_| !diagnostics.has_errors())?;
+    Some((fleet, checked))
 }
 
 /// The host's GRUB entry passes `grub-script-check` (GRUB's own parser), and its `linuxefi` line

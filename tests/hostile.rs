@@ -15,8 +15,9 @@ use common::hostile::{
 use common::{Fleet, hostnet_key, stderr, stdout};
 
 /// Runs hostnet in `fleet` with `env`, killed by coreutils' `timeout` if it has not ended after
-/// `bound` (a bound on a hang, far above what the command needs: not a measurement).
-fn run_bounded(fleet: &Fleet, args: &[&str], env: &[(&str, &str)], bound: Duration) -> Output {
+/// five minutes (a bound on a hang, far above what any command here needs: not a measurement).
+fn run_bounded(fleet: &Fleet, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let bound = Duration::from_secs(300);
     let mut command = Command::new("timeout");
     command
         .args(["--signal=KILL", &bound.as_secs().to_string()])
@@ -38,6 +39,14 @@ fn run_bounded(fleet: &Fleet, args: &[&str], env: &[(&str, &str)], bound: Durati
     output
 }
 
+/// `plan --previous previous` with `env`, which must fail: its error output.
+fn plan_fails(fleet: &Fleet, previous: &str, env: &[(&str, &str)]) -> String {
+    let output = run_bounded(fleet, &["plan", "--previous", previous], env);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    err
+}
+
 #[test]
 fn a_stalled_server_fails_within_the_time_set_and_is_named() {
     let server = HostileServer::start(|_| Reply::Stall);
@@ -53,7 +62,6 @@ fn a_stalled_server_fails_within_the_time_set_and_is_named() {
             &server.url(),
         ],
         &[("HOSTNET_HTTP_TIMEOUT", "3")],
-        Duration::from_secs(60),
     );
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
@@ -74,7 +82,6 @@ fn a_stalled_server_fails_within_the_time_set_and_is_named() {
         &fleet,
         &["plan", "--previous", &server.url()],
         &[("HOSTNET_HTTP_TIMEOUT", "soon")],
-        Duration::from_secs(60),
     );
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -98,14 +105,7 @@ fn an_answer_past_its_size_limit_is_refused_while_it_streams_naming_the_url_and_
     // Never announced: a chunked body without end, refused once past the limit.
     let endless = HostileServer::start(|_| Reply::Endless);
     for server in [&announced, &endless] {
-        let output = run_bounded(
-            &fleet,
-            &["plan", "--previous", &server.url()],
-            &[],
-            Duration::from_secs(120),
-        );
-        let err = stderr(&output);
-        assert_eq!(output.status.code(), Some(1), "{err}");
+        let err = plan_fails(&fleet, &server.url(), &[]);
         assert!(
             err.contains(&format!(
                 "GET {}/repodata/repomd.xml: larger than 4 MiB, the limit for repomd.xml",
@@ -125,14 +125,11 @@ fn an_answer_past_its_size_limit_is_refused_while_it_streams_naming_the_url_and_
     let repo = work.path().join("repo");
     std::fs::create_dir_all(repo.join("repodata")).unwrap();
     std::fs::write(repo.join("repodata/repomd.xml"), vec![b' '; 2 << 20]).unwrap();
-    let output = run_bounded(
+    let err = plan_fails(
         &fleet,
-        &["plan", "--previous", repo.to_str().unwrap()],
+        repo.to_str().unwrap(),
         &[("HOSTNET_MAX_REPOMD_MIB", "1")],
-        Duration::from_secs(60),
     );
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(
         err.contains("repodata/repomd.xml: larger than 1 MiB, the limit for repomd.xml"),
         "{err}"
@@ -147,14 +144,11 @@ fn a_compression_bomb_stops_at_the_unpacked_limit() {
     // 64 MiB of spaces, some 64 KB compressed: inflated only to the limit set.
     let bomb = gzip(&vec![b' '; 64 << 20]);
     let href = write_repository(&repo, b"", Some(bomb));
-    let output = run_bounded(
+    let err = plan_fails(
         &fleet,
-        &["plan", "--previous", repo.to_str().unwrap()],
+        repo.to_str().unwrap(),
         &[("HOSTNET_MAX_UNPACKED_METADATA_MIB", "8")],
-        Duration::from_secs(60),
     );
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!(
             "{href}: larger than 8 MiB, the limit for a metadata file once decompressed; if it is genuine, raise it with HOSTNET_MAX_UNPACKED_METADATA_MIB=<MiB>"
@@ -192,7 +186,6 @@ fn the_signature_is_checked_before_any_metadata_is_read() {
             &server.url(),
         ],
         &[],
-        Duration::from_secs(120),
     );
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
@@ -245,7 +238,6 @@ fn control_characters_from_metadata_never_reach_the_terminal() {
                 &previous,
             ],
             &[],
-            Duration::from_secs(120),
         );
         assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
         assert_no_control_sequences("plan's output", &plan.stdout);
@@ -264,7 +256,6 @@ fn control_characters_from_metadata_never_reach_the_terminal() {
                 "json",
             ],
             &[],
-            Duration::from_secs(120),
         );
         assert_no_control_sequences("plan's JSON", &json.stdout);
         let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
@@ -290,7 +281,6 @@ fn control_characters_from_metadata_never_reach_the_terminal() {
                 &previous,
             ],
             &[],
-            Duration::from_secs(300),
         );
         assert_no_control_sequences("build's output", &build.stdout);
         assert_no_control_sequences("build's errors", &build.stderr);
@@ -307,14 +297,7 @@ fn a_repository_file_that_is_a_device_is_refused() {
     let href = write_repository(&repo, b"", None);
     std::fs::remove_file(repo.join(&href)).unwrap();
     std::os::unix::fs::symlink("/dev/zero", repo.join(&href)).unwrap();
-    let output = run_bounded(
-        &fleet,
-        &["plan", "--previous", repo.to_str().unwrap()],
-        &[],
-        Duration::from_secs(60),
-    );
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
+    let err = plan_fails(&fleet, repo.to_str().unwrap(), &[]);
     assert!(
         err.contains(&format!("{href}: cannot read: not a regular file")),
         "{err}"
