@@ -247,6 +247,7 @@ touch /tmp/one-interface-fails
 run auto-apply /usr/sbin/hostnet-apply --network-command /test/network-restart --auto-confirm
 run auto-status /usr/sbin/hostnet-apply --status
 run auto-state show
+rm -f /tmp/one-interface-fails
 
 # The operator's session drops (SIGHUP to the whole process group) in the middle of the network
 # restart: the apply goes on, probes and confirms.
@@ -278,6 +279,24 @@ dd if=/dev/zero of=/var/lib/hostnet/apply/filler bs=1k count=64 2>/dev/null
 run full-apply /usr/sbin/hostnet-apply --network-command /test/network-restart
 run full-state show
 umount /var/lib/hostnet/apply
+
+# Two applies at once: the second waits for the lock, finds the first one's change pending and is
+# refused. Then a package installed while that change is pending: once the change is confirmed, the
+# new package's failed apply goes back to it, not to its own files.
+install_version v3-good
+touch /tmp/slow-restart
+/usr/sbin/hostnet-apply --network-command /test/network-restart --rollback-after 300 > /tmp/first.out 2>&1 &
+first_pid=$!
+sleep 1
+run second-apply /usr/sbin/hostnet-apply --network-command /test/network-restart
+wait "$first_pid"
+first_status=$?
+echo "BEGIN first-apply"; cat /tmp/first.out; echo "END first-apply status=$first_status"
+rm -f /tmp/slow-restart
+install_version v2-bad-gateway
+run pending-confirm /usr/sbin/hostnet-apply --confirm
+run after-pending-apply /usr/sbin/hostnet-apply --network-command /test/network-restart
+run after-pending-state show
 
 # A reboot while a change is pending: the timer dies with the boot, and at the next boot (a boot id
 # of its own, the one fact of a reboot the script reads) hostnet-apply-boot.service's
@@ -540,10 +559,11 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
         v1_links,
         &["address: bond0.51 10.20.51.43/24", docker0],
     );
+    // The wrong gateway, the timer, and the package installed while a change was pending.
     assert_eq!(
         log.matches("rolled back: the checkpointed files are in place")
             .count(),
-        2,
+        3,
         "{log}"
     );
 
@@ -584,6 +604,22 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
         assert!(full_state.contains(line), "no {line:?} in:\n{full_state}");
     }
 
+    // Two at once: the second waited and was refused; the first went on.
+    let (report, status) = section(&console, "second-apply");
+    assert_eq!(status, 2, "{report}");
+    assert!(report.contains("is pending"), "{report}");
+    assert_eq!(section(&console, "first-apply").1, 0);
+    // Installed while pending, then confirmed: the failed apply of the new package goes back to
+    // the confirmed change.
+    assert_eq!(section(&console, "pending-confirm").1, 0);
+    assert_eq!(section(&console, "after-pending-apply").1, 1);
+    assert_state(
+        &console,
+        "after-pending-state",
+        v3_links,
+        &["address: bond0.53 10.20.53.42/24", docker0],
+    );
+
     // A reboot while pending: rolled back at boot to the configuration from before the change.
     assert_eq!(section(&console, "reboot-apply").1, 0);
     let (report, status) = section(&console, "reboot-boot");
@@ -595,8 +631,8 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
     assert_state(
         &console,
         "reboot-state",
-        v1_links,
-        &["address: bond0.51 10.20.51.43/24", docker0],
+        v3_links,
+        &["address: bond0.53 10.20.53.42/24", docker0],
     );
     assert!(
         section(&console, "reboot-status")
