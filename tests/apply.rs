@@ -168,13 +168,13 @@ same_files() {
     done
     return $status
 }
-# The devices, addresses and routes, and what hostnet-verify says of the network part of the
-# expected state (the guest's busybox sysctl cannot write dotted interface names, and no dockerd runs).
+# The devices, addresses and routes, and what hostnet-verify says of the expected state but dockerd
+# (none runs in the guest).
 show() {
     echo "links: $(ls /sys/class/net | grep -v -e '^lo$' -e '^bonding_masters$' | sort | tr '\n' ' ')"
     ip -4 -o addr show | while read -r n d f a rest; do [ "$d" = lo ] || echo "address: $d $a"; done
     ip -4 route show | while read -r line; do echo "route: $line"; done
-    grep -v -e '^dockerd' -e '^sysctl' /usr/share/hostnet/expected-state > /tmp/network-state
+    grep -v '^dockerd' /usr/share/hostnet/expected-state > /tmp/network-state
     /bin/bash /test/hostnet-verify --state /tmp/network-state > /tmp/verify.out 2>&1
     echo "verify: $? $(tail -n 1 /tmp/verify.out)"
     grep -v '^hostnet-verify' /tmp/verify.out
@@ -318,11 +318,26 @@ cat /tmp/timeline
 
 /// The example's dockerhost-01 rendered with `management` in place of its `[management]` address.
 fn render_version(fleet: &Fleet, payload: &Path, name: &str, management: &str) {
+    render_version_with(fleet, payload, name, management, "");
+}
+
+/// As [`render_version`], with `containers` added to the host's `[containers]`.
+fn render_version_with(
+    fleet: &Fleet,
+    payload: &Path,
+    name: &str,
+    management: &str,
+    containers: &str,
+) {
     let host_file = fleet.hosts().join("dockerhost-01.toml");
     let original = std::fs::read_to_string(&host_file).unwrap();
     let address = "address = \"10.20.51.21\"";
-    assert!(original.contains(address));
-    std::fs::write(&host_file, original.replace(address, management)).unwrap();
+    let slice = "slice = \"172.20.56.16/28\"";
+    assert!(original.contains(address) && original.contains(slice));
+    let changed = original
+        .replace(address, management)
+        .replace(slice, &format!("{slice}\n{containers}"));
+    std::fs::write(&host_file, changed).unwrap();
     let rendered = fleet.dir.path().join(format!("rendered-{name}"));
     let output = fleet.run(&[
         "render",
@@ -375,11 +390,13 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
 
     let payload = fleet.dir.path().join("payload");
     render_version(&fleet, &payload, "v1", "address = \"10.20.51.21\"");
-    render_version(
+    // A new VLAN and a new bridge, both to go with the rollback.
+    render_version_with(
         &fleet,
         &payload,
         "v2-bad-gateway",
         "vlan = \"mgmt52\"\naddress = \"10.20.52.41\"\n[sysctl]\n\"net.ipv4.tcp_keepalive_time\" = 600",
+        "bridge = \"br-apps\"",
     );
     render_version(
         &fleet,
@@ -443,11 +460,14 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
         "{report}"
     );
     assert!(report.contains("checkpoint: the configuration saved before the package install"));
-    assert!(
-        report
-            .contains("deleting bond0.52, which the configuration put in effect does not describe"),
-        "{report}"
-    );
+    for device in ["bond0.52", "br-apps"] {
+        assert!(
+            report.contains(&format!(
+                "deleting {device}, which the configuration put in effect does not describe"
+            )),
+            "{report}"
+        );
+    }
     let (files, status) = section(&console, "bad-files");
     assert_eq!(status, 0, "{files}");
     let state = assert_state(
