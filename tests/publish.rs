@@ -641,3 +641,50 @@ fn publish_follows_no_link_inside_the_target_and_sweeps_its_temporaries() {
     );
     assert_consistent(&hostnet::repository::Location::Directory(target));
 }
+
+/// Over WebDAV (nginx's dav module): a stale lock collection is broken by a MOVE to the breaker's
+/// own name, then deleted, and the publish goes on; a live one is kept.
+#[test]
+fn a_stale_lock_is_broken_over_webdav_and_a_live_one_kept() {
+    let nginx = Nginx::start(false);
+    let work = tempfile::tempdir().unwrap();
+    let (key, _) = hostnet_key(work.path(), "webdav-lock");
+    let fleet = Fleet::example();
+    let out = work.path().join("out");
+    assert!(build(&fleet, Some(&key), &out, EPOCH).status.success());
+    let target = nginx.url("repo");
+    let lock = nginx.root().join("repo/.hostnet-lock");
+    std::fs::create_dir_all(&lock).unwrap();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let owner = |pid: u32| {
+        format!(
+            "{{\"host\":\"{}\",\"pid\":{pid},\"since\":{},\"token\":\"t{pid}\"}}",
+            hostname.trim(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        )
+    };
+    // A live publisher: this test process.
+    std::fs::write(lock.join("owner"), owner(std::process::id())).unwrap();
+    let refused = publish(&out.join("repo"), &target, &[], false);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(lock.join("owner").exists());
+    // A publisher that died here.
+    std::fs::write(lock.join("owner"), owner(u32::MAX - 1)).unwrap();
+    let output = publish(&out.join("repo"), &target, &[], false);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("breaking the lock"),
+        "{}",
+        stderr(&output)
+    );
+    let left: Vec<String> = std::fs::read_dir(nginx.root().join("repo"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".hostnet-lock"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_consistent(&hostnet::repository::Location::Url(target));
+}
