@@ -61,8 +61,7 @@ demo:
 
 install: build
 	install -D -m 0755 $(HOSTNET) $(DESTDIR)/usr/local/bin/hostnet
-	install -d $(DESTDIR)/usr/local/share/man/man1
-	$(HOSTNET) man > $(DESTDIR)/usr/local/share/man/man1/hostnet.1
+	$(HOSTNET) man --out-dir $(DESTDIR)/usr/local/share/man/man1
 	install -d $(DESTDIR)/usr/local/share/bash-completion/completions
 	$(HOSTNET) completions bash > $(DESTDIR)/usr/local/share/bash-completion/completions/hostnet
 

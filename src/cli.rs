@@ -266,8 +266,12 @@ any, comes from --passphrase-file or $HOSTNET_KEY_PASSPHRASE, never from the com
         shell: clap_complete::Shell,
     },
 
-    /// Print hostnet's man page (roff)
-    Man,
+    /// Print hostnet's man page (roff), or write it and one page per subcommand into a directory
+    Man {
+        /// Write hostnet.1 and hostnet-<subcommand>.1 (which hostnet.1 refers to) into DIR
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<std::path::PathBuf>,
+    },
 }
 
 /// RSA sizes EL7 verifies and hostnet accepts.

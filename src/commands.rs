@@ -171,7 +171,7 @@ pub fn run(cli: &Cli) -> CommandResult {
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { .. }
-        | Command::Man
+        | Command::Man { .. }
         | Command::Keygen { .. }
         | Command::Check { .. }
         | Command::Render { .. }

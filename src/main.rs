@@ -15,13 +15,18 @@ fn main() -> ExitCode {
             clap_complete::generate(*shell, &mut Cli::command(), "hostnet", &mut script);
             to_stdout(&script)
         }
-        Command::Man => {
+        Command::Man { out_dir: None } => {
             let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command())
                 .render(&mut page)
                 .map_err(Into::into)
                 .and_then(|()| to_stdout(&page))
         }
+        // hostnet.1 refers to hostnet-<subcommand>(1): every page it names is written with it.
+        Command::Man { out_dir: Some(dir) } => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| format!("{}: {e}", dir.display()).into()),
         _ => hostnet::commands::run(&cli),
     };
     result.unwrap_or_else(|err| {

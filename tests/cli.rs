@@ -44,6 +44,25 @@ fn man_page_and_completions_come_from_the_cli_definition() {
             "{subcommand} missing from the man page"
         );
     }
+    // Every page hostnet.1 refers to is written beside it.
+    let pages = tempfile::tempdir().unwrap();
+    let dir = pages.path().join("man1");
+    let output = hostnet(&root, &["man", "--out-dir", dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let top = std::fs::read_to_string(dir.join("hostnet.1")).unwrap();
+    let mut referred = 0;
+    for reference in top.split("hostnet\\-").skip(1) {
+        let name: String = reference
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        assert!(
+            dir.join(format!("hostnet-{name}.1")).is_file(),
+            "hostnet.1 refers to hostnet-{name}(1), which was not written"
+        );
+        referred += 1;
+    }
+    assert!(referred >= 8, "{top}");
     for shell in ["bash", "zsh", "fish"] {
         let completion = hostnet(&root, &["completions", shell]);
         assert!(completion.status.success());
