@@ -1,0 +1,365 @@
+//! Where a publish writes: a directory (confined: no link followed inside it) or a WebDAV
+//! collection, behind one `Target` interface.
+
+use std::path::PathBuf;
+
+use super::lock::{LockOwner, broken_lock_name};
+use super::{JOURNAL, LOCK_DIR, PublishError, TOP_FILES, UPLOAD_SUFFIX};
+use crate::http::{self, REPOMD_LIMIT, SizeLimit};
+use crate::repository::Location;
+
+/// Where packages and metadata go: a directory or a WebDAV collection.
+pub(super) trait Target {
+    fn describe(&self, relative: &str) -> String;
+    /// The file, read up to `limit`; `None` when it does not exist.
+    fn get(&self, relative: &str, limit: SizeLimit) -> Result<Option<Vec<u8>>, PublishError>;
+    /// Writes the file whole under a temporary name and moves it into place.
+    fn put(&self, relative: &str, bytes: &[u8]) -> Result<(), PublishError>;
+    fn delete(&self, relative: &str) -> Result<(), PublishError>;
+    /// Creates the lock directory; `false` if it exists.
+    fn create_lock(&self) -> Result<bool, PublishError>;
+    fn remove_lock(&self) -> Result<(), PublishError>;
+    /// Breaks the lock judged stale (its owner `stale`, or none): moved to a name of this
+    /// publisher's own, in one rename or MOVE that only one breaker can win, then deleted. A lock
+    /// that turns out to have another owner by then (a publisher took it meanwhile) is put back.
+    fn break_lock(&self, token: &str, stale: Option<&LockOwner>) -> Result<(), PublishError>;
+    fn location(&self) -> Location;
+    /// Removes what an interrupted publish left under temporary names, where the target can be
+    /// listed; returns what it removed.
+    fn sweep_temporaries(&self) -> Result<Vec<String>, PublishError> {
+        Ok(Vec::new())
+    }
+}
+
+pub(super) struct DirectoryTarget {
+    pub(super) root: PathBuf,
+}
+
+impl DirectoryTarget {
+    /// The path of `relative` under the root, once no part of it below the root is a symbolic
+    /// link: a link there (`Packages -> /`) would make publish write, read or delete wherever it
+    /// points. The root itself may be a link; it is the operator's choice of target.
+    fn confined(&self, relative: &str) -> Result<PathBuf, PublishError> {
+        let mut path = self.root.clone();
+        let mut missing = false;
+        for part in relative.split('/').filter(|p| !p.is_empty()) {
+            path.push(part);
+            if missing {
+                continue;
+            }
+            match std::fs::symlink_metadata(&path) {
+                Ok(metadata) if metadata.file_type().is_symlink() => {
+                    let points_to = std::fs::read_link(&path)
+                        .map(|t| t.display().to_string())
+                        .unwrap_or_default();
+                    return Err(PublishError::Refused(format!(
+                        "{}: is a symbolic link (to {}); publish writes only inside {} and follows no link there. Replace the link with the directory or file itself, or publish to the directory it points to",
+                        crate::terminal::printable(&path.display().to_string()),
+                        crate::terminal::printable(&points_to),
+                        crate::terminal::printable(&self.root.display().to_string()),
+                    )));
+                }
+                Ok(_) => {}
+                // Nothing below a missing part exists either.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing = true,
+                Err(e) => return Err(self.io(relative)(e)),
+            }
+        }
+        Ok(path)
+    }
+
+    fn io(&self, relative: &str) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
+        let what = self.describe(relative);
+        move |e| PublishError::Target {
+            what,
+            detail: e.to_string(),
+        }
+    }
+}
+
+impl Target for DirectoryTarget {
+    fn describe(&self, relative: &str) -> String {
+        self.root.join(relative).display().to_string()
+    }
+
+    fn get(&self, relative: &str, limit: SizeLimit) -> Result<Option<Vec<u8>>, PublishError> {
+        self.confined(relative)?;
+        Ok(self.location().fetch(relative, limit)?)
+    }
+
+    fn put(&self, relative: &str, bytes: &[u8]) -> Result<(), PublishError> {
+        use std::io::Write as _;
+        let path = self.confined(relative)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(self.io(relative))?;
+        }
+        let temporary = PathBuf::from(format!("{}{UPLOAD_SUFFIX}", path.display()));
+        // Never through whatever already has the temporary's name: a link planted there would
+        // make the write land where it points.
+        match std::fs::remove_file(&temporary) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.io(relative)(e)),
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)
+            .map_err(self.io(relative))?;
+        file.write_all(bytes).map_err(self.io(relative))?;
+        file.sync_all().map_err(self.io(relative))?;
+        drop(file);
+        std::fs::set_permissions(
+            &temporary,
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .map_err(self.io(relative))?;
+        std::fs::rename(&temporary, &path).map_err(self.io(relative))
+    }
+
+    fn delete(&self, relative: &str) -> Result<(), PublishError> {
+        match std::fs::remove_file(self.confined(relative)?) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io(relative)(e)),
+        }
+    }
+
+    fn create_lock(&self) -> Result<bool, PublishError> {
+        if self.root.exists() && !self.root.is_dir() {
+            return Err(PublishError::Refused(format!(
+                "{}: is not a directory; publish to the directory the web server serves the repository from",
+                self.root.display()
+            )));
+        }
+        std::fs::create_dir_all(&self.root).map_err(self.io(""))?;
+        for entry in ["Packages", "repodata", JOURNAL, TOP_FILES[0], TOP_FILES[1]] {
+            self.confined(entry)?;
+        }
+        match std::fs::create_dir(self.confined(LOCK_DIR)?) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(self.io(LOCK_DIR)(e)),
+        }
+    }
+
+    fn remove_lock(&self) -> Result<(), PublishError> {
+        match std::fs::remove_dir_all(self.confined(LOCK_DIR)?) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io(LOCK_DIR)(e)),
+        }
+    }
+
+    fn break_lock(&self, token: &str, stale: Option<&LockOwner>) -> Result<(), PublishError> {
+        let broken_name = broken_lock_name(token);
+        let broken = self.confined(&broken_name)?;
+        match std::fs::rename(self.confined(LOCK_DIR)?, &broken) {
+            Ok(()) => {}
+            // Another breaker won, or its owner released it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.io(LOCK_DIR)(e)),
+        }
+        let moved: Option<LockOwner> = self
+            .get(&format!("{broken_name}/owner"), REPOMD_LIMIT)?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        if moved.as_ref() != stale {
+            // Taken meanwhile: give it back unless yet another lock is in place.
+            let _ = std::fs::rename(&broken, self.confined(LOCK_DIR)?);
+        }
+        match std::fs::remove_dir_all(&broken) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io(&broken_name)(e)),
+        }
+    }
+
+    fn location(&self) -> Location {
+        Location::Directory(self.root.clone())
+    }
+
+    /// Removes the temporaries a publish killed mid-upload left (`*.hostnet-upload`) where
+    /// publish writes: the root, `Packages/` and `repodata/`.
+    fn sweep_temporaries(&self) -> Result<Vec<String>, PublishError> {
+        let mut swept = Vec::new();
+        for folder in ["", "Packages", "repodata"] {
+            let dir = self.confined(folder)?;
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.io(folder)(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(self.io(folder))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !name.ends_with(UPLOAD_SUFFIX) {
+                    continue;
+                }
+                let relative = if folder.is_empty() {
+                    name
+                } else {
+                    format!("{folder}/{name}")
+                };
+                // A link is removed, never followed; a directory of that name is not ours.
+                if entry.file_type().map_err(self.io(&relative))?.is_dir() {
+                    continue;
+                }
+                std::fs::remove_file(entry.path()).map_err(self.io(&relative))?;
+                swept.push(relative);
+            }
+        }
+        Ok(swept)
+    }
+}
+
+struct WebDavTarget {
+    base: String,
+    client: http::Client,
+}
+
+impl WebDavTarget {
+    fn url(&self, relative: &str) -> String {
+        format!("{}/{relative}", self.base)
+    }
+
+    fn failed(&self, method: &str, relative: &str, status: u16) -> PublishError {
+        PublishError::Target {
+            what: format!("{method} {}", self.url(relative)),
+            detail: http::describe_status(status),
+        }
+    }
+
+    /// MKCOL every collection above `relative` (nginx creates them with `create_full_put_path`,
+    /// Artifactory and Nexus on their own; MKCOL of an existing one answers 405, which is fine).
+    fn make_parents(&self, relative: &str) -> Result<(), PublishError> {
+        let mut path = String::new();
+        let parts: Vec<&str> = relative.split('/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            path.push_str(part);
+            path.push('/');
+            let answer = self
+                .client
+                .request("MKCOL", &self.url(&path), &[], None, REPOMD_LIMIT)?;
+            if !matches!(answer.status, 200..=299 | 301 | 405) {
+                return Err(self.failed("MKCOL", &path, answer.status));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Target for WebDavTarget {
+    fn describe(&self, relative: &str) -> String {
+        self.url(relative)
+    }
+
+    fn get(&self, relative: &str, limit: SizeLimit) -> Result<Option<Vec<u8>>, PublishError> {
+        Ok(self.client.get(&self.url(relative), limit)?)
+    }
+
+    fn put(&self, relative: &str, bytes: &[u8]) -> Result<(), PublishError> {
+        let temporary = format!("{relative}{UPLOAD_SUFFIX}");
+        let mut answer =
+            self.client
+                .request("PUT", &self.url(&temporary), &[], Some(bytes), REPOMD_LIMIT)?;
+        if answer.status == 409 {
+            self.make_parents(relative)?;
+            answer = self.client.request(
+                "PUT",
+                &self.url(&temporary),
+                &[],
+                Some(bytes),
+                REPOMD_LIMIT,
+            )?;
+        }
+        if !(200..=299).contains(&answer.status) {
+            return Err(self.failed("PUT", &temporary, answer.status));
+        }
+        let destination = self.url(relative);
+        let answer = self.client.request(
+            "MOVE",
+            &self.url(&temporary),
+            &[("Destination", &destination), ("Overwrite", "T")],
+            None,
+            REPOMD_LIMIT,
+        )?;
+        if !(200..=299).contains(&answer.status) {
+            return Err(self.failed("MOVE", &temporary, answer.status));
+        }
+        Ok(())
+    }
+
+    fn delete(&self, relative: &str) -> Result<(), PublishError> {
+        let answer = self
+            .client
+            .request("DELETE", &self.url(relative), &[], None, REPOMD_LIMIT)?;
+        match answer.status {
+            200..=299 | 404 | 410 => Ok(()),
+            status => Err(self.failed("DELETE", relative, status)),
+        }
+    }
+
+    fn create_lock(&self) -> Result<bool, PublishError> {
+        let path = format!("{LOCK_DIR}/");
+        let answer = self
+            .client
+            .request("MKCOL", &self.url(&path), &[], None, REPOMD_LIMIT)?;
+        match answer.status {
+            200..=299 => Ok(true),
+            405 => Ok(false),
+            status => Err(self.failed("MKCOL", &path, status)),
+        }
+    }
+
+    fn remove_lock(&self) -> Result<(), PublishError> {
+        self.delete(&format!("{LOCK_DIR}/"))
+    }
+
+    fn break_lock(&self, token: &str, stale: Option<&LockOwner>) -> Result<(), PublishError> {
+        let broken_name = format!("{}/", broken_lock_name(token));
+        let destination = self.url(&broken_name);
+        let answer = self.client.request(
+            "MOVE",
+            &self.url(&format!("{LOCK_DIR}/")),
+            &[("Destination", &destination), ("Overwrite", "F")],
+            None,
+            REPOMD_LIMIT,
+        )?;
+        match answer.status {
+            200..=299 => {}
+            // Another breaker won, or its owner released it.
+            404 | 409 | 412 => return Ok(()),
+            // A server without MOVE: deleting is all there is.
+            405 | 501 => return self.remove_lock(),
+            status => return Err(self.failed("MOVE", LOCK_DIR, status)),
+        }
+        let moved: Option<LockOwner> = self
+            .get(&format!("{broken_name}owner"), REPOMD_LIMIT)?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        if moved.as_ref() != stale {
+            let back = self.url(&format!("{LOCK_DIR}/"));
+            let _ = self.client.request(
+                "MOVE",
+                &destination,
+                &[("Destination", &back), ("Overwrite", "F")],
+                None,
+                REPOMD_LIMIT,
+            );
+        }
+        self.delete(&broken_name)
+    }
+
+    fn location(&self) -> Location {
+        Location::Url(self.base.clone())
+    }
+}
+
+pub(super) fn target_for(text: &str) -> Result<Box<dyn Target>, PublishError> {
+    Ok(match Location::parse(text) {
+        Location::Url(base) => Box::new(WebDavTarget {
+            client: http::Client::for_url(&base)?,
+            base,
+        }),
+        Location::Directory(root) => Box::new(DirectoryTarget { root }),
+    })
+}
