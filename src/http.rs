@@ -70,22 +70,8 @@ const ANSWER_LIMIT: u64 = 64 * 1024;
 impl SizeLimit {
     /// The limit in bytes: the environment's, else the default.
     pub fn bytes(&self) -> Result<u64, RepositoryError> {
-        let mib = match std::env::var(self.env) {
-            Ok(text) => text
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|&mib| mib > 0)
-                .ok_or_else(|| {
-                    RepositoryError::Setting(format!(
-                        "{}={:?} is not a size; give a whole number of MiB, such as {}",
-                        self.env,
-                        text,
-                        self.default_mib * 4
-                    ))
-                })?,
-            Err(_) => self.default_mib,
-        };
+        let example = format!("a whole number of MiB, such as {}", self.default_mib * 4);
+        let mib = positive_setting(self.env, "a size", &example)?.unwrap_or(self.default_mib);
         Ok(mib.saturating_mul(1024 * 1024))
     }
 
@@ -126,19 +112,25 @@ impl SizeLimit {
 
 /// How long a request may take in all, retries included.
 fn total_timeout() -> Result<Duration, RepositoryError> {
-    match std::env::var(TIMEOUT_ENV) {
-        Ok(text) => text
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|&seconds| seconds > 0)
-            .map(Duration::from_secs)
-            .ok_or_else(|| {
-                RepositoryError::Setting(format!(
-                    "{TIMEOUT_ENV}={text:?} is not a time; give whole seconds, such as 300"
-                ))
-            }),
-        Err(_) => Ok(DEFAULT_TIMEOUT),
+    let seconds = positive_setting(TIMEOUT_ENV, "a time", "whole seconds, such as 300")?;
+    Ok(seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs))
+}
+
+/// The positive whole number the environment variable `name` sets, if set; anything else is an
+/// error saying it is not `what` and to give `expected`.
+fn positive_setting(
+    name: &str,
+    what: &str,
+    expected: &str,
+) -> Result<Option<u64>, RepositoryError> {
+    let Ok(text) = std::env::var(name) else {
+        return Ok(None);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(number) if number > 0 => Ok(Some(number)),
+        _ => Err(RepositoryError::Setting(format!(
+            "{name}={text:?} is not {what}; give {expected}"
+        ))),
     }
 }
 
