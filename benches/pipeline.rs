@@ -854,9 +854,7 @@ fn main() {
     for &hosts in &check_sizes {
         let dir = WorkDir::new();
         write_fleet(dir.path(), hosts);
-        let (check_time, (_, diagnostics, fleet)) = best_of(3, || {
-            hostnet::load_fleet(dir.path(), hostnet::validate::HostDefinitions::Release)
-        });
+        let (check_time, (_, diagnostics, fleet)) = best_of(3, || hostnet::load_fleet(dir.path()));
         let fleet = fleet.unwrap_or_else(|| {
             panic!(
                 "synthetic fleet invalid: {:?}",

@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 defaults) and compiles each host's bonded, VLAN-bridged Docker network into the files CentOS 7 needs: \
 ifcfg files, sysctl and modules-load drop-ins, a dockerd systemd drop-in and package scriptlets.\n\n\
 Exit status: 0 on success, 1 when the definitions are invalid or an output cannot be written, \
-2 on a usage error (and for `plan`, when something would change).",
+2 for `plan` when something would change, 64 on a usage error.",
     after_help = "Start with `hostnet check`, then `hostnet show HOST` and `hostnet render HOST --out DIR`."
 )]
 pub struct Cli {
@@ -68,6 +68,9 @@ is valid (warnings allowed), 1 when any error is found."
         /// Treat warnings as errors
         #[arg(long)]
         deny_warnings: bool,
+        /// text (problems on stderr, as a compiler reports), or json (one document on stdout)
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
 
     /// Print a host's effective definition after inheritance, with where each value came from
@@ -76,6 +79,9 @@ is valid (warnings allowed), 1 when any error is found."
         definitions: HostsArg,
         /// Host name (the definition file's name without .toml)
         host: String,
+        /// text (annotated TOML), or json (each setting with its value and where it came from)
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
 
     /// Write hosts' files as they will be installed, plus the package scriptlets, for review
@@ -200,7 +206,7 @@ changes, 1 an error (a pipeline can gate on it)."
         /// What was published before, as for build
         #[arg(long, value_name = "REPO")]
         previous: Option<String>,
-        /// human, or json for machines
+        /// human (every diff), summary (a line a package), or json for machines
         #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
         format: PlanFormat,
         /// Template overrides, as for build
@@ -285,6 +291,61 @@ fn parse_key_bits(text: &str) -> Result<usize, String> {
 /// How `hostnet plan` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PlanFormat {
+    /// Per package its state, the settings that change, what must restart, and every diff.
     Human,
+    /// Per package one line: its state, versions, files and devices that change.
+    Summary,
     Json,
 }
+
+/// How `check` and `show` report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Appended to clap's bash completion: host names for `show`, `render` and `spec`, read from the
+/// definitions tree the command line names (`--hosts`), else $HOSTNET_HOSTS, else `hosts`. Only
+/// names a host may have (letters, digits, `.`, `_`, `-`) are offered: a file name is never
+/// expanded by the shell.
+pub const BASH_HOST_COMPLETION: &str = r#"
+_hostnet_host_names() {
+    local dir=${HOSTNET_HOSTS:-hosts} i file name
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case ${COMP_WORDS[i]} in
+            --hosts) dir=${COMP_WORDS[i+1]} ;;
+            --hosts=*) dir=${COMP_WORDS[i]#--hosts=} ;;
+        esac
+    done
+    [[ -d $dir ]] || return 0
+    while IFS= read -r file; do
+        name=${file##*/}
+        name=${name%.toml}
+        [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ && $name != site && $name != group ]] && printf '%s
+' "$name"
+    done < <(find "$dir" -name '.*' -prune -o -type f -name '*.toml' -print 2>/dev/null)
+}
+
+_hostnet_with_host_names() {
+    _hostnet "$@"
+    local cur=${COMP_WORDS[COMP_CWORD]} previous=${COMP_WORDS[COMP_CWORD-1]} i word command=
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        case $word in
+            --hosts) ((i++)) ;;
+            -*) ;;
+            *) command=$word; break ;;
+        esac
+    done
+    case $command in show | render | spec) ;; *) return 0 ;; esac
+    case $cur in -*) return 0 ;; esac
+    case $previous in --hosts | --out | -o | --templates | --previous | --version | --format) return 0 ;; esac
+    local name
+    while IFS= read -r name; do
+        [[ $name == "$cur"* ]] && COMPREPLY+=("$name")
+    done < <(_hostnet_host_names)
+}
+
+complete -F _hostnet_with_host_names -o nosort -o bashdefault -o default hostnet
+"#;

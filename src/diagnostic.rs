@@ -28,6 +28,19 @@ pub struct Diagnostic {
     pub message: String,
     /// For a problem in a site or group file that shows only in some hosts: those hosts.
     pub inherited_by: Vec<String>,
+    /// For a fleet rule's problem: the hosts it is about (both of a clashing pair), wherever
+    /// it is reported.
+    pub about_hosts: Vec<String>,
+}
+
+impl Diagnostic {
+    /// Whether this is about host `name`: reported in its file, in a value it inherits, or by a
+    /// fleet rule that names it.
+    pub fn concerns(&self, name: &str, file: crate::source::FileId) -> bool {
+        self.location.file == file
+            || self.inherited_by.iter().any(|host| host == name)
+            || self.about_hosts.iter().any(|host| host == name)
+    }
 }
 
 impl Diagnostic {
@@ -61,6 +74,20 @@ impl Diagnostics {
         self.push_inherited(severity, location, message, None);
     }
 
+    /// A fleet rule's error about `hosts`, reported at `location`.
+    pub fn error_about(&mut self, location: &Location, message: String, hosts: [&str; 2]) {
+        self.error_reports += 1;
+        let mut about_hosts: Vec<String> = hosts.map(String::from).into();
+        about_hosts.dedup();
+        self.items.push(Diagnostic {
+            severity: Severity::Error,
+            location: location.clone(),
+            message,
+            inherited_by: Vec::new(),
+            about_hosts,
+        });
+    }
+
     /// A problem found while checking `host` in a value it inherited: reported once, naming every
     /// host it shows in.
     pub fn push_inherited(
@@ -89,6 +116,7 @@ impl Diagnostics {
                 location: location.clone(),
                 message,
                 inherited_by: host.map(String::from).into_iter().collect(),
+                about_hosts: Vec::new(),
             }),
         }
     }
@@ -98,6 +126,10 @@ impl Diagnostics {
     pub fn append(&mut self, other: Diagnostics) {
         let error_reports = self.error_reports + other.error_reports;
         for item in other.items {
+            if !item.about_hosts.is_empty() {
+                self.items.push(item);
+                continue;
+            }
             if item.inherited_by.is_empty() {
                 self.push_inherited(item.severity, &item.location, item.message, None);
                 continue;
@@ -146,6 +178,29 @@ impl Diagnostics {
             ))
         });
         items
+    }
+
+    /// Each problem for machines (a CI annotation, an editor): where, how bad, what it says and
+    /// the hosts it concerns, in the order [`Diagnostics::render`] prints them.
+    pub fn to_json(&self, sources: &SourceMap) -> serde_json::Value {
+        let items: Vec<serde_json::Value> = self
+            .sorted()
+            .into_iter()
+            .map(|diagnostic| {
+                let location = &diagnostic.location;
+                let (line, column) = sources.line_col(location.file, location.span.start);
+                serde_json::json!({
+                    "severity": diagnostic.severity.to_string(),
+                    "path": sources.path(location.file).to_string_lossy(),
+                    "line": line,
+                    "column": column,
+                    "message": diagnostic.message,
+                    "inherited-by": diagnostic.inherited_by,
+                    "about-hosts": diagnostic.about_hosts,
+                })
+            })
+            .collect();
+        serde_json::Value::Array(items)
     }
 
     pub fn render(&self, sources: &SourceMap) -> String {

@@ -8,7 +8,17 @@
 use std::io::Read as _;
 use std::time::{Duration, Instant};
 
-use crate::repository::RepositoryError;
+/// Reading a file from a server or a directory went wrong: it could not be read, it is larger than
+/// allowed, or a limit set in the environment makes no sense.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{what}: cannot read: {detail}")]
+    Read { what: String, detail: String },
+    #[error("{what}: {detail}")]
+    TooLarge { what: String, detail: String },
+    #[error("{0}")]
+    Setting(String),
+}
 
 pub const USER_ENV: &str = "HOSTNET_REPO_USER";
 pub const PASSWORD_ENV: &str = "HOSTNET_REPO_PASSWORD";
@@ -69,15 +79,15 @@ const ANSWER_LIMIT: u64 = 64 * 1024;
 
 impl SizeLimit {
     /// The limit in bytes: the environment's, else the default.
-    pub fn bytes(&self) -> Result<u64, RepositoryError> {
+    pub fn bytes(&self) -> Result<u64, FetchError> {
         let example = format!("a whole number of MiB, such as {}", self.default_mib * 4);
         let mib = positive_setting(self.env, "a size", &example)?.unwrap_or(self.default_mib);
         Ok(mib.saturating_mul(1024 * 1024))
     }
 
     /// The error for `what`, found larger than `limit` bytes.
-    pub fn exceeded(&self, what: &str, limit: u64) -> RepositoryError {
-        RepositoryError::TooLarge {
+    pub fn exceeded(&self, what: &str, limit: u64) -> FetchError {
+        FetchError::TooLarge {
             what: what.to_string(),
             detail: format!(
                 "larger than {} MiB, the limit for {}; if it is genuine, raise it with {}=<MiB>",
@@ -89,17 +99,13 @@ impl SizeLimit {
     }
 
     /// All of `reader`, which is `what`, up to the limit.
-    pub fn read_all(
-        &self,
-        what: &str,
-        reader: impl std::io::Read,
-    ) -> Result<Vec<u8>, RepositoryError> {
+    pub fn read_all(&self, what: &str, reader: impl std::io::Read) -> Result<Vec<u8>, FetchError> {
         let limit = self.bytes()?;
         let mut bytes = Vec::new();
         reader
             .take(limit.saturating_add(1))
             .read_to_end(&mut bytes)
-            .map_err(|e| RepositoryError::Read {
+            .map_err(|e| FetchError::Read {
                 what: what.to_string(),
                 detail: e.to_string(),
             })?;
@@ -111,24 +117,20 @@ impl SizeLimit {
 }
 
 /// How long a request may take in all, retries included.
-fn total_timeout() -> Result<Duration, RepositoryError> {
+fn total_timeout() -> Result<Duration, FetchError> {
     let seconds = positive_setting(TIMEOUT_ENV, "a time", "whole seconds, such as 300")?;
     Ok(seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs))
 }
 
 /// The positive whole number the environment variable `name` sets, if set; anything else is an
 /// error saying it is not `what` and to give `expected`.
-fn positive_setting(
-    name: &str,
-    what: &str,
-    expected: &str,
-) -> Result<Option<u64>, RepositoryError> {
+fn positive_setting(name: &str, what: &str, expected: &str) -> Result<Option<u64>, FetchError> {
     let Ok(text) = std::env::var(name) else {
         return Ok(None);
     };
     match text.trim().parse::<u64>() {
         Ok(number) if number > 0 => Ok(Some(number)),
-        _ => Err(RepositoryError::Setting(format!(
+        _ => Err(FetchError::Setting(format!(
             "{name}={text:?} is not {what}; give {expected}"
         ))),
     }
@@ -148,7 +150,7 @@ pub struct Answer {
 
 impl Client {
     /// A client without credentials.
-    fn anonymous() -> Result<Client, RepositoryError> {
+    fn anonymous() -> Result<Client, FetchError> {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             // WebDAV's MKCOL and MOVE.
@@ -171,7 +173,7 @@ impl Client {
     }
 
     /// The client for `url`'s host, with its credentials.
-    pub fn for_url(url: &str) -> Result<Client, RepositoryError> {
+    pub fn for_url(url: &str) -> Result<Client, FetchError> {
         let mut client = Client::anonymous()?;
         client.credentials = credentials_for(url)?;
         Ok(client)
@@ -196,7 +198,7 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
         limit: SizeLimit,
-    ) -> Result<Answer, RepositoryError> {
+    ) -> Result<Answer, FetchError> {
         let started = Instant::now();
         let deadline = started + self.timeout;
         let what = format!("{method} {url}");
@@ -218,7 +220,7 @@ impl Client {
             }
             let request = builder
                 .body(body.map(<[u8]>::to_vec).unwrap_or_default())
-                .map_err(|e| RepositoryError::Read {
+                .map_err(|e| FetchError::Read {
                     what: url.to_string(),
                     detail: e.to_string(),
                 })?;
@@ -266,7 +268,7 @@ impl Client {
                     }
                 }
                 Err(e) => {
-                    return Err(RepositoryError::Read {
+                    return Err(FetchError::Read {
                         what,
                         detail: e.to_string(),
                     });
@@ -280,7 +282,7 @@ impl Client {
                     .map(|host| format!("{host}:{}", u.port_or_known_default().unwrap_or(0)))
             })
             .unwrap_or_else(|| url.to_string());
-        Err(RepositoryError::Read {
+        Err(FetchError::Read {
             what,
             detail: format!(
                 "{last_error}; gave up on the server {server} after {attempts} attempt(s) in {:.0} s ({TIMEOUT_ENV}=<seconds> allows more than {} s)",
@@ -291,12 +293,12 @@ impl Client {
     }
 
     /// The body at `url`, up to `limit`; `None` for 404.
-    pub fn get(&self, url: &str, limit: SizeLimit) -> Result<Option<Vec<u8>>, RepositoryError> {
+    pub fn get(&self, url: &str, limit: SizeLimit) -> Result<Option<Vec<u8>>, FetchError> {
         let answer = self.request("GET", url, &[], None, limit)?;
         match answer.status {
             200 => Ok(Some(answer.body)),
             404 | 410 => Ok(None),
-            status => Err(RepositoryError::Read {
+            status => Err(FetchError::Read {
                 what: url.to_string(),
                 detail: describe_status(status),
             }),
@@ -306,7 +308,7 @@ impl Client {
 
 enum BodyError {
     /// Too large: another attempt would read the same.
-    Fatal(RepositoryError),
+    Fatal(FetchError),
     /// Cut off or stalled: another attempt may get it whole.
     Retry(String),
 }
@@ -383,7 +385,7 @@ pub fn describe_status(status: u16) -> String {
 }
 
 /// User and password for `url`: the environment first, then the netrc file.
-fn credentials_for(url: &str) -> Result<Option<(String, String)>, RepositoryError> {
+fn credentials_for(url: &str) -> Result<Option<(String, String)>, FetchError> {
     if let (Ok(user), Ok(password)) = (std::env::var(USER_ENV), std::env::var(PASSWORD_ENV)) {
         return Ok(Some((user, password)));
     }
@@ -402,7 +404,7 @@ fn credentials_for(url: &str) -> Result<Option<(String, String)>, RepositoryErro
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(RepositoryError::Read {
+            return Err(FetchError::Read {
                 what: path.display().to_string(),
                 detail: e.to_string(),
             });

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod definition;
 pub mod diagnostic;
+pub mod digest;
 pub mod http;
 pub mod kickstart;
 pub mod memo;
@@ -34,33 +35,12 @@ use std::path::Path;
 
 use diagnostic::Diagnostics;
 
-/// Loads and checks a `hosts/` tree: the one entry point every command uses.
-pub fn load_fleet(
-    root: &Path,
-    host_definitions: validate::HostDefinitions,
-) -> (definition::Definitions, Diagnostics, Option<model::Fleet>) {
+/// Loads and checks a `hosts/` tree: the one entry point every command uses. The definitions
+/// are returned for the diagnostics' sources and for `show`.
+pub fn load_fleet(root: &Path) -> (definition::Definitions, Diagnostics, Option<model::Fleet>) {
     let mut diagnostics = Diagnostics::default();
-    let mut definitions = match host_definitions {
-        validate::HostDefinitions::Keep => definition::load(root, &mut diagnostics),
-        // Layered host by host as they are checked.
-        validate::HostDefinitions::Release => definition::read(root, &mut diagnostics),
-    };
-    let fleet = validate::check(&mut definitions, &mut diagnostics);
-    (definitions, diagnostics, fleet)
-}
-
-/// Reads and checks the definitions under `root`, keeping no host's model
-/// ([`validate::check_compact`]); the definitions are returned for [`validate::CompactFleet::model`].
-pub fn load_compact_fleet(
-    root: &Path,
-) -> (
-    definition::Definitions,
-    Diagnostics,
-    Option<validate::CompactFleet>,
-) {
-    let mut diagnostics = Diagnostics::default();
-    let mut definitions = definition::read(root, &mut diagnostics);
-    let fleet = validate::check_compact(&mut definitions, &mut diagnostics);
+    let definitions = definition::load(root, &mut diagnostics);
+    let fleet = validate::check(&definitions, &mut diagnostics);
     (definitions, diagnostics, fleet)
 }
 

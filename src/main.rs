@@ -1,34 +1,26 @@
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 
-use hostnet::cli::{Cli, Command};
+use hostnet::cli::Cli;
 
 fn main() -> ExitCode {
     hostnet::timing::start();
     keep_large_buffers_out_of_the_heap();
-    let cli = Cli::parse();
-    let result = match &cli.command {
-        // Completions and the man page come straight from the clap definition.
-        Command::Completions { shell } => {
-            let mut script = Vec::new();
-            clap_complete::generate(*shell, &mut Cli::command(), "hostnet", &mut script);
-            to_stdout(&script)
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print and succeed; a usage error says so with its own status,
+        // never plan's "something would change".
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() {
+                hostnet::commands::USAGE_ERROR
+            } else {
+                0
+            });
         }
-        Command::Man { out_dir: None } => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut page)
-                .map_err(Into::into)
-                .and_then(|()| to_stdout(&page))
-        }
-        // hostnet.1 refers to hostnet-<subcommand>(1): every page it names is written with it.
-        Command::Man { out_dir: Some(dir) } => std::fs::create_dir_all(dir)
-            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
-            .map(|()| ExitCode::SUCCESS)
-            .map_err(|e| format!("{}: {e}", dir.display()).into()),
-        _ => hostnet::commands::run(&cli),
     };
+    let result = hostnet::commands::run(&cli);
     result.unwrap_or_else(|err| {
         let message = err.to_string();
         if is_located(&message) {
@@ -38,11 +30,6 @@ fn main() -> ExitCode {
         }
         ExitCode::from(1)
     })
-}
-
-fn to_stdout(bytes: &[u8]) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    hostnet::commands::write_stdout(bytes)?;
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Whether a message already starts the way compilers report (`path:line:col: error: `), so that

@@ -144,7 +144,7 @@ impl InterfaceName {
         {
             return Err(format!(
                 "{name:?} contains {}; interface names here use only letters, digits, '-' and '_'",
-                crate::validate::values::describe_char(c)
+                crate::terminal::describe_char(c)
             ));
         }
         if name.starts_with('-') {

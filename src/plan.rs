@@ -10,12 +10,11 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::definition::Definitions;
+use crate::model::Fleet;
 use crate::package::PackageSpec;
 use crate::package::versions::{Current, KnownPackages, RELEASE, VersionError};
 use crate::render::{self, DOCKER_DROPIN_FILE, MODULES_LOAD_FILE, NETWORK_SCRIPTS, SYSCTL_FILE};
 use crate::templates::Templates;
-use crate::validate::CompactFleet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -23,8 +22,6 @@ pub enum PlanError {
     Render(#[from] render::RenderError),
     #[error(transparent)]
     Version(#[from] VersionError),
-    #[error(transparent)]
-    Recheck(#[from] crate::validate::RecheckDiffers),
     #[error("{file}: cannot read the published package: {source}")]
     Package {
         file: String,
@@ -111,18 +108,56 @@ impl Plan {
         crate::terminal::json_printable(&json).into_owned() + "\n"
     }
 
+    /// One line a package that changes (state, versions, what changes, what must restart), then
+    /// the totals: what a reviewer of a fleet-wide change reads first.
+    pub fn to_summary(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for host in self
+            .hosts
+            .iter()
+            .filter(|h| h.state != HostState::Unchanged)
+        {
+            let _ = write!(out, "{}: {}{}", host.package, host.state, host.versions());
+            let files: Vec<&str> = host.files.iter().map(|f| f.path.as_str()).collect();
+            let devices: Vec<&str> = host.devices.iter().map(|d| d.device.as_str()).collect();
+            match host.state {
+                HostState::New => {
+                    let _ = write!(out, "; {} files", files.len());
+                }
+                HostState::Changed => {
+                    let _ = write!(out, "; files: {}", files.join(", "));
+                    if !devices.is_empty() {
+                        let _ = write!(out, "; settings of: {}", devices.join(", "));
+                    }
+                    if !host.restarts.is_empty() {
+                        let _ = write!(out, "; restarts: {}", host.restarts.len());
+                    }
+                }
+                HostState::Retired | HostState::Unchanged => {}
+            }
+            out.push('\n');
+        }
+        out.push_str(&self.totals());
+        out
+    }
+
+    fn totals(&self) -> String {
+        format!(
+            "plan: {} new, {} changed, {} unchanged, {} retired\n",
+            self.count(HostState::New),
+            self.count(HostState::Changed),
+            self.count(HostState::Unchanged),
+            self.count(HostState::Retired)
+        )
+    }
+
     /// The report for a terminal or a merge request.
     pub fn to_human(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
         for host in &self.hosts {
-            let versions = match (&host.published, &host.planned) {
-                (Some(old), Some(new)) if old != new => format!(" ({old} -> {new})"),
-                (Some(old), _) => format!(" ({old})"),
-                (None, Some(new)) => format!(" ({new})"),
-                (None, None) => String::new(),
-            };
-            let _ = writeln!(out, "{}: {}{versions}", host.package, host.state);
+            let _ = writeln!(out, "{}: {}{}", host.package, host.state, host.versions());
             if host.state == HostState::Retired {
                 let _ = writeln!(
                     out,
@@ -152,34 +187,36 @@ impl Plan {
                 out.push_str(&file.diff);
             }
         }
-        let _ = writeln!(
-            out,
-            "plan: {} new, {} changed, {} unchanged, {} retired",
-            self.count(HostState::New),
-            self.count(HostState::Changed),
-            self.count(HostState::Unchanged),
-            self.count(HostState::Retired)
-        );
+        out.push_str(&self.totals());
         out
     }
 }
 
-/// The plan for `fleet` against what `known` holds; each host's model is made again (from
-/// `definitions`), planned and dropped, on every core.
+impl HostPlan {
+    /// ` (published -> planned)`, or the one version there is.
+    fn versions(&self) -> String {
+        match (&self.published, &self.planned) {
+            (Some(old), Some(new)) if old != new => format!(" ({old} -> {new})"),
+            (Some(old), _) => format!(" ({old})"),
+            (None, Some(new)) => format!(" ({new})"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// The plan for `fleet` against what `known` holds, each host planned on its own, on every core.
 pub fn plan(
-    fleet: &CompactFleet,
-    definitions: &Definitions,
+    fleet: &Fleet,
     templates: &Templates,
     known: &KnownPackages,
 ) -> Result<Plan, PlanError> {
-    let site = fleet.site();
+    let site = &fleet.site;
     let planned: Vec<Result<HostPlan, PlanError>> = fleet
         .hosts
         .par_iter()
-        .map(|checked| {
-            let host = fleet.model(definitions, checked)?;
-            let rendered = render::render_host(templates, &host)?;
-            plan_package(&PackageSpec::new(site, &host, rendered), known)
+        .map(|host| {
+            let rendered = render::render_host(templates, host)?;
+            plan_package(&PackageSpec::new(site, host, rendered), known)
         })
         .collect();
     // The first host's error in definition order, whichever thread met it first.

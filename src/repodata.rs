@@ -10,7 +10,7 @@ use quick_xml::events::BytesText;
 
 use rpm::{Dependency, DependencyFlags, PackageMetadata};
 
-use crate::output::sha256_hex;
+use crate::digest::{Sha256, sha256_hex};
 
 /// One package's elements in `primary`, `filelists` and `other`, each a `<package>` element
 /// without a final newline: computed once from the package file when it is built, or carried
@@ -44,9 +44,9 @@ impl PackageEntries {
 /// One compressed document as `repomd.xml` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataFile {
-    pub kind: String,
-    pub checksum: String,
-    pub open_checksum: String,
+    pub kind: Kind,
+    pub checksum: Sha256,
+    pub open_checksum: Sha256,
     pub size: u64,
     pub open_size: u64,
 }
@@ -54,12 +54,12 @@ pub struct DataFile {
 impl DataFile {
     /// `<checksum>-<kind>.xml.gz`, under `repodata/`.
     pub fn file_name(&self) -> String {
-        format!("{}-{}.xml.gz", self.checksum, self.kind)
+        format!("{}-{}.xml.gz", self.checksum, self.kind.name())
     }
 }
 
 /// The three metadata documents, in the order `repomd.xml` names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Primary,
     Filelists,
@@ -68,6 +68,11 @@ pub enum Kind {
 
 impl Kind {
     pub const ALL: [Kind; 3] = [Kind::Primary, Kind::Filelists, Kind::Other];
+
+    /// The kind `repomd.xml` names `name` (its `<data type=..>`), if it is one of the three.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -170,9 +175,9 @@ impl DocumentWriter {
         let compressed = encoder.finish()?;
         let file = compressed.inner.into_inner().map_err(|e| e.into_error())?;
         let data_file = DataFile {
-            kind: self.kind.name().to_string(),
-            checksum: hex::encode(sha2::Digest::finalize(compressed.hasher)),
-            open_checksum: hex::encode(sha2::Digest::finalize(self.hasher)),
+            kind: self.kind,
+            checksum: Sha256::from_bytes(sha2::Digest::finalize(compressed.hasher).into()),
+            open_checksum: Sha256::from_bytes(sha2::Digest::finalize(self.hasher).into()),
             size: compressed.size,
             open_size: self.open_size,
         };
@@ -209,7 +214,7 @@ pub fn repomd(files: &[DataFile], revision: u32) -> Vec<u8> {
         let _ = write!(
             repomd,
             "  <data type=\"{}\">\n    <checksum type=\"sha256\">{}</checksum>\n    <open-checksum type=\"sha256\">{}</open-checksum>\n    <location href=\"repodata/{}\"/>\n    <timestamp>{revision}</timestamp>\n    <size>{}</size>\n    <open-size>{}</open-size>\n  </data>\n",
-            file.kind,
+            file.kind.name(),
             file.checksum,
             file.open_checksum,
             file.file_name(),

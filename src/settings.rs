@@ -1,6 +1,6 @@
 //! Every setting a definition takes, once: its key, kind and default. Validation takes defaults
 //! from here, `hostnet show` its notes for settings left at their default, and tests check that the
-//! README's reference tables and the keys the definition parser accepts agree with it.
+//! reference's tables (docs/reference.md) and the keys the definition parser accepts agree with it.
 
 /// A setting's value when it is left out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub struct Setting {
 }
 
 impl Setting {
-    /// The default as the README's reference writes it: a value in backticks, or words.
+    /// The default as docs/reference.md writes it: a value in backticks, or words.
     pub fn default_text(&self) -> String {
         match self.default {
             Default::Value(value) => format!("`{value}`"),
@@ -455,11 +455,13 @@ mod tests {
     use super::*;
     use crate::definition::schema::{HostLayer, KickstartSection, SiteFile};
 
-    /// The rows (setting, default) of the README's reference table after `heading`.
-    fn readme_rows(heading: &str) -> Vec<(String, String)> {
-        let readme = include_str!("../README.md");
-        let start = readme.find(heading).expect("the README has the table");
-        readme[start..]
+    /// The rows (setting, default) of the reference's table after `heading`.
+    fn reference_rows(heading: &str) -> Vec<(String, String)> {
+        let reference = include_str!("../docs/reference.md");
+        let start = reference
+            .find(heading)
+            .expect("docs/reference.md has the table");
+        reference[start..]
             .lines()
             .skip_while(|line| !line.starts_with("| setting"))
             .skip(2)
@@ -482,10 +484,10 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_reference_lists_every_setting_with_its_default() {
-        assert_eq!(readme_rows("### Host settings"), ours(HOST));
-        assert_eq!(readme_rows("`[kickstart]`:"), ours(KICKSTART));
-        assert_eq!(readme_rows("The other site settings:"), ours(SITE));
+    fn the_reference_lists_every_setting_with_its_default() {
+        assert_eq!(reference_rows("### Host settings"), ours(HOST));
+        assert_eq!(reference_rows("`[kickstart]`:"), ours(KICKSTART));
+        assert_eq!(reference_rows("The other site settings:"), ours(SITE));
     }
 
     /// The keys serde accepts in a table, from the error for a key it does not.
@@ -531,7 +533,7 @@ mod tests {
                 "[{table}]"
             );
         }
-        // `root-password` is accepted only to be refused with advice (README, [kickstart]).
+        // `root-password` is accepted only to be refused with advice (docs/reference.md, [kickstart]).
         let mut kickstart = defined(KICKSTART, "");
         kickstart.push("root-password".into());
         kickstart.sort();

@@ -9,6 +9,15 @@ use crate::source::Location;
 struct Printer<'a> {
     definitions: &'a Definitions,
     out: String,
+    /// The same settings for machines: section, then key, each `{"value": .., "from": ..}`.
+    json: serde_json::Map<String, serde_json::Value>,
+    section: String,
+}
+
+/// A host's effective definition, as annotated TOML and as JSON.
+pub struct Effective {
+    pub text: String,
+    pub json: serde_json::Value,
 }
 
 impl Printer<'_> {
@@ -26,10 +35,37 @@ impl Printer<'_> {
         };
         let setting = format!("{key} = {value}");
         self.out.push_str(&format!("{setting:<48} # {origin}\n"));
+        // The value as TOML reads it (the text is TOML), the key as a TOML key.
+        let parsed = |text: &str| {
+            toml::from_str::<toml::Table>(&format!("v = {text}"))
+                .ok()
+                .and_then(|mut table| table.remove("v"))
+        };
+        let key = toml::from_str::<toml::Table>(&format!("{key} = 0"))
+            .ok()
+            .and_then(|table| table.keys().next().cloned())
+            .unwrap_or_else(|| key.to_string());
+        let entry = serde_json::json!({
+            "value": parsed(&value).map_or(serde_json::Value::String(value), |v| {
+                serde_json::to_value(v).unwrap_or_default()
+            }),
+            "from": origin,
+        });
+        let table = if self.section.is_empty() {
+            &mut self.json
+        } else {
+            self.json
+                .entry(self.section.clone())
+                .or_insert_with(|| serde_json::Value::Object(Default::default()))
+                .as_object_mut()
+                .expect("a section is an object")
+        };
+        table.insert(key, entry);
     }
 
     fn section(&mut self, name: &str) {
         self.out.push_str(&format!("\n[{name}]\n"));
+        self.section = name.to_string();
     }
 }
 
@@ -58,7 +94,7 @@ pub fn effective_definition(
     definitions: &Definitions,
     definition: &HostDefinition,
     host: &Host,
-) -> String {
+) -> Effective {
     let merged = &definition.merged;
     let chain: Vec<String> = definition
         .chain
@@ -72,7 +108,10 @@ pub fn effective_definition(
             host.name,
             chain.join(" -> ")
         ),
+        json: serde_json::Map::new(),
+        section: String::new(),
     };
+    let inherited = serde_json::json!(chain);
     p.line(
         "fqdn",
         quoted(&host.fqdn),
@@ -305,5 +344,10 @@ pub fn effective_definition(
             p.line(&quoted(key), quoted(value), &field, "");
         }
     }
-    p.out
+    let json = serde_json::json!({
+        "host": host.name,
+        "inherited": inherited,
+        "settings": p.json,
+    });
+    Effective { text: p.out, json }
 }

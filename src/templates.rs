@@ -88,7 +88,7 @@ fn refuse_control_characters(text: &str) -> Result<(), minijinja::Error> {
             minijinja::ErrorKind::InvalidOperation,
             format!(
                 "refusing to write {text:?}: it contains {}, which would break the line-based file",
-                crate::validate::values::describe_char(c)
+                crate::terminal::describe_char(c)
             ),
         )),
         None => Ok(()),
@@ -158,10 +158,10 @@ impl Templates {
     }
 
     /// A digest of every template's text, built-in or overridden: what rendering reads from them.
-    pub fn digest(&self) -> String {
+    pub fn digest(&self) -> crate::digest::Sha256 {
         let mut names: Vec<&String> = self.sources.keys().collect();
         names.sort();
-        crate::output::sha256_hex_of_parts(
+        crate::digest::Sha256::of_parts(
             names
                 .into_iter()
                 .flat_map(|name| [name.as_str(), self.sources[name].as_str()]),

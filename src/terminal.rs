@@ -80,6 +80,18 @@ macro_rules! tell {
     };
 }
 
+/// A character as a message names it: `a newline`, `the control character U+001B`, `'$'`.
+pub fn describe_char(c: char) -> String {
+    match c {
+        '\n' => "a newline".into(),
+        '\0' => "a NUL byte".into(),
+        '\t' => "a tab".into(),
+        ' ' => "a space".into(),
+        c if c.is_control() => format!("the control character U+{:04X}", c as u32),
+        c => format!("{c:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

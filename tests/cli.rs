@@ -90,7 +90,7 @@ fn man_page_and_completions_come_from_the_cli_definition() {
 fn a_missing_argument_says_every_way_to_give_it() {
     let fleet = common::Fleet::example();
     let build = fleet.run(&["build", "--out", "dist"]);
-    assert_eq!(build.status.code(), Some(2));
+    assert_eq!(build.status.code(), Some(64));
     let message = common::stderr(&build);
     for way in [
         "--key FILE",
@@ -103,7 +103,7 @@ fn a_missing_argument_says_every_way_to_give_it() {
     assert!(!fleet.dir.path().join("dist").exists());
 
     let render = fleet.run(&["render", "--out", "r"]);
-    assert_eq!(render.status.code(), Some(2));
+    assert_eq!(render.status.code(), Some(64));
     assert!(
         common::stderr(&render).contains("--all"),
         "{}",
@@ -265,4 +265,46 @@ fn timings_are_reported_only_when_asked_for() {
         phases.windows(2).all(|pair| pair[0].0 <= pair[1].0),
         "{timed}"
     );
+}
+
+/// Every environment variable hostnet reads (a `"HOSTNET_..."` literal in its source) has a row in
+/// the reference's environment table, and every row names one it reads: the table cannot drift.
+#[test]
+fn the_reference_lists_every_environment_variable() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut read = std::collections::BTreeSet::new();
+    for entry in walkdir::WalkDir::new(root.join("src")) {
+        let entry = entry.unwrap();
+        if entry.path().extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        for (at, _) in text.match_indices("\"HOSTNET_") {
+            let name: String = text[at + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .collect();
+            read.insert(name);
+        }
+    }
+    // The host package's %pre reads this one (a template, not Rust).
+    read.insert("HOSTNET_IGNORE_IDENTITY".into());
+    let reference = std::fs::read_to_string(root.join("docs/reference.md")).unwrap();
+    let table = &reference[reference.find("### Environment").expect("the table")..];
+    let documented: std::collections::BTreeSet<String> = table
+        .lines()
+        .skip(3)
+        .take_while(|line| line.starts_with('|'))
+        .flat_map(|line| {
+            let first = line.trim_matches('|').split(" | ").next().unwrap_or("");
+            first
+                .split(", ")
+                .map(|name| name.trim().trim_matches('`').to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|name| name.starts_with("HOSTNET_"))
+        .collect();
+    assert_eq!(read, documented);
+    let pre = std::fs::read_to_string(root.join("specs/pre.sh.j2")).unwrap();
+    assert!(pre.contains("HOSTNET_IGNORE_IDENTITY"));
 }

@@ -187,7 +187,7 @@ proptest! {
     fn definitions_loader_and_checker_never_panic(text in host_text()) {
         let fleet = Fleet::example();
         fleet.write("fuzzed.toml", &text);
-        let _ = hostnet::load_fleet(&fleet.hosts(), hostnet::validate::HostDefinitions::Keep);
+        let _ = hostnet::load_fleet(&fleet.hosts());
     }
 
     /// A host whose values come from a hostile alphabet: whatever `check` accepts renders into
@@ -252,8 +252,7 @@ proptest! {
 fn accepted(host: &str) -> Option<(Fleet, hostnet::model::Fleet)> {
     let fleet = Fleet::example();
     fleet.write("fuzzed.toml", host);
-    let (_, diagnostics, checked) =
-        hostnet::load_fleet(&fleet.hosts(), hostnet::validate::HostDefinitions::Keep);
+    let (_, diagnostics, checked) = hostnet::load_fleet(&fleet.hosts());
     let checked = checked.filter(|_| !diagnostics.has_errors())?;
     Some((fleet, checked))
 }
@@ -561,8 +560,7 @@ fn built_sample() -> &'static BuiltSample {
         let out = fleet.dir.path().join("out");
         let output = common::build(&fleet, None, &out, "1700000000");
         assert!(output.status.success(), "{}", common::stderr(&output));
-        let (_, _, checked) =
-            hostnet::load_fleet(&fleet.hosts(), hostnet::validate::HostDefinitions::Keep);
+        let (_, _, checked) = hostnet::load_fleet(&fleet.hosts());
         BuiltSample {
             index: std::fs::read(hostnet::build::repository_index_path(&out)).unwrap(),
             repomd: std::fs::read(out.join("repo/repodata/repomd.xml")).unwrap(),

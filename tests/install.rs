@@ -700,6 +700,11 @@ fn kickstart_post_gives_the_same_files_as_yum_install() {
             .read("etc/yum.repos.d/hostnet.repo")
             .contains("gpgcheck=1\ngpgkey=file:///srv/hostnet/RPM-GPG-KEY-hostnet")
     );
+    assert_eq!(
+        installed.read("etc/yum.repos.d/hostnet.repo"),
+        std::fs::read_to_string(out.join("repo/hostnet.repo")).unwrap(),
+        "the .repo file a build publishes is the one the kickstart writes"
+    );
     assert!(
         installed.installed("gpg-pubkey").is_some(),
         "the signing key is imported"
@@ -834,10 +839,7 @@ fn run_post_with_stubs(post: &str) -> (Root, Vec<Vec<String>>) {
 #[test]
 fn kickstart_post_passes_every_value_to_its_command_as_one_word() {
     assert_root();
-    let (_, diagnostics, fleet) = hostnet::load_fleet(
-        &common::example_fleet(),
-        hostnet::validate::HostDefinitions::Release,
-    );
+    let (_, diagnostics, fleet) = hostnet::load_fleet(&common::example_fleet());
     let fleet = fleet.unwrap_or_else(|| panic!("{diagnostics:?}"));
     let host = fleet.host("dockerhost-01").unwrap();
     let mut settings = fleet.site.kickstart.clone().unwrap();

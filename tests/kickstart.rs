@@ -66,7 +66,7 @@ fn dockerhost_01_kickstart_matches_the_golden_file() {
     assert!(text.contains("if ! yum -y install hostnet-dockerhost-01; then"));
     assert!(text.contains("%post --erroronfail"));
     assert!(text.contains(
-        "'gpgcheck=1' 'repo_gpgcheck=1' \\\n    gpgkey=http://repo.example.com/hostnet/RPM-GPG-KEY-hostnet > /etc/yum.repos.d/hostnet.repo\n"
+        "    repo_gpgcheck=1 \\\n    gpgkey=http://repo.example.com/hostnet/RPM-GPG-KEY-hostnet \\\n    > /etc/yum.repos.d/hostnet.repo\n"
     ));
 }
 
@@ -708,10 +708,7 @@ fn boot_entries_parse_in_grub_and_never_carry_what_boot_loaders_expand() {
     }
     assert_eq!(checked, 3);
 
-    let (_, diagnostics, fleet) = hostnet::load_fleet(
-        &common::example_fleet(),
-        hostnet::validate::HostDefinitions::Release,
-    );
+    let (_, diagnostics, fleet) = hostnet::load_fleet(&common::example_fleet());
     let fleet = fleet.unwrap_or_else(|| panic!("{diagnostics:?}"));
     let host = fleet.host("dockerhost-01").unwrap();
     let kickstart = fleet.site.kickstart.clone().unwrap();

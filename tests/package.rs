@@ -1265,7 +1265,7 @@ fn unsigned_builds_need_the_flag_and_say_so() {
         .unwrap();
     assert_eq!(
         output.status.code(),
-        Some(2),
+        Some(64),
         "no key and no --unsigned is a usage error"
     );
     assert!(

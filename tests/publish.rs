@@ -71,7 +71,7 @@ fn assert_consistent(location: &hostnet::repository::Location) -> usize {
             .unwrap()
             .unwrap_or_else(|| panic!("{} is listed but missing", package.location));
         assert_eq!(
-            hostnet::output::sha256_hex(&bytes),
+            hostnet::digest::sha256_hex(&bytes),
             package.pkgid,
             "{}",
             package.location

@@ -29,20 +29,10 @@ pub struct Definitions {
     pub sources: SourceMap,
     /// `None` when the site file is missing or does not parse (already reported).
     pub site: Option<(FileId, SiteFile)>,
-    /// The hosts' definitions, once layered ([`load`], or [`read`] then [`Definitions::layer`]).
+    /// The hosts' definitions, layered over the site and their groups, in file order.
     pub hosts: Vec<HostDefinition>,
-    /// The host files read but not yet layered, in file order.
-    unlayered: Vec<HostFile>,
     /// Group files by folder, outer folders first.
     groups: Vec<(PathBuf, Option<(FileId, HostLayer)>)>,
-}
-
-/// A host's file, read but not yet layered over the site and its groups.
-#[derive(Debug, Clone)]
-pub struct HostFile {
-    name: String,
-    path: PathBuf,
-    id: FileId,
 }
 
 /// One host's settings after inheritance.
@@ -60,55 +50,39 @@ pub struct HostDefinition {
 /// Loads every definition under `root`, reporting unreadable or malformed files into `diagnostics`.
 /// Hosts whose site or group file is broken are left out: their problems would only echo that one.
 pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
-    let mut definitions = read(root, diagnostics);
-    definitions.layer_all(diagnostics);
+    let (mut definitions, host_files) = read(root, diagnostics);
+    // Per host, spread over the cores, then reported in file order as one pass would.
+    let layered: Vec<(Option<HostDefinition>, Diagnostics)> = host_files
+        .par_iter()
+        .map(|(name, path, id)| {
+            let mut found = Diagnostics::default();
+            let site = definitions
+                .site
+                .as_ref()
+                .map(|(site_id, site)| (*site_id, site));
+            let host = layer_host(
+                &definitions.sources,
+                site,
+                &definitions.groups,
+                (name.clone(), path, *id),
+                &mut found,
+            );
+            (host, found)
+        })
+        .collect();
+    for (host, found) in layered {
+        diagnostics.append(found);
+        definitions.hosts.extend(host);
+    }
     definitions
 }
 
-impl Definitions {
-    /// Layers every host file not yet layered into [`Definitions::hosts`]: per host, spread over
-    /// the cores, then reported in file order as one pass would.
-    pub fn layer_all(&mut self, diagnostics: &mut Diagnostics) {
-        let host_files = self.take_unlayered();
-        let layered = self.layer_each(&host_files);
-        self.hosts.reserve_exact(layered.len());
-        for (host, found) in layered {
-            diagnostics.append(found);
-            self.hosts.extend(host);
-        }
-    }
-
-    /// Each of `files` layered ([`Definitions::layer`]), spread over the cores, in file order.
-    pub fn layer_each(&self, files: &[HostFile]) -> Vec<(Option<HostDefinition>, Diagnostics)> {
-        files.par_iter().map(|file| self.layer(file)).collect()
-    }
-
-    /// The host files not yet layered, taken to be layered one by one with [`Definitions::layer`].
-    pub fn take_unlayered(&mut self) -> Vec<HostFile> {
-        std::mem::take(&mut self.unlayered)
-    }
-
-    /// One host's settings over the site's `[defaults]` and its folders' group files, with what
-    /// parsing its file found; `None` when its own file, the site file or a group file it
-    /// inherits did not parse (already reported).
-    pub fn layer(&self, file: &HostFile) -> (Option<HostDefinition>, Diagnostics) {
-        let mut found = Diagnostics::default();
-        let site = self.site.as_ref().map(|(site_id, site)| (*site_id, site));
-        let HostFile { name, path, id } = file;
-        let host = layer_host(
-            &self.sources,
-            site,
-            &self.groups,
-            (name.clone(), path, *id),
-            &mut found,
-        );
-        (host, found)
-    }
-}
+/// A host's file, read but not yet layered: its name, path and source.
+type HostFile = (String, PathBuf, FileId);
 
 /// Reads and parses every file under `root`, the site's and groups' settings checked for what
-/// belongs only in a host file, and leaves the hosts to layer ([`Definitions::take_unlayered`]).
-pub fn read(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
+/// belongs only in a host file; returns the host files still to layer.
+fn read(root: &Path, diagnostics: &mut Diagnostics) -> (Definitions, Vec<HostFile>) {
     let mut sources = SourceMap::default();
     if !root.is_dir() {
         let id = sources.add(root.to_path_buf(), String::new());
@@ -116,14 +90,14 @@ pub fn read(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
             &Location::file_start(id),
             "not a directory; point --hosts (or $HOSTNET_HOSTS) at the tree that holds site.toml",
         );
-        return Definitions {
+        let definitions = Definitions {
             root: root.to_path_buf(),
             sources,
             site: None,
             hosts: Vec::new(),
-            unlayered: Vec::new(),
             groups: Vec::new(),
         };
+        return (definitions, Vec::new());
     }
 
     let site_path = root.join(SITE_FILE);
@@ -213,11 +187,7 @@ pub fn read(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
             continue;
         }
         let name = file_name.trim_end_matches(".toml").to_string();
-        host_files.push(HostFile {
-            name,
-            path: path.to_path_buf(),
-            id,
-        });
+        host_files.push((name, path.to_path_buf(), id));
     }
 
     crate::timing::mark("definition files read");
@@ -239,17 +209,14 @@ pub fn read(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
     // Outer folders first, whatever the names: `rack-a/a-row/group.toml` sorts before
     // `rack-a/group.toml` but must apply after it.
     groups.sort_by_key(|(folder, _)| folder.components().count());
-    // Grown by doubling while the tree was walked; a build keeps both for its whole run.
-    host_files.shrink_to_fit();
-    sources.shrink_to_fit();
-    Definitions {
+    let definitions = Definitions {
         root: root.to_path_buf(),
         sources,
         site,
         hosts: Vec::new(),
-        unlayered: host_files,
         groups,
-    }
+    };
+    (definitions, host_files)
 }
 
 /// One host's settings over the site's `[defaults]` and its folders' group files; `None` when
@@ -321,25 +288,88 @@ fn display_path(path: &Path) -> PathBuf {
     path.strip_prefix("./").unwrap_or(path).to_path_buf()
 }
 
+/// A file's settings, every unknown key and wrong type reported at once: after each such error
+/// the setting it names is set aside and the rest read again, so that a file with six mistakes
+/// takes one round, not six. A syntax error stops the file at once (nothing after it can be read
+/// reliably).
 fn parse<T: serde::de::DeserializeOwned>(
     sources: &SourceMap,
     id: FileId,
     diagnostics: &mut Diagnostics,
 ) -> Option<T> {
     let text = &sources.file(id).text;
-    match toml::from_str::<T>(text) {
-        Ok(value) => Some(value),
+    let report = |err: &toml::de::Error, diagnostics: &mut Diagnostics| {
+        let span = err.span().unwrap_or(0..0);
+        let setting = toml_errors::setting_at(text, span.start);
+        let spanned = text.get(span.clone()).unwrap_or("");
+        let line = sources.line_text(id, span.start);
+        diagnostics.error(
+            &Location::new(id, span),
+            toml_errors::explain(err.message(), setting.as_deref(), spanned, line),
+        );
+    };
+    let mut document = match toml::de::DeTable::parse(text) {
+        Ok(document) => document,
         Err(err) => {
-            let span = err.span().unwrap_or(0..0);
-            let setting = toml_errors::setting_at(text, span.start);
-            let spanned = text.get(span.clone()).unwrap_or("");
-            let line = sources.line_text(id, span.start);
-            diagnostics.error(
-                &Location::new(id, span),
-                toml_errors::explain(err.message(), setting.as_deref(), spanned, line),
-            );
-            None
+            report(&err, diagnostics);
+            return None;
         }
+    };
+    let mut found_any = false;
+    for _ in 0..MAX_SETTING_ERRORS_PER_FILE {
+        let err = match T::deserialize(toml::de::Deserializer::from(document.clone())) {
+            Ok(value) => return (!found_any).then_some(value),
+            Err(err) => err,
+        };
+        // A setting set aside may be one that is required: its absence is no news.
+        if found_any && err.message().starts_with("missing field") {
+            return None;
+        }
+        report(&err, diagnostics);
+        found_any = true;
+        let span = err.span()?;
+        if !set_aside(document.get_mut(), &span) {
+            return None;
+        }
+    }
+    None
+}
+
+/// How many unknown keys and wrong types one file reports before the rest are left for the next
+/// run: each costs a pass over the file.
+const MAX_SETTING_ERRORS_PER_FILE: usize = 64;
+
+/// Removes from `table` the innermost setting `span` lies in (its key or its value); `false` when
+/// it lies in none. A table's own span is only its header, so every sub-table is searched.
+fn set_aside(table: &mut toml::de::DeTable<'_>, span: &std::ops::Range<usize>) -> bool {
+    let inside = |outer: std::ops::Range<usize>| outer.start <= span.start && span.end <= outer.end;
+    let holder = table
+        .iter()
+        .find(|(key, value)| inside(key.span()) || inside(value.span()))
+        .map(|(key, _)| key.clone());
+    if let Some(key) = holder {
+        let is_table = matches!(
+            table.get(&key).map(|v| v.get_ref()),
+            Some(toml::de::DeValue::Table(_))
+        );
+        if !is_table || inside(key.span()) || !set_aside_within(table, &key, span) {
+            return table.remove(&key).is_some();
+        }
+        return true;
+    }
+    let keys: Vec<_> = table.keys().cloned().collect();
+    keys.iter().any(|key| set_aside_within(table, key, span))
+}
+
+/// [`set_aside`] in the sub-table at `key`, if it is one.
+fn set_aside_within<'i>(
+    table: &mut toml::de::DeTable<'i>,
+    key: &toml::Spanned<std::borrow::Cow<'i, str>>,
+    span: &std::ops::Range<usize>,
+) -> bool {
+    match table.get_mut(key).map(|value| value.get_mut()) {
+        Some(toml::de::DeValue::Table(inner)) => set_aside(inner, span),
+        _ => false,
     }
 }
 

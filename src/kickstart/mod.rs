@@ -52,10 +52,27 @@ fn network(host: &Host) -> Network {
     }
 }
 
+/// The yum repository file of the hostnet repository at `repo_url`, as lines: what the kickstart's
+/// `%post` writes to `/etc/yum.repos.d/hostnet.repo` and what `build` publishes as
+/// `repo/hostnet.repo`. Both checks on: packages and metadata are signed.
+pub fn hostnet_repo_lines(repo_url: &str) -> Vec<String> {
+    vec![
+        "[hostnet]".into(),
+        "name=hostnet host configuration packages".into(),
+        format!("baseurl={repo_url}"),
+        "enabled=1".into(),
+        "gpgcheck=1".into(),
+        "repo_gpgcheck=1".into(),
+        format!("gpgkey={repo_url}/{}", crate::package::PUBLIC_KEY_NAME),
+    ]
+}
+
 #[derive(Debug, Serialize)]
 struct KickstartContext<'a> {
     install_url: &'a str,
     repo_url: &'a str,
+    /// [`hostnet_repo_lines`].
+    hostnet_repo: Vec<String>,
     lang: &'a str,
     keyboard: &'a str,
     timezone: &'a str,
@@ -84,6 +101,7 @@ impl<'a> KickstartContext<'a> {
         KickstartContext {
             install_url: &ks.install_url,
             repo_url: &ks.repo_url,
+            hostnet_repo: hostnet_repo_lines(&ks.repo_url),
             lang: &ks.lang,
             keyboard: &ks.keyboard,
             timezone: &ks.timezone,

@@ -26,7 +26,7 @@ pub fn boot_word(value: &str) -> Result<(), UnsafeBootValue> {
             value: value.to_string(),
             reason: format!(
                 "it contains {}; boot entries take letters, digits and - . _ ~ / : @ + , = [ ]",
-                crate::validate::values::describe_char(c)
+                crate::terminal::describe_char(c)
             ),
         }),
         None if value.is_empty() => Err(UnsafeBootValue {

@@ -2,6 +2,11 @@
 //! every rendered file root-owned with an explicit mode and plain `%config`, signed so that rpm 4.11
 //! verifies header and payload.
 
+/// The public key's file name in a repository, for yum's `gpgkey=` and `rpm --import`.
+pub const PUBLIC_KEY_NAME: &str = "RPM-GPG-KEY-hostnet";
+/// The ready yum repository file a build writes beside the packages (with `[kickstart] repo-url`).
+pub const REPO_FILE_NAME: &str = "hostnet.repo";
+
 pub mod el7;
 pub mod signer;
 pub mod signing;
@@ -320,12 +325,8 @@ installed hostnet host package expects (/usr/share/hostnet/expected-state) and n
             .compression(CompressionType::Gzip)
             .source_date(source_date)
             .reserved_space(None);
-        let description = format!(
-            "{}\n\n{}{}",
-            self.description,
-            versions::DIGEST_MARKER,
-            self.digest()
-        );
+        let description =
+            crate::digest::describe_with_content_digest(&self.description, &self.digest());
         let mut builder =
             PackageBuilder::new(&self.name, version, &self.license, "noarch", &self.summary);
         builder

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use minijinja::context;
 
-use super::{HOST_CAPABILITY, PackageSpec, Requirement, versions};
+use super::{HOST_CAPABILITY, PackageSpec, Requirement};
 use crate::templates::Templates;
 
 pub const SPEC_TEMPLATE: &str = "specs/package.spec.j2";
@@ -56,12 +56,8 @@ impl PackageSpec {
                 Requirement::Pre(name) => context! { name => name, pre => true },
             })
             .collect();
-        let description = format!(
-            "{}\n\n{}{}",
-            self.description,
-            versions::DIGEST_MARKER,
-            self.digest()
-        );
+        let description =
+            crate::digest::describe_with_content_digest(&self.description, &self.digest());
         let scriptlets = &self.rendered.scriptlets;
         let sections: Vec<minijinja::Value> = [
             ("pre", &scriptlets.pre),

@@ -20,8 +20,6 @@ use crate::repository::{self, ListedPackage, Location, RepositoryError};
 
 /// The release is fixed: the version carries the count, so that it reads naturally in `rpm -q`.
 pub const RELEASE: &str = "1";
-/// Starts the description line that records the content digest (a line of its own, 71 characters).
-pub const DIGEST_MARKER: &str = "sha256:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VersionError {
@@ -431,11 +429,10 @@ impl KnownPackages {
             if release != RELEASE {
                 continue;
             }
-            let digest = metadata.get_description().ok().and_then(|d| {
-                d.lines()
-                    .find_map(|l| l.strip_prefix(DIGEST_MARKER))
-                    .map(String::from)
-            });
+            let digest = metadata
+                .get_description()
+                .ok()
+                .and_then(crate::digest::content_digest_in);
             if is_own_file_name(&file_name, name, version) {
                 self.odd_file_names.remove(&file_name);
             }

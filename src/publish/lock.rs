@@ -5,22 +5,9 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-
-use super::target::Target;
+use super::target::{LockOwner, Target};
 use super::{LOCK_DIR, PublishError};
 use crate::http::REPOMD_LIMIT;
-
-/// Who holds the lock, written inside it. `token` tells this publisher's lock from any other,
-/// even one of the same host and pid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct LockOwner {
-    host: String,
-    pid: u32,
-    since: u64,
-    #[serde(default)]
-    token: String,
-}
 
 /// How long a lock may stay without its owner file before it is taken to be left by a publisher
 /// killed between making the lock and writing the file (another publisher may be in that very
@@ -157,11 +144,6 @@ pub(super) fn lock<'t>(
         "{}: could not take the lock",
         target.describe(LOCK_DIR)
     )))
-}
-
-/// The name a broken lock is moved to before it is deleted: one move wins among breakers.
-pub(super) fn broken_lock_name(token: &str) -> String {
-    format!("{LOCK_DIR}.broken-{token}")
 }
 
 #[cfg(test)]

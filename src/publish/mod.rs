@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::sha256_hex;
 use crate::http::{METADATA_LIMIT, PACKAGE_LIMIT, REPOMD_LIMIT, SizeLimit};
-use crate::output::sha256_hex;
 use crate::repository::{self, Location, RepositoryError};
 
 mod lock;
@@ -36,12 +36,18 @@ pub(crate) const UPLOAD_SUFFIX: &str = ".hostnet-upload";
 const REPOMD: &str = "repodata/repomd.xml";
 const REPOMD_SIGNATURE: &str = "repodata/repomd.xml.asc";
 /// Files beside the metadata that are replaced as a whole on each publish.
-pub(crate) const TOP_FILES: [&str; 2] = ["RPM-GPG-KEY-hostnet", "SHA256SUMS"];
+pub(crate) const TOP_FILES: [&str; 3] = [
+    crate::package::PUBLIC_KEY_NAME,
+    "SHA256SUMS",
+    crate::package::REPO_FILE_NAME,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error(transparent)]
     Repository(#[from] RepositoryError),
+    #[error(transparent)]
+    Fetch(#[from] crate::http::FetchError),
     #[error("{0}")]
     Refused(String),
     #[error("{what}: {detail}")]

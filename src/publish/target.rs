@@ -3,10 +3,27 @@
 
 use std::path::PathBuf;
 
-use super::lock::{LockOwner, broken_lock_name};
+use serde::{Deserialize, Serialize};
+
 use super::{JOURNAL, LOCK_DIR, PublishError, TOP_FILES, UPLOAD_SUFFIX};
 use crate::http::{self, REPOMD_LIMIT, SizeLimit};
 use crate::repository::Location;
+
+/// Who holds the lock, written inside it. `token` tells this publisher's lock from any other,
+/// even one of the same host and pid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct LockOwner {
+    pub host: String,
+    pub pid: u32,
+    pub since: u64,
+    #[serde(default)]
+    pub token: String,
+}
+
+/// The name a broken lock is moved to before it is deleted: one move wins among breakers.
+pub(super) fn broken_lock_name(token: &str) -> String {
+    format!("{LOCK_DIR}.broken-{token}")
+}
 
 /// Where packages and metadata go: a directory or a WebDAV collection.
 pub(super) trait Target {
@@ -133,7 +150,10 @@ impl Target for DirectoryTarget {
             )));
         }
         std::fs::create_dir_all(&self.root).map_err(self.io(""))?;
-        for entry in ["Packages", "repodata", JOURNAL, TOP_FILES[0], TOP_FILES[1]] {
+        for entry in ["Packages", "repodata", JOURNAL]
+            .into_iter()
+            .chain(TOP_FILES)
+        {
             self.confined(entry)?;
         }
         match std::fs::create_dir(self.confined(LOCK_DIR)?) {

@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
 use super::ListedPackage;
-use crate::output::{OutputError, io_error, sha256_hex};
+use crate::digest::sha256_hex;
+use crate::output::{OutputError, io_error};
 use crate::repodata::{Kind, PackageEntries};
 
 /// The first field of the listing; a reader of another format stops there.

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use quick_xml::events::{BytesStart, Event};
 
+use crate::digest::{Sha256, sha256_hex};
 use crate::http::{METADATA_LIMIT, REPOMD_LIMIT, SizeLimit, UNPACKED_METADATA_LIMIT};
-use crate::output::sha256_hex;
-use crate::package::versions::DIGEST_MARKER;
+use crate::repodata::Kind;
 
 pub mod index;
 
@@ -56,26 +56,28 @@ impl Location {
                     Ok(file) => file,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                     Err(source) => {
-                        return Err(RepositoryError::Read {
+                        return Err(crate::http::FetchError::Read {
                             what,
                             detail: source.to_string(),
-                        });
+                        }
+                        .into());
                     }
                 };
                 // A directory, a FIFO or a device (`/dev/zero`) named like a repository's file
                 // would never end.
                 let is_file = file.metadata().map(|m| m.is_file()).unwrap_or(false);
                 if !is_file {
-                    return Err(RepositoryError::Read {
+                    return Err(crate::http::FetchError::Read {
                         what,
                         detail: "not a regular file".into(),
-                    });
+                    }
+                    .into());
                 }
-                limit.read_all(&what, file).map(Some)
+                Ok(limit.read_all(&what, file).map(Some)?)
             }
             Location::Url(base) => {
                 let url = format!("{base}/{relative}");
-                crate::http::Client::for_url(&url)?.get(&url, limit)
+                Ok(crate::http::Client::for_url(&url)?.get(&url, limit)?)
             }
         }
     }
@@ -91,23 +93,18 @@ impl Location {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
-    #[error("{what}: cannot read: {detail}")]
-    Read { what: String, detail: String },
+    #[error(transparent)]
+    Fetch(#[from] crate::http::FetchError),
     #[error(
         "{0}: not a yum repository (no repodata/repomd.xml); give the repository's root, the directory or URL that holds repodata/"
     )]
     NotARepository(String),
     #[error("{what}: {detail}")]
     Malformed { what: String, detail: String },
-    #[error("{what}: {detail}")]
-    TooLarge { what: String, detail: String },
     #[error(
         "{0}: repodata/repomd.xml is not signed by the build's key (repomd.xml.asc missing or not valid for it); refusing to carry its entries into metadata signed with that key, and reading none of them. Publish from builds made with this key, or check who changed the repository"
     )]
     Untrusted(String),
-    /// A limit or timeout set in the environment that makes no sense.
-    #[error("{0}")]
-    Setting(String),
 }
 
 /// One package a repository lists.
@@ -256,11 +253,11 @@ fn read_documents(
     location: &Location,
     data: &[RepomdEntry],
 ) -> Result<Vec<ListedPackage>, RepositoryError> {
-    let mut documents: HashMap<String, (String, Vec<u8>)> = HashMap::new();
+    let mut documents: HashMap<Kind, (String, Vec<u8>)> = HashMap::new();
     for entry in data {
-        if !["primary", "filelists", "other"].contains(&entry.kind.as_str()) {
+        let Some(kind) = Kind::from_name(&entry.kind) else {
             continue;
-        }
+        };
         let what = format!("{}/{}", location.describe(), entry.href);
         let compressed = location
             .fetch(&entry.href, METADATA_LIMIT)?
@@ -277,10 +274,10 @@ fn read_documents(
                 ),
             });
         }
-        documents.insert(entry.kind.clone(), (what, compressed));
+        documents.insert(kind, (what, compressed));
     }
-    let malformed = |kind: &str, detail: String| RepositoryError::Malformed {
-        what: format!("{} ({kind} metadata)", location.describe()),
+    let malformed = |kind: Kind, detail: String| RepositoryError::Malformed {
+        what: format!("{} ({} metadata)", location.describe(), kind.name()),
         detail,
     };
     let decompress = |(what, compressed): &(String, Vec<u8>)| {
@@ -294,23 +291,28 @@ fn read_documents(
                 detail: format!("not gzip-compressed XML: {e}"),
             })?;
         if text.len() as u64 > limit {
-            return Err(UNPACKED_METADATA_LIMIT.exceeded(what, limit));
+            return Err(UNPACKED_METADATA_LIMIT.exceeded(what, limit).into());
         }
         Ok::<_, RepositoryError>(text)
     };
     let primary = documents
-        .get("primary")
-        .ok_or_else(|| malformed("primary", "repomd.xml names no primary metadata".into()))?;
-    let fragments_of = |kind: &str| {
-        let Some(document) = documents.get(kind) else {
+        .get(&Kind::Primary)
+        .ok_or_else(|| malformed(Kind::Primary, "repomd.xml names no primary metadata".into()))?;
+    let fragments_of = |kind: Kind| {
+        let Some(document) = documents.get(&kind) else {
             return Ok(HashMap::new());
         };
         fragments_by_pkgid(&decompress(document)?).map_err(|e| malformed(kind, e))
     };
     // The three documents are independent; a large fleet's take a noticeable part of a rebuild.
     let (packages, (filelists, other)) = rayon::join(
-        || parse_primary(&decompress(primary)?).map_err(|e| malformed("primary", e)),
-        || rayon::join(|| fragments_of("filelists"), || fragments_of("other")),
+        || parse_primary(&decompress(primary)?).map_err(|e| malformed(Kind::Primary, e)),
+        || {
+            rayon::join(
+                || fragments_of(Kind::Filelists),
+                || fragments_of(Kind::Other),
+            )
+        },
     );
     let (mut packages, mut filelists, mut other) = (packages?, filelists?, other?);
     for package in &mut packages {
@@ -343,13 +345,11 @@ pub fn data_files(dir: &Path) -> Vec<crate::repodata::DataFile> {
             let file = crate::repodata::DataFile {
                 size: entry.size?,
                 open_size: entry.open_size?,
-                kind: entry.kind,
-                checksum: entry.checksum,
-                open_checksum: entry.open_checksum,
+                kind: Kind::from_name(&entry.kind)?,
+                checksum: Sha256::from_hex(&entry.checksum)?,
+                open_checksum: Sha256::from_hex(&entry.open_checksum)?,
             };
-            (!file.open_checksum.is_empty()
-                && entry.href == format!("repodata/{}", file.file_name()))
-            .then_some(file)
+            (entry.href == format!("repodata/{}", file.file_name())).then_some(file)
         })
         .collect()
 }
@@ -497,10 +497,7 @@ fn parse_primary(text: &str) -> Result<Vec<ListedPackage>, String> {
                 };
                 package.entries.primary =
                     text[start..reader.buffer_position() as usize].to_string();
-                package.digest = description
-                    .lines()
-                    .find_map(|l| l.trim().strip_prefix(DIGEST_MARKER))
-                    .map(String::from);
+                package.digest = crate::digest::content_digest_in(&description);
                 if package.name.is_empty() || package.pkgid.is_empty() {
                     return Err("a package entry has no name or checksum".into());
                 }

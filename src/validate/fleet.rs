@@ -22,13 +22,14 @@ pub fn check_fleet(hosts: &[&HostFacts], sources: &SourceMap, diagnostics: &mut 
     let mut names: HashMap<&str, &Location> = HashMap::with_capacity(hosts.len());
     for host in hosts {
         match names.get(host.name.as_str()) {
-            Some(first_at) => diagnostics.error(
+            Some(first_at) => diagnostics.error_about(
                 &host.locations.file,
                 format!(
                     "host name: {} is also the name of {}; a host is named by its file name, whatever its folder, so rename one of the files",
                     host.name,
                     describe(first_at, sources)
                 ),
+                [&host.name, &host.name],
             ),
             None => {
                 names.insert(&host.name, &host.locations.file);
@@ -101,7 +102,7 @@ pub fn check_fleet(hosts: &[&HostFacts], sources: &SourceMap, diagnostics: &mut 
                 continue;
             }
             let (earlier, later) = order(first, second, sources);
-            diagnostics.error(
+            diagnostics.error_about(
                 later.at,
                 format!(
                     "{}: {} {} of host {} overlaps {} {} of host {} ({}) in VLAN {}; give each host its own addresses",
@@ -115,6 +116,7 @@ pub fn check_fleet(hosts: &[&HostFacts], sources: &SourceMap, diagnostics: &mut 
                     describe(earlier.at, sources),
                     later.vlan
                 ),
+                [&later.host.name, &earlier.host.name],
             );
         }
     }
@@ -141,7 +143,7 @@ fn unique<'a, K: std::hash::Hash + Eq + std::fmt::Display>(
             if first.name == host.name {
                 continue;
             }
-            diagnostics.error(
+            diagnostics.error_about(
                 at,
                 format!(
                     "{what}: {value} of host {} is also used by host {} ({}); {fix}",
@@ -149,6 +151,7 @@ fn unique<'a, K: std::hash::Hash + Eq + std::fmt::Display>(
                     first.name,
                     describe(first_at, sources)
                 ),
+                [&host.name, &first.name],
             );
         } else {
             seen.insert(value, (host, at));

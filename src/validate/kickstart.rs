@@ -321,7 +321,7 @@ fn ssh_key(text: &str) -> Result<(), String> {
     {
         return Err(format!(
             "the key's comment contains {}; use letters, digits and @ . _ - + :",
-            values::describe_char(c)
+            crate::terminal::describe_char(c)
         ));
     }
     Ok(())

@@ -55,7 +55,7 @@ pub fn check(text: &str, rule: UrlRule) -> Result<(), String> {
         return Err(format!(
             "{:?} contains {}; a URL here uses only {ALPHABET} (no query, fragment or percent-encoding), e.g. {}",
             text,
-            values::describe_char(c),
+            crate::terminal::describe_char(c),
             rule.example
         ));
     }

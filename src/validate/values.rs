@@ -23,7 +23,7 @@ pub fn host_label(label: &str) -> Result<(), String> {
     {
         return Err(format!(
             "{label:?} contains {}; host names use lower-case letters, digits and '-'",
-            describe_char(c)
+            crate::terminal::describe_char(c)
         ));
     }
     if label.starts_with('-') || label.ends_with('-') {
@@ -150,7 +150,7 @@ pub fn absolute_path(text: &str) -> Result<(), String> {
     {
         return Err(format!(
             "{text:?} contains {}; paths here use letters, digits and / . _ - +",
-            describe_char(c)
+            crate::terminal::describe_char(c)
         ));
     }
     if text.split('/').any(|part| part == "..") {
@@ -171,7 +171,7 @@ pub fn command_word(text: &str) -> Result<(), String> {
     {
         return Err(format!(
             "{text:?} contains {}; arguments here use letters, digits and - _ . / : = , @ +",
-            describe_char(c)
+            crate::terminal::describe_char(c)
         ));
     }
     Ok(())
@@ -185,21 +185,10 @@ pub fn plain_text(text: &str) -> Result<(), String> {
     {
         return Err(format!(
             "{text:?} contains {}; quotes, backslashes, '$', '`' and control characters are not allowed",
-            describe_char(c)
+            crate::terminal::describe_char(c)
         ));
     }
     Ok(())
-}
-
-pub fn describe_char(c: char) -> String {
-    match c {
-        '\n' => "a newline".into(),
-        '\0' => "a NUL byte".into(),
-        '\t' => "a tab".into(),
-        ' ' => "a space".into(),
-        c if c.is_control() => format!("the control character U+{:04X}", c as u32),
-        c => format!("{c:?}"),
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 use super::HostChecker;
 use crate::definition::schema::ScalarValue;
 use crate::model::{Bond, Containers, Management};
-use crate::validate::values;
 
 impl HostChecker<'_> {
     pub(super) fn sysctl(
@@ -123,7 +122,7 @@ fn sysctl_value(value: &str) -> Result<(), String> {
     {
         return Err(format!(
             "{value:?} contains {}; sysctl values here are numbers or plain words",
-            values::describe_char(c)
+            crate::terminal::describe_char(c)
         ));
     }
     Ok(())
