@@ -324,7 +324,7 @@ _hostnet_host_names() {
         name=${name%.toml}
         [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ && $name != site && $name != group ]] && printf '%s
 ' "$name"
-    done < <(find "$dir" -name '.*' -prune -o -type f -name '*.toml' -print 2>/dev/null)
+    done < <(find "$dir" -mindepth 1 -name '.*' -prune -o -type f -name '*.toml' -print 2>/dev/null)
 }
 
 _hostnet_with_host_names() {

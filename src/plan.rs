@@ -322,6 +322,10 @@ fn files_of_package(bytes: &[u8], file_name: &str) -> Result<BTreeMap<String, St
     let mut files = BTreeMap::new();
     for file in package.files().map_err(failed)? {
         let file = file.map_err(failed)?;
+        // A directory the package owns has no content to compare (the rendered files list none).
+        if file.metadata.file_type() == rpm::FileType::Dir {
+            continue;
+        }
         if let Some(content) = file.content() {
             files.insert(
                 file.metadata.path().to_string_lossy().into_owned(),

@@ -1103,3 +1103,103 @@ fn the_readme_first_host_checks() {
     let shown = stdout(&fleet.run(&["show", "web01"]));
     assert!(shown.contains("address = \"10.20.51.30\""), "{shown}");
 }
+
+/// `check --format json`: one document on stdout, every problem with its place, the hosts a
+/// fleet rule concerns; nothing on stderr; the same exit status as the text report.
+#[test]
+fn check_reports_as_json_for_machines() {
+    let fleet = Fleet::example();
+    let clean = fleet.run(&["check", "--format", "json"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&clean)).unwrap();
+    assert_eq!(value["ok"], true);
+    assert_eq!(value["hosts-checked"], 3);
+    assert_eq!(value["diagnostics"], serde_json::json!([]));
+
+    // A shared address (a fleet rule about two hosts) and a type error.
+    fleet.write(
+        "twin.toml",
+        "[management]\naddress = \"10.20.51.21\"\n[containers]\nslice = \"172.20.56.160/28\"\n",
+    );
+    fleet.write("typo.toml", "[bond]\nmiimon = \"100\"\n");
+    let broken = fleet.run(&["check", "--format", "json"]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert_eq!(
+        stderr(&broken),
+        "",
+        "the problems go to stdout, in the document"
+    );
+    let value: serde_json::Value = serde_json::from_str(&stdout(&broken)).unwrap();
+    assert_eq!(value["ok"], false);
+    assert_eq!(value["errors"], 2);
+    let diagnostics = value["diagnostics"].as_array().unwrap();
+    let shared = diagnostics
+        .iter()
+        .find(|d| {
+            d["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("management.address")
+        })
+        .unwrap_or_else(|| panic!("{value}"));
+    assert_eq!(shared["severity"], "error");
+    assert!(shared["path"].as_str().unwrap().ends_with("twin.toml"));
+    assert_eq!(
+        (shared["line"].as_u64(), shared["column"].as_u64()),
+        (Some(2), Some(11))
+    );
+    let mut about: Vec<&str> = shared["about-hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    about.sort();
+    assert_eq!(about, ["dockerhost-01", "twin"]);
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d["path"].as_str().unwrap().ends_with("typo.toml") && d["line"] == 2)
+    );
+}
+
+/// `show --format json`: each setting's value (typed as TOML has it) and where it came from; a
+/// host whose own definition is fine is shown while a fleet rule names another pair of hosts.
+#[test]
+fn show_reports_as_json_and_a_fleet_rule_hides_only_the_hosts_it_names() {
+    let fleet = Fleet::example();
+    let shown = fleet.run(&["show", "dockerhost-01", "--format", "json"]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(value["host"], "dockerhost-01");
+    assert_eq!(
+        value["settings"]["management"]["address"]["value"],
+        "10.20.51.21"
+    );
+    assert!(
+        value["settings"]["management"]["address"]["from"]
+            .as_str()
+            .unwrap()
+            .ends_with("dockerhost-01.toml:6")
+    );
+    assert_eq!(value["settings"]["bond"]["miimon"]["value"], 100);
+    assert_eq!(
+        value["settings"]["bond"]["slaves"]["value"],
+        serde_json::json!(["enp2s0f0", "enp2s0f1"])
+    );
+    assert!(value["inherited"].as_array().unwrap().len() >= 2);
+
+    // dockerhost-02 and a new twin share an address: both are refused, dockerhost-01 is not.
+    fleet.write(
+        "twin.toml",
+        "[management]\naddress = \"10.20.51.22\"\n[containers]\nslice = \"172.20.56.160/28\"\n",
+    );
+    for (host, ok) in [
+        ("dockerhost-01", true),
+        ("dockerhost-02", false),
+        ("twin", false),
+    ] {
+        let output = fleet.run(&["show", host]);
+        assert_eq!(output.status.success(), ok, "{host}: {}", stderr(&output));
+    }
+}

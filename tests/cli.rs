@@ -308,3 +308,79 @@ fn the_reference_lists_every_environment_variable() {
     let pre = std::fs::read_to_string(root.join("specs/pre.sh.j2")).unwrap();
     assert!(pre.contains("HOSTNET_IGNORE_IDENTITY"));
 }
+
+/// bash completion, run by bash itself as `complete -F` runs it: host names after `show`,
+/// `render` and `spec`, from `--hosts` on the line, else $HOSTNET_HOSTS, else `hosts`; never
+/// after an option that takes a path; a file name that is not a host name is never offered (so
+/// never expanded).
+#[test]
+fn bash_completes_host_names() {
+    let fleet = common::Fleet::example();
+    fleet.write("rack-b/$(touch pwned).toml", "");
+    fleet.write(".hidden/ghost.toml", "");
+    let script = stdout(&hostnet(fleet.dir.path(), &["completions", "bash"]));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hostnet.bash");
+    std::fs::write(&file, script).unwrap();
+    let complete = |words: &[&str], env_hosts: Option<&str>| -> Vec<String> {
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let program = format!(
+            "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={}\nCOMP_LINE='{}'\nCOMP_POINT=${{#COMP_LINE}}\n_hostnet_with_host_names hostnet '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            file.display(),
+            quoted.join(" "),
+            words.len() - 1,
+            words.join(" "),
+            words[words.len() - 1],
+            words[words.len() - 2],
+        );
+        let mut command = std::process::Command::new("bash");
+        command
+            .arg("-c")
+            .arg(program)
+            .current_dir(fleet.dir.path())
+            .env_remove("HOSTNET_HOSTS");
+        if let Some(hosts) = env_hosts {
+            command.env("HOSTNET_HOSTS", hosts);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", common::stderr(&output));
+        let mut names: Vec<String> = stdout(&output)
+            .lines()
+            // clap's own completion offers the options alongside.
+            .filter(|l| !l.is_empty() && !l.starts_with('-'))
+            .map(String::from)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let hosts = ["dockerhost-01", "dockerhost-02", "dockerhost-03"];
+    assert_eq!(complete(&["hostnet", "show", ""], None), hosts);
+    assert_eq!(
+        complete(&["hostnet", "render", "dockerhost-0"], None),
+        hosts
+    );
+    assert_eq!(
+        complete(&["hostnet", "spec", "dockerhost-02"], None),
+        ["dockerhost-02"]
+    );
+    // Another tree, by --hosts (before the subcommand) or the environment.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("site.toml"), "").unwrap();
+    std::fs::write(other.path().join("web7.toml"), "").unwrap();
+    let other_path = other.path().to_str().unwrap();
+    assert_eq!(
+        complete(&["hostnet", "--hosts", other_path, "show", ""], None),
+        ["web7"]
+    );
+    assert_eq!(
+        complete(&["hostnet", "show", ""], Some(other_path)),
+        ["web7"]
+    );
+    // Not after an option that takes a path, not for other subcommands.
+    assert!(
+        !complete(&["hostnet", "render", "--out", ""], None).contains(&"dockerhost-01".to_string())
+    );
+    assert!(!complete(&["hostnet", "build", ""], None).contains(&"dockerhost-01".to_string()));
+    assert!(!fleet.dir.path().join("pwned").exists());
+}

@@ -105,6 +105,31 @@ fn plan_reports_each_host_and_gates_with_its_exit_status() {
         ]
     );
 
+    // The summary: a line a package that changes, the same totals, the same exit status.
+    let summary = fleet.run(&["plan", "--out", out_arg, "--format", "summary"]);
+    assert_eq!(summary.status.code(), Some(2));
+    let summary = stdout(&summary);
+    golden("changes-summary.txt", &summary);
+    let lines: Vec<&str> = summary.lines().collect();
+    assert_eq!(lines.len(), 4, "{summary}");
+    assert!(
+        lines[0].starts_with("hostnet-dockerhost-01: changed (1-1 -> 2-1); files: ")
+            && lines[0].contains("/etc/sysconfig/network-scripts/ifcfg-bond0")
+            && lines[0].contains("; settings of: bond0, sysctl, dockerd")
+            && !lines[0].contains("docker.service.d,"),
+        "{summary}"
+    );
+    assert_eq!(lines[1], "hostnet-dockerhost-03: retired (1-1)");
+    assert!(
+        lines[2].starts_with("hostnet-dockerhost-04: new (1-1); "),
+        "{summary}"
+    );
+    assert_eq!(
+        lines[3], "plan: 1 new, 1 changed, 2 unchanged, 1 retired",
+        "the totals the full report ends with: {report}"
+    );
+    assert!(report.ends_with(&format!("{}\n", lines[3])));
+
     // Errors: invalid definitions, and a --previous that is not there.
     let missing = fleet.run(&["plan", "--out", out_arg, "--previous", "/nonexistent/repo"]);
     assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));

@@ -128,6 +128,14 @@ fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_ch
     let url = hostnet::repository::Location::Url(target.clone());
     assert_eq!(assert_consistent(&url), 4, "three hosts and hostnet-tools");
     assert!(nginx.root().join("repo/repodata/repomd.xml.asc").is_file());
+    // The ready .repo file is published with the key and checksums, as built.
+    for file in ["hostnet.repo", "RPM-GPG-KEY-hostnet", "SHA256SUMS"] {
+        assert_eq!(
+            std::fs::read(nginx.root().join("repo").join(file)).unwrap(),
+            std::fs::read(first.join("repo").join(file)).unwrap(),
+            "{file}"
+        );
+    }
 
     // Metadata the build's key did not sign is never carried into metadata it signs: another
     // key, and a repomd.xml changed after signing, are both refused.
