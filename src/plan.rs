@@ -480,7 +480,9 @@ fn lines(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The flags of the drop-in's `ExecStart=` line: `--name` to its value (or `on`).
+/// The dockerd command line of a drop-in: the program, then each flag by its long name (read as
+/// dockerd reads them, [`crate::validate::dockerd_flags::parse`]), a flag given no value as `on`,
+/// a repeated flag with every value. A line dockerd could not read is one setting, as written.
 fn dockerd_flags(text: &str) -> BTreeMap<String, String> {
     let Some(line) = text
         .lines()
@@ -489,38 +491,23 @@ fn dockerd_flags(text: &str) -> BTreeMap<String, String> {
     else {
         return BTreeMap::new();
     };
-    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut words = line.split_whitespace().map(String::from);
     let mut flags = BTreeMap::new();
-    let mut i = 1;
-    while i < words.len() {
-        let word = words[i];
-        match word.split_once('=') {
-            // A repeated flag (--registry-mirror) keeps every value.
-            Some((name, value)) => {
-                flags
-                    .entry(name.to_string())
-                    .and_modify(|v: &mut String| {
-                        v.push(' ');
-                        v.push_str(value);
-                    })
-                    .or_insert_with(|| value.to_string());
-            }
-            None if word.starts_with('-') => {
-                let value = words
-                    .get(i + 1)
-                    .filter(|v| !v.starts_with('-'))
-                    .map(|v| v.to_string());
-                if value.is_some() {
-                    i += 1;
-                }
-                flags.insert(word.to_string(), value.unwrap_or_else(|| "on".into()));
-            }
-            None => {
-                flags.insert(word.to_string(), "argument".into());
-            }
-        }
-        i += 1;
+    flags.insert("(program)".to_string(), words.next().unwrap_or_default());
+    let arguments: Vec<String> = words.collect();
+    let Ok(parsed) = crate::validate::dockerd_flags::parse(&arguments) else {
+        flags.insert("(arguments)".to_string(), arguments.join(" "));
+        return flags;
+    };
+    for flag in parsed {
+        let value = flag.value.unwrap_or_else(|| "on".into());
+        flags
+            .entry(format!("--{}", flag.name))
+            .and_modify(|values: &mut String| {
+                values.push(' ');
+                values.push_str(&value);
+            })
+            .or_insert(value);
     }
-    flags.insert("(program)".into(), words[0].to_string());
     flags
 }

@@ -2,36 +2,21 @@
 
 use super::{DOCKER_DROPIN_FILE, RenderedFile, header};
 use crate::model::Host;
+use crate::validate::dockerd_flags::ManagedFlag;
 
-/// dockerd's arguments after the base ones, in a fixed order.
+/// dockerd's arguments after the base ones: the flags hostnet manages, in their fixed order, then
+/// the definition's extra flags.
 pub fn dockerd_flags(host: &Host) -> Vec<String> {
-    let containers = &host.containers;
-    let docker = &host.docker;
-    let mut flags = Vec::new();
-    if containers.bridge_is_dockers_default() {
-        flags.push(format!("--bip={}", containers.bridge_address));
-    } else {
-        flags.push(format!("--bridge={}", containers.bridge));
-    }
-    flags.push(format!("--fixed-cidr={}", containers.slice));
-    flags.push(format!("--default-gateway={}", containers.gateway));
-    flags.extend(
-        docker
-            .registry_mirrors
-            .iter()
-            .map(|m| format!("--registry-mirror={m}")),
-    );
-    flags.extend(
-        docker
-            .insecure_registries
-            .iter()
-            .map(|r| format!("--insecure-registry={r}")),
-    );
-    flags.push(format!("--storage-driver={}", docker.storage_driver));
-    flags.push(format!("--ip-forward={}", docker.ip_forward));
-    flags.push(format!("--iptables={}", docker.iptables));
-    flags.push(format!("--log-driver={}", docker.log_driver));
-    flags.extend(docker.extra_flags.iter().cloned());
+    let mut flags: Vec<String> = ManagedFlag::ALL
+        .into_iter()
+        .flat_map(|flag| {
+            let values = flag.values(host);
+            values
+                .into_iter()
+                .map(move |value| format!("--{}={value}", flag.name()))
+        })
+        .collect();
+    flags.extend(host.docker.extra_flags.iter().cloned());
     flags
 }
 

@@ -75,17 +75,8 @@ pub fn render(host: &Host) -> RenderedFile {
         "via",
         &format_args!("{} dev {}", management.gateway, management.interface),
     );
-    line("sysctl", "net/ipv4/ip_forward", "value", &1);
-    for interface in sysctl::rp_filter_interfaces(host) {
-        line(
-            "sysctl",
-            &format!("net/ipv4/conf/{interface}/rp_filter"),
-            "value",
-            &0,
-        );
-    }
-    for (key, value) in &host.sysctl {
-        line("sysctl", &proc_path(key), "value", value);
+    for (key, value) in sysctl::settings(host) {
+        line("sysctl", &proc_path(&key), "value", &value);
     }
     let docker = &host.docker;
     let mut args = docker.base_args.clone();

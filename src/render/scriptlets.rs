@@ -40,6 +40,9 @@ pub fn render(
         management_interface => host.management.interface.as_str(),
         sysctl_file => SYSCTL_FILE,
         modules_file => MODULES_LOAD_FILE,
+        daemon_json_keys => crate::validate::dockerd_flags::ManagedFlag::ALL
+            .map(|flag| flag.daemon_json_key())
+            .join("|"),
     };
     let render = |name: &str| {
         templates

@@ -20,16 +20,22 @@ pub fn rp_filter_interfaces(host: &Host) -> Vec<String> {
     )
 }
 
+/// Every setting of the sysctl file, in its order, each key in the dotted form: forwarding on,
+/// `rp_filter` off on the path, then the definition's own. The file and the expected state
+/// (`hostnet-verify`) are both written from this.
+pub fn settings(host: &Host) -> Vec<(String, String)> {
+    let mut settings = vec![("net.ipv4.ip_forward".to_string(), "1".to_string())];
+    settings.extend(rp_filter_interfaces(host).iter().map(|interface| {
+        let key = format!("net.ipv4.conf.{}.rp_filter", interface_key(interface));
+        (key, "0".to_string())
+    }));
+    settings.extend(host.sysctl.iter().cloned());
+    settings
+}
+
 pub fn render(host: &Host) -> RenderedFile {
     let mut content = header(host, "#");
-    content.push_str("net.ipv4.ip_forward = 1\n");
-    for interface in rp_filter_interfaces(host) {
-        content.push_str(&format!(
-            "net.ipv4.conf.{}.rp_filter = 0\n",
-            interface_key(&interface)
-        ));
-    }
-    for (key, value) in &host.sysctl {
+    for (key, value) in settings(host) {
         content.push_str(&format!("{key} = {value}\n"));
     }
     RenderedFile {

@@ -43,22 +43,6 @@ pub struct HostLocations {
     pub boot_mac: Location,
 }
 
-/// Docker storage drivers dockerd knows; `overlay` is accepted with a warning.
-/// dockerd flags hostnet writes itself (long names, as [`dockerd_flags::parse`] gives them), and
-/// the setting to use instead.
-const GENERATED_FLAGS: &[(&str, &str)] = &[
-    ("bip", "containers.bridge-address"),
-    ("bridge", "containers.bridge"),
-    ("fixed-cidr", "containers.slice"),
-    ("default-gateway", "containers.gateway"),
-    ("registry-mirror", "docker.registry-mirrors"),
-    ("insecure-registry", "docker.insecure-registries"),
-    ("storage-driver", "docker.storage-driver"),
-    ("log-driver", "docker.log-driver"),
-    ("ip-forward", "docker.ip-forward"),
-    ("iptables", "docker.iptables"),
-];
-
 pub struct HostChecker<'a> {
     def: &'a HostDefinition,
     catalog: &'a Catalog,

@@ -2,7 +2,7 @@
 
 use ipnet::Ipv4Net;
 
-use super::{GENERATED_FLAGS, HostChecker};
+use super::HostChecker;
 use crate::definition::schema::Field;
 use crate::model::{Docker, StorageDriver};
 use crate::settings::{self, HOST};
@@ -137,8 +137,17 @@ impl HostChecker<'_> {
         };
         let mut ok = true;
         for flag in parsed {
-            if let Some((_, setting)) = GENERATED_FLAGS.iter().find(|(f, _)| *f == flag.name) {
-                self.fields.error(&at, format!("{key}[{}]: {:?} sets --{}, which hostnet writes itself; set {setting} instead", flag.index, flags[flag.index], flag.name));
+            if let Some(managed) = dockerd_flags::ManagedFlag::named(&flag.name) {
+                self.fields.error(
+                    &at,
+                    format!(
+                        "{key}[{}]: {:?} sets --{}, which hostnet writes itself; set {} instead",
+                        flag.index,
+                        flags[flag.index],
+                        flag.name,
+                        managed.setting()
+                    ),
+                );
                 ok = false;
             }
         }
