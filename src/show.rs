@@ -150,9 +150,9 @@ pub fn effective_definition(
         None => p.out.push_str("# mtu: not set (kernel default 1500)\n"),
     }
     for option in &bond.options {
-        let field = layer.options.get(option.name).cloned();
-        let value = quoted(&option.value.to_string());
-        p.line(&format!("options.{}", option.name), value, &field, "");
+        let field = layer.options.get(option.name()).cloned();
+        let value = quoted(&option.value());
+        p.line(&format!("options.{}", option.name()), value, &field, "");
     }
 
     let m = &host.management;

@@ -34,8 +34,8 @@ pub fn render(host: &Host) -> RenderedFile {
     line("bond", &bond.name, "slaves", &bond.slaves.join(" "));
     line("bond", &bond.name, "miimon", &bond.miimon);
     for option in &bond.options {
-        let value = option.value.to_string().replace(',', " ");
-        line("bond", &bond.name, option.name, &value);
+        let value = option.value().replace(',', " ");
+        line("bond", &bond.name, option.name(), &value);
     }
     if let Some(mtu) = bond.mtu {
         line("link", &bond.name, "mtu", &mtu);

@@ -3,18 +3,19 @@
 
 use crate::model::BondMode::{self, *};
 use crate::model::{
-    AdSelect, ArpAllTargets, ArpValidate, BondOption, BondOptionValue, ClosedSet, FailOverMac,
-    InterfaceName, LacpRate, PrimaryReselect, XmitHashPolicy,
+    AdSelect, ArpAllTargets, ArpValidate, BondOption, ClosedSet, FailOverMac, InterfaceName,
+    LacpRate, PrimaryReselect, XmitHashPolicy,
 };
 
-/// What values an option takes.
+/// What values an option takes, and how its typed [`BondOption`] is made of one.
 enum Values {
     /// A closed set, by name or by the kernel's number: the parser, and the choices for messages.
-    Closed(fn(&str) -> Option<BondOptionValue>, fn() -> String),
-    Range(i64, i64),
-    /// A comma-separated list of IPv4 addresses (at most 16).
+    Closed(fn(&str) -> Option<BondOption>, fn() -> String),
+    /// A whole number from the first to the second (both within the option's type).
+    Range(i64, i64, fn(i64) -> BondOption),
+    /// `arp_ip_target`: a comma-separated list of IPv4 addresses (at most 16).
     Ipv4List,
-    /// The name of one of the bond's slaves.
+    /// `primary`: the name of one of the bond's slaves.
     Slave,
 }
 
@@ -33,38 +34,38 @@ const OPTIONS: &[KnownOption] = &[
     KnownOption {
         name: "ad_actor_sys_prio",
         modes: &[Ieee8023ad],
-        values: Values::Range(1, 65535),
+        values: Values::Range(1, 65535, |n| BondOption::AdActorSysPrio(n as u16)),
     },
     KnownOption {
         name: "ad_select",
         modes: &[Ieee8023ad],
         values: Values::Closed(
-            |text| AdSelect::from_kernel(text).map(BondOptionValue::AdSelect),
+            |text| AdSelect::from_kernel(text).map(BondOption::AdSelect),
             AdSelect::numbered_choices,
         ),
     },
     KnownOption {
         name: "ad_user_port_key",
         modes: &[Ieee8023ad],
-        values: Values::Range(0, 1023),
+        values: Values::Range(0, 1023, |n| BondOption::AdUserPortKey(n as u16)),
     },
     KnownOption {
         name: "all_slaves_active",
         modes: &[],
-        values: Values::Range(0, 1),
+        values: Values::Range(0, 1, |n| BondOption::AllSlavesActive(n == 1)),
     },
     KnownOption {
         name: "arp_all_targets",
         modes: &[ActiveBackup],
         values: Values::Closed(
-            |text| ArpAllTargets::from_kernel(text).map(BondOptionValue::ArpAllTargets),
+            |text| ArpAllTargets::from_kernel(text).map(BondOption::ArpAllTargets),
             ArpAllTargets::numbered_choices,
         ),
     },
     KnownOption {
         name: "arp_interval",
         modes: ARP_MODES,
-        values: Values::Range(0, INT_MAX),
+        values: Values::Range(0, INT_MAX, |n| BondOption::ArpInterval(n as u32)),
     },
     KnownOption {
         name: "arp_ip_target",
@@ -75,20 +76,20 @@ const OPTIONS: &[KnownOption] = &[
         name: "arp_validate",
         modes: &[ActiveBackup],
         values: Values::Closed(
-            |text| ArpValidate::from_kernel(text).map(BondOptionValue::ArpValidate),
+            |text| ArpValidate::from_kernel(text).map(BondOption::ArpValidate),
             ArpValidate::numbered_choices,
         ),
     },
     KnownOption {
         name: "downdelay",
         modes: &[],
-        values: Values::Range(0, INT_MAX),
+        values: Values::Range(0, INT_MAX, |n| BondOption::Downdelay(n as u32)),
     },
     KnownOption {
         name: "fail_over_mac",
         modes: &[ActiveBackup],
         values: Values::Closed(
-            |text| FailOverMac::from_kernel(text).map(BondOptionValue::FailOverMac),
+            |text| FailOverMac::from_kernel(text).map(BondOption::FailOverMac),
             FailOverMac::numbered_choices,
         ),
     },
@@ -96,34 +97,34 @@ const OPTIONS: &[KnownOption] = &[
         name: "lacp_rate",
         modes: &[Ieee8023ad],
         values: Values::Closed(
-            |text| LacpRate::from_kernel(text).map(BondOptionValue::LacpRate),
+            |text| LacpRate::from_kernel(text).map(BondOption::LacpRate),
             LacpRate::numbered_choices,
         ),
     },
     KnownOption {
         name: "lp_interval",
         modes: &[BalanceTlb, BalanceAlb],
-        values: Values::Range(1, INT_MAX),
+        values: Values::Range(1, INT_MAX, |n| BondOption::LpInterval(n as u32)),
     },
     KnownOption {
         name: "min_links",
         modes: &[Ieee8023ad],
-        values: Values::Range(0, INT_MAX),
+        values: Values::Range(0, INT_MAX, |n| BondOption::MinLinks(n as u32)),
     },
     KnownOption {
         name: "num_grat_arp",
         modes: &[ActiveBackup],
-        values: Values::Range(0, 255),
+        values: Values::Range(0, 255, |n| BondOption::NumGratArp(n as u8)),
     },
     KnownOption {
         name: "num_unsol_na",
         modes: &[ActiveBackup],
-        values: Values::Range(0, 255),
+        values: Values::Range(0, 255, |n| BondOption::NumUnsolNa(n as u8)),
     },
     KnownOption {
         name: "packets_per_slave",
         modes: &[BalanceRr],
-        values: Values::Range(0, 65535),
+        values: Values::Range(0, 65535, |n| BondOption::PacketsPerSlave(n as u16)),
     },
     KnownOption {
         name: "primary",
@@ -134,35 +135,35 @@ const OPTIONS: &[KnownOption] = &[
         name: "primary_reselect",
         modes: PRIMARY_MODES,
         values: Values::Closed(
-            |text| PrimaryReselect::from_kernel(text).map(BondOptionValue::PrimaryReselect),
+            |text| PrimaryReselect::from_kernel(text).map(BondOption::PrimaryReselect),
             PrimaryReselect::numbered_choices,
         ),
     },
     KnownOption {
         name: "resend_igmp",
         modes: &[],
-        values: Values::Range(0, 255),
+        values: Values::Range(0, 255, |n| BondOption::ResendIgmp(n as u8)),
     },
     KnownOption {
         name: "tlb_dynamic_lb",
         modes: &[BalanceTlb],
-        values: Values::Range(0, 1),
+        values: Values::Range(0, 1, |n| BondOption::TlbDynamicLb(n == 1)),
     },
     KnownOption {
         name: "updelay",
         modes: &[],
-        values: Values::Range(0, INT_MAX),
+        values: Values::Range(0, INT_MAX, |n| BondOption::Updelay(n as u32)),
     },
     KnownOption {
         name: "use_carrier",
         modes: &[],
-        values: Values::Range(0, 1),
+        values: Values::Range(0, 1, |n| BondOption::UseCarrier(n == 1)),
     },
     KnownOption {
         name: "xmit_hash_policy",
         modes: &[BalanceXor, Ieee8023ad, BalanceTlb],
         values: Values::Closed(
-            |text| XmitHashPolicy::from_kernel(text).map(BondOptionValue::XmitHashPolicy),
+            |text| XmitHashPolicy::from_kernel(text).map(BondOption::XmitHashPolicy),
             XmitHashPolicy::numbered_choices,
         ),
     },
@@ -206,9 +207,9 @@ pub fn check_option(
                 choices()
             )
         })?,
-        Values::Range(low, high) => match value.parse::<i64>() {
+        Values::Range(low, high, make) => match value.parse::<i64>() {
             Ok(n) if (*low..=*high).contains(&n) && value.chars().all(|c| c.is_ascii_digit()) => {
-                BondOptionValue::Number(n)
+                make(n)
             }
             _ => {
                 return Err(format!(
@@ -234,10 +235,10 @@ pub fn check_option(
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?;
-            BondOptionValue::Addresses(addresses)
+            BondOption::ArpIpTarget(addresses)
         }
         Values::Slave => match slaves.iter().find(|slave| **slave == value) {
-            Some(slave) => BondOptionValue::Slave(slave.clone()),
+            Some(slave) => BondOption::Primary(slave.clone()),
             None => {
                 return Err(format!(
                     "{name} = {value:?} is not one of the bond's slaves ({})",
@@ -246,10 +247,12 @@ pub fn check_option(
             }
         },
     };
-    Ok(BondOption {
-        name: option.name,
-        value,
-    })
+    debug_assert_eq!(
+        value.name(),
+        option.name,
+        "an option's value is of its own kind"
+    );
+    Ok(value)
 }
 
 /// Parses `bond.mode`: a name such as `active-backup` or a number 0-6.
@@ -284,17 +287,36 @@ mod tests {
             .collect()
     }
 
+    /// Every option the table knows makes a typed option of its own name, written back as the
+    /// kernel reads it.
+    #[test]
+    fn every_known_option_makes_its_own_kind() {
+        for option in OPTIONS {
+            let sample = match &option.values {
+                Values::Closed(..) => "0".to_string(),
+                Values::Range(low, ..) => low.to_string(),
+                Values::Ipv4List => "10.0.0.1,10.0.0.2".to_string(),
+                Values::Slave => "eth1".to_string(),
+            };
+            let mode = option.modes.first().copied().unwrap_or(BalanceRr);
+            let made = check_option(option.name, &sample, mode, &slaves())
+                .unwrap_or_else(|e| panic!("{}: {e}", option.name));
+            assert_eq!(made.name(), option.name);
+            if !matches!(option.values, Values::Closed(..)) {
+                assert_eq!(made.value(), sample, "{}", option.name);
+            }
+        }
+    }
+
     #[test]
     fn lacp_rate_needs_802_3ad() {
         assert_eq!(
-            check_option("lacp_rate", "fast", Ieee8023ad, &slaves())
-                .unwrap()
-                .value,
-            BondOptionValue::LacpRate(LacpRate::Fast)
+            check_option("lacp_rate", "fast", Ieee8023ad, &slaves()),
+            Ok(BondOption::LacpRate(LacpRate::Fast))
         );
         // The kernel's number, written by name.
         let by_number = check_option("lacp_rate", "1", Ieee8023ad, &slaves()).unwrap();
-        assert_eq!(by_number.value.to_string(), "fast");
+        assert_eq!(by_number.value(), "fast");
         let err = check_option("lacp_rate", "fast", BalanceRr, &slaves()).unwrap_err();
         assert!(err.contains("802.3ad"), "{err}");
         assert!(check_option("lacp_rate", "2", Ieee8023ad, &slaves()).is_err());
@@ -302,19 +324,18 @@ mod tests {
 
     #[test]
     fn closed_sets_take_the_kernels_numbers() {
-        let policy =
-            |text| check_option("xmit_hash_policy", text, Ieee8023ad, &slaves()).map(|o| o.value);
+        let policy = |text| check_option("xmit_hash_policy", text, Ieee8023ad, &slaves());
         assert_eq!(
             policy("1"),
-            Ok(BondOptionValue::XmitHashPolicy(XmitHashPolicy::Layer34))
+            Ok(BondOption::XmitHashPolicy(XmitHashPolicy::Layer34))
         );
         assert_eq!(
             policy("2"),
-            Ok(BondOptionValue::XmitHashPolicy(XmitHashPolicy::Layer23))
+            Ok(BondOption::XmitHashPolicy(XmitHashPolicy::Layer23))
         );
         assert_eq!(
             policy("layer2"),
-            Ok(BondOptionValue::XmitHashPolicy(XmitHashPolicy::Layer2))
+            Ok(BondOption::XmitHashPolicy(XmitHashPolicy::Layer2))
         );
         let error = policy("5").unwrap_err();
         assert!(

@@ -95,7 +95,7 @@ fn check_installer_network(
         return;
     };
     for option in &host.bond.options {
-        let (name, value) = (option.name, option.value.to_string());
+        let (name, value) = (option.name(), option.value());
         if !value.contains(',') {
             continue;
         }

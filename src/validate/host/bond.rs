@@ -1,7 +1,7 @@
 //! `[bond]`: the bond device, its slaves, mode, link monitoring and the further kernel options.
 
 use super::HostChecker;
-use crate::model::{Bond, BondMode, BondOptionValue, InterfaceName};
+use crate::model::{Bond, BondMode, BondOption, InterfaceName};
 use crate::settings::{self, HOST};
 use crate::validate::{bonding, catalog};
 
@@ -80,19 +80,25 @@ impl HostChecker<'_> {
                 }
             }
         }
-        let option = |name: &str| options.iter().find(|o| o.name == name).map(|o| &o.value);
-        let number = |name: &str| option(name).and_then(BondOptionValue::number);
-        let arp_interval = number("arp_interval").unwrap_or(0);
+        let arp_interval = options
+            .iter()
+            .find_map(|o| match o {
+                BondOption::ArpInterval(ms) => Some(*ms),
+                _ => None,
+            })
+            .unwrap_or(0);
+        let has_arp_targets = options
+            .iter()
+            .any(|o| matches!(o, BondOption::ArpIpTarget(_)));
         let at = layer
             .miimon
             .as_ref()
             .map_or(self.fields.table(), |m| m.at.clone());
-        let miimon_ms = i64::from(miimon);
         if arp_interval > 0 && miimon > 0 {
             self.fields.error(&at, format!("bond.miimon: {miimon} and bond.options.arp_interval exclude each other; set miimon = 0 to use ARP monitoring"));
             ok = false;
         }
-        if arp_interval > 0 && option("arp_ip_target").is_none() {
+        if arp_interval > 0 && !has_arp_targets {
             let at = layer
                 .options
                 .get("arp_interval")
@@ -103,24 +109,26 @@ impl HostChecker<'_> {
         if arp_interval == 0 && miimon == 0 {
             self.fields.warning(&at, "bond.miimon: 0 with no ARP monitoring means a failed link is never detected; 100 is usual".into());
         }
-        for delay in ["updelay", "downdelay"] {
-            if let Some(value) = number(delay) {
-                let at = layer
-                    .options
-                    .get(delay)
-                    .map_or(self.fields.table(), |v| v.at.clone());
-                if value > 0 && miimon == 0 {
-                    self.fields.error(
-                        &at,
-                        format!(
-                            "bond.options.{delay}: works only with MII monitoring; set bond.miimon"
-                        ),
-                    );
-                    ok = false;
-                } else if miimon > 0 && value % miimon_ms != 0 {
-                    self.fields.error(&at, format!("bond.options.{delay}: {value} is not a multiple of miimon ({miimon}); the kernel would round it down to {}", value / miimon_ms * miimon_ms));
-                    ok = false;
-                }
+        let delays = options.iter().filter_map(|o| match o {
+            BondOption::Updelay(ms) | BondOption::Downdelay(ms) => Some((o.name(), *ms)),
+            _ => None,
+        });
+        for (delay, value) in delays {
+            let at = layer
+                .options
+                .get(delay)
+                .map_or(self.fields.table(), |v| v.at.clone());
+            if value > 0 && miimon == 0 {
+                self.fields.error(
+                    &at,
+                    format!(
+                        "bond.options.{delay}: works only with MII monitoring; set bond.miimon"
+                    ),
+                );
+                ok = false;
+            } else if miimon > 0 && value % miimon != 0 {
+                self.fields.error(&at, format!("bond.options.{delay}: {value} is not a multiple of miimon ({miimon}); the kernel would round it down to {}", value / miimon * miimon));
+                ok = false;
             }
         }
         let mtu = mtu?;
