@@ -15,8 +15,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod known;
+
+pub use known::KnownPackage;
+use known::{Described, Local};
+
 use super::signing::SigningKey;
-use crate::repository::{self, ListedPackage, Location, RepositoryError};
+use crate::repository::{self, Location, RepositoryError};
 
 /// The release is fixed: the version carries the count, so that it reads naturally in `rpm -q`.
 pub const RELEASE: &str = "1";
@@ -48,24 +53,6 @@ pub enum VersionError {
     Collision { new: String, existing: String },
 }
 
-/// One package built before: where it is and what it holds.
-#[derive(Debug, Clone)]
-pub struct KnownPackage {
-    pub version: u64,
-    /// Its name, file name and content digest, as a listing or its header gives them.
-    described: Described,
-    /// A local copy of the file, when one is at hand ([`KnownPackage::local`]).
-    local: Local,
-    /// The repository that lists it, to fetch the file when it is not at hand; one for all the
-    /// packages it lists.
-    pub repository: Option<Arc<Location>>,
-    /// Listed by repository metadata whose signature verified with the build's key, so signed
-    /// by it: builds with that key published it.
-    pub vouched: bool,
-    /// Its place in the order packages were added: of two of the same version, the first counts.
-    added: u32,
-}
-
 /// Everything built before; read once per build.
 #[derive(Debug, Default)]
 pub struct KnownPackages {
@@ -91,127 +78,6 @@ pub struct OwnIndex {
     pub packages: usize,
     /// The entries file it names.
     pub entries: repository::index::EntriesIdentity,
-}
-
-/// What a known package is. Its listing already names it, so its name, file name and digest are
-/// read from there, not copied: a build knows one package per host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Described {
-    /// Its metadata entries, as a repository lists it: enough to list it again without the file.
-    Listed(ListedPackage),
-    /// A package file no metadata lists, as its header describes it.
-    File {
-        name: String,
-        file_name: String,
-        digest: Option<String>,
-    },
-}
-
-/// Where a known package's file is at hand.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Local {
-    Absent,
-    /// Where the repository that lists it (a directory) has it: made when asked, since a build
-    /// knows a package per host.
-    Listed,
-    At(PathBuf),
-}
-
-/// The same package, whenever it was read.
-impl PartialEq for KnownPackage {
-    fn eq(&self, other: &Self) -> bool {
-        let KnownPackage {
-            version,
-            described,
-            local,
-            repository,
-            vouched,
-            added: _,
-        } = self;
-        (version, described, local, repository, vouched)
-            == (
-                &other.version,
-                &other.described,
-                &other.local,
-                &other.repository,
-                &other.vouched,
-            )
-    }
-}
-
-impl Eq for KnownPackage {}
-
-impl KnownPackage {
-    /// A local copy of the file, when one is at hand.
-    pub fn local(&self) -> Option<PathBuf> {
-        match &self.local {
-            Local::Absent => None,
-            Local::Listed => self
-                .repository
-                .as_ref()?
-                .local_path(&self.listed()?.location),
-            Local::At(path) => Some(path.clone()),
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        match &self.described {
-            Described::Listed(listed) => &listed.name,
-            Described::File { name, .. } => name,
-        }
-    }
-
-    pub fn file_name(&self) -> &str {
-        match &self.described {
-            Described::Listed(listed) => listed.file_name(),
-            Described::File { file_name, .. } => file_name,
-        }
-    }
-
-    /// The content digest hostnet recorded in its description, if hostnet built it.
-    pub fn digest(&self) -> Option<&str> {
-        match &self.described {
-            Described::Listed(listed) => listed.digest.as_deref(),
-            Described::File { digest, .. } => digest.as_deref(),
-        }
-    }
-
-    /// Its metadata entries, when a repository lists it.
-    pub fn listed(&self) -> Option<&ListedPackage> {
-        match &self.described {
-            Described::Listed(listed) => Some(listed),
-            Described::File { .. } => None,
-        }
-    }
-
-    /// Where it was found, for messages. Made when asked: a build knows one package per host.
-    pub fn found_in(&self) -> String {
-        match (&self.repository, self.listed(), self.local()) {
-            (Some(repository), Some(listed), _) => {
-                format!("{}/{}", repository.describe(), listed.location)
-            }
-            (_, _, Some(path)) => path.display().to_string(),
-            _ => self.file_name().to_string(),
-        }
-    }
-
-    /// The package file: the local copy, or fetched from the repository that lists it.
-    pub fn bytes(&self) -> Result<Vec<u8>, VersionError> {
-        if let Some(path) = self.local() {
-            return std::fs::read(&path).map_err(|source| VersionError::Read { dir: path, source });
-        }
-        let (Some(repository), Some(listed)) = (&self.repository, self.listed()) else {
-            return Err(VersionError::MissingPrevious(self.found_in()));
-        };
-        repository
-            .fetch(&listed.location, crate::http::PACKAGE_LIMIT)?
-            .ok_or_else(|| {
-                VersionError::Repository(RepositoryError::Malformed {
-                    what: self.found_in(),
-                    detail: "listed in the metadata but missing".into(),
-                })
-            })
-    }
 }
 
 impl KnownPackages {
@@ -561,125 +427,4 @@ pub struct HostPlan<'k> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn known(version: u64, digest: &str) -> KnownPackage {
-        KnownPackage {
-            version,
-            described: Described::File {
-                name: "hostnet-a".into(),
-                file_name: format!("hostnet-a-{version}-1.noarch.rpm"),
-                digest: Some(digest.into()),
-            },
-            local: Local::Absent,
-            repository: None,
-            vouched: false,
-            added: 0,
-        }
-    }
-
-    fn file_name(version: u64) -> String {
-        format!("hostnet-a-{version}-1.noarch.rpm")
-    }
-
-    #[test]
-    fn plans_keep_reuse_and_retire() {
-        let mut packages = KnownPackages::default();
-        for (version, digest) in [(1, "a"), (2, "b"), (4, "d"), (3, "c")] {
-            packages.add(known(version, digest));
-        }
-        packages.settle();
-        let unchanged = packages.plan("hostnet-a", "d", 3, file_name).unwrap();
-        assert_eq!(unchanged.current, Current::Keep(&known(4, "d")));
-        assert_eq!(unchanged.retained, [&known(3, "c"), &known(2, "b")]);
-        assert_eq!(unchanged.retired, [&known(1, "a")]);
-
-        let changed = packages.plan("hostnet-a", "e", 2, file_name).unwrap();
-        assert_eq!(changed.current, Current::Build(5));
-        assert_eq!(changed.retained, [&known(4, "d")]);
-        assert_eq!(changed.retired.len(), 3);
-
-        // Back to an old configuration: still a new version, never an old number.
-        let reverted = packages.plan("hostnet-a", "a", 1, file_name).unwrap();
-        assert_eq!(reverted.current, Current::Build(5));
-        assert!(reverted.retained.is_empty());
-
-        let new = packages
-            .plan("hostnet-b", "x", 3, |v| {
-                format!("hostnet-b-{v}-1.noarch.rpm")
-            })
-            .unwrap();
-        assert_eq!(new.current, Current::Build(1));
-    }
-
-    #[test]
-    fn a_file_name_taken_by_a_listed_package_names_where_it_was_found() {
-        // A package whose file is named as version 2 while its header says version 1: building
-        // version 2 would collide with it.
-        let mut packages = KnownPackages::default();
-        packages.add(KnownPackage {
-            described: Described::File {
-                name: "hostnet-a".into(),
-                file_name: file_name(2),
-                digest: Some("old".into()),
-            },
-            local: Local::At(PathBuf::from("/srv/repo/Packages").join(file_name(2))),
-            ..known(1, "old")
-        });
-        packages.settle();
-        let Err(VersionError::Collision { new, existing }) =
-            packages.plan("hostnet-a", "new", 3, file_name)
-        else {
-            panic!("a collision");
-        };
-        assert_eq!(new, file_name(2));
-        assert_eq!(existing, format!("/srv/repo/Packages/{}", file_name(2)));
-    }
-
-    #[test]
-    fn the_first_source_read_wins_a_version_and_a_later_one_may_add_its_local_copy() {
-        let local =
-            |version| Local::At(PathBuf::from("/out/repo/Packages").join(file_name(version)));
-        let mut packages = KnownPackages::default();
-        // Published (read first, no file at hand), then the build's own output.
-        packages.add(known(2, "two"));
-        packages.add(known(1, "one"));
-        packages.add(KnownPackage {
-            local: local(2),
-            ..known(2, "two")
-        });
-        packages.add(KnownPackage {
-            local: local(1),
-            ..known(1, "one, built otherwise")
-        });
-        packages.add(known(3, "three"));
-        packages.settle();
-        let versions = packages.versions_of("hostnet-a");
-        assert_eq!(
-            versions,
-            [
-                known(3, "three"),
-                KnownPackage {
-                    local: local(2),
-                    ..known(2, "two")
-                },
-                known(1, "one"),
-            ]
-        );
-        assert!(packages.versions_of("hostnet-b").is_empty());
-        assert!(packages.odd_file_names.is_empty());
-    }
-
-    #[test]
-    fn a_taken_file_name_is_refused() {
-        let mut packages = KnownPackages::default();
-        packages
-            .odd_file_names
-            .insert("hostnet-a-1-1.noarch.rpm".into(), Some("elsewhere".into()));
-        assert!(matches!(
-            packages.plan("hostnet-a", "x", 3, file_name),
-            Err(VersionError::Collision { .. })
-        ));
-    }
-}
+mod tests;
