@@ -4,7 +4,7 @@
 //! each package's three metadata entries as written, so that a package kept from a previous build
 //! is listed again without its file being downloaded.
 //!
-//! Not for writing: the metadata hostnet writes comes from `publish`.
+//! Not for writing: `build` writes the metadata (`crate::repodata`), `publish` uploads it.
 
 use std::collections::HashMap;
 use std::io::Read as _;
