@@ -19,6 +19,31 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# NetworkManager, for `nmcli --offline` (it reads and writes keyfiles without a daemon). Installed
+# with its services kept from starting: the tests run it only inside their own guest, never on
+# this machine's network.
+if ! dpkg-query -W -f='${Status}' network-manager 2>/dev/null | grep -q "install ok installed"; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-test-deps: need root to install: network-manager" >&2
+        exit 1
+    fi
+    echo "install-test-deps: installing network-manager (its services not started)"
+    policy=/usr/sbin/policy-rc.d
+    made_policy=no
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy"
+        chmod 0755 "$policy"
+        made_policy=yes
+        trap 'rm -f "$policy"' EXIT
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends network-manager >/dev/null
+    if [ "$made_policy" = yes ]; then
+        rm -f "$policy"
+        trap - EXIT
+    fi
+fi
+
 if ! command -v ksvalidator >/dev/null 2>&1; then
     echo "install-test-deps: installing pykickstart"
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore pykickstart

@@ -73,6 +73,7 @@ pub fn host_digest(host: &Host) -> Sha256 {
         name,
         fqdn,
         boot_mac,
+        target,
         bond,
         management,
         containers,
@@ -83,7 +84,7 @@ pub fn host_digest(host: &Host) -> Sha256 {
     } = host;
     let mut hasher = DigestHasher(sha2::Sha256::new());
     (
-        name, fqdn, boot_mac, bond, management, containers, docker, rollout, sysctl,
+        name, fqdn, boot_mac, target, bond, management, containers, docker, rollout, sysctl,
     )
         .hash(&mut hasher);
     let DigestHasher(hasher) = hasher;

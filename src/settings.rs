@@ -80,6 +80,11 @@ pub const HOST: &[Setting] = &[
         default: Default::Words("none"),
     },
     Setting {
+        key: "target",
+        kind: "choice",
+        default: Default::Value("el7"),
+    },
+    Setting {
         key: "bond.name",
         kind: "interface name",
         default: Default::Value("bond0"),

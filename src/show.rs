@@ -122,6 +122,12 @@ pub fn effective_definition(
         Some(mac) => p.line("boot-mac", quoted(&mac.to_string()), &merged.boot_mac, ""),
         None => p.out.push_str("# boot-mac: not set\n"),
     }
+    p.line(
+        "target",
+        quoted(host.target.name()),
+        &merged.target,
+        &default_note("target"),
+    );
 
     let bond = &host.bond;
     let layer = &merged.bond;

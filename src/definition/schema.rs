@@ -42,6 +42,8 @@ pub struct HostLayer {
     pub fqdn: Field<String>,
     /// MAC address of the NIC the machine PXE-boots from. Host files only.
     pub boot_mac: Field<String>,
+    /// `el7`, `el8` or `el9`: how the host's network is configured.
+    pub target: Field<String>,
     #[serde(default)]
     pub bond: BondLayer,
     #[serde(default)]
@@ -59,6 +61,7 @@ pub struct HostLayer {
 layered!(HostLayer {
     fqdn,
     boot_mac,
+    target,
     bond,
     management,
     containers,

@@ -95,6 +95,24 @@ macro_rules! closed_set {
 }
 
 closed_set!(
+    /// The operating system family a host runs, which decides how its network is configured:
+    /// `el7` through network-scripts' ifcfg files, `el8` and `el9` through NetworkManager's
+    /// keyfiles.
+    Target {
+        El7 => "el7",
+        El8 => "el8",
+        El9 => "el9",
+    }
+);
+
+impl Target {
+    /// Whether NetworkManager owns the host's network (keyfiles, not ifcfg files).
+    pub fn network_manager(self) -> bool {
+        self != Target::El7
+    }
+}
+
+closed_set!(
     /// dockerd `--storage-driver`.
     StorageDriver {
         Overlay2 => "overlay2",

@@ -15,7 +15,7 @@ pub use bond::{
     AdSelect, ArpAllTargets, ArpValidate, Bond, BondMode, BondOption, FailOverMac, LacpRate,
     ModeSpelling, PrimaryReselect, XmitHashPolicy,
 };
-pub use closed_set::{Autopart, ClosedSet, LogDriver, SelinuxMode, StorageDriver};
+pub use closed_set::{Autopart, ClosedSet, LogDriver, SelinuxMode, StorageDriver, Target};
 pub use names::{InterfaceName, MAX_INTERFACE_NAME, MacAddress};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +106,8 @@ pub struct Host {
     pub name: String,
     pub fqdn: String,
     pub boot_mac: Option<MacAddress>,
+    /// How the host's network is configured (ifcfg files or NetworkManager keyfiles).
+    pub target: Target,
     pub bond: Bond,
     pub management: Management,
     pub containers: Containers,

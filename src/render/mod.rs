@@ -4,6 +4,7 @@
 pub mod docker;
 pub mod expected;
 pub mod ifcfg;
+pub mod keyfile;
 pub mod rollout;
 pub mod scriptlets;
 pub mod sysctl;
@@ -61,7 +62,11 @@ pub fn header(host: &Host, comment: &str) -> String {
 
 /// Renders one host; `templates` holds the scriptlet templates (built-in or overridden).
 pub fn render_host(templates: &Templates, host: &Host) -> Result<RenderedHost, RenderError> {
-    let mut files = ifcfg::render(host)?;
+    let mut files = if host.target.network_manager() {
+        keyfile::render(host)?
+    } else {
+        ifcfg::render(host)?
+    };
     files.push(RenderedFile {
         path: MODULES_LOAD_FILE.into(),
         mode: 0o644,

@@ -111,6 +111,17 @@ impl<'a> HostChecker<'a> {
                 None => def.name.clone(),
             }),
         };
+        let target: Option<crate::model::Target> = self.fields.choice(
+            &merged.target,
+            "target",
+            settings::default_of(HOST, "target"),
+            "a target hostnet writes for",
+        );
+        if let (Some(target), Some(field)) = (target, &merged.target)
+            && target.network_manager()
+        {
+            self.fields.warning(&field.at, format!("target: {target} hosts get NetworkManager keyfiles (hostnet render shows them), but this hostnet does not package them yet: build, plan and spec refuse a fleet with {target} hosts"));
+        }
         let boot_mac = match &merged.boot_mac {
             Some(mac) => match MacAddress::parse(&mac.value) {
                 Some(parsed) if parsed.0[0] & 1 == 1 => {
@@ -191,6 +202,7 @@ impl<'a> HostChecker<'a> {
                 name: name_ok.then(|| def.name.clone())?,
                 fqdn: fqdn?,
                 boot_mac: boot_mac?,
+                target: target?,
                 bond: bond?,
                 management: management?,
                 containers: containers?,
