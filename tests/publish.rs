@@ -8,7 +8,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Fleet, NGINX_PASSWORD, NGINX_USER, Nginx, build, hostnet_key, stderr, stdout};
+use common::{
+    Fleet, NGINX_PASSWORD, NGINX_USER, Nginx, RepoServer, build, hostnet_key, stderr, stdout,
+};
 
 const EPOCH: &str = "1700000000";
 
@@ -93,9 +95,37 @@ fn listed(location: &hostnet::repository::Location) -> Vec<String> {
 
 /// The pipeline on a fresh runner: nothing local but the definitions and the key. Numbering comes
 /// from the published repository over HTTP; unchanged hosts are neither rebuilt nor uploaded.
+/// The two kinds of server a publish meets: WebDAV (nginx's dav module with MKCOL and MOVE), and
+/// PUT-only (nginx taking only PUT and DELETE, creating parents and answering 405 to MKCOL, MOVE,
+/// PROPFIND and LOCK, as a Nexus raw repository does); with what `publish` says of each (it
+/// detects which it is). Every publish test runs against both.
+/// Starts a server, with basic auth on uploads when asked (where the server checks it).
+type StartServer = fn(bool) -> Box<dyn RepoServer>;
+
+/// wsgidav is a second, independent WebDAV server (it wants MKCOL for missing parents).
+const SERVERS: [(StartServer, &str); 3] = [
+    (
+        |auth| Box::new(Nginx::start(auth)),
+        "WebDAV: each file PUT under a temporary name and MOVEd into place",
+    ),
+    (
+        |auth| Box::new(Nginx::start_put_only(auth)),
+        "plain PUT (the server takes no MKCOL or MOVE): each file PUT under its final name, repomd.xml and its signature last; this server does not honour If-None-Match",
+    ),
+    (
+        |_| Box::new(common::WsgiDav::start()),
+        "WebDAV: each file PUT under a temporary name and MOVEd into place",
+    ),
+];
+
 #[test]
 fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_changed() {
-    let nginx = Nginx::start(true);
+    for (start, says) in SERVERS {
+        fresh_runner_against(start(true), says);
+    }
+}
+
+fn fresh_runner_against(nginx: Box<dyn RepoServer>, says: &str) {
     let work = tempfile::tempdir().unwrap();
     let (key, _) = hostnet_key(work.path(), "publish-test");
     let fleet = Fleet::example();
@@ -115,16 +145,19 @@ fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_ch
     assert!(output.status.success(), "{}", stderr(&output));
 
     // Without credentials the server refuses, and the message says where they come from.
-    let refused = publish(&first.join("repo"), &target, &[], false);
-    assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        stderr(&refused).contains("HOSTNET_REPO_USER"),
-        "{}",
-        stderr(&refused)
-    );
+    if nginx.checks_credentials() {
+        let refused = publish(&first.join("repo"), &target, &[], false);
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(
+            stderr(&refused).contains("HOSTNET_REPO_USER"),
+            "{}",
+            stderr(&refused)
+        );
+    }
     let output = publish(&first.join("repo"), &target, &[], true);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("uploaded"), "{}", stdout(&output));
+    assert!(stderr(&output).contains(says), "{}", stderr(&output));
     let url = hostnet::repository::Location::Url(target.clone());
     assert_eq!(assert_consistent(&url), 4, "three hosts and hostnet-tools");
     assert!(nginx.root().join("repo/repodata/repomd.xml.asc").is_file());
@@ -310,7 +343,12 @@ fn a_fresh_runner_numbers_from_the_published_repository_and_uploads_only_what_ch
 /// metadata that names a missing file or a checksum that does not match.
 #[test]
 fn readers_never_see_an_inconsistent_repository_while_publishes_run() {
-    let nginx = Nginx::start(false);
+    for (start, _) in SERVERS {
+        readers_against(start(false));
+    }
+}
+
+fn readers_against(nginx: Box<dyn RepoServer>) {
     let work = tempfile::tempdir().unwrap();
     let (key, _) = hostnet_key(work.path(), "readers");
     let fleet = Fleet::with_extra_hosts(20);
@@ -369,7 +407,8 @@ fn readers_never_see_an_inconsistent_repository_while_publishes_run() {
 /// with no duplicate and no temporary file left where clients look.
 #[test]
 fn a_publish_killed_at_any_point_completes_when_run_again() {
-    let nginx = Nginx::start(false);
+    let webdav = Nginx::start(false);
+    let put_only = Nginx::start_put_only(false);
     let work = tempfile::tempdir().unwrap();
     let (key, _) = hostnet_key(work.path(), "killed");
     let fleet = Fleet::with_extra_hosts(40);
@@ -389,8 +428,12 @@ fn a_publish_killed_at_any_point_completes_when_run_again() {
             hostnet::repository::Location::Directory(directory.clone()),
         ),
         (
-            nginx.url("repo"),
-            hostnet::repository::Location::Url(nginx.url("repo")),
+            webdav.url("repo"),
+            hostnet::repository::Location::Url(webdav.url("repo")),
+        ),
+        (
+            put_only.url("repo"),
+            hostnet::repository::Location::Url(put_only.url("repo")),
         ),
     ] {
         let mut seed: u64 = 0x2545_f491_4f6c_dd1d;

@@ -128,7 +128,8 @@ pub fn run(cli: &Cli) -> CommandResult {
             repo,
             grace,
             lock_timeout,
-        } => publish::publish(target, repo, *grace, *lock_timeout),
+            server,
+        } => publish::publish(target, repo, (*grace, *lock_timeout), *server),
         Command::Completions { shell } => completions(*shell),
         Command::Man { out_dir } => man(out_dir.as_deref()),
     }

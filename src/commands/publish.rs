@@ -6,12 +6,18 @@ use std::process::ExitCode;
 use super::CommandResult;
 
 /// `hostnet publish`.
-pub fn publish(target: &str, repo: &Path, grace: u64, lock_timeout: u64) -> CommandResult {
+pub fn publish(
+    target: &str,
+    repo: &Path,
+    (grace, lock_timeout): (u64, u64),
+    server: crate::publish::ServerMode,
+) -> CommandResult {
     let options = crate::publish::PublishOptions {
         repo,
         target,
         grace: std::time::Duration::from_secs(grace),
         lock_timeout: std::time::Duration::from_secs(lock_timeout),
+        server,
     };
     let started = std::time::Instant::now();
     let report = crate::publish::publish(&options, &mut |line| crate::tell!("hostnet: {line}"))?;

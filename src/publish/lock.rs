@@ -14,7 +14,8 @@ use crate::http::REPOMD_LIMIT;
 /// moment).
 const OWNERLESS_GRACE: Duration = Duration::from_secs(10);
 const LOCK_POLL: Duration = Duration::from_millis(500);
-const OWNER_FILE: &str = ".hostnet-lock/owner";
+/// The lock's owner file: inside the lock directory or collection, or the lock itself.
+pub(super) const OWNER_FILE: &str = ".hostnet-lock/owner";
 
 pub(super) fn now() -> u64 {
     SystemTime::now()

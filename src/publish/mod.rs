@@ -1,17 +1,19 @@
 //! `hostnet publish`: a built `repo/` into the repository every host and kickstart reads, in the
 //! order that keeps every client consistent at every instant:
 //!
-//! 1. packages the new metadata lists that the target lacks (each written under a temporary name,
-//!    moved into place, and read back to check its sha256);
+//! 1. packages the new metadata lists that the target lacks (each written under a temporary name
+//!    and moved into place where the target can move, else PUT under its name; read back to check
+//!    its sha256);
 //! 2. the new hashed metadata files (`repodata/<sha256>-primary.xml.gz`...), which no client
 //!    reads yet;
-//! 3. `repomd.xml`, then its detached signature, each replaced in one rename or WebDAV `MOVE`.
+//! 3. `repomd.xml`, then its detached signature, each replaced in one rename, WebDAV `MOVE` or
+//!    `PUT` (see `remote.rs` for what a PUT-only server guarantees).
 //!
 //! Metadata files and packages the new `repomd.xml` no longer names stay for a grace period (a
 //! client that read the previous `repomd.xml` can still fetch what it names) and are deleted by a
 //! later publish; `.hostnet-publish.json` on the target records since when each was superseded.
-//! A lock (`.hostnet-lock/`, made with `mkdir` or `MKCOL`, which fail if it exists) keeps two
-//! publishers apart; a lock left by a publisher that died is broken. A publish interrupted at any
+//! A lock (`.hostnet-lock/`, made with `mkdir` or `MKCOL`, which fail if it exists, or its owner
+//! file PUT with `If-None-Match: *`) keeps two publishers apart; a lock left by a publisher that died is broken. A publish interrupted at any
 //! point and run again completes without duplicates: every step is idempotent.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +27,7 @@ use crate::http::{METADATA_LIMIT, PACKAGE_LIMIT, REPOMD_LIMIT, SizeLimit};
 use crate::repository::{self, Location, RepositoryError};
 
 mod lock;
+mod remote;
 mod target;
 
 use lock::{lock, now};
@@ -63,6 +66,19 @@ pub struct PublishOptions<'a> {
     pub grace: Duration,
     /// A lock older than this is taken to be left by a dead publisher.
     pub lock_timeout: Duration,
+    /// How an `http(s)://` target is written.
+    pub server: ServerMode,
+}
+
+/// How a publish writes to a server over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServerMode {
+    /// WebDAV if the server makes and moves a collection, else plain PUT; the choice is printed.
+    Auto,
+    /// PUT to a temporary name and MOVE into place; the lock a collection made with MKCOL.
+    Webdav,
+    /// PUT under the final name, repomd.xml and its signature last (Nexus, Artifactory).
+    Put,
 }
 
 /// What a publish did.
@@ -102,9 +118,14 @@ pub fn publish(
             options.repo.display()
         )));
     };
-    let target = target_for(options.target)?;
+    let target = target_for(options.target, options.server)?;
     let target = target.as_ref();
     let lock = lock(target, options.lock_timeout)?;
+    progress(&format!(
+        "publishing to {}: {}",
+        target.describe(""),
+        target.guarantees()
+    ));
     let swept = target.sweep_temporaries()?;
 
     let remote = match target.get(REPOMD, REPOMD_LIMIT)? {

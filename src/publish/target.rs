@@ -1,12 +1,13 @@
-//! Where a publish writes: a directory (confined: no link followed inside it) or a WebDAV
-//! collection, behind one `Target` interface.
+//! Where a publish writes, behind one `Target` interface: a directory (confined: no link followed
+//! inside it) here, a server over HTTP in `remote.rs`.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{JOURNAL, LOCK_DIR, PublishError, TOP_FILES, UPLOAD_SUFFIX};
-use crate::http::{self, REPOMD_LIMIT, SizeLimit};
+use super::remote::HttpTarget;
+use super::{JOURNAL, LOCK_DIR, PublishError, ServerMode, TOP_FILES, UPLOAD_SUFFIX};
+use crate::http::{REPOMD_LIMIT, SizeLimit};
 use crate::repository::Location;
 
 /// Who holds the lock, written inside it. `token` tells this publisher's lock from any other,
@@ -30,10 +31,12 @@ pub(super) trait Target {
     fn describe(&self, relative: &str) -> String;
     /// The file, read up to `limit`; `None` when it does not exist.
     fn get(&self, relative: &str, limit: SizeLimit) -> Result<Option<Vec<u8>>, PublishError>;
-    /// Writes the file whole under a temporary name and moves it into place.
+    /// Writes the file whole: under a temporary name moved into place where the target can move,
+    /// else straight under its name (a server that stores a PUT whole before serving it).
     fn put(&self, relative: &str, bytes: &[u8]) -> Result<(), PublishError>;
     fn delete(&self, relative: &str) -> Result<(), PublishError>;
-    /// Creates the lock directory; `false` if it exists.
+    /// Takes the lock in one step only one publisher can win (a new directory or collection, or
+    /// a conditional PUT of its owner file); `false` if it is taken.
     fn create_lock(&self) -> Result<bool, PublishError>;
     fn remove_lock(&self) -> Result<(), PublishError>;
     /// Breaks the lock judged stale (its owner `stale`, or none): moved to a name of this
@@ -41,6 +44,8 @@ pub(super) trait Target {
     /// that turns out to have another owner by then (a publisher took it meanwhile) is put back.
     fn break_lock(&self, token: &str, stale: Option<&LockOwner>) -> Result<(), PublishError>;
     fn location(&self) -> Location;
+    /// What this target guarantees a publish, for its first line of output.
+    fn guarantees(&self) -> String;
     /// Removes what an interrupted publish left under temporary names, where the target can be
     /// listed; returns what it removed.
     fn sweep_temporaries(&self) -> Result<Vec<String>, PublishError> {
@@ -97,6 +102,10 @@ impl DirectoryTarget {
 impl Target for DirectoryTarget {
     fn describe(&self, relative: &str) -> String {
         self.root.join(relative).display().to_string()
+    }
+
+    fn guarantees(&self) -> String {
+        "a directory: each file written under a temporary name and renamed into place, the lock a directory made in one step".into()
     }
 
     fn get(&self, relative: &str, limit: SizeLimit) -> Result<Option<Vec<u8>>, PublishError> {
@@ -232,154 +241,11 @@ impl Target for DirectoryTarget {
     }
 }
 
-struct WebDavTarget {
-    base: String,
-    client: http::Client,
-}
-
-impl WebDavTarget {
-    fn url(&self, relative: &str) -> String {
-        format!("{}/{relative}", self.base)
-    }
-
-    fn failed(&self, method: &str, relative: &str, status: u16) -> PublishError {
-        PublishError::Target {
-            what: format!("{method} {}", self.url(relative)),
-            detail: http::describe_status(status),
-        }
-    }
-
-    /// MKCOL every collection above `relative` (nginx creates them with `create_full_put_path`,
-    /// Artifactory and Nexus on their own; MKCOL of an existing one answers 405, which is fine).
-    fn make_parents(&self, relative: &str) -> Result<(), PublishError> {
-        let mut path = String::new();
-        let parts: Vec<&str> = relative.split('/').collect();
-        for part in &parts[..parts.len().saturating_sub(1)] {
-            path.push_str(part);
-            path.push('/');
-            let answer = self
-                .client
-                .request("MKCOL", &self.url(&path), &[], None, REPOMD_LIMIT)?;
-            if !matches!(answer.status, 200..=299 | 301 | 405) {
-                return Err(self.failed("MKCOL", &path, answer.status));
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Target for WebDavTarget {
-    fn describe(&self, relative: &str) -> String {
-        self.url(relative)
-    }
-
-    fn get(&self, relative: &str, limit: SizeLimit) -> Result<Option<Vec<u8>>, PublishError> {
-        Ok(self.client.get(&self.url(relative), limit)?)
-    }
-
-    fn put(&self, relative: &str, bytes: &[u8]) -> Result<(), PublishError> {
-        let temporary = format!("{relative}{UPLOAD_SUFFIX}");
-        let mut answer =
-            self.client
-                .request("PUT", &self.url(&temporary), &[], Some(bytes), REPOMD_LIMIT)?;
-        if answer.status == 409 {
-            self.make_parents(relative)?;
-            answer = self.client.request(
-                "PUT",
-                &self.url(&temporary),
-                &[],
-                Some(bytes),
-                REPOMD_LIMIT,
-            )?;
-        }
-        if !(200..=299).contains(&answer.status) {
-            return Err(self.failed("PUT", &temporary, answer.status));
-        }
-        let destination = self.url(relative);
-        let answer = self.client.request(
-            "MOVE",
-            &self.url(&temporary),
-            &[("Destination", &destination), ("Overwrite", "T")],
-            None,
-            REPOMD_LIMIT,
-        )?;
-        if !(200..=299).contains(&answer.status) {
-            return Err(self.failed("MOVE", &temporary, answer.status));
-        }
-        Ok(())
-    }
-
-    fn delete(&self, relative: &str) -> Result<(), PublishError> {
-        let answer = self
-            .client
-            .request("DELETE", &self.url(relative), &[], None, REPOMD_LIMIT)?;
-        match answer.status {
-            200..=299 | 404 | 410 => Ok(()),
-            status => Err(self.failed("DELETE", relative, status)),
-        }
-    }
-
-    fn create_lock(&self) -> Result<bool, PublishError> {
-        let path = format!("{LOCK_DIR}/");
-        let answer = self
-            .client
-            .request("MKCOL", &self.url(&path), &[], None, REPOMD_LIMIT)?;
-        match answer.status {
-            200..=299 => Ok(true),
-            405 => Ok(false),
-            status => Err(self.failed("MKCOL", &path, status)),
-        }
-    }
-
-    fn remove_lock(&self) -> Result<(), PublishError> {
-        self.delete(&format!("{LOCK_DIR}/"))
-    }
-
-    fn break_lock(&self, token: &str, stale: Option<&LockOwner>) -> Result<(), PublishError> {
-        let broken_name = format!("{}/", broken_lock_name(token));
-        let destination = self.url(&broken_name);
-        let answer = self.client.request(
-            "MOVE",
-            &self.url(&format!("{LOCK_DIR}/")),
-            &[("Destination", &destination), ("Overwrite", "F")],
-            None,
-            REPOMD_LIMIT,
-        )?;
-        match answer.status {
-            200..=299 => {}
-            // Another breaker won, or its owner released it.
-            404 | 409 | 412 => return Ok(()),
-            // A server without MOVE: deleting is all there is.
-            405 | 501 => return self.remove_lock(),
-            status => return Err(self.failed("MOVE", LOCK_DIR, status)),
-        }
-        let moved: Option<LockOwner> = self
-            .get(&format!("{broken_name}owner"), REPOMD_LIMIT)?
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-        if moved.as_ref() != stale {
-            let back = self.url(&format!("{LOCK_DIR}/"));
-            let _ = self.client.request(
-                "MOVE",
-                &destination,
-                &[("Destination", &back), ("Overwrite", "F")],
-                None,
-                REPOMD_LIMIT,
-            );
-        }
-        self.delete(&broken_name)
-    }
-
-    fn location(&self) -> Location {
-        Location::Url(self.base.clone())
-    }
-}
-
-pub(super) fn target_for(text: &str) -> Result<Box<dyn Target>, PublishError> {
+/// The target `text` names: a directory, or a server reached over HTTP in the mode `server` asks
+/// for (detected from the server's answers with [`ServerMode::Auto`]).
+pub(super) fn target_for(text: &str, server: ServerMode) -> Result<Box<dyn Target>, PublishError> {
     Ok(match Location::parse(text) {
-        Location::Url(base) => Box::new(WebDavTarget {
-            client: http::Client::for_url(&base)?,
-            base,
-        }),
+        Location::Url(base) => Box::new(HttpTarget::open(base, server)?),
         Location::Directory(root) => Box::new(DirectoryTarget { root }),
     })
 }

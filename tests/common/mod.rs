@@ -218,13 +218,16 @@ pub fn package_path(out: &Path, host: &str, version: u32) -> PathBuf {
     ))
 }
 
-/// A real nginx on a loopback port, serving `root()` and taking WebDAV uploads under `/repo/`
-/// (`PUT`, `DELETE`, `MKCOL`, `MOVE`), which need basic auth as `user`/`password` when
-/// `with_auth`. Stopped when dropped.
+/// A real nginx on a loopback port, serving `root()` and taking uploads under `/repo/`, which need
+/// basic auth as `user`/`password` when `with_auth`: WebDAV (`PUT`, `DELETE`, `MKCOL`, `MOVE`), or
+/// with [`Nginx::start_put_only`] only `PUT` and `DELETE`, creating parent paths on `PUT` and
+/// answering 405 to `MKCOL`, `MOVE`, `PROPFIND` and `LOCK`, as a Nexus raw repository does.
+/// Stopped when dropped.
 pub struct Nginx {
     child: std::process::Child,
     pub port: u16,
     dir: tempfile::TempDir,
+    with_auth: bool,
 }
 
 pub const NGINX_USER: &str = "publisher";
@@ -232,6 +235,14 @@ pub const NGINX_PASSWORD: &str = "s3cret-for-tests";
 
 impl Nginx {
     pub fn start(with_auth: bool) -> Nginx {
+        Nginx::start_with(with_auth, "PUT DELETE MKCOL COPY MOVE")
+    }
+
+    pub fn start_put_only(with_auth: bool) -> Nginx {
+        Nginx::start_with(with_auth, "PUT DELETE")
+    }
+
+    fn start_with(with_auth: bool, dav_methods: &str) -> Nginx {
         require_tool("nginx");
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("www");
@@ -256,7 +267,7 @@ impl Nginx {
         };
         let d = dir.path().display();
         let config = format!(
-            "user root;\nmaster_process off;\nworker_processes 1;\ndaemon off;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  client_max_body_size 100m;\n  server {{\n    listen 127.0.0.1:{port};\n    root {};\n    location /repo/ {{\n      dav_methods PUT DELETE MKCOL COPY MOVE;\n      create_full_put_path on;\n      dav_access user:rw group:r all:r;\n      {auth}\n    }}\n  }}\n}}\n",
+            "user root;\nmaster_process off;\nworker_processes 1;\ndaemon off;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  client_max_body_size 100m;\n  server {{\n    listen 127.0.0.1:{port};\n    root {};\n    location /repo/ {{\n      dav_methods {dav_methods};\n      create_full_put_path on;\n      dav_access user:rw group:r all:r;\n      {auth}\n    }}\n  }}\n}}\n",
             root.display()
         );
         std::fs::write(dir.path().join("nginx.conf"), config).unwrap();
@@ -268,7 +279,12 @@ impl Nginx {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start nginx");
-        let nginx = Nginx { child, port, dir };
+        let nginx = Nginx {
+            child,
+            port,
+            dir,
+            with_auth,
+        };
         // Bounded: 200 tries, 25 ms apart.
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -293,6 +309,92 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A server publish writes to and clients read from: its URL for a path under its root, and the
+/// directory it serves `/repo/` from.
+pub trait RepoServer {
+    fn url(&self, path: &str) -> String;
+    fn root(&self) -> PathBuf;
+    /// Whether uploads need the test credentials ([`NGINX_USER`]) while reads need none.
+    fn checks_credentials(&self) -> bool;
+}
+
+impl RepoServer for Nginx {
+    fn url(&self, path: &str) -> String {
+        Nginx::url(self, path)
+    }
+
+    fn root(&self) -> PathBuf {
+        Nginx::root(self)
+    }
+
+    fn checks_credentials(&self) -> bool {
+        self.with_auth
+    }
+}
+
+/// wsgidav (from PyPI), a WebDAV server of its own (MKCOL, MOVE, PUT refused with 409 where the
+/// parent is missing, LOCK), on a loopback port, serving `root()/repo` as `/repo/` to anyone.
+/// Stopped when dropped.
+pub struct WsgiDav {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl WsgiDav {
+    pub fn start() -> WsgiDav {
+        require_tool("wsgidav");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("www/repo")).unwrap();
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let config = format!(
+            "host: 127.0.0.1\nport: {port}\nprovider_mapping:\n  \"/repo\": \"{}\"\nhttp_authenticator:\n  domain_controller: null\nsimple_dc:\n  user_mapping:\n    \"*\": true\nverbose: 1\nlogging:\n  enable_loggers: []\nlock_storage: true\nproperty_manager: true\n",
+            dir.path().join("www/repo").display()
+        );
+        std::fs::write(dir.path().join("wsgidav.yaml"), config).unwrap();
+        let child = Command::new("wsgidav")
+            .arg("--config")
+            .arg(dir.path().join("wsgidav.yaml"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start wsgidav");
+        let server = WsgiDav { child, port, dir };
+        // Bounded: 400 tries, 25 ms apart (Python starts slower than nginx).
+        for _ in 0..400 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("wsgidav did not listen on 127.0.0.1:{port}");
+    }
+}
+
+impl RepoServer for WsgiDav {
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("www")
+    }
+
+    fn checks_credentials(&self) -> bool {
+        false
+    }
+}
+
+impl Drop for WsgiDav {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
