@@ -45,6 +45,8 @@ impl Cli {
             | Command::Render { definitions, .. }
             | Command::Build { definitions, .. }
             | Command::Plan { definitions, .. }
+            | Command::New { definitions, .. }
+            | Command::List { definitions, .. }
             | Command::Spec { definitions, .. } => definitions.hosts.clone(),
             _ => None,
         };
@@ -80,6 +82,39 @@ is valid (warnings allowed), 1 when any error is found."
         /// Host name (the definition file's name without .toml)
         host: String,
         /// text (annotated TOML), or json (each setting with its value and where it came from)
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+
+    /// Write a new host's definition with the next free management address and container slice
+    #[command(
+        long_about = "Write DIR/<HOST>.toml (DIR: the definitions tree, or its folder --group) with \
+the next free management address of the VLAN the host inherits and the next free container slice \
+(the size the other hosts of that VLAN have, else /28), neither used by any host of the fleet nor \
+the gateway; no boot MAC until you add one. The fleet must check first; the new file is checked \
+with it, and never replaces an existing file. Refused when a VLAN is full."
+    )]
+    New {
+        #[command(flatten)]
+        definitions: HostsArg,
+        /// The new host's name (its file name without .toml)
+        host: String,
+        /// The folder of the definitions tree the host goes in, whose group.toml it inherits
+        #[arg(long, value_name = "FOLDER")]
+        group: Option<PathBuf>,
+    },
+
+    /// List every host: its group, target, management address, container slice and version
+    List {
+        #[command(flatten)]
+        definitions: HostsArg,
+        /// The build's output directory, whose repo/ gives each host's current version
+        #[arg(long, value_name = "DIR", default_value = "out")]
+        out: PathBuf,
+        /// What was published, as for build
+        #[arg(long, value_name = "REPO")]
+        previous: Option<String>,
+        /// text (aligned columns), or json
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },

@@ -5,6 +5,7 @@
 //! The pipeline runs one way: [`definition`] loads and merges, [`validate`] checks and resolves into
 //! the [`model`], [`render`] turns the model into files.
 
+pub mod allocate;
 pub mod build;
 pub mod cli;
 pub mod commands;

@@ -123,7 +123,7 @@ pub fn show(hosts: &Path, host: &str, format: Format) -> CommandResult {
 }
 
 /// A JSON document on stdout, with what a terminal must not receive escaped as `\uXXXX`.
-fn write_json(document: &serde_json::Value) -> std::io::Result<()> {
+pub(super) fn write_json(document: &serde_json::Value) -> std::io::Result<()> {
     let json = serde_json::to_string_pretty(document).expect("a JSON value serialises");
     write_stdout((crate::terminal::json_printable(&json).into_owned() + "\n").as_bytes())
 }

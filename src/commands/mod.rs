@@ -5,6 +5,7 @@
 //! - [`make`]: the commands that write outputs (render, spec, build, keygen);
 //! - [`publish`]: publishing a built repository.
 
+mod adopt;
 mod inspect;
 mod make;
 mod publish;
@@ -130,6 +131,13 @@ pub fn run(cli: &Cli) -> CommandResult {
             lock_timeout,
             server,
         } => publish::publish(target, repo, (*grace, *lock_timeout), *server),
+        Command::New { host, group, .. } => adopt::new(&hosts, host, group.as_deref()),
+        Command::List {
+            out,
+            previous,
+            format,
+            ..
+        } => adopt::list(&hosts, out, previous.as_deref(), *format),
         Command::Completions { shell } => completions(*shell),
         Command::Man { out_dir } => man(out_dir.as_deref()),
     }

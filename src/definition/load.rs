@@ -77,6 +77,25 @@ pub fn load(root: &Path, diagnostics: &mut Diagnostics) -> Definitions {
     definitions
 }
 
+impl Definitions {
+    /// What a host with no settings of its own would inherit at `path` (under the tree's root):
+    /// the site's `[defaults]` and the group files of its folders. For `hostnet new`, before its
+    /// file exists. `None` when a file it would inherit does not parse.
+    pub fn inherited_at(&mut self, path: &Path) -> Option<HostDefinition> {
+        let name = path.file_stem()?.to_string_lossy().into_owned();
+        let id = self.sources.add(path.to_path_buf(), String::new());
+        let site = self.site.as_ref().map(|(site_id, site)| (*site_id, site));
+        let mut scratch = Diagnostics::default();
+        layer_host(
+            &self.sources,
+            site,
+            &self.groups,
+            (name, path, id),
+            &mut scratch,
+        )
+    }
+}
+
 /// A host's file, read but not yet layered: its name, path and source.
 type HostFile = (String, PathBuf, FileId);
 
