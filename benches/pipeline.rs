@@ -898,6 +898,27 @@ fn main() {
                 "under 1 s",
                 command_ms < 1e3,
             );
+            // Adding a host and listing the fleet, as a user runs them (each new host is a file
+            // of the fleet from then on; the last one stays, which changes nothing measured).
+            let list_args = ["--hosts", ".", "list", "--out", "no-output"].map(std::ffi::OsStr::new);
+            let (list_time, _) = best_of(3, || timed_hostnet(dir.path(), &list_args).time);
+            let mut made = 0;
+            let (new_time, _) = best_of(3, || {
+                made += 1;
+                let name = format!("bench-new-{made}");
+                let args = ["--hosts", ".", "new", name.as_str()].map(std::ffi::OsStr::new);
+                let run = timed_hostnet(dir.path(), &args);
+                std::fs::remove_file(dir.path().join(format!("{name}.toml"))).unwrap();
+                run.time
+            });
+            for (command, time) in [("new", new_time), ("list", list_time)] {
+                results.against(
+                    format!("`hostnet {command}`, 10,000 hosts"),
+                    format!("{:.0} ms", time.as_secs_f64() * 1e3),
+                    "under 1 s",
+                    time.as_secs_f64() < 1.0,
+                );
+            }
         } else {
             results.add(format!("`hostnet check`, {hosts} hosts"), figure);
         }
