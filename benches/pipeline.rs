@@ -900,7 +900,8 @@ fn main() {
             );
             // Adding a host and listing the fleet, as a user runs them (each new host is a file
             // of the fleet from then on; the last one stays, which changes nothing measured).
-            let list_args = ["--hosts", ".", "list", "--out", "no-output"].map(std::ffi::OsStr::new);
+            let list_args =
+                ["--hosts", ".", "list", "--out", "no-output"].map(std::ffi::OsStr::new);
             let (list_time, _) = best_of(3, || timed_hostnet(dir.path(), &list_args).time);
             let mut made = 0;
             let (new_time, _) = best_of(3, || {

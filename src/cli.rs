@@ -35,6 +35,17 @@ pub struct HostsArg {
     pub hosts: Option<PathBuf>,
 }
 
+/// What was built and published before, read as `build` reads it (for `plan` and `list`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct BuiltBefore {
+    /// The build's output directory, whose repo/ counts as published
+    #[arg(long, value_name = "DIR", default_value = "out")]
+    pub out: PathBuf,
+    /// What was published, as for build
+    #[arg(long, value_name = "REPO")]
+    pub previous: Option<String>,
+}
+
 impl Cli {
     /// The definitions tree: `--hosts` after the subcommand, else before it (or $HOSTNET_HOSTS),
     /// else `hosts`.
@@ -108,12 +119,8 @@ with it, and never replaces an existing file. Refused when a VLAN is full."
     List {
         #[command(flatten)]
         definitions: HostsArg,
-        /// The build's output directory, whose repo/ gives each host's current version
-        #[arg(long, value_name = "DIR", default_value = "out")]
-        out: PathBuf,
-        /// What was published, as for build
-        #[arg(long, value_name = "REPO")]
-        previous: Option<String>,
+        #[command(flatten)]
+        before: BuiltBefore,
         /// text (aligned columns), or json
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -235,12 +242,8 @@ changes, 1 an error (a pipeline can gate on it)."
     Plan {
         #[command(flatten)]
         definitions: HostsArg,
-        /// The build's output directory, whose repo/ counts as published
-        #[arg(long, value_name = "DIR", default_value = "out")]
-        out: PathBuf,
-        /// What was published before, as for build
-        #[arg(long, value_name = "REPO")]
-        previous: Option<String>,
+        #[command(flatten)]
+        before: BuiltBefore,
         /// human (every diff), summary (a line a package), or json for machines
         #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
         format: PlanFormat,

@@ -47,16 +47,15 @@ pub fn run(cli: &Cli) -> CommandResult {
         } => inspect::check(&hosts, *deny_warnings, *format),
         Command::Show { host, format, .. } => inspect::show(&hosts, host, *format),
         Command::Plan {
-            out,
-            previous,
+            before,
             format,
             templates,
             ..
         } => inspect::plan(
             &hosts,
             &inspect::PlanCommand {
-                out,
-                previous: previous.as_deref(),
+                out: &before.out,
+                previous: before.previous.as_deref(),
                 format: *format,
                 templates: templates.as_deref(),
             },
@@ -132,12 +131,9 @@ pub fn run(cli: &Cli) -> CommandResult {
             server,
         } => publish::publish(target, repo, (*grace, *lock_timeout), *server),
         Command::New { host, group, .. } => adopt::new(&hosts, host, group.as_deref()),
-        Command::List {
-            out,
-            previous,
-            format,
-            ..
-        } => adopt::list(&hosts, out, previous.as_deref(), *format),
+        Command::List { before, format, .. } => {
+            adopt::list(&hosts, &before.out, before.previous.as_deref(), *format)
+        }
         Command::Completions { shell } => completions(*shell),
         Command::Man { out_dir } => man(out_dir.as_deref()),
     }
