@@ -57,6 +57,7 @@ impl Cli {
             | Command::Build { definitions, .. }
             | Command::Plan { definitions, .. }
             | Command::New { definitions, .. }
+            | Command::Import { definitions, .. }
             | Command::List { definitions, .. }
             | Command::Spec { definitions, .. } => definitions.hosts.clone(),
             _ => None,
@@ -113,6 +114,37 @@ with it, and never replaces an existing file. Refused when a VLAN is full."
         /// The folder of the definitions tree the host goes in, whose group.toml it inherits
         #[arg(long, value_name = "FOLDER")]
         group: Option<PathBuf>,
+    },
+
+    /// Write host definitions from hand-made hosts' configuration files (ifcfg, sysctl, docker)
+    #[command(
+        long_about = "Read each SOURCE (a directory or a tarball of one host's files, collected with \
+`ssh HOST 'tar -C / --ignore-failed-read -czf - etc/hostname etc/sysconfig/network-scripts \
+etc/sysctl.conf etc/sysctl.d etc/modules-load.d etc/systemd/system/docker.service \
+etc/systemd/system/docker.service.d etc/docker/daemon.json' > HOST.tar.gz`) and write its \
+definition into the tree (or --group FOLDER): only what differs from what the host inherits, the \
+VLANs matched to the site's catalog by id and subnet. What a definition cannot say (routes, \
+aliases, other devices, other modules) is printed and kept as comments, with file and line; the \
+original write-up's mistakes are named. Nothing is written unless every SOURCE imports and the \
+fleet checks with the new hosts; no file is ever replaced. Then `hostnet plan` shows what the \
+first install changes."
+    )]
+    Import {
+        #[command(flatten)]
+        definitions: HostsArg,
+        /// A directory or tarball of one host's files
+        #[arg(value_name = "SOURCE", required = true)]
+        sources: Vec<PathBuf>,
+        /// The folder of the definitions tree the hosts go in
+        #[arg(long, value_name = "FOLDER")]
+        group: Option<PathBuf>,
+        /// The host's name, when its /etc/hostname is not among the files (one SOURCE only)
+        #[arg(long, value_name = "HOST")]
+        name: Option<String>,
+        /// The host's container slice, when no dockerd command line among the files gives it
+        /// (one SOURCE only)
+        #[arg(long, value_name = "CIDR")]
+        slice: Option<String>,
     },
 
     /// List every host: its group, target, management address, container slice and version

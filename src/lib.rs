@@ -13,6 +13,7 @@ pub mod definition;
 pub mod diagnostic;
 pub mod digest;
 pub mod http;
+pub mod import;
 pub mod kickstart;
 pub mod memo;
 pub mod model;

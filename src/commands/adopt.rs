@@ -14,38 +14,13 @@ use crate::model::{Fleet, Vlan};
 pub fn new(hosts: &Path, name: &str, group: Option<&Path>) -> CommandResult {
     crate::validate::values::host_label(name)
         .map_err(|e| format!("host name {name:?} {e}; a host is named by its file name"))?;
-    let (mut definitions, diagnostics, fleet) = crate::load_fleet(hosts);
-    let Some(fleet) = fleet.filter(|_| !diagnostics.has_errors()) else {
-        report(&definitions, &diagnostics);
-        crate::tell!("hostnet: the definitions have errors; fix them first (hostnet check)");
+    let Some((mut definitions, fleet)) = checked_fleet(hosts) else {
         return Ok(ExitCode::from(1));
     };
     if fleet.host(name).is_some() {
         return Err(format!("host {name} is already defined; choose another name").into());
     }
-    let folder = match group {
-        None => hosts.to_path_buf(),
-        Some(group) => {
-            let inside = group
-                .components()
-                .all(|c| matches!(c, Component::Normal(_)));
-            if !inside || group.as_os_str().is_empty() {
-                return Err(format!(
-                    "--group {}: give a folder of the definitions tree, relative to it (e.g. rack-a)",
-                    group.display()
-                )
-                .into());
-            }
-            hosts.join(group)
-        }
-    };
-    if !folder.is_dir() {
-        return Err(format!(
-            "{}: no such folder; create it (with a group.toml for its hosts' defaults) first",
-            folder.display()
-        )
-        .into());
-    }
+    let folder = group_folder(hosts, group)?;
     let path = folder.join(format!("{name}.toml"));
     let inherited = definitions
         .inherited_at(&path)
@@ -72,16 +47,11 @@ pub fn new(hosts: &Path, name: &str, group: Option<&Path>) -> CommandResult {
     write_new_file(&path, text.as_bytes())?;
     // The fleet with the new host must check as it did without it; a file that does not is
     // taken back.
-    let (definitions, diagnostics, checked) = crate::load_fleet(hosts);
-    if diagnostics.has_errors() || checked.is_none() {
-        let _ = std::fs::remove_file(&path);
-        report(&definitions, &diagnostics);
-        return Err(format!(
-            "{}: the new definition did not check, and was removed (a hostnet bug; please report it with the errors above)",
-            path.display()
-        )
-        .into());
-    }
+    check_with_new_files(
+        hosts,
+        std::slice::from_ref(&path),
+        "a hostnet bug; please report it",
+    )?;
     crate::say!(
         "wrote {}: management address {address} (VLAN {} {}), container slice {slice} (VLAN {} {})",
         path.display(),
@@ -91,6 +61,46 @@ pub fn new(hosts: &Path, name: &str, group: Option<&Path>) -> CommandResult {
         containers_vlan.id
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The folder `--group` names in the tree at `hosts` (the tree itself without it), which must be
+/// there and inside the tree.
+fn group_folder(hosts: &Path, group: Option<&Path>) -> Result<std::path::PathBuf, String> {
+    let folder = match group {
+        None => hosts.to_path_buf(),
+        Some(group) => {
+            let inside = group
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+            if !inside || group.as_os_str().is_empty() {
+                return Err(format!(
+                    "--group {}: give a folder of the definitions tree, relative to it (e.g. rack-a)",
+                    group.display()
+                ));
+            }
+            hosts.join(group)
+        }
+    };
+    if !folder.is_dir() {
+        return Err(format!(
+            "{}: no such folder; create it (with a group.toml for its hosts' defaults) first",
+            folder.display()
+        ));
+    }
+    Ok(folder)
+}
+
+/// The fleet under `hosts` with its definitions, when it checks; otherwise reported.
+fn checked_fleet(hosts: &Path) -> Option<(crate::definition::Definitions, Fleet)> {
+    let (definitions, diagnostics, fleet) = crate::load_fleet(hosts);
+    match fleet.filter(|_| !diagnostics.has_errors()) {
+        Some(fleet) => Some((definitions, fleet)),
+        None => {
+            report(&definitions, &diagnostics);
+            crate::tell!("hostnet: the definitions have errors; fix them first (hostnet check)");
+            None
+        }
+    }
 }
 
 fn find_vlan<'f>(fleet: &'f Fleet, reference: &VlanRef) -> Option<&'f Vlan> {
@@ -121,10 +131,7 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 /// `hostnet list`.
 pub fn list(hosts: &Path, out: &Path, previous: Option<&str>, format: Format) -> CommandResult {
-    let (definitions, diagnostics, fleet) = crate::load_fleet(hosts);
-    let Some(fleet) = fleet.filter(|_| !diagnostics.has_errors()) else {
-        report(&definitions, &diagnostics);
-        crate::tell!("hostnet: the definitions have errors; fix them first (hostnet check)");
+    let Some((definitions, fleet)) = checked_fleet(hosts) else {
         return Ok(ExitCode::from(1));
     };
     let known = crate::package::versions::KnownPackages::load(
@@ -201,4 +208,204 @@ pub fn list(hosts: &Path, out: &Path, previous: Option<&str>, format: Format) ->
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Checks the fleet with the files just written; when it does not check, they are removed again
+/// and the problems reported.
+fn check_with_new_files(
+    hosts: &Path,
+    written: &[std::path::PathBuf],
+    why: &str,
+) -> Result<(), String> {
+    let (definitions, diagnostics, checked) = crate::load_fleet(hosts);
+    if !diagnostics.has_errors() && checked.is_some() {
+        return Ok(());
+    }
+    for path in written {
+        let _ = std::fs::remove_file(path);
+    }
+    report(&definitions, &diagnostics);
+    Err(format!(
+        "the fleet does not check with the new definitions, which were removed ({why})"
+    ))
+}
+
+/// `hostnet import SOURCE... [--group FOLDER] [--name HOST]`: every source imported, minimised
+/// and checked before any file is written; then all written, and the fleet checked with them.
+pub fn import(
+    hosts: &Path,
+    sources: &[std::path::PathBuf],
+    group: Option<&Path>,
+    (name, slice): (Option<&str>, Option<&str>),
+) -> CommandResult {
+    if (name.is_some() || slice.is_some()) && sources.len() > 1 {
+        return Err("--name and --slice are one host's: give one SOURCE with them".into());
+    }
+    let Some((mut definitions, fleet)) = checked_fleet(hosts) else {
+        return Ok(ExitCode::from(1));
+    };
+    let folder = group_folder(hosts, group)?;
+    let checker = crate::validate::HostTextChecker::new(&definitions)
+        .ok_or("the definitions have no site.toml")?;
+    let mut planned: Vec<(std::path::PathBuf, String, Vec<crate::import::Note>)> = Vec::new();
+    let mut failed = false;
+    for source in sources {
+        let collected = crate::import::collect(source)?;
+        let mut imported = crate::import::import(&collected, &fleet.site.vlans);
+        if let Some(slice) = slice {
+            imported.give_slice(slice);
+        }
+        let host_name = match name.map(String::from).or(imported.name.clone()) {
+            Some(host_name) => host_name,
+            None => {
+                crate::tell!(
+                    "hostnet: error: {}: no etc/hostname among its files; give the host's name with --name",
+                    source.display()
+                );
+                failed = true;
+                continue;
+            }
+        };
+        if !imported.errors.is_empty() {
+            for error in &imported.errors {
+                crate::tell!("hostnet: error: {}: {error}", source.display());
+            }
+            for note in &imported.notes {
+                crate::tell!("hostnet: note: {}: {note}", source.display());
+            }
+            failed = true;
+            continue;
+        }
+        crate::validate::values::host_label(&host_name).map_err(|e| {
+            format!(
+                "{}: host name {host_name:?} {e}; give another with --name",
+                source.display()
+            )
+        })?;
+        let taken = fleet.host(&host_name).is_some()
+            || planned
+                .iter()
+                .any(|(path, ..)| path.file_stem().is_some_and(|s| s == host_name.as_str()));
+        if taken {
+            return Err(format!(
+                "{}: host {host_name} is already defined; give another name with --name",
+                source.display()
+            )
+            .into());
+        }
+        let path = folder.join(format!("{host_name}.toml"));
+        let imported_notes = imported.notes;
+        match minimal_definition(&checker, &mut definitions, &path, imported.settings) {
+            Ok(text) => planned.push((path, text, imported_notes)),
+            Err(problems) => {
+                crate::tell!(
+                    "hostnet: error: {}: what it holds does not make a valid definition:\n{problems}",
+                    source.display()
+                );
+                for note in &imported_notes {
+                    crate::tell!("hostnet: note: {}: {note}", source.display());
+                }
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Ok(ExitCode::from(1));
+    }
+    let mut written = Vec::new();
+    for (path, text, notes) in &planned {
+        let mut file = String::from(
+            "# Imported by `hostnet import`; only what differs from what the host inherits.\n",
+        );
+        for note in notes {
+            file.push_str(&format!("# {note}\n"));
+        }
+        file.push('\n');
+        file.push_str(text);
+        if let Err(error) = write_new_file(path, file.as_bytes()) {
+            for path in &written {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(error.into());
+        }
+        written.push(path.clone());
+    }
+    check_with_new_files(
+        hosts,
+        &written,
+        "a fleet-wide rule: an address, a slice or a MAC shared with another host",
+    )?;
+    for (path, _, notes) in &planned {
+        crate::say!(
+            "imported {}: {} note(s), kept as comments",
+            path.display(),
+            notes.len()
+        );
+        for note in notes {
+            crate::say!("  {note}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `settings` as host-file TOML, without any setting whose absence gives the same host (it
+/// inherits that value, or it is the default). Err: what checking the whole of it found.
+fn minimal_definition(
+    checker: &crate::validate::HostTextChecker,
+    definitions: &mut crate::definition::Definitions,
+    path: &Path,
+    mut settings: toml::Table,
+) -> Result<String, String> {
+    let text_of = |settings: &toml::Table| toml::to_string(settings).unwrap_or_default();
+    let (whole, found) = checker.check(definitions, path, &text_of(&settings));
+    let Some(whole) = whole else {
+        return Err(found.render(&definitions.sources));
+    };
+    let goal = crate::memo::host_digest(&whole);
+    // Leaf settings, one table deep or two (bond.options): tried one at a time.
+    let mut leaves: Vec<Vec<String>> = Vec::new();
+    for (key, value) in &settings {
+        match value {
+            toml::Value::Table(table) => {
+                for (inner, value) in table {
+                    match value {
+                        toml::Value::Table(deeper) => leaves.extend(
+                            deeper
+                                .keys()
+                                .map(|k| vec![key.clone(), inner.clone(), k.clone()]),
+                        ),
+                        _ => leaves.push(vec![key.clone(), inner.clone()]),
+                    }
+                }
+            }
+            _ => leaves.push(vec![key.clone()]),
+        }
+    }
+    for leaf in leaves {
+        let mut without = settings.clone();
+        remove_leaf(&mut without, &leaf);
+        let (host, _) = checker.check(definitions, path, &text_of(&without));
+        if host.is_some_and(|host| crate::memo::host_digest(&host) == goal) {
+            settings = without;
+        }
+    }
+    Ok(text_of(&settings))
+}
+
+/// Removes the setting at `leaf`, and the tables it leaves empty.
+fn remove_leaf(table: &mut toml::Table, leaf: &[String]) {
+    match leaf {
+        [] => {}
+        [key] => {
+            table.remove(key);
+        }
+        [key, rest @ ..] => {
+            if let Some(toml::Value::Table(inner)) = table.get_mut(key) {
+                remove_leaf(inner, rest);
+                if inner.is_empty() {
+                    table.remove(key);
+                }
+            }
+        }
+    }
 }

@@ -131,6 +131,18 @@ pub fn run(cli: &Cli) -> CommandResult {
             server,
         } => publish::publish(target, repo, (*grace, *lock_timeout), *server),
         Command::New { host, group, .. } => adopt::new(&hosts, host, group.as_deref()),
+        Command::Import {
+            sources,
+            group,
+            name,
+            slice,
+            ..
+        } => adopt::import(
+            &hosts,
+            sources,
+            group.as_deref(),
+            (name.as_deref(), slice.as_deref()),
+        ),
         Command::List { before, format, .. } => {
             adopt::list(&hosts, &before.out, before.previous.as_deref(), *format)
         }

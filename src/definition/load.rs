@@ -82,17 +82,26 @@ impl Definitions {
     /// the site's `[defaults]` and the group files of its folders. For `hostnet new`, before its
     /// file exists. `None` when a file it would inherit does not parse.
     pub fn inherited_at(&mut self, path: &Path) -> Option<HostDefinition> {
-        let name = path.file_stem()?.to_string_lossy().into_owned();
-        let id = self.sources.add(path.to_path_buf(), String::new());
+        self.layer_text(path, "").0
+    }
+
+    /// A host file that is not on disk (yet): `text` at `path` (under the tree's root), layered
+    /// over what it inherits there, with what parsing it found.
+    pub fn layer_text(&mut self, path: &Path, text: &str) -> (Option<HostDefinition>, Diagnostics) {
+        let mut found = Diagnostics::default();
+        let Some(name) = path.file_stem().map(|n| n.to_string_lossy().into_owned()) else {
+            return (None, found);
+        };
+        let id = self.sources.add(path.to_path_buf(), text.to_string());
         let site = self.site.as_ref().map(|(site_id, site)| (*site_id, site));
-        let mut scratch = Diagnostics::default();
-        layer_host(
+        let host = layer_host(
             &self.sources,
             site,
             &self.groups,
             (name, path, id),
-            &mut scratch,
-        )
+            &mut found,
+        );
+        (host, found)
     }
 }
 

@@ -62,6 +62,39 @@ pub fn check(definitions: &Definitions, diagnostics: &mut Diagnostics) -> Option
     })
 }
 
+/// Checks host files that are not on disk (yet), one at a time, against the site's catalog: for
+/// `hostnet import`, which tries the settings it found before it writes anything.
+pub struct HostTextChecker {
+    catalog: catalog::Catalog,
+}
+
+impl HostTextChecker {
+    /// `None` without a site (already reported by loading).
+    pub fn new(definitions: &Definitions) -> Option<HostTextChecker> {
+        let (_, site) = definitions.site.as_ref()?;
+        let mut scratch = Diagnostics::default();
+        let catalog = catalog::check_site(site, &definitions.root, &mut scratch);
+        Some(HostTextChecker { catalog })
+    }
+
+    /// The model of `text` as a host file at `path`, and what checking it found.
+    pub fn check(
+        &self,
+        definitions: &mut Definitions,
+        path: &std::path::Path,
+        text: &str,
+    ) -> (Option<Host>, Diagnostics) {
+        let (definition, mut found) = definitions.layer_text(path, text);
+        let Some(definition) = definition else {
+            return (None, found);
+        };
+        let host = host::HostChecker::new(&definition, &self.catalog, &mut found)
+            .check()
+            .0;
+        (host.filter(|_| !found.has_errors()), found)
+    }
+}
+
 /// One host checked on its own, whatever the rest of the fleet holds (for `show`): `None` when a
 /// value it uses is wrong. Fleet-wide rules (unique addresses...) are not checked here; the caller
 /// has their diagnostics.

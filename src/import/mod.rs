@@ -1,0 +1,625 @@
+//! `hostnet import`: a hand-made host's network configuration (its ifcfg files, sysctl files,
+//! docker unit and drop-ins, hostname) turned into a host definition. Everything found goes into
+//! the settings (the caller leaves out what the host inherits anyway); what a definition cannot
+//! say is kept as a note with its file and line, never dropped; the original write-up's mistakes
+//! are named. Nothing here runs or sources what it reads.
+
+pub mod collect;
+mod ifcfg;
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use toml::{Table, Value};
+
+pub use collect::{COLLECT_COMMAND, Collected, collect};
+use ifcfg::Ifcfg;
+
+use crate::model::Vlan;
+use crate::validate::dockerd_flags::{self, ManagedFlag};
+
+/// Something of the host's configuration the definition does not say, or a mistake named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// Relative to `/`, and the line (0 for the file as a whole).
+    pub file: String,
+    pub line: usize,
+    pub text: String,
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            0 => write!(f, "/{}: {}", self.file, self.text),
+            line => write!(f, "/{}:{line}: {}", self.file, self.text),
+        }
+    }
+}
+
+/// One host, imported.
+#[derive(Debug, Default)]
+pub struct Imported {
+    /// From `/etc/hostname`.
+    pub name: Option<String>,
+    pub settings: Table,
+    /// Kept as comments in the definition.
+    pub notes: Vec<Note>,
+    /// What keeps a definition from being written (no bond found, a VLAN not in the catalog...).
+    pub errors: Vec<Note>,
+}
+
+impl Imported {
+    /// The container slice the user gives, where no dockerd command line gave one.
+    pub fn give_slice(&mut self, slice: &str) {
+        let found = matches!(
+            self.settings.get("containers"),
+            Some(Value::Table(containers)) if containers.contains_key("slice")
+        );
+        if !found {
+            self.set("containers", "slice", Value::String(slice.to_string()));
+        }
+    }
+
+    fn note(&mut self, file: &str, line: usize, text: impl Into<String>) {
+        self.notes.push(Note {
+            file: file.to_string(),
+            line,
+            text: text.into(),
+        });
+    }
+
+    fn error(&mut self, file: &str, line: usize, text: impl Into<String>) {
+        self.errors.push(Note {
+            file: file.to_string(),
+            line,
+            text: text.into(),
+        });
+    }
+
+    fn set(&mut self, table: &str, key: &str, value: Value) {
+        let table = self
+            .settings
+            .entry(table)
+            .or_insert_with(|| Value::Table(Table::new()));
+        if let Value::Table(table) = table {
+            table.insert(key.to_string(), value);
+        }
+    }
+
+    fn push(&mut self, table: &str, key: &str, value: Value) {
+        let table = self
+            .settings
+            .entry(table)
+            .or_insert_with(|| Value::Table(Table::new()));
+        if let Value::Table(table) = table {
+            let list = table.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(list) = list {
+                list.push(value);
+            }
+        }
+    }
+}
+
+const NETWORK_SCRIPTS: &str = "etc/sysconfig/network-scripts";
+
+/// Imports the host `collected` holds, against the site's VLAN catalog `vlans`.
+pub fn import(collected: &Collected, vlans: &[Vlan]) -> Imported {
+    let mut imported = Imported::default();
+    if let Some(hostname) = collected.files.get("etc/hostname") {
+        let hostname = hostname.lines().next().unwrap_or("").trim();
+        if let Some((name, _)) = hostname.split_once('.') {
+            imported.name = Some(name.to_string());
+            imported
+                .settings
+                .insert("fqdn".into(), Value::String(hostname.into()));
+        } else if !hostname.is_empty() {
+            imported.name = Some(hostname.to_string());
+        }
+    }
+    let stack = network(collected, vlans, &mut imported);
+    docker(collected, &mut imported, stack.as_ref());
+    sysctl(collected, &mut imported);
+    modules(collected, &mut imported);
+    if collected
+        .files
+        .keys()
+        .any(|path| path.starts_with("etc/NetworkManager/"))
+    {
+        imported.note(
+            "etc/NetworkManager",
+            0,
+            "NetworkManager keyfiles are not read yet: import reads network-scripts' ifcfg files (el7)",
+        );
+    }
+    imported
+}
+
+/// What the network part found, for the docker part: the container VLAN and the bridge.
+struct Stack {
+    containers_vlan: Vlan,
+    bridge: String,
+}
+
+fn network(collected: &Collected, vlans: &[Vlan], imported: &mut Imported) -> Option<Stack> {
+    let mut files = Vec::new();
+    for (path, text) in collected.under(NETWORK_SCRIPTS) {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        if name.starts_with("route-") || name.starts_with("rule-") {
+            imported.note(path, 0, "routes and rules of their own cannot be said in a definition: left as they are (hostnet writes none)");
+            continue;
+        }
+        let Some(device) = name.strip_prefix("ifcfg-") else {
+            continue;
+        };
+        let ignored = [".rpmnew", ".rpmorig", ".rpmsave", "~", ".bak", ".orig"];
+        if device == "lo" || ignored.iter().any(|suffix| device.ends_with(suffix)) {
+            continue;
+        }
+        let file = Ifcfg::parse(path, device, text, imported);
+        // An alias (bond0.51:1) is noted when parsed; it is no device of the stack.
+        if !file.device.contains(':') {
+            files.push(file);
+        }
+    }
+    let bonds: Vec<&Ifcfg> = files
+        .iter()
+        .filter(|f| f.get("TYPE") == Some("Bond") || f.get("BONDING_MASTER") == Some("yes"))
+        .collect();
+    let [bond] = bonds[..] else {
+        imported.error(
+            NETWORK_SCRIPTS,
+            0,
+            format!(
+                "found {} bonds (ifcfg files with TYPE=Bond or BONDING_MASTER=yes); a hostnet host has one",
+                bonds.len()
+            ),
+        );
+        return None;
+    };
+    let mut described = vec![bond.device.clone()];
+    imported.set("bond", "name", Value::String(bond.device.clone()));
+    let mut slaves: Vec<&Ifcfg> = files
+        .iter()
+        .filter(|f| f.get("MASTER") == Some(bond.device.as_str()))
+        .collect();
+    slaves.sort_by(|a, b| a.device.cmp(&b.device));
+    for slave in &slaves {
+        imported.push("bond", "slaves", Value::String(slave.device.clone()));
+        described.push(slave.device.clone());
+        if slave.get("SLAVE") != Some("yes") {
+            imported.note(&slave.file, 0, "MASTER= without SLAVE=yes: network-scripts does not enslave it; hostnet writes both");
+        }
+    }
+    bond_options(bond, imported);
+    if let Some(mtu) = bond.number("MTU") {
+        imported.set("bond", "mtu", Value::Integer(mtu));
+    }
+
+    let vlan_id = |f: &Ifcfg| -> Option<u16> {
+        f.get("VLAN_ID")
+            .or_else(|| f.device.rsplit_once('.').map(|(_, id)| id))
+            .and_then(|id| id.parse().ok())
+    };
+    let is_vlan = |f: &&Ifcfg| f.get("VLAN") == Some("yes") || f.device.contains('.');
+    // The management address: on a VLAN of the bond, or on the bond itself.
+    let addressed: Vec<&Ifcfg> = files
+        .iter()
+        .filter(|f| f.get("IPADDR").is_some())
+        .filter(|f| f.device == bond.device || is_vlan(f))
+        .filter(|f| f.get("BRIDGE").is_none())
+        .collect();
+    let container_vlans: Vec<&Ifcfg> = files
+        .iter()
+        .filter(is_vlan)
+        .filter(|f| f.get("BRIDGE").is_some())
+        .collect();
+    let [management] = addressed[..] else {
+        imported.error(
+            NETWORK_SCRIPTS,
+            0,
+            format!(
+                "found {} addressed interfaces on the bond (IPADDR on the bond or a VLAN of it); a hostnet host has its management address on one",
+                addressed.len()
+            ),
+        );
+        return None;
+    };
+    described.push(management.device.clone());
+    let address = management.address(imported)?;
+    let tagged = management.device != bond.device;
+    let management_vlan = if tagged {
+        let id = vlan_id(management)?;
+        vlans
+            .iter()
+            .find(|v| v.id == id && v.subnet.contains(&address.addr()))
+    } else {
+        vlans.iter().find(|v| v.subnet.contains(&address.addr()))
+    };
+    let Some(management_vlan) = management_vlan else {
+        let id = if tagged { vlan_id(management) } else { None };
+        imported.error(&management.file, 0, format!(
+            "the management address {address} is in no VLAN of the site's catalog{}; add [vlans.NAME] with id = {}, subnet = \"{}\" and its gateway to site.toml",
+            id.map(|id| format!(" with id {id}")).unwrap_or_default(),
+            id.map_or("<the switch port's native VLAN>".to_string(), |id| id.to_string()),
+            address.trunc()
+        ));
+        return None;
+    };
+    imported.set(
+        "management",
+        "vlan",
+        Value::String(management_vlan.name.clone()),
+    );
+    imported.set("management", "tagged", Value::Boolean(tagged));
+    imported.set(
+        "management",
+        "address",
+        Value::String(address.addr().to_string()),
+    );
+    imported.set(
+        "management",
+        "prefix",
+        Value::Integer(address.prefix_len().into()),
+    );
+    if let Some(gateway) = management.get("GATEWAY") {
+        imported.set("management", "gateway", Value::String(gateway.to_string()));
+    }
+    // No DNS lines is a value too: the name servers resolv.conf was left with (network-scripts
+    // keep it as it is), else none, whatever the VLAN has.
+    imported.set("management", "dns", Value::Array(Vec::new()));
+    let in_ifcfg: Vec<&str> = ["DNS1", "DNS2", "DNS3"]
+        .iter()
+        .filter_map(|key| management.get(key))
+        .collect();
+    let servers = if in_ifcfg.is_empty() {
+        let resolv = collected.files.get("etc/resolv.conf");
+        let servers: Vec<&str> = resolv
+            .iter()
+            .flat_map(|text| text.lines())
+            .filter_map(|line| line.trim().strip_prefix("nameserver"))
+            .map(str::trim)
+            .filter(|server| server.parse::<Ipv4Addr>().is_ok())
+            .take(3)
+            .collect();
+        if !servers.is_empty() {
+            imported.note("etc/resolv.conf", 0, "name servers from resolv.conf (the ifcfg files name none): hostnet writes them as DNS1.. of the management interface");
+        }
+        servers
+    } else {
+        in_ifcfg
+    };
+    for server in servers {
+        imported.push("management", "dns", Value::String(server.to_string()));
+    }
+    if management.get("GATEWAY").is_none() {
+        imported.note(&management.file, 0, "no GATEWAY: hostnet gives the management interface the VLAN's gateway as default route");
+    }
+
+    let [containers] = container_vlans[..] else {
+        imported.error(NETWORK_SCRIPTS, 0, format!(
+            "found {} VLANs of the bond in a bridge (BRIDGE=); a hostnet host bridges one container VLAN",
+            container_vlans.len()
+        ));
+        return None;
+    };
+    described.push(containers.device.clone());
+    let id = vlan_id(containers)?;
+    let Some(containers_vlan) = vlans.iter().find(|v| v.id == id) else {
+        imported.error(&containers.file, 0, format!(
+            "VLAN {id} is not in the site's catalog; add [vlans.NAME] with id = {id}, its subnet and gateway to site.toml"
+        ));
+        return None;
+    };
+    imported.set(
+        "containers",
+        "vlan",
+        Value::String(containers_vlan.name.clone()),
+    );
+    let bridge = containers.get("BRIDGE").unwrap_or_default().to_string();
+    imported.set("containers", "bridge", Value::String(bridge.clone()));
+    described.push(bridge.clone());
+    match files.iter().find(|f| f.device == bridge) {
+        None => imported.note(NETWORK_SCRIPTS, 0, format!("no ifcfg file for the bridge {bridge}: network-scripts would not create it; hostnet writes one")),
+        Some(file) => {
+            if file.get("TYPE") == Some("bridge") {
+                imported.note(&file.file, file.line_of("TYPE"), "TYPE=bridge (lower case), as the original write-up has it: network-scripts compare case-sensitively and leave the bridge down; hostnet writes TYPE=Bridge");
+            }
+            if file.get("IPADDR").is_some()
+                && let Some(address) = file.address(imported)
+            {
+                imported.set("containers", "bridge-address", Value::String(address.addr().to_string()));
+            }
+        }
+    }
+    for file in &files {
+        if !described.contains(&file.device) {
+            imported.note(&file.file, 0, format!(
+                "configures {}, which the definition does not describe: left as it is (the package moves it aside only if it claims one of the stack's devices)",
+                file.device
+            ));
+        }
+    }
+    Some(Stack {
+        containers_vlan: containers_vlan.clone(),
+        bridge,
+    })
+}
+
+/// `BONDING_OPTS`: the mode and miimon into their settings, every other option as it is written.
+fn bond_options(bond: &Ifcfg, imported: &mut Imported) {
+    let Some(options) = bond.get("BONDING_OPTS") else {
+        return;
+    };
+    for word in options.split_whitespace() {
+        let Some((key, value)) = word.split_once('=') else {
+            imported.note(
+                &bond.file,
+                bond.line_of("BONDING_OPTS"),
+                format!("{word:?} in BONDING_OPTS is not name=value: left out"),
+            );
+            continue;
+        };
+        let typed = match value.parse::<i64>() {
+            Ok(number) if value.bytes().all(|b| b.is_ascii_digit()) => Value::Integer(number),
+            _ => Value::String(value.to_string()),
+        };
+        match key {
+            "mode" => imported.set("bond", "mode", typed),
+            "miimon" => imported.set("bond", "miimon", typed),
+            _ => {
+                let table = imported
+                    .settings
+                    .entry("bond")
+                    .or_insert_with(|| Value::Table(Table::new()));
+                if let Value::Table(table) = table {
+                    let options = table
+                        .entry("options")
+                        .or_insert_with(|| Value::Table(Table::new()));
+                    if let Value::Table(options) = options {
+                        options.insert(key.to_string(), typed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The dockerd command line: the docker unit's `ExecStart`, then each drop-in's in name order (an
+/// empty `ExecStart=` resets it), as systemd reads them.
+fn docker(collected: &Collected, imported: &mut Imported, stack: Option<&Stack>) {
+    let mut units: Vec<(&str, &str)> = collected
+        .files
+        .get_key_value("etc/systemd/system/docker.service")
+        .map(|(path, text)| (path.as_str(), text.as_str()))
+        .into_iter()
+        .collect();
+    units.extend(
+        collected
+            .under("etc/systemd/system/docker.service.d")
+            .filter(|(path, _)| path.ends_with(".conf")),
+    );
+    let mut exec: Option<(&str, usize, &str)> = None;
+    for (path, text) in units {
+        for (number, line) in text.lines().enumerate() {
+            if let Some(command) = line.trim().strip_prefix("ExecStart=") {
+                exec = (!command.trim().is_empty()).then_some((path, number + 1, command.trim()));
+            }
+        }
+    }
+    if let Some(json) = collected.files.get("etc/docker/daemon.json") {
+        let managed: Vec<&str> = ManagedFlag::ALL
+            .iter()
+            .map(|flag| flag.daemon_json_key())
+            .filter(|key| json.contains(&format!("\"{key}\"")))
+            .collect();
+        if !managed.is_empty() {
+            imported.note("etc/docker/daemon.json", 0, format!(
+                "sets {}, which hostnet passes as dockerd flags: dockerd refuses to start with both; remove them from daemon.json before installing the package",
+                managed.join(", ")
+            ));
+        }
+    }
+    let Some((path, line, command)) = exec else {
+        imported.note("etc/systemd/system", 0, "no ExecStart for docker found: the container slice cannot be read from dockerd's flags; give it with --slice");
+        return;
+    };
+    let mut words: Vec<String> = command.split_whitespace().map(String::from).collect();
+    let program = words.remove(0);
+    if words.first().map(String::as_str) == Some("daemon") {
+        words.remove(0);
+        imported.note(path, line, "`docker daemon` is Docker 1.x's command; dockerd replaced it (hostnet writes /usr/bin/dockerd)");
+    } else {
+        imported.set("docker", "dockerd", Value::String(program));
+    }
+    let flags = match dockerd_flags::parse(&words) {
+        Ok(flags) => flags,
+        Err(error) => {
+            imported.note(
+                path,
+                line,
+                format!(
+                    "dockerd's flags cannot be read ({}): none imported",
+                    error.message
+                ),
+            );
+            return;
+        }
+    };
+    // A list no flag fills is empty on this host, whatever the site's defaults hold; a flag not
+    // given has dockerd's own default, which hostnet writes out.
+    for key in ["registry-mirrors", "insecure-registries"] {
+        imported.set("docker", key, Value::Array(Vec::new()));
+    }
+    let given = |name: &str| flags.iter().any(|flag| flag.name == name);
+    for (flag, key, dockerds) in [
+        ("ip-forward", "ip-forward", Value::Boolean(true)),
+        ("iptables", "iptables", Value::Boolean(true)),
+        (
+            "log-driver",
+            "log-driver",
+            Value::String("json-file".into()),
+        ),
+    ] {
+        if !given(flag) {
+            imported.set("docker", key, dockerds);
+        }
+    }
+    if !given("bip") && !given("bridge") {
+        imported.note(path, line, "no --bip: dockerd gives docker0 an address of its own (172.17.0.1/16 unless configured elsewhere); hostnet passes the bridge's address");
+    }
+    let mut base = Vec::new();
+    let mut extra = Vec::new();
+    for (at, flag) in flags.iter().enumerate() {
+        let end = flags.get(at + 1).map_or(words.len(), |next| next.index);
+        let spelled = words[flag.index..end.max(flag.index + 1)].to_vec();
+        let value = flag.value.clone().unwrap_or_else(|| "true".into());
+        let Some(managed) = ManagedFlag::named(&flag.name) else {
+            if matches!(flag.name.as_str(), "host" | "containerd") {
+                base.extend(spelled);
+            } else {
+                extra.extend(spelled);
+            }
+            continue;
+        };
+        match managed {
+            ManagedFlag::Bip => {
+                let address = value.split('/').next().unwrap_or(&value).to_string();
+                imported.set("containers", "bridge-address", Value::String(address));
+            }
+            ManagedFlag::Bridge => {
+                if stack.is_some_and(|s| s.bridge != value) {
+                    imported.note(
+                        path,
+                        line,
+                        format!("--bridge={value} is not the bridge the ifcfg files make"),
+                    );
+                }
+            }
+            ManagedFlag::FixedCidr => imported.set("containers", "slice", Value::String(value)),
+            ManagedFlag::DefaultGateway => {
+                imported.set("containers", "gateway", Value::String(value))
+            }
+            ManagedFlag::RegistryMirror => {
+                imported.push("docker", "registry-mirrors", Value::String(value))
+            }
+            ManagedFlag::InsecureRegistry => {
+                imported.push("docker", "insecure-registries", Value::String(value))
+            }
+            ManagedFlag::StorageDriver => {
+                if value == "overlay" {
+                    imported.note(path, line, "--storage-driver=overlay, as the original write-up has it: removed in Docker 24; hostnet accepts it with a warning, overlay2 is the driver to use");
+                }
+                imported.set("docker", "storage-driver", Value::String(value));
+            }
+            ManagedFlag::LogDriver => imported.set("docker", "log-driver", Value::String(value)),
+            ManagedFlag::IpForward => {
+                imported.set("docker", "ip-forward", Value::Boolean(value == "true"))
+            }
+            ManagedFlag::Iptables => {
+                imported.set("docker", "iptables", Value::Boolean(value == "true"))
+            }
+        }
+    }
+    let base = base.into_iter().map(Value::String).collect();
+    imported.set("docker", "base-args", Value::Array(base));
+    let extra = extra.into_iter().map(Value::String).collect();
+    imported.set("docker", "extra-flags", Value::Array(extra));
+    if let Some(stack) = stack
+        && let Some(Value::Table(containers)) = imported.settings.get("containers")
+        && let Some(Value::String(slice)) = containers.get("slice")
+        && let Ok(slice) = slice.parse::<Ipv4Net>()
+        && !stack.containers_vlan.subnet.contains(&slice)
+    {
+        let vlan = &stack.containers_vlan;
+        imported.note(
+            path,
+            line,
+            format!(
+                "--fixed-cidr={slice} is outside VLAN {} ({})",
+                vlan.id, vlan.subnet
+            ),
+        );
+    }
+}
+
+/// The sysctl settings hostnet does not write itself (it writes `ip_forward` and `rp_filter`),
+/// from every sysctl file; the original write-up set `rp_filter` at runtime only.
+fn sysctl(collected: &Collected, imported: &mut Imported) {
+    let mut files: Vec<(&str, &str)> = collected
+        .files
+        .get_key_value("etc/sysctl.conf")
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .into_iter()
+        .collect();
+    files.extend(
+        collected
+            .under("etc/sysctl.d")
+            .filter(|(p, _)| p.ends_with(".conf")),
+    );
+    let mut rp_filter_in_a_file = false;
+    for (path, text) in files {
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                imported.note(
+                    path,
+                    number + 1,
+                    format!("{line:?} is not key = value: left out"),
+                );
+                continue;
+            };
+            let (key, value) = (key.trim().trim_start_matches('-'), value.trim());
+            let dotted = key.replace('/', ".");
+            if dotted.ends_with(".rp_filter") {
+                rp_filter_in_a_file = true;
+            }
+            let managed = dotted == "net.ipv4.ip_forward"
+                || dotted.ends_with(".rp_filter")
+                || dotted.ends_with(".forwarding");
+            if managed {
+                continue;
+            }
+            let table = imported
+                .settings
+                .entry("sysctl")
+                .or_insert_with(|| Value::Table(Table::new()));
+            if let Value::Table(table) = table {
+                table.insert(key.to_string(), Value::String(value.to_string()));
+            }
+            if !path.ends_with("/90-hostnet.conf") {
+                imported.note(
+                    path,
+                    number + 1,
+                    format!("{key} = {value}: now also in hostnet's sysctl file"),
+                );
+            }
+        }
+    }
+    if !rp_filter_in_a_file {
+        imported.note("etc/sysctl.d", 0, "rp_filter is set in no sysctl file: set at runtime only (sysctl -w, as the original write-up did), it is lost at reboot; hostnet's sysctl file sets it");
+    }
+}
+
+fn modules(collected: &Collected, imported: &mut Imported) {
+    for (path, text) in collected.under("etc/modules-load.d") {
+        for (number, line) in text.lines().enumerate() {
+            let module = line.trim();
+            if module.is_empty() || module.starts_with('#') || module == "bonding" {
+                continue;
+            }
+            imported.note(
+                path,
+                number + 1,
+                format!("loads {module}: left as it is (hostnet loads bonding only)"),
+            );
+        }
+    }
+}
+
+/// The network an address with a prefix is in, and its host part as written.
+fn address_with_prefix(address: &str, prefix: u8) -> Option<Ipv4Net> {
+    Ipv4Net::new(address.parse::<Ipv4Addr>().ok()?, prefix).ok()
+}
