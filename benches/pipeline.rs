@@ -518,6 +518,39 @@ fn memory_per_host(
     );
 }
 
+/// Imports `hosts` hosts at once, each from a folder of its files (hostnet's own rendering, with
+/// an `etc/hostname`), into a fleet that has only the site; the best of three.
+fn import_hosts(hosts: usize) -> Duration {
+    let source = WorkDir::new();
+    write_fleet(source.path(), hosts);
+    let rendered = source.path().join("rendered");
+    let render_args =
+        ["--hosts", ".", "render", "--all", "--out", "rendered"].map(std::ffi::OsStr::new);
+    timed_hostnet(source.path(), &render_args);
+    let mut folders = Vec::new();
+    for entry in std::fs::read_dir(&rendered).unwrap() {
+        let folder = entry.unwrap().path();
+        if !folder.is_dir() {
+            continue;
+        }
+        let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+        std::fs::write(folder.join("etc/hostname"), format!("{name}\n")).unwrap();
+        folders.push(folder);
+    }
+    (0..3)
+        .map(|_| {
+            let target = WorkDir::new();
+            write_fleet(target.path(), 0);
+            let mut args: Vec<&std::ffi::OsStr> = ["--hosts", ".", "import"]
+                .map(std::ffi::OsStr::new)
+                .to_vec();
+            args.extend(folders.iter().map(|f| f.as_os_str()));
+            timed_hostnet(target.path(), &args).time
+        })
+        .min()
+        .expect("three runs")
+}
+
 /// What a build may hold a host: its checked model, its listing and manifest lines, its memo
 /// line; never its package (some 20 KB) nor its metadata entries (some 4 KB).
 const MAX_BYTES_PER_HOST: usize = 12_000;
@@ -932,6 +965,13 @@ fn main() {
             ),
         );
     }
+    let import_time = import_hosts(100);
+    results.against(
+        "`hostnet import` of 100 hand-made hosts at once (each host's files in a folder)",
+        format!("{:.0} ms", import_time.as_secs_f64() * 1e3),
+        "under 1 s",
+        import_time < Duration::from_secs(1),
+    );
     let key_dir = tempfile::tempdir().unwrap();
     let keys: Vec<BenchKey> = [2048, 4096]
         .into_iter()
