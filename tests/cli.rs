@@ -289,6 +289,7 @@ fn the_reference_lists_every_environment_variable() {
     }
     // The host package's %pre reads this one (a template, not Rust).
     read.insert("HOSTNET_IGNORE_IDENTITY".into());
+    read.insert("HOSTNET_IGNORE_DOCKER_CONFIG".into());
     let reference = std::fs::read_to_string(root.join("docs/reference.md")).unwrap();
     let table = &reference[reference.find("### Environment").expect("the table")..];
     let documented: std::collections::BTreeSet<String> = table
@@ -307,6 +308,7 @@ fn the_reference_lists_every_environment_variable() {
     assert_eq!(read, documented);
     let pre = std::fs::read_to_string(root.join("specs/pre.sh.j2")).unwrap();
     assert!(pre.contains("HOSTNET_IGNORE_IDENTITY"));
+    assert!(pre.contains("HOSTNET_IGNORE_DOCKER_CONFIG"));
 }
 
 /// bash completion, run by bash itself as `complete -F` runs it: host names after `show`,

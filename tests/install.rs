@@ -443,6 +443,91 @@ fn install_upgrade_conflict_identity_and_erase_in_a_debian_root() {
     );
 }
 
+/// Docker configuration a hand-configured host already has: a drop-in that sets `ExecStart`
+/// (it sorts after hostnet's and would replace its flags without a word) and `daemon.json` keys
+/// hostnet passes as flags (dockerd would refuse to start) make `%pre` refuse the install, naming
+/// each file and the fix, before anything changes; unless the operator says so.
+#[test]
+fn docker_configuration_that_would_win_over_hostnets_is_refused_before_install() {
+    assert_root();
+    require_tool("rpm");
+    let work = tempfile::tempdir().unwrap();
+    let fleet = Fleet::example();
+    let out = work.path().join("dist");
+    let output = build(&fleet, None, &out, EPOCH);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let package = package_path(&out, "dockerhost-01", 1);
+    let root = Root::new("dockerhost-01");
+    root.rpm_ok(&[
+        "-i",
+        "--nosignature",
+        base_stub(work.path()).to_str().unwrap(),
+    ]);
+    root.rpm_ok(&["-i", "--nosignature", tools_path(&out).to_str().unwrap()]);
+    let dropins = root.file("etc/systemd/system/docker.service.d");
+    std::fs::create_dir_all(&dropins).unwrap();
+    std::fs::write(
+        dropins.join("override.conf"),
+        "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd -H fd://\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dropins.join("limits.conf"),
+        "[Service]\nLimitNOFILE=1048576\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.file("etc/docker")).unwrap();
+    std::fs::write(
+        root.file("etc/docker/daemon.json"),
+        "{\"bip\": \"172.17.0.1/16\", \"debug\": true}\n",
+    )
+    .unwrap();
+    let refused = root.rpm(&["-i", "--nosignature", package.to_str().unwrap()], &[]);
+    assert!(!refused.status.success());
+    let message = stderr(&refused);
+    for named in [
+        "refusing to install hostnet-dockerhost-01",
+        "/etc/systemd/system/docker.service.d/override.conf (sets ExecStart",
+        "/etc/docker/daemon.json (sets options hostnet passes as dockerd flags",
+        "HOSTNET_IGNORE_DOCKER_CONFIG=1",
+    ] {
+        assert!(message.contains(named), "{named}: {message}");
+    }
+    assert!(
+        !message.contains("limits.conf"),
+        "a drop-in without ExecStart is fine: {message}"
+    );
+    assert!(root.installed("hostnet-dockerhost-01").is_none());
+    assert!(!dropins.join("hostnet.conf").exists());
+    // Fixed, it installs; and an upgrade does not take hostnet's own drop-in for a conflict.
+    std::fs::remove_file(dropins.join("override.conf")).unwrap();
+    std::fs::write(root.file("etc/docker/daemon.json"), "{\"debug\": true}\n").unwrap();
+    root.rpm_ok(&["-i", "--nosignature", package.to_str().unwrap()]);
+    root.rpm_ok(&[
+        "-U",
+        "--replacepkgs",
+        "--nosignature",
+        package.to_str().unwrap(),
+    ]);
+    // Or forced, with a warning.
+    std::fs::write(
+        dropins.join("override.conf"),
+        "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd\n",
+    )
+    .unwrap();
+    let forced = root.rpm(
+        &[
+            "-U",
+            "--replacepkgs",
+            "--nosignature",
+            package.to_str().unwrap(),
+        ],
+        &[("HOSTNET_IGNORE_DOCKER_CONFIG", "1")],
+    );
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert!(stderr(&forced).contains("installing anyway because HOSTNET_IGNORE_DOCKER_CONFIG=1"));
+}
+
 #[test]
 fn an_unsigned_package_is_refused_where_signatures_are_enforced() {
     assert_root();

@@ -399,12 +399,19 @@ fn docker(collected: &Collected, imported: &mut Imported, stack: Option<&Stack>)
             .filter(|(path, _)| path.ends_with(".conf")),
     );
     let mut exec: Option<(&str, usize, &str)> = None;
+    let mut setters = Vec::new();
     for (path, text) in units {
         for (number, line) in text.lines().enumerate() {
             if let Some(command) = line.trim().strip_prefix("ExecStart=") {
                 exec = (!command.trim().is_empty()).then_some((path, number + 1, command.trim()));
+                if path.contains(".service.d/") && !path.ends_with("/hostnet.conf") {
+                    setters.push((path, number + 1));
+                }
             }
         }
+    }
+    for (path, line) in setters {
+        imported.note(path, line, "sets ExecStart, which would replace hostnet's dockerd flags: the package's %pre refuses to install while it does; remove the line once this definition holds the flags");
     }
     if let Some(json) = collected.files.get("etc/docker/daemon.json") {
         let managed: Vec<&str> = ManagedFlag::ALL

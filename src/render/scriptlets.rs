@@ -40,6 +40,8 @@ pub fn render(
         management_interface => host.management.interface.as_str(),
         sysctl_file => SYSCTL_FILE,
         modules_file => MODULES_LOAD_FILE,
+        docker_dropin_dir => super::DOCKER_DROPIN_DIR,
+        docker_dropin_file => super::DOCKER_DROPIN_FILE,
         daemon_json_keys => crate::validate::dockerd_flags::ManagedFlag::ALL
             .map(|flag| flag.daemon_json_key())
             .join("|"),

@@ -66,9 +66,6 @@ fi
 if ! command -v modprobe >/dev/null 2>&1 || ! modprobe bonding; then
     echo "hostnet: WARNING: could not load the bonding module now; /etc/modules-load.d/bonding.conf loads it at boot" >&2
 fi
-if [ -f /etc/docker/daemon.json ] && grep -Eq '"(bip|bridge|fixed-cidr|default-gateway|registry-mirrors|insecure-registries|storage-driver|ip-forward|iptables|log-driver)"' /etc/docker/daemon.json; then
-    echo "hostnet: WARNING: /etc/docker/daemon.json sets options hostnet passes as dockerd flags; dockerd refuses to start while both are set: remove them from daemon.json" >&2
-fi
 if [ -f /etc/sysconfig/network ] && grep -Eq '^[[:space:]]*GATEWAY=' /etc/sysconfig/network; then
     echo "hostnet: WARNING: /etc/sysconfig/network sets GATEWAY; remove it, the default route comes from bond0.51" >&2
 fi

@@ -26,6 +26,30 @@ if [ "$hostnet_identity_ok" != yes ]; then
     fi
 fi
 
+# Docker configuration the host already has must not silently win over hostnet's dockerd flags:
+# a drop-in that sets ExecStart and sorts after hostnet's replaces them without a word, and
+# daemon.json keys that hostnet also passes as flags make dockerd refuse to start.
+hostnet_docker_conflicts=
+for hostnet_dropin in /etc/systemd/system/docker.service.d/*.conf; do
+    [ -f "$hostnet_dropin" ] || continue
+    [ "$hostnet_dropin" = /etc/systemd/system/docker.service.d/hostnet.conf ] && continue
+    if grep -Eq '^[[:space:]]*ExecStart[[:space:]]*=' "$hostnet_dropin"; then
+        hostnet_docker_conflicts="$hostnet_docker_conflicts $hostnet_dropin (sets ExecStart: remove that line or the file)"
+    fi
+done
+if [ -f /etc/docker/daemon.json ] && grep -Eq '"(bip|bridge|fixed-cidr|default-gateway|registry-mirrors|insecure-registries|storage-driver|ip-forward|iptables|log-driver)"' /etc/docker/daemon.json; then
+    hostnet_docker_conflicts="$hostnet_docker_conflicts /etc/docker/daemon.json (sets options hostnet passes as dockerd flags: remove them)"
+fi
+if [ -n "$hostnet_docker_conflicts" ]; then
+    if [ "${HOSTNET_IGNORE_DOCKER_CONFIG:-}" = 1 ]; then
+        echo "hostnet: WARNING: docker configuration here conflicts with hostnet's:$hostnet_docker_conflicts; installing anyway because HOSTNET_IGNORE_DOCKER_CONFIG=1" >&2
+    else
+        echo "hostnet: refusing to install hostnet-dockerhost-01: docker configuration here would replace or break hostnet's dockerd flags:$hostnet_docker_conflicts." >&2
+        echo "hostnet: fix those, then install again; to install anyway, run with HOSTNET_IGNORE_DOCKER_CONFIG=1 in the environment." >&2
+        exit 1
+    fi
+fi
+
 # Save the network configuration that runs now, before this install replaces its files: it is
 # what hostnet-apply restores if the new configuration loses the host. Never fails the install.
 if [ -x /usr/sbin/hostnet-apply ]; then
