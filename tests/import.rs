@@ -424,3 +424,55 @@ fn a_slice_no_file_gives_is_asked_for_and_taken_from_the_command_line() {
     );
     assert!(fleet.run(&["check"]).status.success());
 }
+
+/// Several hosts at once (a folder each, named by its etc/hostname): all written, and the settings
+/// they share proposed for their group file, never their own addresses.
+#[test]
+fn several_hosts_import_at_once_with_their_shared_settings_proposed() {
+    let fleet = Fleet::example();
+    let work = tempfile::tempdir().unwrap();
+    let mut sources = Vec::new();
+    for (name, address, slice) in [
+        ("web1", "10.20.51.60", "172.20.56.192/28"),
+        ("web2", "10.20.51.61", "172.20.56.208/28"),
+    ] {
+        fleet.write(
+            &format!("{name}.toml"),
+            &format!("[bond]\nmode = \"active-backup\"\n[management]\naddress = \"{address}\"\n[containers]\nslice = \"{slice}\"\n[docker]\nlog-driver = \"json-file\"\n"),
+        );
+        let tree = work.path().join(name);
+        assert!(
+            fleet
+                .run(&["render", name, "--out", tree.to_str().unwrap()])
+                .status
+                .success()
+        );
+        std::fs::write(tree.join("etc/hostname"), format!("{name}.example.com\n")).unwrap();
+        std::fs::remove_file(fleet.hosts().join(format!("{name}.toml"))).unwrap();
+        sources.push(tree);
+    }
+    let mut args = vec!["import"];
+    args.extend(sources.iter().map(|s| s.to_str().unwrap()));
+    let output = fleet.run(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = stdout(&output);
+    let proposal = &report[report
+        .find("the 2 hosts share these settings")
+        .expect("a proposal")..];
+    assert!(
+        proposal.contains("[bond]\nmode = \"active-backup\""),
+        "{proposal}"
+    );
+    assert!(
+        proposal.contains("[docker]\nlog-driver = \"json-file\""),
+        "{proposal}"
+    );
+    assert!(
+        !proposal.contains("address") && !proposal.contains("slice"),
+        "{proposal}"
+    );
+    for name in ["web1", "web2"] {
+        assert!(fleet.hosts().join(format!("{name}.toml")).exists());
+    }
+    assert!(fleet.run(&["check"]).status.success());
+}

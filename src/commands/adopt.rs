@@ -345,7 +345,69 @@ pub fn import(
             crate::say!("  {note}");
         }
     }
+    let texts: Vec<&str> = planned.iter().map(|(_, text, _)| text.as_str()).collect();
+    if let Some(shared) = shared_settings(&texts) {
+        crate::say!(
+            "the {} hosts share these settings: to give them once, put them in {} and remove them from each host:\n{shared}",
+            texts.len(),
+            folder.join(crate::definition::GROUP_FILE).display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The settings every one of several host definitions gives the same value, as TOML; `None` for
+/// fewer than two hosts or nothing shared. Host-only settings (`fqdn`, `boot-mac`) and each
+/// host's own addresses are never proposed.
+fn shared_settings(texts: &[&str]) -> Option<String> {
+    if texts.len() < 2 {
+        return None;
+    }
+    let tables: Vec<toml::Table> = texts
+        .iter()
+        .map(|text| toml::from_str(text).unwrap_or_default())
+        .collect();
+    let per_host = |key: &str, inner: &str| {
+        matches!(
+            (key, inner),
+            ("management", "address") | ("containers", "slice" | "bridge-address")
+        )
+    };
+    let mut shared = toml::Table::new();
+    for (key, value) in &tables[0] {
+        if matches!(key.as_str(), "fqdn" | "boot-mac") {
+            continue;
+        }
+        let everywhere = |inner: Option<&str>, value: &toml::Value| {
+            tables[1..].iter().all(|table| {
+                let found = table.get(key);
+                let found = match inner {
+                    Some(inner) => found.and_then(|t| t.get(inner)),
+                    None => found,
+                };
+                found == Some(value)
+            })
+        };
+        match value {
+            toml::Value::Table(first) => {
+                let common: toml::Table = first
+                    .iter()
+                    .filter(|(inner, value)| {
+                        !per_host(key, inner) && everywhere(Some(inner), value)
+                    })
+                    .map(|(inner, value)| (inner.clone(), value.clone()))
+                    .collect();
+                if !common.is_empty() {
+                    shared.insert(key.clone(), toml::Value::Table(common));
+                }
+            }
+            value if everywhere(None, value) => {
+                shared.insert(key.clone(), value.clone());
+            }
+            _ => {}
+        }
+    }
+    (!shared.is_empty()).then(|| toml::to_string(&shared).unwrap_or_default())
 }
 
 /// `settings` as host-file TOML, without any setting whose absence gives the same host (it

@@ -6,5 +6,5 @@ pub mod located;
 pub mod schema;
 pub mod toml_errors;
 
-pub use load::{Definitions, HostDefinition, load};
+pub use load::{Definitions, GROUP_FILE, HostDefinition, load};
 pub use located::Located;

@@ -364,7 +364,15 @@ fn bond_options(bond: &Ifcfg, imported: &mut Imported) {
             _ => Value::String(value.to_string()),
         };
         match key {
-            "mode" => imported.set("bond", "mode", typed),
+            // By name, as people write it (ifcfg keeps the number).
+            "mode" => {
+                let named = value
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(crate::model::BondMode::from_number)
+                    .map_or(typed, |mode| Value::String(mode.name().to_string()));
+                imported.set("bond", "mode", named);
+            }
             "miimon" => imported.set("bond", "miimon", typed),
             _ => {
                 let table = imported
