@@ -250,6 +250,38 @@ pub fn plan(
     Ok(Plan { hosts })
 }
 
+/// What installing `rendered` (package `package`) would change on a host whose own files are
+/// `current` (by install path): for `hostnet import`, before a hand-made host's first install.
+/// Only the files the package installs that `compared` takes are compared (the ones the host's
+/// files were read from); its scriptlets are not files of the host.
+pub fn first_install(
+    package: &str,
+    current: &BTreeMap<String, String>,
+    rendered: &render::RenderedHost,
+    compared: impl Fn(&str) -> bool,
+) -> Plan {
+    let mut after = files_of_rendered(rendered);
+    after.retain(|path, _| path.starts_with('/') && compared(path));
+    let before: BTreeMap<String, String> = after
+        .keys()
+        .filter_map(|path| Some((path.clone(), current.get(path)?.clone())))
+        .collect();
+    let mut plan = HostPlan {
+        package: package.to_string(),
+        state: HostState::Changed,
+        published: None,
+        planned: None,
+        files: Vec::new(),
+        devices: Vec::new(),
+        restarts: Vec::new(),
+    };
+    compare(&before, &after, "on the host", &mut plan);
+    if plan.files.is_empty() {
+        plan.state = HostState::Unchanged;
+    }
+    Plan { hosts: vec![plan] }
+}
+
 /// A network restart cuts connections: on the host, `hostnet-apply` does it with a rollback.
 const NETWORK_RESTART: &str = "systemctl restart network (cuts connections; hostnet-apply does it and rolls back unless confirmed)";
 

@@ -77,6 +77,14 @@ fn hostnets_own_files_import_to_a_definition_that_renders_them_again() {
         }
         let imported = fleet.run(&args);
         assert!(imported.status.success(), "{host}: {}", stderr(&imported));
+        // Installing its package would change none of the host's files.
+        assert!(
+            stdout(&imported).contains(&format!(
+                "what installing hostnet-{host} would change on the host:\nhostnet-{host}: unchanged\n"
+            )),
+            "{host}: {}",
+            stdout(&imported)
+        );
         let after = work.path().join(format!("{host}-after"));
         assert_eq!(
             render(&fleet, host, &after),
@@ -134,6 +142,16 @@ fn the_write_ups_host_imports_to_dockerhost_01s_settings() {
     let output = fleet.run(&["import", collected.path().to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
     let report = stdout(&output);
+    // What the first install changes: the bridge gets its address, its TYPE spelled right.
+    assert!(
+        report.contains("what installing hostnet-dockerhost-01 would change on the host:\nhostnet-dockerhost-01: changed"),
+        "{report}"
+    );
+    assert!(
+        report.contains("  docker0:\n    IPADDR: (unset) -> \"172.20.56.17\""),
+        "{report}"
+    );
+    assert!(report.contains("-TYPE=bridge\n+TYPE=Bridge"), "{report}");
     for named in [
         "ifcfg-docker0:2: TYPE=bridge (lower case)",
         "docker.service:2: `docker daemon` is Docker 1.x's command",

@@ -216,10 +216,10 @@ fn check_with_new_files(
     hosts: &Path,
     written: &[std::path::PathBuf],
     why: &str,
-) -> Result<(), String> {
+) -> Result<Fleet, String> {
     let (definitions, diagnostics, checked) = crate::load_fleet(hosts);
-    if !diagnostics.has_errors() && checked.is_some() {
-        return Ok(());
+    if let Some(fleet) = checked.filter(|_| !diagnostics.has_errors()) {
+        return Ok(fleet);
     }
     for path in written {
         let _ = std::fs::remove_file(path);
@@ -247,7 +247,7 @@ pub fn import(
     let folder = group_folder(hosts, group)?;
     let checker = crate::validate::HostTextChecker::new(&definitions)
         .ok_or("the definitions have no site.toml")?;
-    let mut planned: Vec<(std::path::PathBuf, String, Vec<crate::import::Note>)> = Vec::new();
+    let mut planned: Vec<Planned> = Vec::new();
     let mut failed = false;
     for source in sources {
         let collected = crate::import::collect(source)?;
@@ -282,10 +282,7 @@ pub fn import(
                 source.display()
             )
         })?;
-        let taken = fleet.host(&host_name).is_some()
-            || planned
-                .iter()
-                .any(|(path, ..)| path.file_stem().is_some_and(|s| s == host_name.as_str()));
+        let taken = fleet.host(&host_name).is_some() || planned.iter().any(|p| p.name == host_name);
         if taken {
             return Err(format!(
                 "{}: host {host_name} is already defined; give another name with --name",
@@ -296,7 +293,13 @@ pub fn import(
         let path = folder.join(format!("{host_name}.toml"));
         let imported_notes = imported.notes;
         match minimal_definition(&checker, &mut definitions, &path, imported.settings) {
-            Ok(text) => planned.push((path, text, imported_notes)),
+            Ok(text) => planned.push(Planned {
+                path,
+                name: host_name,
+                text,
+                notes: imported_notes,
+                collected,
+            }),
             Err(problems) => {
                 crate::tell!(
                     "hostnet: error: {}: what it holds does not make a valid definition:\n{problems}",
@@ -313,7 +316,10 @@ pub fn import(
         return Ok(ExitCode::from(1));
     }
     let mut written = Vec::new();
-    for (path, text, notes) in &planned {
+    for Planned {
+        path, text, notes, ..
+    } in &planned
+    {
         let mut file = String::from(
             "# Imported by `hostnet import`; only what differs from what the host inherits.\n",
         );
@@ -330,22 +336,40 @@ pub fn import(
         }
         written.push(path.clone());
     }
-    check_with_new_files(
+    let fleet = check_with_new_files(
         hosts,
         &written,
         "a fleet-wide rule: an address, a slice or a MAC shared with another host",
     )?;
-    for (path, _, notes) in &planned {
+    let templates = super::site_templates(&fleet.site, None)?;
+    for planned in &planned {
         crate::say!(
             "imported {}: {} note(s), kept as comments",
-            path.display(),
-            notes.len()
+            planned.path.display(),
+            planned.notes.len()
         );
-        for note in notes {
+        for note in &planned.notes {
             crate::say!("  {note}");
         }
+        // What the first install would change on the host, file by file.
+        let host = fleet
+            .host(&planned.name)
+            .ok_or("an imported host is in the fleet")?;
+        let rendered = crate::render::render_host(&templates, host)?;
+        let current = planned
+            .collected
+            .files
+            .iter()
+            .map(|(path, text)| (format!("/{path}"), text.clone()))
+            .collect();
+        let package = crate::package::host_package_name(&host.name);
+        let first_install = crate::plan::first_install(&package, &current, &rendered, |path| {
+            crate::import::collect::wanted(path.trim_start_matches('/'))
+        });
+        crate::say!("what installing {package} would change on the host:");
+        write_stdout(first_install.to_human().as_bytes())?;
     }
-    let texts: Vec<&str> = planned.iter().map(|(_, text, _)| text.as_str()).collect();
+    let texts: Vec<&str> = planned.iter().map(|p| p.text.as_str()).collect();
     if let Some(shared) = shared_settings(&texts) {
         crate::say!(
             "the {} hosts share these settings: to give them once, put them in {} and remove them from each host:\n{shared}",
@@ -354,6 +378,15 @@ pub fn import(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One source, imported: where its definition goes, and what the host has now.
+struct Planned {
+    path: std::path::PathBuf,
+    name: String,
+    text: String,
+    notes: Vec<crate::import::Note>,
+    collected: crate::import::Collected,
 }
 
 /// The settings every one of several host definitions gives the same value, as TOML; `None` for

@@ -34,7 +34,8 @@ pub struct Collected {
     pub files: BTreeMap<String, String>,
 }
 
-fn wanted(relative: &str) -> bool {
+/// Whether import reads the file at `relative` (to `/`).
+pub fn wanted(relative: &str) -> bool {
     READ.iter().any(|read| match read.strip_suffix('/') {
         Some(folder) => relative
             .strip_prefix(folder)
