@@ -25,6 +25,23 @@ fn files_under(root: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `hostnet import ARGS` must fail saying `says`, and write no `hosts/<absent>.toml`.
+fn refused(fleet: &Fleet, args: &[&str], says: &str, absent: &str) {
+    let mut command = vec!["import"];
+    command.extend(args);
+    let output = fleet.run(&command);
+    assert_eq!(output.status.code(), Some(1), "{args:?}");
+    assert!(
+        stderr(&output).contains(says),
+        "{says}: {}",
+        stderr(&output)
+    );
+    assert!(
+        !fleet.hosts().join(format!("{absent}.toml")).exists(),
+        "{says}"
+    );
+}
+
 fn render(fleet: &Fleet, host: &str, out: &Path) -> BTreeMap<String, String> {
     let output = fleet.run(&["render", host, "--out", out.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -277,19 +294,12 @@ fn what_cannot_be_said_is_kept_and_an_unknown_vlan_says_what_to_add() {
     let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
     fleet.write("site.toml", &site.replace("id = 51", "id = 52"));
     std::fs::remove_file(fleet.hosts().join("rack-a/dockerhost-03.toml")).unwrap();
-    let output = fleet.run(&[
-        "import",
-        tarball.to_str().unwrap(),
-        "--name",
+    refused(
+        &fleet,
+        &[tarball.to_str().unwrap(), "--name", "dockerhost-03"],
+        "the management address 10.20.51.23/24 is in no VLAN of the site's catalog with id 51; add [vlans.NAME] with id = 51, subnet = \"10.20.51.0/24\"",
         "dockerhost-03",
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("the management address 10.20.51.23/24 is in no VLAN of the site's catalog with id 51; add [vlans.NAME] with id = 51, subnet = \"10.20.51.0/24\""),
-        "{}",
-        stderr(&output)
     );
-    assert!(!fleet.hosts().join("dockerhost-03.toml").exists());
 }
 
 /// Hostile sources: a value that would run code, a huge file, binary data, a link out of the
@@ -354,19 +364,13 @@ fn hostile_sources_get_a_clear_error_and_nothing_is_written() {
         ),
     ];
     for (source, says) in &cases {
-        let output = fleet.run(&[
-            "import",
-            source.to_str().unwrap(),
-            "--name",
+        let source = source.to_str().unwrap();
+        refused(
+            &fleet,
+            &[source, "--name", "dockerhost-03"],
+            says,
             "dockerhost-03",
-        ]);
-        assert_eq!(output.status.code(), Some(1), "{says}");
-        assert!(
-            stderr(&output).contains(says),
-            "{says}: {}",
-            stderr(&output)
         );
-        assert!(!fleet.hosts().join("dockerhost-03.toml").exists(), "{says}");
     }
     assert!(!Path::new("/tmp/pwned").exists());
     // A tarball whose member leaves the tree.
@@ -385,19 +389,12 @@ fn hostile_sources_get_a_clear_error_and_nothing_is_written() {
         builder.append(&header, &text[..]).unwrap();
         builder.finish().unwrap();
     }
-    let output = fleet.run(&[
-        "import",
-        tarball.to_str().unwrap(),
-        "--name",
+    refused(
+        &fleet,
+        &[tarball.to_str().unwrap(), "--name", "dockerhost-03"],
+        "leaves the tree; refused",
         "dockerhost-03",
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("leaves the tree; refused"),
-        "{}",
-        stderr(&output)
     );
-    assert!(!fleet.hosts().join("dockerhost-03.toml").exists());
 }
 
 /// The write-up's files alone (no docker unit, no resolv.conf): the slice is missing, said with

@@ -322,6 +322,10 @@ pub trait RepoServer {
     fn root(&self) -> PathBuf;
     /// Whether uploads need the test credentials ([`NGINX_USER`]) while reads need none.
     fn checks_credentials(&self) -> bool;
+    /// Whether a file PUT or MOVEd onto an existing one replaces it in one step (nginx renames
+    /// into place), or the old one is gone for a moment first (wsgidav deletes the destination of
+    /// a MOVE first, as RFC 4918 describes MOVE).
+    fn replaces_in_one_step(&self) -> bool;
 }
 
 impl RepoServer for Nginx {
@@ -335,6 +339,10 @@ impl RepoServer for Nginx {
 
     fn checks_credentials(&self) -> bool {
         self.with_auth
+    }
+
+    fn replaces_in_one_step(&self) -> bool {
+        true
     }
 }
 
@@ -390,6 +398,10 @@ impl RepoServer for WsgiDav {
     }
 
     fn checks_credentials(&self) -> bool {
+        false
+    }
+
+    fn replaces_in_one_step(&self) -> bool {
         false
     }
 }
