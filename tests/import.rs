@@ -491,3 +491,113 @@ fn several_hosts_import_at_once_with_their_shared_settings_proposed() {
     }
     assert!(fleet.run(&["check"]).status.success());
 }
+
+/// Many generated hosts, each a different mix of what a definition can say (bond mode, miimon and
+/// options, MTUs, a tagged or untagged management address, DNS servers, the bridge and its
+/// address, docker's drivers, registries and extra flags, extra sysctl settings): each, rendered
+/// and imported, renders the same files again.
+#[test]
+fn generated_hosts_import_to_definitions_that_render_them_again() {
+    let fleet = Fleet::example();
+    // Room for their slices: the container VLAN widened to a /23.
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    fleet.write(
+        "site.toml",
+        &site.replace("subnet = \"172.20.56.0/24\"", "subnet = \"172.20.56.0/23\""),
+    );
+    let modes = [
+        ("balance-rr", ""),
+        ("active-backup", "primary = \"enp2s0f1\"\n"),
+        (
+            "802.3ad",
+            "lacp_rate = \"fast\"\nxmit_hash_policy = \"layer3+4\"\n",
+        ),
+        ("balance-xor", "xmit_hash_policy = \"layer2+3\"\n"),
+        ("balance-alb", ""),
+    ];
+    let drivers = [
+        ("overlay2", "journald"),
+        ("devicemapper", "json-file"),
+        ("btrfs", "local"),
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n) as usize
+    };
+    let work = tempfile::tempdir().unwrap();
+    for i in 0..12 {
+        let (mode, options) = modes[next(modes.len() as u64)];
+        let (storage, log) = drivers[next(drivers.len() as u64)];
+        let name = format!("gen-{i:02}");
+        let tagged = next(4) != 0;
+        let mut text = format!(
+            "[bond]\nmode = \"{mode}\"\nmiimon = {}\n",
+            [100, 200, 50][next(3)]
+        );
+        if next(2) == 0 {
+            text.push_str("mtu = 9000\n");
+        }
+        if !options.is_empty() {
+            text.push_str(&format!("[bond.options]\n{options}"));
+        }
+        text.push_str(&format!(
+            "[management]\ntagged = {tagged}\naddress = \"10.20.51.{}\"\n",
+            100 + i
+        ));
+        match next(3) {
+            0 => text.push_str("dns = []\n"),
+            1 => text.push_str("dns = [\"10.20.0.99\"]\n"),
+            _ => {}
+        }
+        text.push_str(&format!(
+            "[containers]\nslice = \"172.20.57.{}/28\"\n",
+            i * 16
+        ));
+        if next(3) == 0 {
+            text.push_str(&format!(
+                "bridge = \"br{i}\"\nbridge-address = \"172.20.57.{}\"\n",
+                i * 16 + 5
+            ));
+        }
+        text.push_str(&format!(
+            "[docker]\nstorage-driver = \"{storage}\"\nlog-driver = \"{log}\"\n"
+        ));
+        if next(2) == 0 {
+            text.push_str("registry-mirrors = []\ninsecure-registries = [\"10.0.0.0/8\", \"reg.example.com:5000\"]\n");
+        }
+        if next(2) == 0 {
+            text.push_str("extra-flags = [\"--live-restore\", \"--userland-proxy=false\"]\n");
+        }
+        if next(2) == 0 {
+            text.push_str(
+                "[sysctl]\n\"net.core.somaxconn\" = 1024\n\"vm.max_map_count\" = 262144\n",
+            );
+        }
+        fleet.write(&format!("{name}.toml"), &text);
+        let check = fleet.run(&["check"]);
+        assert!(
+            check.status.success(),
+            "{name}:\n{text}\n{}",
+            stderr(&check)
+        );
+        let before = work.path().join(format!("{name}-before"));
+        let rendered = render(&fleet, &name, &before);
+        std::fs::remove_file(fleet.hosts().join(format!("{name}.toml"))).unwrap();
+        let imported = fleet.run(&["import", before.to_str().unwrap(), "--name", &name]);
+        assert!(
+            imported.status.success(),
+            "{name}:\n{text}\n{}",
+            stderr(&imported)
+        );
+        let after = work.path().join(format!("{name}-after"));
+        assert_eq!(
+            render(&fleet, &name, &after),
+            rendered,
+            "{name}: from\n{text}\nimported as\n{}",
+            std::fs::read_to_string(fleet.hosts().join(format!("{name}.toml"))).unwrap()
+        );
+    }
+}
