@@ -386,3 +386,20 @@ fn bash_completes_host_names() {
     assert!(!complete(&["hostnet", "build", ""], None).contains(&"dockerhost-01".to_string()));
     assert!(!fleet.dir.path().join("pwned").exists());
 }
+
+/// No source file over 600 lines: a module that grows past that is split by what it does, so that
+/// a maintainer can hold each in their head.
+#[test]
+fn no_source_file_is_over_600_lines() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let long: Vec<String> = walkdir::WalkDir::new(&root)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "rs"))
+        .filter_map(|e| {
+            let lines = std::fs::read_to_string(e.path()).unwrap().lines().count();
+            (lines > 600).then(|| format!("{} ({lines} lines)", e.path().display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these by what they do: {long:?}");
+}

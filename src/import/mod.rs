@@ -5,7 +5,9 @@
 //! are named. Nothing here runs or sources what it reads.
 
 pub mod collect;
+mod docker;
 mod ifcfg;
+mod system;
 
 use std::net::Ipv4Addr;
 
@@ -16,7 +18,6 @@ pub use collect::{COLLECT_COMMAND, Collected, collect};
 use ifcfg::Ifcfg;
 
 use crate::model::Vlan;
-use crate::validate::dockerd_flags::{self, ManagedFlag};
 
 /// Something of the host's configuration the definition does not say, or a mistake named.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +61,7 @@ impl Imported {
         }
     }
 
-    fn note(&mut self, file: &str, line: usize, text: impl Into<String>) {
+    pub(crate) fn note(&mut self, file: &str, line: usize, text: impl Into<String>) {
         self.notes.push(Note {
             file: file.to_string(),
             line,
@@ -76,7 +77,7 @@ impl Imported {
         });
     }
 
-    fn set(&mut self, table: &str, key: &str, value: Value) {
+    pub(crate) fn set(&mut self, table: &str, key: &str, value: Value) {
         let table = self
             .settings
             .entry(table)
@@ -86,7 +87,7 @@ impl Imported {
         }
     }
 
-    fn push(&mut self, table: &str, key: &str, value: Value) {
+    pub(crate) fn push(&mut self, table: &str, key: &str, value: Value) {
         let table = self
             .settings
             .entry(table)
@@ -117,9 +118,9 @@ pub fn import(collected: &Collected, vlans: &[Vlan]) -> Imported {
         }
     }
     let stack = network(collected, vlans, &mut imported);
-    docker(collected, &mut imported, stack.as_ref());
-    sysctl(collected, &mut imported);
-    modules(collected, &mut imported);
+    docker::docker(collected, &mut imported, stack.as_ref());
+    system::sysctl(collected, &mut imported);
+    system::modules(collected, &mut imported);
     if collected
         .files
         .keys()
@@ -135,9 +136,9 @@ pub fn import(collected: &Collected, vlans: &[Vlan]) -> Imported {
 }
 
 /// What the network part found, for the docker part: the container VLAN and the bridge.
-struct Stack {
-    containers_vlan: Vlan,
-    bridge: String,
+pub(crate) struct Stack {
+    pub(crate) containers_vlan: Vlan,
+    pub(crate) bridge: String,
 }
 
 fn network(collected: &Collected, vlans: &[Vlan], imported: &mut Imported) -> Option<Stack> {
@@ -388,248 +389,6 @@ fn bond_options(bond: &Ifcfg, imported: &mut Imported) {
                     }
                 }
             }
-        }
-    }
-}
-
-/// The dockerd command line: the docker unit's `ExecStart`, then each drop-in's in name order (an
-/// empty `ExecStart=` resets it), as systemd reads them.
-fn docker(collected: &Collected, imported: &mut Imported, stack: Option<&Stack>) {
-    let mut units: Vec<(&str, &str)> = collected
-        .files
-        .get_key_value("etc/systemd/system/docker.service")
-        .map(|(path, text)| (path.as_str(), text.as_str()))
-        .into_iter()
-        .collect();
-    units.extend(
-        collected
-            .under("etc/systemd/system/docker.service.d")
-            .filter(|(path, _)| path.ends_with(".conf")),
-    );
-    let mut exec: Option<(&str, usize, &str)> = None;
-    let mut setters = Vec::new();
-    for (path, text) in units {
-        for (number, line) in text.lines().enumerate() {
-            if let Some(command) = line.trim().strip_prefix("ExecStart=") {
-                exec = (!command.trim().is_empty()).then_some((path, number + 1, command.trim()));
-                if path.contains(".service.d/") && !path.ends_with("/hostnet.conf") {
-                    setters.push((path, number + 1));
-                }
-            }
-        }
-    }
-    for (path, line) in setters {
-        imported.note(path, line, "sets ExecStart, which would replace hostnet's dockerd flags: the package's %pre refuses to install while it does; remove the line once this definition holds the flags");
-    }
-    if let Some(json) = collected.files.get("etc/docker/daemon.json") {
-        let managed: Vec<&str> = ManagedFlag::ALL
-            .iter()
-            .map(|flag| flag.daemon_json_key())
-            .filter(|key| json.contains(&format!("\"{key}\"")))
-            .collect();
-        if !managed.is_empty() {
-            imported.note("etc/docker/daemon.json", 0, format!(
-                "sets {}, which hostnet passes as dockerd flags: dockerd refuses to start with both; remove them from daemon.json before installing the package",
-                managed.join(", ")
-            ));
-        }
-    }
-    let Some((path, line, command)) = exec else {
-        imported.note("etc/systemd/system", 0, "no ExecStart for docker found: the container slice cannot be read from dockerd's flags; give it with --slice");
-        return;
-    };
-    let mut words: Vec<String> = command.split_whitespace().map(String::from).collect();
-    let program = words.remove(0);
-    if words.first().map(String::as_str) == Some("daemon") {
-        words.remove(0);
-        imported.note(path, line, "`docker daemon` is Docker 1.x's command; dockerd replaced it (hostnet writes /usr/bin/dockerd)");
-    } else {
-        imported.set("docker", "dockerd", Value::String(program));
-    }
-    let flags = match dockerd_flags::parse(&words) {
-        Ok(flags) => flags,
-        Err(error) => {
-            imported.note(
-                path,
-                line,
-                format!(
-                    "dockerd's flags cannot be read ({}): none imported",
-                    error.message
-                ),
-            );
-            return;
-        }
-    };
-    // A list no flag fills is empty on this host, whatever the site's defaults hold; a flag not
-    // given has dockerd's own default, which hostnet writes out.
-    for key in ["registry-mirrors", "insecure-registries"] {
-        imported.set("docker", key, Value::Array(Vec::new()));
-    }
-    let given = |name: &str| flags.iter().any(|flag| flag.name == name);
-    for (flag, key, dockerds) in [
-        ("ip-forward", "ip-forward", Value::Boolean(true)),
-        ("iptables", "iptables", Value::Boolean(true)),
-        (
-            "log-driver",
-            "log-driver",
-            Value::String("json-file".into()),
-        ),
-    ] {
-        if !given(flag) {
-            imported.set("docker", key, dockerds);
-        }
-    }
-    if !given("bip") && !given("bridge") {
-        imported.note(path, line, "no --bip: dockerd gives docker0 an address of its own (172.17.0.1/16 unless configured elsewhere); hostnet passes the bridge's address");
-    }
-    let mut base = Vec::new();
-    let mut extra = Vec::new();
-    for (at, flag) in flags.iter().enumerate() {
-        let end = flags.get(at + 1).map_or(words.len(), |next| next.index);
-        let spelled = words[flag.index..end.max(flag.index + 1)].to_vec();
-        let value = flag.value.clone().unwrap_or_else(|| "true".into());
-        let Some(managed) = ManagedFlag::named(&flag.name) else {
-            if matches!(flag.name.as_str(), "host" | "containerd") {
-                base.extend(spelled);
-            } else {
-                extra.extend(spelled);
-            }
-            continue;
-        };
-        match managed {
-            ManagedFlag::Bip => {
-                let address = value.split('/').next().unwrap_or(&value).to_string();
-                imported.set("containers", "bridge-address", Value::String(address));
-            }
-            ManagedFlag::Bridge => {
-                if stack.is_some_and(|s| s.bridge != value) {
-                    imported.note(
-                        path,
-                        line,
-                        format!("--bridge={value} is not the bridge the ifcfg files make"),
-                    );
-                }
-            }
-            ManagedFlag::FixedCidr => imported.set("containers", "slice", Value::String(value)),
-            ManagedFlag::DefaultGateway => {
-                imported.set("containers", "gateway", Value::String(value))
-            }
-            ManagedFlag::RegistryMirror => {
-                imported.push("docker", "registry-mirrors", Value::String(value))
-            }
-            ManagedFlag::InsecureRegistry => {
-                imported.push("docker", "insecure-registries", Value::String(value))
-            }
-            ManagedFlag::StorageDriver => {
-                if value == "overlay" {
-                    imported.note(path, line, "--storage-driver=overlay, as the original write-up has it: removed in Docker 24; hostnet accepts it with a warning, overlay2 is the driver to use");
-                }
-                imported.set("docker", "storage-driver", Value::String(value));
-            }
-            ManagedFlag::LogDriver => imported.set("docker", "log-driver", Value::String(value)),
-            ManagedFlag::IpForward => {
-                imported.set("docker", "ip-forward", Value::Boolean(value == "true"))
-            }
-            ManagedFlag::Iptables => {
-                imported.set("docker", "iptables", Value::Boolean(value == "true"))
-            }
-        }
-    }
-    let base = base.into_iter().map(Value::String).collect();
-    imported.set("docker", "base-args", Value::Array(base));
-    let extra = extra.into_iter().map(Value::String).collect();
-    imported.set("docker", "extra-flags", Value::Array(extra));
-    if let Some(stack) = stack
-        && let Some(Value::Table(containers)) = imported.settings.get("containers")
-        && let Some(Value::String(slice)) = containers.get("slice")
-        && let Ok(slice) = slice.parse::<Ipv4Net>()
-        && !stack.containers_vlan.subnet.contains(&slice)
-    {
-        let vlan = &stack.containers_vlan;
-        imported.note(
-            path,
-            line,
-            format!(
-                "--fixed-cidr={slice} is outside VLAN {} ({})",
-                vlan.id, vlan.subnet
-            ),
-        );
-    }
-}
-
-/// The sysctl settings hostnet does not write itself (it writes `ip_forward` and `rp_filter`),
-/// from every sysctl file; the original write-up set `rp_filter` at runtime only.
-fn sysctl(collected: &Collected, imported: &mut Imported) {
-    let mut files: Vec<(&str, &str)> = collected
-        .files
-        .get_key_value("etc/sysctl.conf")
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .into_iter()
-        .collect();
-    files.extend(
-        collected
-            .under("etc/sysctl.d")
-            .filter(|(p, _)| p.ends_with(".conf")),
-    );
-    let mut rp_filter_in_a_file = false;
-    for (path, text) in files {
-        for (number, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-                continue;
-            }
-            let Some((key, value)) = line.split_once('=') else {
-                imported.note(
-                    path,
-                    number + 1,
-                    format!("{line:?} is not key = value: left out"),
-                );
-                continue;
-            };
-            let (key, value) = (key.trim().trim_start_matches('-'), value.trim());
-            let dotted = key.replace('/', ".");
-            if dotted.ends_with(".rp_filter") {
-                rp_filter_in_a_file = true;
-            }
-            let managed = dotted == "net.ipv4.ip_forward"
-                || dotted.ends_with(".rp_filter")
-                || dotted.ends_with(".forwarding");
-            if managed {
-                continue;
-            }
-            let table = imported
-                .settings
-                .entry("sysctl")
-                .or_insert_with(|| Value::Table(Table::new()));
-            if let Value::Table(table) = table {
-                table.insert(key.to_string(), Value::String(value.to_string()));
-            }
-            if !path.ends_with("/90-hostnet.conf") {
-                imported.note(
-                    path,
-                    number + 1,
-                    format!("{key} = {value}: now also in hostnet's sysctl file"),
-                );
-            }
-        }
-    }
-    if !rp_filter_in_a_file {
-        imported.note("etc/sysctl.d", 0, "rp_filter is set in no sysctl file: set at runtime only (sysctl -w, as the original write-up did), it is lost at reboot; hostnet's sysctl file sets it");
-    }
-}
-
-fn modules(collected: &Collected, imported: &mut Imported) {
-    for (path, text) in collected.under("etc/modules-load.d") {
-        for (number, line) in text.lines().enumerate() {
-            let module = line.trim();
-            if module.is_empty() || module.starts_with('#') || module == "bonding" {
-                continue;
-            }
-            imported.note(
-                path,
-                number + 1,
-                format!("loads {module}: left as it is (hostnet loads bonding only)"),
-            );
         }
     }
 }
