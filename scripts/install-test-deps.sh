@@ -20,8 +20,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # NetworkManager, for `nmcli --offline` (it reads and writes keyfiles without a daemon). Installed
-# with its services kept from starting: the tests run it only inside their own guest, never on
-# this machine's network.
+# with its services kept from starting: the tests need no daemon, and NetworkManager must never
+# take over this machine's network.
 if ! dpkg-query -W -f='${Status}' network-manager 2>/dev/null | grep -q "install ok installed"; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "install-test-deps: need root to install: network-manager" >&2
