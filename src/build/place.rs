@@ -286,10 +286,8 @@ impl<'k> Placing<'k, '_> {
         let listed_as_it_is = |listed: &'k ListedPackage, local: bool| {
             (ListedAs { state, local }, Listing::Known(listed))
         };
-        if let Some(listed) = self.live_listing(package) {
+        if let Some((listed, sha256)) = self.live_listing(package) {
             let relative = Path::new(PACKAGES_DIR).join(package.file_name());
-            let sha256 =
-                Sha256::from_hex(&listed.pkgid).expect("a live listing is held by its sha256");
             self.staging.keep_live(&relative, &sha256);
             return Ok(listed_as_it_is(listed, true));
         }
@@ -304,13 +302,14 @@ impl<'k> Placing<'k, '_> {
     }
 
     /// The metadata listing `package`, when the live build holds it as listed (same content, at
-    /// `Packages/<file>`): then it is neither read nor written again.
-    fn live_listing(&self, package: &'k KnownPackage) -> Option<&'k ListedPackage> {
+    /// `Packages/<file>`), with its sha256: then it is neither read nor written again.
+    fn live_listing(&self, package: &'k KnownPackage) -> Option<(&'k ListedPackage, Sha256)> {
         let relative = Path::new(PACKAGES_DIR).join(package.file_name());
-        package.listed().filter(|listed| {
-            Path::new(&listed.location) == relative.strip_prefix("repo").unwrap_or(&relative)
-                && Sha256::from_hex(&listed.pkgid)
-                    .is_some_and(|sha256| self.staging.holds_live(&relative, &sha256))
-        })
+        let listed = package.listed()?;
+        let sha256 = Sha256::from_hex(&listed.pkgid)?;
+        let held = Path::new(&listed.location)
+            == relative.strip_prefix("repo").unwrap_or(&relative)
+            && self.staging.holds_live(&relative, &sha256);
+        held.then_some((listed, sha256))
     }
 }
