@@ -5,7 +5,7 @@ use std::path::{Component, Path};
 use std::process::ExitCode;
 
 use super::inspect::write_json;
-use super::{CommandResult, report, write_stdout};
+use super::{CommandResult, checked_fleet, report, write_stdout};
 use crate::cli::Format;
 use crate::definition::schema::VlanRef;
 use crate::model::{Fleet, Vlan};
@@ -14,7 +14,7 @@ use crate::model::{Fleet, Vlan};
 pub fn new(hosts: &Path, name: &str, group: Option<&Path>) -> CommandResult {
     crate::validate::values::host_label(name)
         .map_err(|e| format!("host name {name:?} {e}; a host is named by its file name"))?;
-    let Some((mut definitions, fleet)) = checked_fleet(hosts) else {
+    let Some((mut definitions, _, fleet)) = checked_fleet(hosts) else {
         return Ok(ExitCode::from(1));
     };
     if fleet.host(name).is_some() {
@@ -90,19 +90,6 @@ fn group_folder(hosts: &Path, group: Option<&Path>) -> Result<std::path::PathBuf
     Ok(folder)
 }
 
-/// The fleet under `hosts` with its definitions, when it checks; otherwise reported.
-fn checked_fleet(hosts: &Path) -> Option<(crate::definition::Definitions, Fleet)> {
-    let (definitions, diagnostics, fleet) = crate::load_fleet(hosts);
-    match fleet.filter(|_| !diagnostics.has_errors()) {
-        Some(fleet) => Some((definitions, fleet)),
-        None => {
-            report(&definitions, &diagnostics);
-            crate::tell!("hostnet: the definitions have errors; fix them first (hostnet check)");
-            None
-        }
-    }
-}
-
 fn find_vlan<'f>(fleet: &'f Fleet, reference: &VlanRef) -> Option<&'f Vlan> {
     fleet.site.vlans.iter().find(|vlan| match reference {
         VlanRef::Id(id) => i64::from(vlan.id) == *id,
@@ -131,7 +118,7 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 /// `hostnet list`.
 pub fn list(hosts: &Path, out: &Path, previous: Option<&str>, format: Format) -> CommandResult {
-    let Some((definitions, fleet)) = checked_fleet(hosts) else {
+    let Some((definitions, _, fleet)) = checked_fleet(hosts) else {
         return Ok(ExitCode::from(1));
     };
     let known = crate::package::versions::KnownPackages::load(
@@ -241,7 +228,7 @@ pub fn import(
     if (name.is_some() || slice.is_some()) && sources.len() > 1 {
         return Err("--name and --slice are one host's: give one SOURCE with them".into());
     }
-    let Some((mut definitions, fleet)) = checked_fleet(hosts) else {
+    let Some((mut definitions, _, fleet)) = checked_fleet(hosts) else {
         return Ok(ExitCode::from(1));
     };
     let folder = group_folder(hosts, group)?;

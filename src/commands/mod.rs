@@ -293,22 +293,31 @@ fn report(definitions: &Definitions, diagnostics: &Diagnostics) {
     }
 }
 
+/// The fleet under `hosts` with its definitions and what checking found, when it has no error;
+/// otherwise reports why and returns `None`.
+fn checked_fleet(hosts: &Path) -> Option<(Definitions, Diagnostics, Fleet)> {
+    let (definitions, diagnostics, fleet) = crate::load_fleet(hosts);
+    crate::timing::mark("definitions parsed and checked");
+    match fleet.filter(|_| !diagnostics.has_errors()) {
+        Some(fleet) => Some((definitions, diagnostics, fleet)),
+        None => {
+            report(&definitions, &diagnostics);
+            crate::tell!("hostnet: the definitions have errors; fix them first (hostnet check)");
+            None
+        }
+    }
+}
+
 /// The checked fleet under `hosts`, if it is valid (warnings are reported); otherwise reports
 /// why and returns `None`.
 fn valid_fleet(hosts: &Path) -> Option<Fleet> {
-    let (definitions, diagnostics, fleet) = crate::load_fleet(hosts);
-    crate::timing::mark("definitions parsed and checked");
-    if diagnostics.has_errors() || fleet.is_none() {
-        report(&definitions, &diagnostics);
-        crate::tell!("hostnet: the definitions have errors; fix them first (hostnet check)");
-        return None;
-    }
+    let (definitions, diagnostics, fleet) = checked_fleet(hosts)?;
     if diagnostics.warning_count() > 0 {
         report(&definitions, &diagnostics);
     }
     // The files' text and layers, no longer needed: freeing them is no reason to wait.
     crate::drop_in_background(definitions);
-    fleet
+    Some(fleet)
 }
 
 fn unknown_host<'n>(defined: impl Iterator<Item = &'n str>, name: &str) -> String {
