@@ -78,26 +78,32 @@ impl Imported {
     }
 
     pub(crate) fn set(&mut self, table: &str, key: &str, value: Value) {
-        let table = self
-            .settings
-            .entry(table)
-            .or_insert_with(|| Value::Table(Table::new()));
-        if let Value::Table(table) = table {
-            table.insert(key.to_string(), value);
-        }
+        self.table(&[table]).insert(key.to_string(), value);
     }
 
     pub(crate) fn push(&mut self, table: &str, key: &str, value: Value) {
-        let table = self
-            .settings
-            .entry(table)
-            .or_insert_with(|| Value::Table(Table::new()));
-        if let Value::Table(table) = table {
-            let list = table.entry(key).or_insert_with(|| Value::Array(Vec::new()));
-            if let Value::Array(list) = list {
-                list.push(value);
-            }
+        let list = self
+            .table(&[table])
+            .entry(key)
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(list) = list {
+            list.push(value);
         }
+    }
+
+    /// The settings' table at `path` (`["bond", "options"]`), made where it is not yet.
+    fn table(&mut self, path: &[&str]) -> &mut Table {
+        let mut table = &mut self.settings;
+        for name in path {
+            let entry = table
+                .entry(*name)
+                .or_insert_with(|| Value::Table(Table::new()));
+            if !entry.is_table() {
+                *entry = Value::Table(Table::new());
+            }
+            table = entry.as_table_mut().expect("made a table just above");
+        }
+        table
     }
 }
 
@@ -376,18 +382,9 @@ fn bond_options(bond: &Ifcfg, imported: &mut Imported) {
             }
             "miimon" => imported.set("bond", "miimon", typed),
             _ => {
-                let table = imported
-                    .settings
-                    .entry("bond")
-                    .or_insert_with(|| Value::Table(Table::new()));
-                if let Value::Table(table) = table {
-                    let options = table
-                        .entry("options")
-                        .or_insert_with(|| Value::Table(Table::new()));
-                    if let Value::Table(options) = options {
-                        options.insert(key.to_string(), typed);
-                    }
-                }
+                imported
+                    .table(&["bond", "options"])
+                    .insert(key.to_string(), typed);
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The sysctl settings and kernel modules a host loads besides what hostnet writes.
 
-use toml::{Table, Value};
+use toml::Value;
 
 use super::{Collected, Imported};
 
@@ -44,13 +44,7 @@ pub(super) fn sysctl(collected: &Collected, imported: &mut Imported) {
             if managed {
                 continue;
             }
-            let table = imported
-                .settings
-                .entry("sysctl")
-                .or_insert_with(|| Value::Table(Table::new()));
-            if let Value::Table(table) = table {
-                table.insert(key.to_string(), Value::String(value.to_string()));
-            }
+            imported.set("sysctl", key, Value::String(value.to_string()));
             if !path.ends_with("/90-hostnet.conf") {
                 imported.note(
                     path,
