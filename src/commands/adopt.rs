@@ -8,7 +8,7 @@ use super::inspect::write_json;
 use super::{CommandResult, checked_fleet, report, write_stdout};
 use crate::cli::Format;
 use crate::definition::schema::VlanRef;
-use crate::model::{Fleet, Vlan};
+use crate::model::Fleet;
 
 /// `hostnet new HOST [--group FOLDER]`.
 pub fn new(hosts: &Path, name: &str, group: Option<&Path>) -> CommandResult {
@@ -32,7 +32,7 @@ pub fn new(hosts: &Path, name: &str, group: Option<&Path>) -> CommandResult {
                 folder.display()
             )
         })?;
-        find_vlan(&fleet, &reference.value).ok_or_else(|| {
+        crate::validate::catalog::find_vlan(&fleet.site.vlans, &reference.value).ok_or_else(|| {
             format!("{key}: the VLAN the new host inherits is not in the site's catalog")
         })
     };
@@ -88,13 +88,6 @@ fn group_folder(hosts: &Path, group: Option<&Path>) -> Result<std::path::PathBuf
         ));
     }
     Ok(folder)
-}
-
-fn find_vlan<'f>(fleet: &'f Fleet, reference: &VlanRef) -> Option<&'f Vlan> {
-    fleet.site.vlans.iter().find(|vlan| match reference {
-        VlanRef::Id(id) => i64::from(vlan.id) == *id,
-        VlanRef::Name(name) => vlan.name == *name,
-    })
 }
 
 /// Writes `path` whole, or not at all, and never over a file that is there.

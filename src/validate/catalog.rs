@@ -22,11 +22,7 @@ pub struct Catalog {
 impl Catalog {
     /// Finds a VLAN by id or name, or explains which ones exist.
     pub fn lookup(&self, reference: &VlanRef) -> Result<&Vlan, String> {
-        let found = match reference {
-            VlanRef::Id(id) => self.site.vlans.iter().find(|v| i64::from(v.id) == *id),
-            VlanRef::Name(name) => self.site.vlans.iter().find(|v| v.name == *name),
-        };
-        found.ok_or_else(|| {
+        find_vlan(&self.site.vlans, reference).ok_or_else(|| {
             let known: Vec<String> = self.site.vlans.iter().map(|v| format!("{} ({})", v.name, v.id)).collect();
             let what = match reference {
                 VlanRef::Id(id) => format!("VLAN id {id}"),
@@ -39,6 +35,14 @@ impl Catalog {
             }
         })
     }
+}
+
+/// The VLAN of `vlans` that `reference` names, by id or by name.
+pub fn find_vlan<'v>(vlans: &'v [Vlan], reference: &VlanRef) -> Option<&'v Vlan> {
+    vlans.iter().find(|vlan| match reference {
+        VlanRef::Id(id) => i64::from(vlan.id) == *id,
+        VlanRef::Name(name) => vlan.name == *name,
+    })
 }
 
 const MAX_KEEP_VERSIONS: u32 = 100;
