@@ -284,6 +284,8 @@ pub fn first_install(
 
 /// A network restart cuts connections: on the host, `hostnet-apply` does it with a rollback.
 const NETWORK_RESTART: &str = "systemctl restart network (cuts connections; hostnet-apply does it and rolls back unless confirmed)";
+/// The same under NetworkManager (el8, el9): the new profiles loaded and brought up.
+const PROFILES_RELOAD: &str = "nmcli connection reload and the profiles brought up again (cuts connections; hostnet-apply does it inside a NetworkManager checkpoint, rolled back unless confirmed)";
 
 /// One package's plan: what `build` decides for it (the same [`KnownPackages::plan`]), and for a
 /// change what differs from the newest known version.
@@ -392,6 +394,12 @@ fn compare(
 ) {
     let paths: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     let mut restarts: Vec<&str> = Vec::new();
+    // What puts the network files into effect is the planned package's network stack.
+    let network_restart = if after.keys().any(|path| keyfile_device(path).is_some()) {
+        PROFILES_RELOAD
+    } else {
+        NETWORK_RESTART
+    };
     for path in paths {
         let (old, new) = (before.get(path), after.get(path));
         if old == new {
@@ -424,10 +432,18 @@ fn compare(
                 ifcfg_settings(old_text),
                 ifcfg_settings(new_text),
             );
-            restarts.push(NETWORK_RESTART);
+            restarts.push(network_restart);
+        } else if let Some(device) = keyfile_device(path) {
+            push_device(
+                plan,
+                device,
+                keyfile_settings(old_text),
+                keyfile_settings(new_text),
+            );
+            restarts.push(network_restart);
         } else if path == MODULES_LOAD_FILE {
             push_device(plan, "modules", lines(old_text), lines(new_text));
-            restarts.push(NETWORK_RESTART);
+            restarts.push(network_restart);
         } else if path == SYSCTL_FILE {
             push_device(
                 plan,
@@ -496,6 +512,29 @@ fn ifcfg_settings(text: &str) -> BTreeMap<String, String> {
 }
 
 /// `key = value` lines of a sysctl file.
+/// The device of a NetworkManager keyfile hostnet writes: `<device>.nmconnection`.
+fn keyfile_device(path: &str) -> Option<&str> {
+    path.strip_prefix(render::keyfile::SYSTEM_CONNECTIONS)?
+        .strip_prefix('/')?
+        .strip_suffix(".nmconnection")
+}
+
+/// A keyfile's settings as `group.key`, the names nmcli uses (`ipv4.address1`).
+fn keyfile_settings(text: &str) -> BTreeMap<String, String> {
+    let mut group = "";
+    let mut settings = BTreeMap::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            group = name;
+        } else if let Some((key, value)) = line.split_once('=')
+            && !line.starts_with('#')
+        {
+            settings.insert(format!("{group}.{}", key.trim()), value.trim().to_string());
+        }
+    }
+    settings
+}
+
 fn sysctl_settings(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter(|l| !l.starts_with('#'))

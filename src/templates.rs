@@ -12,6 +12,18 @@ const BUILTIN: &[(&str, &str)] = &[
     ("specs/post.sh.j2", include_str!("../specs/post.sh.j2")),
     ("specs/postun.sh.j2", include_str!("../specs/postun.sh.j2")),
     (
+        "specs/post-apply-now.sh.j2",
+        include_str!("../specs/post-apply-now.sh.j2"),
+    ),
+    (
+        "specs/post-networkmanager.sh.j2",
+        include_str!("../specs/post-networkmanager.sh.j2"),
+    ),
+    (
+        "specs/postun-networkmanager.sh.j2",
+        include_str!("../specs/postun-networkmanager.sh.j2"),
+    ),
+    (
         "specs/package.spec.j2",
         include_str!("../specs/package.spec.j2"),
     ),

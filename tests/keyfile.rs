@@ -174,40 +174,81 @@ fn every_keyfile_reads_back_through_network_manager_as_written() {
     assert_eq!(checked, 3 * 6 + 5);
 }
 
-/// Until el8/el9 hosts are packaged (scriptlets for NetworkManager, rollout through its
-/// checkpoints, the RHEL8/9 kickstart), `check` says so at the setting, and build, plan and spec
-/// refuse the fleet, naming the hosts; nothing is written.
+/// Moving a host to el9 is a planned change: `plan` shows its ifcfg files going and its keyfiles
+/// coming, `build` gives it the next version, and the other hosts' packages stay byte for byte
+/// the ones built before. The el9 package depends on NetworkManager, not network-scripts, and
+/// carries its keyfiles root-only.
 #[test]
-fn el9_hosts_are_rendered_and_their_packages_refused_with_the_reason() {
+fn moving_a_host_to_el9_is_a_planned_change_and_leaves_the_others_alone() {
+    common::require_tool("rpm");
     let fleet = Fleet::example();
+    let out = fleet.dir.path().join("out");
+    let built = common::build(&fleet, None, &out, "1700000000");
+    assert!(built.status.success(), "{}", stderr(&built));
+    let before: BTreeMap<String, Vec<u8>> = packages(&out.join("repo/Packages"));
+
     let text = std::fs::read_to_string(fleet.hosts().join("dockerhost-01.toml")).unwrap();
     fleet.write("dockerhost-01.toml", &format!("target = \"el9\"\n{text}"));
     let check = fleet.run(&["check"]);
     assert!(check.status.success(), "{}", stderr(&check));
-    assert!(
-        stderr(&check).contains(
-            "dockerhost-01.toml:1:10: warning: target: el9 hosts get NetworkManager keyfiles"
-        ),
-        "{}",
-        stderr(&check)
-    );
     let show = common::stdout(&fleet.run(&["show", "dockerhost-01"]));
     assert!(show.contains("target = \"el9\""), "{show}");
-    let out = fleet.dir.path().join("out");
-    for command in [
-        vec!["build", "--unsigned", "--out", out.to_str().unwrap()],
-        vec!["plan", "--out", out.to_str().unwrap()],
-        vec!["spec", "--all", "--out", out.to_str().unwrap()],
+
+    let plan = fleet.run(&["plan", "--out", out.to_str().unwrap()]);
+    let shown = common::stdout(&plan);
+    assert_eq!(plan.status.code(), Some(2), "{shown}{}", stderr(&plan));
+    for expected in [
+        "hostnet-dockerhost-01",
+        "--- /etc/sysconfig/network-scripts/ifcfg-bond0.51 (hostnet-dockerhost-01-1-1.noarch.rpm)",
+        "+++ /etc/sysconfig/network-scripts/ifcfg-bond0.51 (planned)",
+        "+++ /etc/NetworkManager/system-connections/bond0.51.nmconnection (planned)",
+        "IPADDR: \"10.20.51.21\" -> (unset)",
+        "ipv4.address1: (unset) -> \"10.20.51.21/24\"",
+        "takes effect after: nmcli connection reload",
     ] {
-        let output = fleet.run(&command);
-        assert_eq!(output.status.code(), Some(1), "{command:?}");
-        assert!(
-            stderr(&output).contains(
-                "packages el7 hosts only, and these hosts have another target: dockerhost-01 (el9)"
-            ),
-            "{command:?}: {}",
-            stderr(&output)
-        );
-        assert!(!out.exists(), "{command:?} wrote nothing");
+        assert!(shown.contains(expected), "plan names {expected}:\n{shown}");
     }
+    assert!(
+        shown.contains("hostnet-dockerhost-02: unchanged (1-1)"),
+        "{shown}"
+    );
+
+    let rebuilt = common::build(&fleet, None, &out, "1700000000");
+    assert!(rebuilt.status.success(), "{}", stderr(&rebuilt));
+    let after = packages(&out.join("repo/Packages"));
+    for (name, bytes) in &before {
+        if !name.starts_with("hostnet-dockerhost-01-") {
+            assert_eq!(after.get(name), Some(bytes), "{name} is unchanged");
+        }
+    }
+    let el9 = common::package_path(&out, "dockerhost-01", 2);
+    let query = |args: &[&str]| {
+        let output = Command::new("rpm").args(args).arg(&el9).output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        common::stdout(&output)
+    };
+    let requires = query(&["-qp", "--requires"]);
+    assert!(requires.contains("NetworkManager"), "{requires}");
+    assert!(!requires.contains("initscripts"), "{requires}");
+    assert!(!requires.contains("bridge-utils"), "{requires}");
+    let listing = query(&["-qp", "--qf", "[%{FILEMODES:perms} %{FILENAMES}\\n]"]);
+    assert!(
+        listing.contains("-rw------- /etc/NetworkManager/system-connections/bond0.nmconnection"),
+        "{listing}"
+    );
+    assert!(!listing.contains("network-scripts"), "{listing}");
+}
+
+/// Each package file of a repository's `Packages/`, by name.
+fn packages(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                std::fs::read(entry.path()).unwrap(),
+            )
+        })
+        .collect()
 }

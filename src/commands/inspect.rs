@@ -144,7 +144,6 @@ pub fn plan(hosts: &Path, command: &PlanCommand) -> CommandResult {
     let Some(fleet) = valid_fleet(hosts) else {
         return Ok(ExitCode::from(1));
     };
-    super::refuse_unpackaged_targets(&fleet, "plan")?;
     let templates: Templates = site_templates(&fleet.site, command.templates)?;
     let known = crate::package::versions::KnownPackages::load(
         &command.out.join("repo"),

@@ -51,7 +51,6 @@ pub fn specs(hosts: &Path, selection: &Selection, options: &SpecCommand) -> Comm
         return Ok(ExitCode::from(1));
     };
     let selected = selection.of(&fleet)?;
-    super::refuse_unpackaged_targets(&fleet, "spec")?;
     let templates = site_templates(&fleet.site, options.templates)?;
     let source_date = crate::build::source_date_epoch()?;
     let known = crate::package::versions::KnownPackages::published(options.previous, None)?;
@@ -191,7 +190,6 @@ pub fn build(hosts: &Path, command: &BuildCommand) -> CommandResult {
     let Some(fleet) = valid_fleet(hosts) else {
         return Ok(ExitCode::from(1));
     };
-    super::refuse_unpackaged_targets(&fleet, "build")?;
     let source_date = crate::build::source_date_epoch()?;
     let signing_key = match command.key {
         Some(path) if !command.unsigned => {

@@ -183,25 +183,6 @@ fn man(out_dir: Option<&Path>) -> CommandResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `command` packages hosts: refused for a fleet with el8 or el9 hosts, whose packages (scriptlets
-/// for NetworkManager, rollout through its checkpoints, the RHEL8/9 kickstart) this hostnet does
-/// not make yet. Their files are rendered by `hostnet render`.
-fn refuse_unpackaged_targets(fleet: &Fleet, command: &str) -> Result<(), String> {
-    let unpackaged: Vec<String> = fleet
-        .hosts
-        .iter()
-        .filter(|host| host.target.network_manager())
-        .map(|host| format!("{} ({})", host.name, host.target))
-        .collect();
-    if unpackaged.is_empty() {
-        return Ok(());
-    }
-    Err(format!(
-        "{command}: this hostnet packages el7 hosts only, and these hosts have another target: {}; hostnet render shows their NetworkManager keyfiles. Keep target = \"el7\" for them until a hostnet that packages el8/el9",
-        unpackaged.join(", ")
-    ))
-}
-
 /// The hosts a command names, or all of them.
 pub struct Selection<'a> {
     names: &'a [String],

@@ -148,15 +148,24 @@ pub struct PackageSpec {
 impl PackageSpec {
     pub fn new(site: &Site, host: &Host, rendered: RenderedHost) -> PackageSpec {
         let version = env!("CARGO_PKG_VERSION");
-        let mut requires = vec![
-            Requirement::Always("initscripts".into()),
-            Requirement::Always("bridge-utils".into()),
+        // The network stack that reads the files: network-scripts (and brctl for their bridge) on
+        // el7, NetworkManager's keyfile plugin on el8/el9, where bridge-utils is gone.
+        let network_stack = if host.target.network_manager() {
+            vec![Requirement::Always("NetworkManager".into())]
+        } else {
+            vec![
+                Requirement::Always("initscripts".into()),
+                Requirement::Always("bridge-utils".into()),
+            ]
+        };
+        let mut requires = network_stack;
+        requires.extend([
             Requirement::Always("systemd".into()),
             Requirement::Pre("shadow-utils".into()),
             // Pre as well: %pre runs hostnet-apply --snapshot before the files change.
             Requirement::Always(TOOLS_PACKAGE.into()),
             Requirement::Pre(TOOLS_PACKAGE.into()),
-        ];
+        ]);
         if let Some(docker) = &host.docker.package {
             requires.push(Requirement::Always(docker.clone()));
         }

@@ -2,7 +2,9 @@
 
 use minijinja::context;
 
-use super::{MODULES_LOAD_FILE, NETWORK_SCRIPTS, RenderError, RenderedFile, SYSCTL_FILE, ifcfg};
+use super::{
+    MODULES_LOAD_FILE, NETWORK_SCRIPTS, RenderError, RenderedFile, SYSCTL_FILE, ifcfg, keyfile,
+};
 use crate::model::Host;
 use crate::templates::{TemplateError, Templates};
 
@@ -27,7 +29,19 @@ pub fn render(
                 .map(String::from)
         })
         .collect();
+    let keyfiles: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            f.path
+                .strip_prefix(keyfile::SYSTEM_CONNECTIONS)?
+                .strip_prefix('/')
+                .map(String::from)
+        })
+        .collect();
     let context = context! {
+        target => host.target.name(),
+        keyfiles => keyfiles,
+        connections_dir => keyfile::SYSTEM_CONNECTIONS,
         version => env!("CARGO_PKG_VERSION"),
         host => &host.name,
         fqdn => &host.fqdn,
@@ -51,10 +65,19 @@ pub fn render(
             .render(name, context.clone())
             .map_err(template_error)
     };
+    // One pair of network scriptlets a network stack; %pre (identity, docker, users) serves both.
+    let (post, postun) = if host.target.network_manager() {
+        (
+            "specs/post-networkmanager.sh.j2",
+            "specs/postun-networkmanager.sh.j2",
+        )
+    } else {
+        ("specs/post.sh.j2", "specs/postun.sh.j2")
+    };
     Ok(Scriptlets {
         pre: render("specs/pre.sh.j2")?,
-        post: render("specs/post.sh.j2")?,
-        postun: render("specs/postun.sh.j2")?,
+        post: render(post)?,
+        postun: render(postun)?,
     })
 }
 

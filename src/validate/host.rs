@@ -117,11 +117,6 @@ impl<'a> HostChecker<'a> {
             settings::default_of(HOST, "target"),
             "a target hostnet writes for",
         );
-        if let (Some(target), Some(field)) = (target, &merged.target)
-            && target.network_manager()
-        {
-            self.fields.warning(&field.at, format!("target: {target} hosts get NetworkManager keyfiles (hostnet render shows them), but this hostnet does not package them yet: build, plan and spec refuse a fleet with {target} hosts"));
-        }
         let boot_mac = match &merged.boot_mac {
             Some(mac) => match MacAddress::parse(&mac.value) {
                 Some(parsed) if parsed.0[0] & 1 == 1 => {

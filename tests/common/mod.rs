@@ -3,6 +3,7 @@
 
 pub mod guest;
 pub mod hostile;
+pub mod root;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
