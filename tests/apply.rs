@@ -11,8 +11,8 @@ mod common;
 
 use std::path::Path;
 
-use common::guest::{boot, guest, section};
-use common::{Fleet, copy_tree, repo_root, run_ok, stderr};
+use common::guest::{assert_state, boot, guest, render_version_with, section};
+use common::{Fleet, repo_root, run_ok};
 
 /// `systemctl restart network` as CentOS 7's network.service does it (initscripts 9.49), with
 /// iproute2 and sysfs. The facts it models, from docs/el7.md:
@@ -87,42 +87,6 @@ apply_sysctl
 [ ! -e /tmp/one-interface-fails ] || exit 1
 "#;
 
-/// procps' `sysctl -q [-e] -p FILE...` and `-w KEY=VALUE`, as CentOS 7's reads sysctl.d (the guest's
-/// busybox sysctl takes no `-e` and cannot write a dotted interface name): `key = value` lines, `#`
-/// and `;` comments, dots separating levels and a `/` in a name standing for a dot; with `-e`, an
-/// unknown key is no error.
-const SYSCTL: &str = r#"#!/bin/bash
-files=() ignore=no status=0
-write() {
-    local key=${1%%=*} value=${1#*=} path= part
-    key=${key//[[:space:]]/}; value=${value#"${value%%[![:space:]]*}"}; value=${value%"${value##*[![:space:]]}"}
-    IFS=. read -r -a parts <<< "$key"
-    for part in "${parts[@]}"; do path=${path:+$path/}${part//\//.}; done
-    if [ -w "/proc/sys/$path" ]; then
-        echo "$value" > "/proc/sys/$path" || status=1
-    elif [ "$ignore" = no ]; then
-        echo "sysctl: cannot stat /proc/sys/$path" >&2; status=1
-    fi
-}
-while [ $# -gt 0 ]; do
-    case $1 in
-        -q) ;;
-        -e) ignore=yes ;;
-        -p) files+=("$2"); shift ;;
-        -w) write "$2"; shift ;;
-        *) write "$1" ;;
-    esac
-    shift
-done
-for file in "${files[@]}"; do
-    while IFS= read -r line || [ -n "$line" ]; do
-        case $line in ''|'#'*|';'*) continue ;; esac
-        write "$line"
-    done < "$file"
-done
-exit "$status"
-"#;
-
 /// The guest's job: the switch, version 1 installed and running, then one scenario per change.
 const SCENARIOS: &str = r#"
 exec 2>&1
@@ -131,24 +95,7 @@ cp /test/hostnet-apply /usr/sbin/hostnet-apply
 cp /test/sysctl /usr/sbin/sysctl
 chmod 0755 /usr/sbin/hostnet-apply /usr/sbin/sysctl /test/network-restart
 
-ip netns add switch
-ip link add enp2s0f0 type veth peer name port0 netns switch
-ip link add enp2s0f1 type veth peer name port1 netns switch
-ip -n switch link add name sw0 type bridge
-ip -n switch link set dev port0 master sw0
-ip -n switch link set dev port1 master sw0
-ip -n switch link add link sw0 name sw0.51 type vlan id 51
-ip -n switch addr add 10.20.51.1/24 dev sw0.51
-# VLAN 53 has its gateway; VLAN 52 has none.
-ip -n switch link add link sw0 name sw0.53 type vlan id 53
-ip -n switch addr add 10.20.53.1/24 dev sw0.53
-for address in 10.20.0.53 10.20.0.54 10.20.0.80; do ip -n switch addr add "$address/32" dev lo; done
-for device in lo port0 port1 sw0 sw0.51 sw0.53; do ip -n switch link set dev "$device" up; done
-# Each server answers from its own address, as a DNS server bound to it does.
-for address in 10.20.0.53 10.20.0.54; do
-    nsenter --net=/run/netns/switch socat "UDP4-RECVFROM:53,bind=$address,fork" EXEC:cat &
-done
-nsenter --net=/run/netns/switch httpd -p 10.20.0.80:80 -h /test/www
+. /test/switch.sh
 
 # What `yum install` does to the files: %pre's snapshot, then the package's files replace the
 # previous version's (a file the new version lacks goes away).
@@ -321,72 +268,10 @@ fn render_version(fleet: &Fleet, payload: &Path, name: &str, management: &str) {
     render_version_with(fleet, payload, name, management, "");
 }
 
-/// As [`render_version`], with `containers` added to the host's `[containers]`.
-fn render_version_with(
-    fleet: &Fleet,
-    payload: &Path,
-    name: &str,
-    management: &str,
-    containers: &str,
-) {
-    let host_file = fleet.hosts().join("dockerhost-01.toml");
-    let original = std::fs::read_to_string(&host_file).unwrap();
-    let address = "address = \"10.20.51.21\"";
-    let slice = "slice = \"172.20.56.16/28\"";
-    assert!(original.contains(address) && original.contains(slice));
-    let changed = original
-        .replace(address, management)
-        .replace(slice, &format!("{slice}\n{containers}"));
-    std::fs::write(&host_file, changed).unwrap();
-    let rendered = fleet.dir.path().join(format!("rendered-{name}"));
-    let output = fleet.run(&[
-        "render",
-        "dockerhost-01",
-        "--out",
-        rendered.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{name}: {}", stderr(&output));
-    std::fs::write(&host_file, original).unwrap();
-    for tree in ["etc", "usr"] {
-        copy_tree(&rendered.join(tree), &payload.join(name).join(tree));
-    }
-}
-
-/// The state `show` printed in section `name`: exactly the links `links`, a line for each of
-/// `expected`, and hostnet-verify clean on the network part of the expected state.
-fn assert_state(console: &str, name: &str, links: &str, expected: &[&str]) -> String {
-    let (state, _) = section(console, name);
-    assert!(
-        state.contains(&format!("links: {links} \n"))
-            || state.contains(&format!("links: {links} \r\n")),
-        "{name}: links other than {links}:\n{state}"
-    );
-    for line in expected {
-        assert!(state.contains(line), "{name}: no {line:?} in:\n{state}");
-    }
-    assert!(
-        state.contains("verify: 0 "),
-        "{name}: hostnet-verify found drift:\n{state}"
-    );
-    state.to_string()
-}
-
 #[test]
 fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_out_the_rest() {
     let cache = guest();
-    let fleet = Fleet::example();
-    let site = fleet.hosts().join("site.toml");
-    let text = std::fs::read_to_string(&site).unwrap();
-    let text = text.replace(
-        "http://repo.example.com/hostnet\"",
-        "http://10.20.0.80/hostnet\"",
-    );
-    let vlans = "[vlans.mgmt52]\nid = 52\nsubnet = \"10.20.52.0/24\"\ngateway = \"10.20.52.1\"\ndns = [\"10.20.0.53\", \"10.20.0.54\"]\n\n[vlans.mgmt53]\nid = 53\nsubnet = \"10.20.53.0/24\"\ngateway = \"10.20.53.1\"\ndns = [\"10.20.0.53\", \"10.20.0.54\"]\n";
-    std::fs::write(
-        &site,
-        format!("{vlans}\n{text}\n[defaults.rollout]\nprobe-timeout = 3\n"),
-    )
-    .unwrap();
+    let fleet = common::guest::switch_fleet("probe-timeout = 3\n");
 
     let payload = fleet.dir.path().join("payload");
     render_version(&fleet, &payload, "v1", "address = \"10.20.51.21\"");
@@ -431,7 +316,8 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
         std::fs::copy(repo_root().join("tools").join(tool), payload.join(tool)).unwrap();
     }
     std::fs::write(payload.join("network-restart"), NETWORK_RESTART).unwrap();
-    std::fs::write(payload.join("sysctl"), SYSCTL).unwrap();
+    std::fs::write(payload.join("sysctl"), common::guest::SYSCTL).unwrap();
+    std::fs::write(payload.join("switch.sh"), common::guest::SWITCH).unwrap();
     std::fs::write(payload.join("run.sh"), SCENARIOS).unwrap();
     run_ok("chmod", &["-R", "a+rX", payload.to_str().unwrap()]);
     let console = boot(&cache, &payload);

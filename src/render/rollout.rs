@@ -1,5 +1,6 @@
 //! `/usr/share/hostnet/apply-settings`: the host definition's `[rollout]` for `hostnet-apply` (in
-//! `tools/`): the rollback window and the probes, one a line, tab-separated, read line by line and
+//! `tools/`): the rollback window and the probes, and for el8/el9 the network stack and its
+//! profiles, one a line, tab-separated, read line by line and
 //! never sourced. Every value comes from the checked model (no tab, no newline).
 
 use super::{RenderedFile, header};
@@ -27,6 +28,20 @@ pub fn render(host: &Host) -> RenderedFile {
     }
     for url in rollout.probe_repository.iter().chain(&rollout.probe_urls) {
         lines.push(format!("probe-url\t{url}"));
+    }
+    // Under NetworkManager, hostnet-apply brings the profiles up by id (each keyfile's id is its
+    // device), controllers before what hangs from them.
+    if host.target.network_manager() {
+        lines.push("network\tNetworkManager".into());
+        let bond = &host.bond;
+        let containers = &host.containers;
+        let mut profiles = vec![&bond.name];
+        profiles.extend(&bond.slaves);
+        if management.tagged {
+            profiles.push(&management.interface);
+        }
+        profiles.extend([&containers.bridge, &containers.interface]);
+        lines.extend(profiles.into_iter().map(|id| format!("profile\t{id}")));
     }
     let mut content = header(host, "#");
     content
