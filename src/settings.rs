@@ -348,6 +348,16 @@ pub const KICKSTART: &[Setting] = &[
         kind: "path",
         default: Default::Words("none"),
     },
+    Setting {
+        key: "targets.<target>.install-url",
+        kind: "URL",
+        default: Default::Words("install-url"),
+    },
+    Setting {
+        key: "targets.<target>.repos.<name>",
+        kind: "table",
+        default: Default::Words("none"),
+    },
 ];
 
 /// The rest of `site.toml`: `[site]`, `[package]`, the VLAN catalog, `[pxe]`, and the tables that
@@ -447,6 +457,16 @@ pub const SITE: &[Setting] = &[
         key: "pxe.installer-vlan",
         kind: "boolean",
         default: Default::Value("false"),
+    },
+    Setting {
+        key: "pxe.targets.<target>.kernel",
+        kind: "path",
+        default: Default::Words("pxe.kernel"),
+    },
+    Setting {
+        key: "pxe.targets.<target>.initrd",
+        kind: "path",
+        default: Default::Words("pxe.initrd"),
     },
     Setting {
         key: "defaults.<table>",

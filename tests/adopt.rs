@@ -27,7 +27,7 @@ fn new_takes_the_next_free_address_and_slice_and_the_fleet_still_checks() {
     assert!(text.contains("slice = \"172.20.56.80/28\""), "{text}");
     let check = fleet.run(&["check"]);
     assert!(check.status.success(), "{}", stderr(&check));
-    assert!(stdout(&check).contains("5 hosts checked"));
+    assert!(stdout(&check).contains("7 hosts checked"));
 
     // Refused, writing nothing: a name taken, a bad name, a folder outside the tree or missing.
     for (args, says) in [
@@ -56,7 +56,9 @@ fn new_refuses_a_full_vlan_and_a_broken_fleet() {
     let fleet = Fleet::example();
     let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
     // A /25 container VLAN holds eight /28 slices: the first holds the gateway and the network
-    // address, the last the broadcast address, three are the example hosts': three are free.
+    // address, the last the broadcast address, three are the el7 example hosts': three are free.
+    // (Rack B's hosts have slices beyond the /25.)
+    std::fs::remove_dir_all(fleet.hosts().join("rack-b")).unwrap();
     fleet.write(
         "site.toml",
         &site.replace("subnet = \"172.20.56.0/24\"", "subnet = \"172.20.56.0/25\""),
@@ -99,17 +101,20 @@ fn list_shows_every_host_with_its_group_addresses_and_version() {
     assert!(before.status.success(), "{}", stderr(&before));
     assert_eq!(
         stdout(&before),
-        "host           group   target  address      slice            version\n\
-         dockerhost-01  -       el7     10.20.51.21  172.20.56.16/28  -\n\
-         dockerhost-02  rack-a  el7     10.20.51.22  172.20.56.32/28  -\n\
-         dockerhost-03  rack-a  el7     10.20.51.23  172.20.56.48/28  -\n"
+        "host           group   target  address      slice             version\n\
+         dockerhost-01  -       el7     10.20.51.21  172.20.56.16/28   -\n\
+         dockerhost-02  rack-a  el7     10.20.51.22  172.20.56.32/28   -\n\
+         dockerhost-03  rack-a  el7     10.20.51.23  172.20.56.48/28   -\n\
+         dockerhost-04  rack-b  el9     10.20.51.24  172.20.56.128/28  -\n\
+         dockerhost-05  rack-b  el8     10.20.51.25  172.20.56.144/28  -\n"
     );
     assert!(build(&fleet, None, &out, "1700000000").status.success());
     let json = fleet.run(&["list", "--out", out.to_str().unwrap(), "--format", "json"]);
     assert!(json.status.success(), "{}", stderr(&json));
     let value: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
     let hosts = value.as_array().unwrap();
-    assert_eq!(hosts.len(), 3);
+    assert_eq!(hosts.len(), 5);
+    assert_eq!(hosts[3]["target"], "el9");
     assert_eq!(hosts[1]["host"], "dockerhost-02");
     assert_eq!(hosts[1]["group"], "rack-a");
     assert_eq!(hosts[1]["version"], "1-1");

@@ -247,3 +247,108 @@ fn hostnet_apply_under_network_manager_rolls_back_through_its_checkpoint() {
     assert_state(&console, "after-killed", v3_links, &v3);
     assert_eq!(section(&console, "after-killed-files"), ("", 0));
 }
+
+/// Each host in turn: its NICs (veth pairs into the switch's bridge, jumbo where its bond is), its
+/// keyfiles alone, NetworkManager started fresh; then hostnet-verify against its expected state.
+const EVERY_HOST: &str = r#"
+exec 2>&1
+mkdir -p /usr/sbin /var/log /run/dbus
+cp /test/sysctl /usr/sbin/sysctl
+chmod 0755 /usr/sbin/sysctl
+cat > /etc/NetworkManager/NetworkManager.conf <<'CONF'
+[main]
+plugins=keyfile
+no-auto-default=*
+
+[device-veth-nics]
+match-device=driver:veth
+managed=1
+CONF
+ip netns add switch
+ip -n switch link add name sw0 type bridge
+ip -n switch link add link sw0 name sw0.51 type vlan id 51
+ip -n switch addr add 10.20.51.1/24 dev sw0.51
+for device in lo sw0 sw0.51; do ip -n switch link set dev "$device" up; done
+mount -o remount,ro /sys
+dbus-daemon --system --fork --nopidfile
+wait_for() {
+    local seconds=$1 i; shift
+    for i in $(seq 1 "$seconds"); do "$@" && return 0; sleep 1; done
+    echo "gave up after ${seconds}s waiting for: $*"
+    return 1
+}
+has_default_route() { ip -4 route show default | grep -q "via $1 "; }
+expected() { sed -n "s/^$1\t$2\t$3\t//p" "/test/$host/usr/share/hostnet/expected-state"; }
+for host in $(cat /test/hosts); do
+    rm -f /etc/NetworkManager/system-connections/*
+    cp "/test/$host/etc/NetworkManager/system-connections/"* /etc/NetworkManager/system-connections/
+    chmod 0600 /etc/NetworkManager/system-connections/*
+    mtu=$(expected link "$(expected bond bond0 slaves | cut -d' ' -f1)" mtu)
+    for nic in $(expected bond bond0 slaves); do
+        ip link add "$nic" type veth peer name "p-$nic" netns switch
+        ip -n switch link set "p-$nic" mtu "${mtu:-1500}" master sw0 up
+    done
+    NetworkManager --no-daemon > "/var/log/NetworkManager-$host.log" 2>&1 &
+    nm=$!
+    wait_for 90 has_default_route 10.20.51.1
+    echo "BEGIN $host"
+    # systemd-sysctl at boot, and udev's run of it for each new device.
+    /usr/sbin/sysctl -q -e -p "/test/$host/etc/sysctl.d/90-hostnet.conf"
+    grep -v '^dockerd' "/test/$host/usr/share/hostnet/expected-state" > /tmp/network-state
+    /bin/bash /test/hostnet-verify --state /tmp/network-state
+    echo "END $host status=$?"
+    kill "$nm"; wait "$nm"
+    for device in $(ls /sys/class/net); do
+        case $device in lo|bonding_masters) ;; *) ip link delete "$device" 2> /dev/null ;; esac
+    done
+done
+"#;
+
+/// Every example host, rendered for el9 (dockerhost-05 for el8: the same keyfiles), comes up from
+/// its keyfiles alone under NetworkManager: bond mode and options, ports, VLAN ids and parents,
+/// the bridge and its port, addresses, the default route and MTUs, as hostnet-verify checks them.
+#[test]
+fn every_example_host_comes_up_from_its_keyfiles_alone() {
+    let cache = guest();
+    let fleet = common::Fleet::example();
+    let hosts = [
+        "dockerhost-01",
+        "rack-a/dockerhost-02",
+        "rack-a/dockerhost-03",
+        "rack-b/dockerhost-04",
+        "rack-b/dockerhost-05",
+    ];
+    for path in &hosts[..3] {
+        let file = fleet.hosts().join(format!("{path}.toml"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, format!("target = \"el9\"\n{text}")).unwrap();
+    }
+    let payload = fleet.dir.path().join("payload");
+    let mut names = Vec::new();
+    for path in hosts {
+        let name = path.rsplit('/').next().unwrap();
+        let output = fleet.run(&[
+            "render",
+            name,
+            "--out",
+            payload.join(name).to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "{}", common::stderr(&output));
+        names.push(name);
+    }
+    std::fs::write(payload.join("hosts"), names.join(" ")).unwrap();
+    std::fs::copy(
+        repo_root().join("tools/hostnet-verify"),
+        payload.join("hostnet-verify"),
+    )
+    .unwrap();
+    std::fs::write(payload.join("sysctl"), SYSCTL).unwrap();
+    std::fs::write(payload.join("run.sh"), EVERY_HOST).unwrap();
+    run_ok("chmod", &["-R", "a+rX", payload.to_str().unwrap()]);
+    let console = common::guest::boot_for(&cache, &payload, 480);
+    for name in names {
+        let (report, status) = section(&console, name);
+        assert_eq!(status, 0, "{name}:\n{report}");
+        assert!(report.contains(" checks, no drift"), "{name}:\n{report}");
+    }
+}

@@ -115,7 +115,7 @@ const CASES: &[Case] = &[
             "\n[vlans.storage]\nid = 4095\nsubnet = \"10.30.0.0/24\"\ngateway = \"10.30.0.1\"\n",
             true,
         )],
-        position: "hosts/site.toml:70:6: error: ",
+        position: "hosts/site.toml:94:6: error: ",
         message: "vlans.storage.id: 4095 is not a VLAN id; use 1 to 4094",
     },
     Case {
@@ -125,7 +125,7 @@ const CASES: &[Case] = &[
             "\n[vlans.storage]\nid = 51\nsubnet = \"10.30.0.0/24\"\ngateway = \"10.30.0.1\"\n",
             true,
         )],
-        position: "hosts/site.toml:69:1: error: ",
+        position: "hosts/site.toml:93:1: error: ",
         message: "VLAN id 51 is already used by vlans.mgmt",
     },
     Case {
@@ -135,7 +135,7 @@ const CASES: &[Case] = &[
             "\n[vlans.storage]\nid = 60\nsubnet = \"10.30.0.0/24\"\ngateway = \"10.31.0.1\"\n",
             true,
         )],
-        position: "hosts/site.toml:72:11: error: ",
+        position: "hosts/site.toml:96:11: error: ",
         message: "vlans.storage.gateway: 10.31.0.1 is outside the subnet 10.30.0.0/24; use an address from 10.30.0.1 to 10.30.0.254",
     },
     Case {
@@ -461,8 +461,8 @@ const CASES: &[Case] = &[
             "\n[defaults.sysctl]\n\"net.ipv4.conf.bond0.51.rp_filter\" = 1\n",
             true,
         )],
-        position: "hosts/site.toml:70:38: error: ",
-        message: "write it with a slash: net.ipv4.conf.bond0/51.rp_filter (inherited by hosts dockerhost-01, dockerhost-02, dockerhost-03)",
+        position: "hosts/site.toml:94:38: error: ",
+        message: "write it with a slash: net.ipv4.conf.bond0/51.rp_filter (inherited by hosts dockerhost-01, dockerhost-02, dockerhost-03, dockerhost-04, dockerhost-05)",
     },
     Case {
         name: "sysctl key hostnet manages",
@@ -741,7 +741,7 @@ fn the_example_fleet_is_valid() {
     let output = Fleet::example().run(&["check"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
-        stdout(&output).contains("3 hosts checked, no errors"),
+        stdout(&output).contains("5 hosts checked, no errors"),
         "{}",
         stdout(&output)
     );
@@ -947,7 +947,7 @@ fn editor_files_in_the_hosts_tree_are_ignored() {
     let output = fleet.run(&["check"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
-        stdout(&output).contains("3 hosts checked"),
+        stdout(&output).contains("5 hosts checked"),
         "{}",
         stdout(&output)
     );
@@ -1113,7 +1113,7 @@ fn check_reports_as_json_for_machines() {
     assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
     let value: serde_json::Value = serde_json::from_str(&stdout(&clean)).unwrap();
     assert_eq!(value["ok"], true);
-    assert_eq!(value["hosts-checked"], 3);
+    assert_eq!(value["hosts-checked"], 5);
     assert_eq!(value["diagnostics"], serde_json::json!([]));
 
     // A shared address (a fleet rule about two hosts) and a type error.

@@ -178,7 +178,7 @@ fn show_of_a_host_whose_file_does_not_parse_shows_why() {
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("hosts/broken.toml:2:"), "{err}");
     assert!(
-        err.contains("no host named \"broken\"; defined hosts: dockerhost-01, dockerhost-02, dockerhost-03; a host whose file, group file or site.toml does not parse (above) is not listed"),
+        err.contains("no host named \"broken\"; defined hosts: dockerhost-01, dockerhost-02, dockerhost-03, dockerhost-04, dockerhost-05; a host whose file, group file or site.toml does not parse (above) is not listed"),
         "{err}"
     );
 
@@ -208,7 +208,7 @@ fn hosts_goes_before_or_after_the_subcommand_and_only_where_it_means_something()
             "{args:?}: {}",
             common::stderr(&output)
         );
-        assert!(stdout(&output).contains("3 hosts checked, no errors"));
+        assert!(stdout(&output).contains("5 hosts checked, no errors"));
     }
     for subcommand in ["keygen", "publish", "completions", "man"] {
         let help = stdout(&hostnet(elsewhere.path(), &[subcommand, "--help"]));
@@ -356,7 +356,13 @@ fn bash_completes_host_names() {
         names.dedup();
         names
     };
-    let hosts = ["dockerhost-01", "dockerhost-02", "dockerhost-03"];
+    let hosts = [
+        "dockerhost-01",
+        "dockerhost-02",
+        "dockerhost-03",
+        "dockerhost-04",
+        "dockerhost-05",
+    ];
     assert_eq!(complete(&["hostnet", "show", ""], None), hosts);
     assert_eq!(
         complete(&["hostnet", "render", "dockerhost-0"], None),

@@ -57,11 +57,11 @@ fn hostnets_own_files_import_to_a_definition_that_renders_them_again() {
     let variants = [
         (
             "bonded",
-            "[bond]\nmode = \"802.3ad\"\nmtu = 9000\n[bond.options]\nlacp_rate = \"fast\"\nxmit_hash_policy = \"layer3+4\"\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.128/28\"\n",
+            "[bond]\nmode = \"802.3ad\"\nmtu = 9000\n[bond.options]\nlacp_rate = \"fast\"\nxmit_hash_policy = \"layer3+4\"\n[management]\naddress = \"10.20.51.40\"\n[containers]\nslice = \"172.20.56.176/28\"\n",
         ),
         (
             "untagged",
-            "[management]\ntagged = false\naddress = \"10.20.51.41\"\n[containers]\nslice = \"172.20.56.144/28\"\nbridge = \"br-ct\"\nbridge-address = \"172.20.56.150\"\n",
+            "[management]\ntagged = false\naddress = \"10.20.51.41\"\n[containers]\nslice = \"172.20.56.192/28\"\nbridge = \"br-ct\"\nbridge-address = \"172.20.56.198\"\n",
         ),
         (
             "dockered",

@@ -484,6 +484,8 @@ fn dnf_installs_from_the_generated_repo_with_gpgcheck() {
             "hostnet-dockerhost-01-1-1",
             "hostnet-dockerhost-02-1-1",
             "hostnet-dockerhost-03-1-1",
+            "hostnet-dockerhost-04-1-1",
+            "hostnet-dockerhost-05-1-1",
             "hostnet-tools-1-1"
         ],
         "{}",
@@ -927,10 +929,14 @@ fn dnf_over_http_against(nginx: &common::Nginx) {
     let first = work.path().join("first");
     assert!(build(&fleet, Some(&secret), &first, EPOCH).status.success());
     publish(&first.join("repo"), &url);
-    fleet.append(
-        "dockerhost-01.toml",
-        "\n[sysctl]\n\"net.core.somaxconn\" = 4096\n",
-    );
+    // An el7 host and an el9 host, each given a second version.
+    let hosts = [("dockerhost-01", ""), ("dockerhost-04", "rack-b/")];
+    for (host, group) in hosts {
+        fleet.append(
+            &format!("{group}{host}.toml"),
+            "\n[sysctl]\n\"net.core.somaxconn\" = 4096\n",
+        );
+    }
     let second = work.path().join("second");
     let output = Command::new(env!("CARGO_BIN_EXE_hostnet"))
         .args(["build", "--key"])
@@ -949,43 +955,51 @@ fn dnf_over_http_against(nginx: &common::Nginx) {
     std::fs::create_dir(&base_repo).unwrap();
     base_stub(&base_repo);
     run_ok("createrepo_c", &["-q", base_repo.to_str().unwrap()]);
-    let root = Root::new("dockerhost-01");
-    let dnf = |args: &[&str]| {
-        let output = dnf_over_http(&root, &work.path().join("cache"), &url, &base_repo)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "dnf {args:?}: {}{}",
-            stdout(&output),
-            stderr(&output)
+    for (host, _) in hosts {
+        let root = Root::new(host);
+        let dnf = |args: &[&str]| {
+            let output = dnf_over_http(&root, &work.path().join("cache"), &url, &base_repo)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "dnf {args:?}: {}{}",
+                stdout(&output),
+                stderr(&output)
+            );
+        };
+        dnf(&["install", &format!("hostnet-{host}-1-1")]);
+        assert_eq!(
+            root.installed(&format!("hostnet-{host}")).as_deref(),
+            Some("1-1")
         );
-    };
-    dnf(&["install", "hostnet-dockerhost-01-1-1"]);
-    assert_eq!(
-        root.installed("hostnet-dockerhost-01").as_deref(),
-        Some("1-1")
-    );
-    dnf(&["upgrade", "hostnet-dockerhost-01"]);
-    assert_eq!(
-        root.installed("hostnet-dockerhost-01").as_deref(),
-        Some("2-1")
-    );
-    assert!(
-        root.read("etc/sysctl.d/90-hostnet.conf")
-            .contains("net.core.somaxconn = 4096")
-    );
-    dnf(&["downgrade", "hostnet-dockerhost-01"]);
-    assert_eq!(
-        root.installed("hostnet-dockerhost-01").as_deref(),
-        Some("1-1")
-    );
-    assert!(
-        !root
-            .read("etc/sysctl.d/90-hostnet.conf")
-            .contains("somaxconn")
-    );
+        dnf(&["upgrade", &format!("hostnet-{host}")]);
+        assert_eq!(
+            root.installed(&format!("hostnet-{host}")).as_deref(),
+            Some("2-1")
+        );
+        assert!(
+            root.read("etc/sysctl.d/90-hostnet.conf")
+                .contains("net.core.somaxconn = 4096")
+        );
+        dnf(&["downgrade", &format!("hostnet-{host}")]);
+        assert_eq!(
+            root.installed(&format!("hostnet-{host}")).as_deref(),
+            Some("1-1")
+        );
+        assert!(
+            !root
+                .read("etc/sysctl.d/90-hostnet.conf")
+                .contains("somaxconn")
+        );
+        // The el9 host's profiles are NetworkManager keyfiles, root-only.
+        let keyfile = root.file("etc/NetworkManager/system-connections/bond0.51.nmconnection");
+        assert_eq!(host == "dockerhost-04", keyfile.exists(), "{host}");
+        if keyfile.exists() {
+            assert_eq!(mode(&keyfile), 0o600);
+        }
+    }
 
     // Metadata changed after signing, and metadata signed by another key: both refused.
     let (other, _) = hostnet_key(work.path(), "someone-else");

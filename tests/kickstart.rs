@@ -19,11 +19,18 @@ fn build_unsigned(fleet: &Fleet) -> (tempfile::TempDir, PathBuf) {
     (dir, out)
 }
 
-/// ksvalidator's whole output for a valid kickstart: the banner and nothing else (no warning).
+/// ksvalidator's whole output for a valid kickstart: the banner and nothing else (no warning),
+/// for the syntax its `#version=` line names (RHEL7, RHEL8 or RHEL9, by the host's target).
 fn ksvalidate(path: &Path) {
     require_tool("ksvalidator");
+    let text = std::fs::read_to_string(path).unwrap();
+    let version = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("#version="))
+        .unwrap_or_else(|| panic!("{} starts with #version=", path.display()));
     let output = Command::new("ksvalidator")
-        .args(["-v", "RHEL7"])
+        .args(["-v", version])
         .arg(path)
         .output()
         .unwrap();
@@ -74,8 +81,17 @@ fn dockerhost_01_kickstart_matches_the_golden_file() {
 fn every_example_kickstart_passes_ksvalidator() {
     let fleet = Fleet::example();
     let (_dir, out) = build_unsigned(&fleet);
-    for host in ["dockerhost-01", "dockerhost-02", "dockerhost-03"] {
-        ksvalidate(&out.join(format!("kickstart/{host}.ks")));
+    for (host, version) in [
+        ("dockerhost-01", "RHEL7"),
+        ("dockerhost-02", "RHEL7"),
+        ("dockerhost-03", "RHEL7"),
+        ("dockerhost-04", "RHEL9"),
+        ("dockerhost-05", "RHEL8"),
+    ] {
+        let path = out.join(format!("kickstart/{host}.ks"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(&format!("#version={version}\n")), "{host}");
+        ksvalidate(&path);
     }
 }
 
@@ -539,7 +555,7 @@ fn pxe_entries_for_hosts_with_a_boot_mac() {
     let fleet = Fleet::example();
     fleet.write(
         "nomac.toml",
-        "[management]\naddress = \"10.20.51.70\"\n[containers]\nslice = \"172.20.56.128/28\"\n",
+        "[management]\naddress = \"10.20.51.70\"\n[containers]\nslice = \"172.20.56.176/28\"\n",
     );
     let (_dir, out) = build_unsigned(&fleet);
     let pxelinux =
@@ -558,7 +574,7 @@ fn pxe_entries_for_hosts_with_a_boot_mac() {
         .collect();
     assert_eq!(
         entries.len(),
-        3,
+        5,
         "no entry for the host without a boot-mac: {entries:?}"
     );
     assert!(out.join("kickstart/nomac.ks").exists());
@@ -706,7 +722,7 @@ fn boot_entries_parse_in_grub_and_never_carry_what_boot_loaders_expand() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 3);
+    assert_eq!(checked, 5);
 
     let (_, diagnostics, fleet) = hostnet::load_fleet(&common::example_fleet());
     let fleet = fleet.unwrap_or_else(|| panic!("{diagnostics:?}"));
@@ -736,5 +752,71 @@ fn boot_entries_parse_in_grub_and_never_carry_what_boot_loaders_expand() {
             hostnet::kickstart::pxe::grub_entry(&pxe, &kickstart, host).is_err(),
             "{hostile}"
         );
+    }
+}
+
+/// Each target installs from its own tree and boots its own installer: a site whose el7 and el9
+/// hosts would share one is refused, naming the table to add; and services that mean nothing on
+/// el8/el9 are reported where they are set, and left out of those hosts' kickstarts.
+#[test]
+fn targets_get_their_own_installer_and_services_that_mean_nothing_are_reported() {
+    let fleet = Fleet::example();
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    let start = site.find("[kickstart.targets.el9]").unwrap();
+    let end = site.find("# PXE: per-MAC entries").unwrap();
+    fleet.write("site.toml", &format!("{}{}", &site[..start], &site[end..]));
+    let check = fleet.run(&["check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", stdout(&check));
+    assert!(
+        stderr(&check).contains("error: kickstart: el7 and el9 hosts would install from the same tree (http://mirror.example.com/centos/7/os/x86_64); give each target its own, e.g. [kickstart.targets.el9] install-url = \"...\""),
+        "{}",
+        stderr(&check)
+    );
+    let without_pxe = site.replace(
+        "[pxe.targets.el9]\nkernel = \"rocky9/vmlinuz\"\ninitrd = \"rocky9/initrd.img\"\n",
+        "",
+    );
+    fleet.write("site.toml", &without_pxe);
+    let check = fleet.run(&["check"]);
+    assert!(
+        stderr(&check).contains(
+            "error: pxe: el7 and el9 hosts would boot the same installer (centos7/vmlinuz)"
+        ),
+        "{}",
+        stderr(&check)
+    );
+
+    fleet.write(
+        "site.toml",
+        &site.replace(
+            "disks = [\"sda\"]\n",
+            "disks = [\"sda\"]\nservices-enabled = [\"network\", \"sshd\"]\nservices-disabled = [\"NetworkManager\", \"postfix\"]\n",
+        ),
+    );
+    let check = fleet.run(&["check"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    for expected in [
+        "warning: kickstart.services-enabled: \"network\" means nothing for el8 hosts: there is no network.service",
+        "warning: kickstart.services-disabled: \"NetworkManager\" means nothing for el8 hosts: NetworkManager owns their network",
+    ] {
+        assert!(
+            stderr(&check).contains(expected),
+            "{expected}:\n{}",
+            stderr(&check)
+        );
+    }
+    let (_dir, out) = build_unsigned(&fleet);
+    let el7 = std::fs::read_to_string(out.join("kickstart/dockerhost-01.ks")).unwrap();
+    assert!(
+        el7.contains("\nservices --enabled=network,sshd --disabled=NetworkManager,postfix\n"),
+        "{el7}"
+    );
+    let el9 = std::fs::read_to_string(out.join("kickstart/dockerhost-04.ks")).unwrap();
+    assert!(
+        el9.contains("\nservices --enabled=NetworkManager,sshd --disabled=postfix\n"),
+        "{el9}"
+    );
+    for host in ["dockerhost-01", "dockerhost-04", "dockerhost-05"] {
+        ksvalidate(&out.join(format!("kickstart/{host}.ks")));
     }
 }

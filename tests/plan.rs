@@ -31,8 +31,8 @@ fn plan_reports_each_host_and_gates_with_its_exit_status() {
     let first = fleet.run(&["plan", "--out", out_arg]);
     assert_eq!(first.status.code(), Some(2), "{}", stderr(&first));
     assert!(
-        stdout(&first).ends_with("plan: 4 new, 0 changed, 0 unchanged, 0 retired\n"),
-        "three hosts and hostnet-tools: {}",
+        stdout(&first).ends_with("plan: 6 new, 0 changed, 0 unchanged, 0 retired\n"),
+        "five hosts and hostnet-tools: {}",
         stdout(&first)
     );
 
@@ -53,8 +53,8 @@ fn plan_reports_each_host_and_gates_with_its_exit_status() {
         "\n[sysctl]\n\"net.core.somaxconn\" = 4096\n[docker]\nextra-flags = [\"--live-restore\"]\n",
     );
     fleet.write(
-        "dockerhost-04.toml",
-        "[management]\naddress = \"10.20.51.24\"\n[containers]\nslice = \"172.20.56.112/28\"\n",
+        "dockerhost-09.toml",
+        "[management]\naddress = \"10.20.51.29\"\n[containers]\nslice = \"172.20.56.112/28\"\n",
     );
     std::fs::remove_file(fleet.hosts().join("rack-a/dockerhost-03.toml")).unwrap();
     let changed = fleet.run(&["plan", "--out", out_arg]);
@@ -79,7 +79,7 @@ fn plan_reports_each_host_and_gates_with_its_exit_status() {
         "{report}"
     );
     assert!(
-        report.contains("hostnet-dockerhost-04: new (1-1)"),
+        report.contains("hostnet-dockerhost-09: new (1-1)"),
         "{report}"
     );
     assert!(report.contains("systemctl daemon-reload && systemctl restart docker"));
@@ -100,7 +100,9 @@ fn plan_reports_each_host_and_gates_with_its_exit_status() {
             ("hostnet-dockerhost-01", "changed"),
             ("hostnet-dockerhost-02", "unchanged"),
             ("hostnet-dockerhost-03", "retired"),
-            ("hostnet-dockerhost-04", "new"),
+            ("hostnet-dockerhost-04", "changed"),
+            ("hostnet-dockerhost-05", "changed"),
+            ("hostnet-dockerhost-09", "new"),
             ("hostnet-tools", "unchanged"),
         ]
     );
@@ -111,7 +113,7 @@ fn plan_reports_each_host_and_gates_with_its_exit_status() {
     let summary = stdout(&summary);
     golden("changes-summary.txt", &summary);
     let lines: Vec<&str> = summary.lines().collect();
-    assert_eq!(lines.len(), 4, "{summary}");
+    assert_eq!(lines.len(), 6, "{summary}");
     assert!(
         lines[0].starts_with("hostnet-dockerhost-01: changed (1-1 -> 2-1); files: ")
             && lines[0].contains("/etc/sysconfig/network-scripts/ifcfg-bond0")
@@ -120,15 +122,21 @@ fn plan_reports_each_host_and_gates_with_its_exit_status() {
         "{summary}"
     );
     assert_eq!(lines[1], "hostnet-dockerhost-03: retired (1-1)");
+    // Rack B's el9 and el8 hosts inherit the site's bond mode too: their keyfiles change.
     assert!(
-        lines[2].starts_with("hostnet-dockerhost-04: new (1-1); "),
+        lines[2].starts_with("hostnet-dockerhost-04: changed (1-1 -> 2-1); files: /etc/NetworkManager/system-connections/bond0.nmconnection")
+            && lines[2].contains("; settings of: bond0"),
+        "{summary}"
+    );
+    assert!(
+        lines[4].starts_with("hostnet-dockerhost-09: new (1-1); "),
         "{summary}"
     );
     assert_eq!(
-        lines[3], "plan: 1 new, 1 changed, 2 unchanged, 1 retired",
+        lines[5], "plan: 1 new, 3 changed, 2 unchanged, 1 retired",
         "the totals the full report ends with: {report}"
     );
-    assert!(report.ends_with(&format!("{}\n", lines[3])));
+    assert!(report.ends_with(&format!("{}\n", lines[5])));
 
     // Errors: invalid definitions, and a --previous that is not there.
     let missing = fleet.run(&["plan", "--out", out_arg, "--previous", "/nonexistent/repo"]);

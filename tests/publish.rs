@@ -172,7 +172,7 @@ fn fresh_runner_against(nginx: Box<dyn RepoServer>, says: &str) {
     assert!(stdout(&output).contains("uploaded"), "{}", stdout(&output));
     assert!(stderr(&output).contains(says), "{}", stderr(&output));
     let url = hostnet::repository::Location::Url(target.clone());
-    assert_eq!(assert_consistent(&url), 4, "three hosts and hostnet-tools");
+    assert_eq!(assert_consistent(&url), 6, "five hosts and hostnet-tools");
     assert!(nginx.root().join("repo/repodata/repomd.xml.asc").is_file());
     // The ready .repo file is published with the key and checksums, as built.
     for file in ["hostnet.repo", "RPM-GPG-KEY-hostnet", "SHA256SUMS"] {
@@ -272,7 +272,7 @@ fn fresh_runner_against(nginx: Box<dyn RepoServer>, says: &str) {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let summary = stdout(&output);
-    assert!(summary.contains("4 already there"), "{summary}");
+    assert!(summary.contains("6 already there"), "{summary}");
     assert_eq!(
         listed(&url),
         [
@@ -280,6 +280,8 @@ fn fresh_runner_against(nginx: Box<dyn RepoServer>, says: &str) {
             "hostnet-dockerhost-01-2-1.noarch.rpm",
             "hostnet-dockerhost-02-1-1.noarch.rpm",
             "hostnet-dockerhost-03-1-1.noarch.rpm",
+            "hostnet-dockerhost-04-1-1.noarch.rpm",
+            "hostnet-dockerhost-05-1-1.noarch.rpm",
             "hostnet-tools-1-1.noarch.rpm"
         ]
     );
@@ -339,6 +341,8 @@ fn fresh_runner_against(nginx: Box<dyn RepoServer>, says: &str) {
         [
             "hostnet-dockerhost-01-2-1.noarch.rpm",
             "hostnet-dockerhost-02-1-1.noarch.rpm",
+            "hostnet-dockerhost-04-1-1.noarch.rpm",
+            "hostnet-dockerhost-05-1-1.noarch.rpm",
             "hostnet-tools-1-1.noarch.rpm"
         ]
     );
@@ -475,7 +479,7 @@ fn a_publish_killed_at_any_point_completes_when_run_again() {
         }
         let output = publish(&out.join("repo"), &target, &[], false);
         assert!(output.status.success(), "{}", stderr(&output));
-        assert_eq!(assert_consistent(&location), 44);
+        assert_eq!(assert_consistent(&location), 46);
     }
     let leftovers: Vec<String> = walk(&directory)
         .into_iter()
@@ -496,7 +500,7 @@ fn a_publish_killed_at_any_point_completes_when_run_again() {
                     .ends_with(".hostnet-upload")
             })
             .count(),
-        44
+        46
     );
 }
 

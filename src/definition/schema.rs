@@ -372,6 +372,20 @@ pub struct KickstartSection {
     pub reboot: Field<bool>,
     /// Directory (relative to the hosts tree) with template overrides, e.g. `kickstart/network.ks.j2`.
     pub template_dir: Field<String>,
+    /// `[kickstart.targets.el9]`: what differs for the hosts of one target (their install tree,
+    /// their repositories).
+    #[serde(default)]
+    pub targets: BTreeMap<String, Located<KickstartTarget>>,
+}
+
+/// `[kickstart.targets.TARGET]`: the install tree and the repositories of one target's hosts.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KickstartTarget {
+    pub install_url: Option<String>,
+    /// Added to `[kickstart.repos]`, replacing an entry of the same name.
+    #[serde(default)]
+    pub repos: BTreeMap<String, ExtraRepo>,
 }
 
 layered!(KickstartSection {
@@ -392,7 +406,8 @@ layered!(KickstartSection {
     selinux,
     firewall,
     reboot,
-    template_dir
+    template_dir,
+    targets
 });
 
 /// `[kickstart.repos.NAME]`.
@@ -418,11 +433,23 @@ pub struct PxeSection {
     /// The installer reaches the kickstart over the tagged management VLAN on the bond, so the boot
     /// entry carries dracut's `bond=`, `vlan=` and `ip=` (default false: DHCP on the boot NIC).
     pub installer_vlan: Field<bool>,
+    /// `[pxe.targets.el9]`: the installer of one target's hosts.
+    #[serde(default)]
+    pub targets: BTreeMap<String, Located<PxeTarget>>,
+}
+
+/// `[pxe.targets.TARGET]`: the installer kernel and initrd of one target's hosts.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PxeTarget {
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
 }
 layered!(PxeSection {
     kickstart_url,
     kernel,
     initrd,
     kernel_args,
-    installer_vlan
+    installer_vlan,
+    targets
 });

@@ -1,16 +1,18 @@
-//! RHEL7 kickstarts and PXE boot entries: a bare machine installed from them ends up with exactly
-//! the files `yum install hostnet-<host>` gives an existing one.
+//! RHEL7, RHEL8 and RHEL9 kickstarts (by the host's target) and PXE boot entries: a bare machine
+//! installed from them ends up with exactly the files `yum install hostnet-<host>` gives an
+//! existing one.
 //!
 //! The kickstart brings up only the management network (one `network` line: bond, VLAN, static
-//! address); its `%post` points yum at the internal repo, removes anaconda's ifcfg files and installs
-//! the host's package, which writes the complete stack.
+//! address); its `%post` points yum at the internal repo, removes anaconda's ifcfg files (el7; on
+//! el8/el9 the package moves aside every other profile of its devices) and installs the host's
+//! package, which writes the complete stack.
 
 pub mod pxe;
 
 use minijinja::context;
 use serde::Serialize;
 
-use crate::model::{Host, InterfaceName, KickstartSettings};
+use crate::model::{Host, InterfaceName, KickstartSettings, Target};
 use crate::templates::{TemplateError, Templates};
 
 /// What the network snippet needs, computed here so that templates stay declarative.
@@ -128,16 +130,29 @@ impl<'a> KickstartContext<'a> {
     }
 }
 
-/// The host's kickstart, from `kickstart/main.ks.j2` and its snippets.
+/// The kickstart syntax of the installer of a host's target, as `ksvalidator -v` names it.
+pub fn kickstart_version(target: Target) -> &'static str {
+    match target {
+        Target::El7 => "RHEL7",
+        Target::El8 => "RHEL8",
+        Target::El9 => "RHEL9",
+    }
+}
+
+/// The host's kickstart, from `kickstart/main.ks.j2` and its snippets, for the installer of its
+/// target ([`KickstartSettings::for_target`]).
 pub fn render(
     templates: &Templates,
     settings: &KickstartSettings,
     host: &Host,
 ) -> Result<String, TemplateError> {
+    let settings = settings.for_target(host.target);
     let context = context! {
         version => env!("CARGO_PKG_VERSION"),
+        kickstart_version => kickstart_version(host.target),
+        network_manager => host.target.network_manager(),
         host => context! { name => &host.name, fqdn => &host.fqdn },
-        ks => minijinja::Value::from(minijinja::value::Serde(KickstartContext::new(settings))),
+        ks => minijinja::Value::from(minijinja::value::Serde(KickstartContext::new(&settings))),
         net => minijinja::Value::from(minijinja::value::Serde(network(host))),
     };
     templates.render("kickstart/main.ks.j2", context)

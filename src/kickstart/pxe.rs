@@ -48,6 +48,7 @@ pub fn kernel_arguments(
     kickstart: &KickstartSettings,
     host: &Host,
 ) -> Vec<String> {
+    let kickstart = kickstart.for_target(host.target);
     let mut args = vec![
         format!("inst.ks={}/{}.ks", pxe.kickstart_url, host.name),
         format!("inst.repo={}", kickstart.install_url),
@@ -99,6 +100,7 @@ impl Entry {
         kickstart: &KickstartSettings,
         host: &Host,
     ) -> Result<Entry, UnsafeBootValue> {
+        let pxe = &pxe.for_target(host.target);
         let args = kernel_arguments(pxe, kickstart, host);
         for word in args.iter().chain([&pxe.kernel, &pxe.initrd, &host.fqdn]) {
             boot_word(word)?;

@@ -61,6 +61,45 @@ pub struct KickstartSettings {
     pub reboot: bool,
     /// Resolved against the hosts tree.
     pub template_dir: Option<std::path::PathBuf>,
+    /// `[kickstart.targets.TARGET]`.
+    pub targets: std::collections::BTreeMap<Target, TargetInstall>,
+}
+
+/// What one target's hosts install from, where it differs from the site's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetInstall {
+    pub install_url: Option<String>,
+    pub repos: Vec<ExtraRepo>,
+}
+
+impl KickstartSettings {
+    /// The settings a host of `target` is installed with: its target's install tree and
+    /// repositories, and on el8/el9 NetworkManager enabled (it owns the network there) and no
+    /// `network` service (el9 has none, el8's is deprecated network-scripts).
+    pub fn for_target(&self, target: Target) -> KickstartSettings {
+        let mut settings = self.clone();
+        if let Some(install) = self.targets.get(&target) {
+            if let Some(url) = &install.install_url {
+                settings.install_url = url.clone();
+            }
+            for repo in &install.repos {
+                settings.repos.retain(|r| r.name != repo.name);
+                settings.repos.push(repo.clone());
+            }
+        }
+        if target.network_manager() {
+            settings.services_enabled.retain(|s| s != "network");
+            if !settings
+                .services_enabled
+                .iter()
+                .any(|s| s == "NetworkManager")
+            {
+                settings.services_enabled.insert(0, "NetworkManager".into());
+            }
+            settings.services_disabled.retain(|s| s != "NetworkManager");
+        }
+        settings
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +117,24 @@ pub struct PxeSettings {
     pub initrd: String,
     pub kernel_args: Vec<String>,
     pub installer_vlan: bool,
+    /// `[pxe.targets.TARGET]`: (kernel, initrd) where they differ from the site's.
+    pub targets: std::collections::BTreeMap<Target, (Option<String>, Option<String>)>,
+}
+
+impl PxeSettings {
+    /// The installer a host of `target` boots.
+    pub fn for_target(&self, target: Target) -> PxeSettings {
+        let mut settings = self.clone();
+        if let Some((kernel, initrd)) = self.targets.get(&target) {
+            if let Some(kernel) = kernel {
+                settings.kernel = kernel.clone();
+            }
+            if let Some(initrd) = initrd {
+                settings.initrd = initrd.clone();
+            }
+        }
+        settings
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

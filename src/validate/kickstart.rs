@@ -133,36 +133,41 @@ pub fn check_kickstart(
         firewall: k.firewall.as_ref().is_none_or(|f| f.value),
         reboot: k.reboot.as_ref().is_none_or(|r| r.value),
         template_dir: None,
+        targets: Default::default(),
     };
     let mut settings = settings;
-    for (name, repo) in &k.repos {
-        let key = format!("kickstart.repos.{name}");
-        if let Err(e) = values::host_label(name) {
-            c.error(&repo.at, format!("{key}: repository name {e}"));
-        }
-        if name == "hostnet" {
+    settings.repos = extra_repos(
+        &mut c,
+        k.repos
+            .iter()
+            .map(|(name, repo)| (name, &repo.value, &repo.at)),
+        "kickstart.repos",
+    );
+    // A target's table is one value: its problems are reported at the table.
+    for (name, target) in &k.targets {
+        let Some(parsed) = target_name(&mut c, name, &target.at, "kickstart") else {
+            continue;
+        };
+        let t = &target.value;
+        let install_url = t.install_url.clone();
+        if let Some(url) = &install_url
+            && let Err(e) = not_an_option(url).and_then(|()| urls::check(url, urls::INSTALL_TREE))
+        {
             c.error(
-                &repo.at,
-                format!(
-                    "{key}: \"hostnet\" is the repository hostnet writes itself; pick another name"
-                ),
+                &target.at,
+                format!("kickstart.targets.{name}.install-url: {e}"),
             );
         }
-        if let Err(e) = urls::check(&repo.value.url, urls::YUM) {
-            c.error(&repo.at, format!("{key}.url: {e}"));
-        }
-        if let Some(gpgkey) = &repo.value.gpgkey {
-            if let Err(e) = urls::check(gpgkey, urls::YUM) {
-                c.error(&repo.at, format!("{key}.gpgkey: {e}"));
-            }
-        } else {
-            c.diagnostics.warning(&repo.at, format!("{key}: no gpgkey, so its packages are installed unchecked (gpgcheck=0); add the repository's key URL"));
-        }
-        settings.repos.push(ExtraRepo {
-            name: name.clone(),
-            url: repo.value.url.clone(),
-            gpgkey: repo.value.gpgkey.clone(),
-        });
+        let repos = extra_repos(
+            &mut c,
+            t.repos
+                .iter()
+                .map(|(repo_name, repo)| (repo_name, repo, &target.at)),
+            &format!("kickstart.targets.{name}.repos"),
+        );
+        settings
+            .targets
+            .insert(parsed, crate::model::TargetInstall { install_url, repos });
     }
     if let Some(dir) = &k.template_dir {
         let path = hosts_root.join(&dir.value);
@@ -172,6 +177,73 @@ pub fn check_kickstart(
         settings.template_dir = Some(path);
     }
     c.ok.then_some(settings)
+}
+
+/// `[kickstart.repos.NAME]` (or a target's): each a name yum takes, URLs of its own, a key to check
+/// its packages with.
+fn extra_repos<'r>(
+    c: &mut Fields,
+    repos: impl Iterator<
+        Item = (
+            &'r String,
+            &'r crate::definition::schema::ExtraRepo,
+            &'r crate::source::Location,
+        ),
+    >,
+    table: &str,
+) -> Vec<ExtraRepo> {
+    let mut checked = Vec::new();
+    for (name, repo, at) in repos {
+        let key = format!("{table}.{name}");
+        if let Err(e) = values::host_label(name) {
+            c.error(at, format!("{key}: repository name {e}"));
+        }
+        if name == "hostnet" {
+            c.error(
+                at,
+                format!(
+                    "{key}: \"hostnet\" is the repository hostnet writes itself; pick another name"
+                ),
+            );
+        }
+        if let Err(e) = urls::check(&repo.url, urls::YUM) {
+            c.error(at, format!("{key}.url: {e}"));
+        }
+        if let Some(gpgkey) = &repo.gpgkey {
+            if let Err(e) = urls::check(gpgkey, urls::YUM) {
+                c.error(at, format!("{key}.gpgkey: {e}"));
+            }
+        } else {
+            c.diagnostics.warning(at, format!("{key}: no gpgkey, so its packages are installed unchecked (gpgcheck=0); add the repository's key URL"));
+        }
+        checked.push(ExtraRepo {
+            name: name.clone(),
+            url: repo.url.clone(),
+            gpgkey: repo.gpgkey.clone(),
+        });
+    }
+    checked
+}
+
+/// The target a `targets.NAME` table is for.
+fn target_name(
+    c: &mut Fields,
+    name: &str,
+    at: &crate::source::Location,
+    table: &str,
+) -> Option<crate::model::Target> {
+    use crate::model::ClosedSet as _;
+    let parsed = name.parse::<crate::model::Target>().ok();
+    if parsed.is_none() {
+        c.error(
+            at,
+            format!(
+                "{table}.targets.{name}: {name:?} is not a target; use one of {}",
+                crate::model::Target::choices()
+            ),
+        );
+    }
+    parsed
 }
 
 pub fn check_pxe(
@@ -202,7 +274,27 @@ pub fn check_pxe(
             .list(&p.kernel_args, "kernel-args", &[], kernel_argument)
             .unwrap_or_default(),
         installer_vlan: p.installer_vlan.as_ref().is_some_and(|v| v.value),
+        targets: Default::default(),
     };
+    let mut settings = settings;
+    for (name, target) in &p.targets {
+        let Some(parsed) = target_name(&mut c, name, &target.at, "pxe") else {
+            continue;
+        };
+        let t = &target.value;
+        let mut path = |value: &Option<String>, key: &str| {
+            let value = value.as_ref()?;
+            match not_an_option(value).and_then(|()| tftp_path(value)) {
+                Ok(()) => Some(value.clone()),
+                Err(e) => {
+                    c.error(&target.at, format!("pxe.targets.{name}.{key}: {e}"));
+                    None
+                }
+            }
+        };
+        let boot = (path(&t.kernel, "kernel"), path(&t.initrd, "initrd"));
+        settings.targets.insert(parsed, boot);
+    }
     c.ok.then_some(settings)
 }
 

@@ -53,6 +53,11 @@ pub fn check(definitions: &Definitions, diagnostics: &mut Diagnostics) -> Option
     for host in checked.iter().filter_map(|(host, ..)| host.as_ref()) {
         check_installer_network(site_file, &catalog.site, host, diagnostics);
     }
+    let targets: std::collections::BTreeSet<crate::model::Target> = checked
+        .iter()
+        .filter_map(|(host, ..)| host.as_ref().map(|h| h.target))
+        .collect();
+    check_installers_per_target(site_file, &catalog.site, &targets, diagnostics);
     if diagnostics.has_errors() {
         return None;
     }
@@ -106,6 +111,70 @@ pub fn check_one_host(definitions: &Definitions, name: &str) -> Option<crate::mo
     host::HostChecker::new(definition, &catalog, &mut scratch)
         .check()
         .0
+}
+
+/// Each release installs from its own tree and boots its own installer: two targets of the fleet's
+/// hosts that would share one (the site's, with no `targets.TARGET` of their own) are an error.
+fn check_installers_per_target(
+    site_file: &crate::definition::schema::SiteFile,
+    site: &crate::model::Site,
+    targets: &std::collections::BTreeSet<crate::model::Target>,
+    diagnostics: &mut Diagnostics,
+) {
+    let shared = |of: &dyn Fn(crate::model::Target) -> String| -> Option<(String, String, String)> {
+        let mut seen: Vec<(crate::model::Target, String)> = Vec::new();
+        for &target in targets {
+            let value = of(target);
+            if let Some((first, _)) = seen.iter().find(|(_, v)| *v == value) {
+                return Some((first.to_string(), target.to_string(), value));
+            }
+            seen.push((target, value));
+        }
+        None
+    };
+    if let (Some(kickstart), Some(section)) = (&site.kickstart, &site_file.kickstart)
+        && let Some((first, second, url)) =
+            shared(&|target| kickstart.for_target(target).install_url)
+    {
+        diagnostics.error(&section.at, format!("kickstart: {first} and {second} hosts would install from the same tree ({url}); give each target its own, e.g. [kickstart.targets.{second}] install-url = \"...\""));
+    }
+    if let (Some(pxe), Some(section)) = (&site.pxe, &site_file.pxe)
+        && let Some((first, second, kernel)) = shared(&|target| pxe.for_target(target).kernel)
+    {
+        diagnostics.error(&section.at, format!("pxe: {first} and {second} hosts would boot the same installer ({kernel}); give each target its own, e.g. [pxe.targets.{second}] kernel = \"...\" and initrd = \"...\""));
+    }
+    // Services that mean nothing where NetworkManager owns the network, said where they are set.
+    let Some(managed) = targets.iter().find(|t| t.network_manager()) else {
+        return;
+    };
+    let Some(section) = &site_file.kickstart else {
+        return;
+    };
+    for (field, key, service, meaning) in [
+        (
+            &section.value.services_enabled,
+            "services-enabled",
+            "network",
+            "there is no network.service to enable (network-scripts are gone on el9, deprecated on el8); their kickstarts leave it out",
+        ),
+        (
+            &section.value.services_disabled,
+            "services-disabled",
+            "NetworkManager",
+            "NetworkManager owns their network; their kickstarts keep it enabled",
+        ),
+    ] {
+        if let Some(list) = field
+            && list.value.iter().any(|s| s == service)
+        {
+            diagnostics.warning(
+                &list.at,
+                format!(
+                    "kickstart.{key}: {service:?} means nothing for {managed} hosts: {meaning}"
+                ),
+            );
+        }
+    }
 }
 
 /// dracut's `bond=` takes the bonding options comma-separated, so an option whose value holds a comma

@@ -69,7 +69,7 @@ impl Fleet {
         );
         fleet.write(
             "arp.toml",
-            "boot-mac = \"52:54:00:aa:00:01\"\n[bond]\nmode = 1\nmiimon = 0\n[bond.options]\narp_interval = 100\narp_ip_target = \"10.20.51.1,10.20.51.2\"\n[management]\naddress = \"10.20.51.80\"\n[containers]\nslice = \"172.20.56.144/28\"\n",
+            "boot-mac = \"52:54:00:aa:00:01\"\n[bond]\nmode = 1\nmiimon = 0\n[bond.options]\narp_interval = 100\narp_ip_target = \"10.20.51.1,10.20.51.2\"\n[management]\naddress = \"10.20.51.80\"\n[containers]\nslice = \"172.20.56.192/28\"\n",
         );
         (fleet, site)
     }
