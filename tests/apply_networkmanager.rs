@@ -96,6 +96,7 @@ chmod 0600 /etc/NetworkManager/system-connections/*
 mount -o remount,ro /sys
 dbus-daemon --system --fork --nopidfile
 NetworkManager --no-daemon > /var/log/NetworkManager.log 2>&1 &
+nm=$!
 wait_for 90 has_address bond0.51 10.20.51.21
 wait_for 60 has_default_route 10.20.51.1
 wait_for 30 has_address docker0 172.20.56.17
@@ -139,6 +140,15 @@ run killed-confirm /usr/sbin/hostnet-apply --confirm
 run killed-rollback /usr/sbin/hostnet-apply --rollback
 run after-killed show
 run after-killed-files same_files v3-good
+
+# NetworkManager stopped and started again: it takes the running devices over as they are, and
+# docker0 keeps its address throughout (dockerd would otherwise lose its bridge's gateway).
+kill "$nm"; wait "$nm"
+run nm-stopped ip -4 -o addr show dev docker0
+NetworkManager --no-daemon > /var/log/NetworkManager-2.log 2>&1 &
+wait_for 30 busctl get-property org.freedesktop.NetworkManager /org/freedesktop/NetworkManager org.freedesktop.NetworkManager State > /dev/null
+sleep 5
+run nm-restarted show
 run log cat /var/log/hostnet-apply.log
 "#;
 
@@ -246,6 +256,9 @@ fn hostnet_apply_under_network_manager_rolls_back_through_its_checkpoint() {
     );
     assert_state(&console, "after-killed", v3_links, &v3);
     assert_eq!(section(&console, "after-killed-files"), ("", 0));
+    let (stopped, _) = section(&console, "nm-stopped");
+    assert!(stopped.contains("172.20.56.17/24"), "{stopped}");
+    assert_state(&console, "nm-restarted", v3_links, &v3);
 }
 
 /// Each host in turn: its NICs (veth pairs into the switch's bridge, jumbo where its bond is), its
