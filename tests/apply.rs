@@ -115,25 +115,7 @@ same_files() {
     done
     return $status
 }
-# The devices, addresses and routes, and what hostnet-verify says of the expected state but dockerd
-# (none runs in the guest).
-show() {
-    echo "links: $(ls /sys/class/net | grep -v -e '^lo$' -e '^bonding_masters$' | sort | tr '\n' ' ')"
-    ip -4 -o addr show | while read -r n d f a rest; do [ "$d" = lo ] || echo "address: $d $a"; done
-    ip -4 route show | while read -r line; do echo "route: $line"; done
-    grep -v '^dockerd' /usr/share/hostnet/expected-state > /tmp/network-state
-    /bin/bash /test/hostnet-verify --state /tmp/network-state > /tmp/verify.out 2>&1
-    echo "verify: $? $(tail -n 1 /tmp/verify.out)"
-    grep -v '^hostnet-verify' /tmp/verify.out
-    return 0
-}
-run() {
-    local name=$1; shift
-    echo "$(date +%T) $name" >> /tmp/timeline
-    echo "BEGIN $name"
-    "$@"
-    echo "END $name status=$?"
-}
+. /test/helpers.sh
 
 # Version 1 was installed at kickstart time and runs.
 cp -a /test/v1/etc/. /etc/
@@ -318,6 +300,7 @@ fn hostnet_apply_rolls_back_a_failed_probe_keeps_a_confirmed_change_and_times_ou
     std::fs::write(payload.join("network-restart"), NETWORK_RESTART).unwrap();
     std::fs::write(payload.join("sysctl"), common::guest::SYSCTL).unwrap();
     std::fs::write(payload.join("switch.sh"), common::guest::SWITCH).unwrap();
+    std::fs::write(payload.join("helpers.sh"), common::guest::HELPERS).unwrap();
     std::fs::write(payload.join("run.sh"), SCENARIOS).unwrap();
     run_ok("chmod", &["-R", "a+rX", payload.to_str().unwrap()]);
     let console = boot(&cache, &payload);

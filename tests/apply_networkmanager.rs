@@ -24,14 +24,10 @@ use common::guest::{
 };
 use common::{repo_root, run_ok};
 
-const SCENARIOS: &str = r#"
-exec 2>&1
-mkdir -p /usr/sbin /var/log /var/lib /usr/share /etc/sysconfig/network-scripts /run/dbus
-cp /test/hostnet-apply /usr/sbin/hostnet-apply
-cp /test/sysctl /usr/sbin/sysctl
-chmod 0755 /usr/sbin/hostnet-apply /usr/sbin/sysctl
-. /test/switch.sh
-
+/// What systemd would do before NetworkManager starts, as run.sh's `start_network_manager`: its
+/// configuration (keyfiles only, no automatic DHCP profiles, the veth NICs managed), /sys read-only
+/// (no udev), and the system bus.
+const NETWORK_MANAGER: &str = r#"
 cat > /etc/NetworkManager/NetworkManager.conf <<'CONF'
 [main]
 plugins=keyfile
@@ -41,6 +37,23 @@ no-auto-default=*
 match-device=driver:veth
 managed=1
 CONF
+start_network_manager() {
+    mount -o remount,ro /sys
+    mkdir -p /run/dbus
+    dbus-daemon --system --fork --nopidfile
+}
+"#;
+
+const SCENARIOS: &str = r#"
+exec 2>&1
+mkdir -p /usr/sbin /var/log /var/lib /usr/share /etc/sysconfig/network-scripts /run/dbus
+cp /test/hostnet-apply /usr/sbin/hostnet-apply
+cp /test/sysctl /usr/sbin/sysctl
+chmod 0755 /usr/sbin/hostnet-apply /usr/sbin/sysctl
+. /test/switch.sh
+. /test/helpers.sh
+. /test/network-manager.sh
+
 
 install_version() {
     /usr/sbin/hostnet-apply --snapshot > /dev/null
@@ -60,41 +73,15 @@ same_files() {
     done
     return $status
 }
-show() {
-    echo "links: $(ls /sys/class/net | grep -v -e '^lo$' -e '^bonding_masters$' -e '^peer' | sort | tr '\n' ' ')"
-    ip -4 -o addr show | while read -r n d f a rest; do [ "$d" = lo ] || echo "address: $d $a"; done
-    ip -4 route show | while read -r line; do echo "route: $line"; done
-    grep -v '^dockerd' /usr/share/hostnet/expected-state > /tmp/network-state
-    /bin/bash /test/hostnet-verify --state /tmp/network-state > /tmp/verify.out 2>&1
-    echo "verify: $? $(tail -n 1 /tmp/verify.out)"
-    grep -v '^hostnet-verify' /tmp/verify.out
-    return 0
-}
-run() {
-    local name=$1; shift
-    echo "BEGIN $name"
-    "$@"
-    echo "END $name status=$?"
-}
-# Bounded: waits up to $1 seconds for "$2" (a command) to pass.
-wait_for() {
-    local seconds=$1 i; shift
-    for i in $(seq 1 "$seconds"); do "$@" && return 0; sleep 1; done
-    echo "gave up after ${seconds}s waiting for: $*"
-    return 1
-}
 checkpoints() {
     busctl get-property org.freedesktop.NetworkManager /org/freedesktop/NetworkManager org.freedesktop.NetworkManager Checkpoints
 }
-has_address() { ip -4 -o addr show dev "$1" 2>/dev/null | grep -q " $2/"; }
-has_default_route() { ip -4 route show default | grep -q "via $1 "; }
 
 # Version 1 was installed at kickstart time: NetworkManager brings it up from the keyfiles alone.
 cp -a /test/v1/etc/. /etc/
 cp -a /test/v1/usr/. /usr/
 chmod 0600 /etc/NetworkManager/system-connections/*
-mount -o remount,ro /sys
-dbus-daemon --system --fork --nopidfile
+start_network_manager
 NetworkManager --no-daemon > /var/log/NetworkManager.log 2>&1 &
 nm=$!
 wait_for 90 has_address bond0.51 10.20.51.21
@@ -185,6 +172,8 @@ fn hostnet_apply_under_network_manager_rolls_back_through_its_checkpoint() {
     }
     std::fs::write(payload.join("sysctl"), SYSCTL).unwrap();
     std::fs::write(payload.join("switch.sh"), SWITCH).unwrap();
+    std::fs::write(payload.join("helpers.sh"), common::guest::HELPERS).unwrap();
+    std::fs::write(payload.join("network-manager.sh"), NETWORK_MANAGER).unwrap();
     std::fs::write(payload.join("run.sh"), SCENARIOS).unwrap();
     run_ok("chmod", &["-R", "a+rX", payload.to_str().unwrap()]);
     let console = common::guest::boot_for(&cache, &payload, 480);
@@ -268,29 +257,14 @@ exec 2>&1
 mkdir -p /usr/sbin /var/log /run/dbus
 cp /test/sysctl /usr/sbin/sysctl
 chmod 0755 /usr/sbin/sysctl
-cat > /etc/NetworkManager/NetworkManager.conf <<'CONF'
-[main]
-plugins=keyfile
-no-auto-default=*
-
-[device-veth-nics]
-match-device=driver:veth
-managed=1
-CONF
 ip netns add switch
 ip -n switch link add name sw0 type bridge
 ip -n switch link add link sw0 name sw0.51 type vlan id 51
 ip -n switch addr add 10.20.51.1/24 dev sw0.51
 for device in lo sw0 sw0.51; do ip -n switch link set dev "$device" up; done
-mount -o remount,ro /sys
-dbus-daemon --system --fork --nopidfile
-wait_for() {
-    local seconds=$1 i; shift
-    for i in $(seq 1 "$seconds"); do "$@" && return 0; sleep 1; done
-    echo "gave up after ${seconds}s waiting for: $*"
-    return 1
-}
-has_default_route() { ip -4 route show default | grep -q "via $1 "; }
+. /test/helpers.sh
+. /test/network-manager.sh
+start_network_manager
 expected() { sed -n "s/^$1\t$2\t$3\t//p" "/test/$host/usr/share/hostnet/expected-state"; }
 for host in $(cat /test/hosts); do
     rm -f /etc/NetworkManager/system-connections/*
@@ -357,6 +331,8 @@ fn every_example_host_comes_up_from_its_keyfiles_alone() {
     .unwrap();
     std::fs::write(payload.join("sysctl"), SYSCTL).unwrap();
     std::fs::write(payload.join("run.sh"), EVERY_HOST).unwrap();
+    std::fs::write(payload.join("helpers.sh"), common::guest::HELPERS).unwrap();
+    std::fs::write(payload.join("network-manager.sh"), NETWORK_MANAGER).unwrap();
     run_ok("chmod", &["-R", "a+rX", payload.to_str().unwrap()]);
     let console = common::guest::boot_for(&cache, &payload, 480);
     for name in names {

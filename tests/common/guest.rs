@@ -109,6 +109,38 @@ done
 exit "$status"
 "#;
 
+/// Shell helpers a payload's run.sh sources: `show` prints the devices, addresses and routes and
+/// what hostnet-verify says of the expected state but dockerd (none runs in the guest); `run NAME
+/// COMMAND...` frames a command's output as a section ([`section`]); `wait_for SECONDS COMMAND...`
+/// polls, bounded; `has_address DEVICE ADDRESS`, `has_default_route GATEWAY`.
+pub const HELPERS: &str = r#"
+show() {
+    echo "links: $(ls /sys/class/net | grep -v -e '^lo$' -e '^bonding_masters$' | sort | tr '\n' ' ')"
+    ip -4 -o addr show | while read -r n d f a rest; do [ "$d" = lo ] || echo "address: $d $a"; done
+    ip -4 route show | while read -r line; do echo "route: $line"; done
+    grep -v '^dockerd' /usr/share/hostnet/expected-state > /tmp/network-state
+    /bin/bash /test/hostnet-verify --state /tmp/network-state > /tmp/verify.out 2>&1
+    echo "verify: $? $(tail -n 1 /tmp/verify.out)"
+    grep -v '^hostnet-verify' /tmp/verify.out
+    return 0
+}
+run() {
+    local name=$1; shift
+    echo "$(date +%T) $name" >> /tmp/timeline
+    echo "BEGIN $name"
+    "$@"
+    echo "END $name status=$?"
+}
+wait_for() {
+    local seconds=$1 i; shift
+    for i in $(seq 1 "$seconds"); do "$@" && return 0; sleep 1; done
+    echo "gave up after ${seconds}s waiting for: $*"
+    return 1
+}
+has_address() { ip -4 -o addr show dev "$1" 2>/dev/null | grep -q " $2/"; }
+has_default_route() { ip -4 route show default | grep -q "via $1 "; }
+"#;
+
 /// The "switch": a network namespace joined to the bond's two NICs (`enp2s0f0`, `enp2s0f1`) by
 /// veth pairs, holding the management gateways of VLANs 51 and 53 (VLAN 52 has none), both DNS
 /// servers (socat echoing UDP/53) and the repository (busybox httpd serving /test/www on
