@@ -292,7 +292,10 @@ under a temporary name and MOVEs it into place, the lock a MKCOL'd collection (n
 Apache, wsgidav); --server put PUTs each file under its final name, for servers without MKCOL or \
 MOVE (Nexus raw repositories, Artifactory), the lock its owner file PUT with If-None-Match: *, \
 which not every server honours (publish says so: then serialise publishes in the pipeline); \
---server auto (the default) tries MKCOL and MOVE and says which it chose. Packages go first, then \
+--server auto (the default) tries MKCOL and MOVE and says which it chose; --server pulp publishes \
+through Pulp 3's REST API to the repository and distribution named by the URL's path \
+(https://pulp.example.com/hostnet): packages uploaded, one repository version, a publication whose \
+metadata Pulp signs with --signing-service, the distribution switched to it in one update. Packages go first, then \
 the new metadata files, then repodata/repomd.xml and its signature, so a client never sees \
 metadata naming a missing file. Files the new metadata no longer names stay for --grace seconds, for \
 clients that read the previous repomd.xml, and are deleted by a later publish. A lock on the \
@@ -318,6 +321,10 @@ Credentials for a URL come from $HOSTNET_REPO_USER and $HOSTNET_REPO_PASSWORD or
         /// auto (webdav if the server makes and moves a collection, else put)
         #[arg(long, value_enum, default_value_t = crate::publish::ServerMode::Auto)]
         server: crate::publish::ServerMode,
+        /// With --server pulp: the Pulp signing service that signs the repository's metadata with
+        /// the build's key (set once; the repository keeps it)
+        #[arg(long, value_name = "NAME")]
+        signing_service: Option<String>,
     },
 
     /// Create an RSA signing key EL7 can use (primary key signs, no subkeys)

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::root::{Root, assert_root, base_stub, mode, tools_path};
+use common::root::{Root, assert_root, base_stub, dnf_with, mode, tools_path};
 use common::{Fleet, build, hostnet_key, package_path, require_tool, run_ok, stderr, stdout};
 
 const EPOCH: &str = "1700000000";
@@ -410,36 +410,6 @@ fn dnf_command(
         base_repo,
         &[],
     )
-}
-
-/// dnf on `root` with the hostnet repository at `repo_url` (gpgcheck=1 against `key_url`, plus
-/// `options` such as `repo_gpgcheck=1`) and unchecked base capabilities from `base_repo`.
-fn dnf_with(
-    root: &Root,
-    cache: &Path,
-    repo_url: &str,
-    key_url: &str,
-    base_repo: &Path,
-    options: &[&str],
-) -> Command {
-    let mut command = Command::new("dnf");
-    command.args([
-        "-y",
-        &format!("--installroot={}", root.path.display()),
-        "--setopt=reposdir=/dev/null",
-        &format!("--setopt=cachedir={}", cache.display()),
-        "--releasever=7",
-        "--setopt=install_weak_deps=0",
-        &format!("--repofrompath=hostnet,{repo_url}"),
-        &format!("--repofrompath=base,file://{}", base_repo.display()),
-        "--setopt=hostnet.gpgcheck=1",
-        &format!("--setopt=hostnet.gpgkey={key_url}"),
-        "--setopt=base.gpgcheck=0",
-    ]);
-    for option in options {
-        command.arg(format!("--setopt=hostnet.{option}"));
-    }
-    command
 }
 
 /// `yum install hostnet-<host>` as a machine would do it, with dnf: the generated repo with

@@ -129,7 +129,14 @@ pub fn run(cli: &Cli) -> CommandResult {
             grace,
             lock_timeout,
             server,
-        } => publish::publish(target, repo, (*grace, *lock_timeout), *server),
+            signing_service,
+        } => publish::publish(
+            target,
+            repo,
+            (*grace, *lock_timeout),
+            *server,
+            signing_service.as_deref(),
+        ),
         Command::New { host, group, .. } => adopt::new(&hosts, host, group.as_deref()),
         Command::Import {
             sources,

@@ -11,6 +11,7 @@ pub fn publish(
     repo: &Path,
     (grace, lock_timeout): (u64, u64),
     server: crate::publish::ServerMode,
+    signing_service: Option<&str>,
 ) -> CommandResult {
     let options = crate::publish::PublishOptions {
         repo,
@@ -18,6 +19,7 @@ pub fn publish(
         grace: std::time::Duration::from_secs(grace),
         lock_timeout: std::time::Duration::from_secs(lock_timeout),
         server,
+        signing_service,
     };
     let started = std::time::Instant::now();
     let report = crate::publish::publish(&options, &mut |line| crate::tell!("hostnet: {line}"))?;

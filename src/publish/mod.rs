@@ -27,6 +27,7 @@ use crate::http::{METADATA_LIMIT, PACKAGE_LIMIT, REPOMD_LIMIT, SizeLimit};
 use crate::repository::{self, Location, RepositoryError};
 
 mod lock;
+mod pulp;
 mod remote;
 mod target;
 
@@ -68,6 +69,8 @@ pub struct PublishOptions<'a> {
     pub lock_timeout: Duration,
     /// How an `http(s)://` target is written.
     pub server: ServerMode,
+    /// Pulp's signing service for the repository's metadata.
+    pub signing_service: Option<&'a str>,
 }
 
 /// How a publish writes to a server over HTTP.
@@ -79,6 +82,8 @@ pub enum ServerMode {
     Webdav,
     /// PUT under the final name, repomd.xml and its signature last (Nexus, Artifactory).
     Put,
+    /// Pulp 3's REST API: upload, repository version, publication, distribution.
+    Pulp,
 }
 
 /// What a publish did.
@@ -118,6 +123,15 @@ pub fn publish(
             options.repo.display()
         )));
     };
+    if options.server == ServerMode::Pulp {
+        let pulp = pulp::Pulp::open(options.target, options.signing_service)?;
+        return pulp::publish(&pulp, options.repo, &local, progress);
+    }
+    if options.signing_service.is_some() {
+        return Err(PublishError::Refused(
+            "--signing-service names a Pulp signing service: it goes with --server pulp".into(),
+        ));
+    }
     let target = target_for(options.target, options.server)?;
     let target = target.as_ref();
     let lock = lock(target, options.lock_timeout)?;

@@ -47,6 +47,11 @@ impl HttpTarget {
             ServerMode::Webdav => Mode::WebDav,
             ServerMode::Put => Mode::Put,
             ServerMode::Auto => target.detect()?,
+            ServerMode::Pulp => {
+                return Err(PublishError::Refused(
+                    "a Pulp server is written through its REST API, not as files".into(),
+                ));
+            }
         };
         Ok(target)
     }

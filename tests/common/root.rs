@@ -169,3 +169,33 @@ pub fn assert_root() {
         "install tests chroot into a Debian root and must run as root (make test does)"
     );
 }
+
+/// dnf on `root` with the hostnet repository at `repo_url` (gpgcheck=1 against `key_url`, plus
+/// `options` such as `repo_gpgcheck=1`) and unchecked base capabilities from `base_repo`.
+pub fn dnf_with(
+    root: &Root,
+    cache: &Path,
+    repo_url: &str,
+    key_url: &str,
+    base_repo: &Path,
+    options: &[&str],
+) -> Command {
+    let mut command = Command::new("dnf");
+    command.args([
+        "-y",
+        &format!("--installroot={}", root.path.display()),
+        "--setopt=reposdir=/dev/null",
+        &format!("--setopt=cachedir={}", cache.display()),
+        "--releasever=7",
+        "--setopt=install_weak_deps=0",
+        &format!("--repofrompath=hostnet,{repo_url}"),
+        &format!("--repofrompath=base,file://{}", base_repo.display()),
+        "--setopt=hostnet.gpgcheck=1",
+        &format!("--setopt=hostnet.gpgkey={key_url}"),
+        "--setopt=base.gpgcheck=0",
+    ]);
+    for option in options {
+        command.arg(format!("--setopt=hostnet.{option}"));
+    }
+    command
+}
