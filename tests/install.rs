@@ -743,6 +743,7 @@ fn kickstart_post_passes_every_value_to_its_command_as_one_word() {
     let hostile_key = "http://x/$(touch /pwned-4)' && touch /pwned-5 #";
     let hostile_url = "http://x/${IFS}|touch /pwned-6&";
     settings.repo_url = hostile_repo.into();
+    settings.repo_key_url = format!("{hostile_repo}/RPM-GPG-KEY-hostnet");
     settings.repos[0].url = hostile_url.into();
     settings.repos[0].gpgkey = Some(hostile_key.into());
     settings.ssh_keys = vec!["ssh-ed25519 AAAA $(touch /pwned-7)".into()];

@@ -820,3 +820,48 @@ fn targets_get_their_own_installer_and_services_that_mean_nothing_are_reported()
         ksvalidate(&out.join(format!("kickstart/{host}.ks")));
     }
 }
+
+/// `repo-key-url`: where the signing key is, when the repository server does not serve
+/// `RPM-GPG-KEY-hostnet` beside it (Pulp serves the key its signing service signs with as
+/// `repodata/repomd.xml.key`); checked as every URL is.
+#[test]
+fn the_signing_key_url_goes_into_the_post_and_the_repo_file() {
+    let fleet = Fleet::example();
+    let site = std::fs::read_to_string(fleet.hosts().join("site.toml")).unwrap();
+    let repo_url = "repo-url = \"http://repo.example.com/hostnet\"";
+    let with_key =
+        |url: &str| site.replace(repo_url, &format!("{repo_url}\nrepo-key-url = \"{url}\""));
+    let key = "https://pulp.example.com/pulp/content/hostnet/repodata/repomd.xml.key";
+    fleet.write("site.toml", &with_key(key));
+    let (_dir, out) = build_unsigned(&fleet);
+    let kickstart = std::fs::read_to_string(out.join("kickstart/dockerhost-04.ks")).unwrap();
+    assert!(
+        kickstart.contains(&format!("\nrpm --import {key}\n")),
+        "{kickstart}"
+    );
+    assert!(
+        kickstart.contains(&format!("    gpgkey={key} \\\n")),
+        "{kickstart}"
+    );
+    let repo_file = std::fs::read_to_string(out.join("repo/hostnet.repo")).unwrap();
+    assert!(
+        repo_file.contains(&format!("\ngpgkey={key}\n")),
+        "{repo_file}"
+    );
+    ksvalidate(&out.join("kickstart/dockerhost-04.ks"));
+    for hostile in [
+        "http://repo.example.com/`touch /pwned`",
+        "file://$(touch /pwned)/key",
+        "http://repo.example.com/a b",
+        "-http://repo.example.com/key",
+    ] {
+        fleet.write("site.toml", &with_key(hostile));
+        let output = fleet.run(&["check"]);
+        assert_eq!(output.status.code(), Some(1), "{hostile}");
+        assert!(
+            stderr(&output).contains("error: kickstart.repo-key-url: "),
+            "{hostile}: {}",
+            stderr(&output)
+        );
+    }
+}

@@ -25,10 +25,10 @@ pub(super) struct Written {
 }
 
 /// Writes every metadata file of the repository listing `listed` into `staging`, and with the
-/// URL it is published at (`[kickstart] repo-url`) its yum repository file.
+/// site's `[kickstart]` (the URL it is published at) its yum repository file.
 pub(super) fn write_repository(
     staging: &Generation,
-    (listed, repo_url): (&[Listed], Option<&str>),
+    (listed, kickstart): (&[Listed], Option<&crate::model::KickstartSettings>),
     spilled: &WrittenEntries,
     before: &Before,
     options: &BuildOptions,
@@ -81,8 +81,8 @@ pub(super) fn write_repository(
         let public_key = key.public_key_armored();
         staging.write(Path::new(PUBLIC_KEY_FILE), public_key.as_bytes(), 0o644)?;
     }
-    if let Some(url) = repo_url {
-        let mut text = crate::kickstart::hostnet_repo_lines(url).join("\n");
+    if let Some(kickstart) = kickstart {
+        let mut text = crate::kickstart::hostnet_repo_lines(kickstart).join("\n");
         text.push('\n');
         let path = Path::new("repo").join(crate::package::REPO_FILE_NAME);
         staging.write(&path, text.as_bytes(), 0o644)?;

@@ -197,9 +197,9 @@ pub fn build_fleet(
         .expect("no thread panics while spilling")
         .finish()
         .map_err(io_error(&state_dir))?;
-    let repo_url = fleet.site.kickstart.as_ref().map(|k| k.repo_url.as_str());
+    let kickstart = fleet.site.kickstart.as_ref();
     let written =
-        metadata::write_repository(&staging, (&listed, repo_url), &spilled, &before, options)?;
+        metadata::write_repository(&staging, (&listed, kickstart), &spilled, &before, options)?;
     drop(spilled);
     crate::timing::mark("repository metadata made");
     // The index of this build's metadata (a cache for the next build, valid only for this very

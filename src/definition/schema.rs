@@ -347,6 +347,8 @@ pub struct KickstartSection {
     pub install_url: Field<String>,
     /// The published hostnet repository (the `repo/` directory `hostnet build` writes).
     pub repo_url: Field<String>,
+    /// Where hosts fetch the signing key (default `<repo-url>/RPM-GPG-KEY-hostnet`).
+    pub repo_key_url: Field<String>,
     pub lang: Field<String>,
     pub keyboard: Field<String>,
     pub timezone: Field<String>,
@@ -391,6 +393,7 @@ pub struct KickstartTarget {
 layered!(KickstartSection {
     install_url,
     repo_url,
+    repo_key_url,
     lang,
     keyboard,
     timezone,

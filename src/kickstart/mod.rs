@@ -54,10 +54,12 @@ fn network(host: &Host) -> Network {
     }
 }
 
-/// The yum repository file of the hostnet repository at `repo_url`, as lines: what the kickstart's
-/// `%post` writes to `/etc/yum.repos.d/hostnet.repo` and what `build` publishes as
-/// `repo/hostnet.repo`. Both checks on: packages and metadata are signed.
-pub fn hostnet_repo_lines(repo_url: &str) -> Vec<String> {
+/// The yum repository file of the hostnet repository at `repo-url`, checked with the key at
+/// `repo-key-url`, as lines: what the kickstart's `%post` writes to `/etc/yum.repos.d/hostnet.repo`
+/// and what `build` publishes as `repo/hostnet.repo`. Both checks on: packages and metadata are
+/// signed.
+pub fn hostnet_repo_lines(kickstart: &KickstartSettings) -> Vec<String> {
+    let repo_url = &kickstart.repo_url;
     vec![
         "[hostnet]".into(),
         "name=hostnet host configuration packages".into(),
@@ -65,7 +67,7 @@ pub fn hostnet_repo_lines(repo_url: &str) -> Vec<String> {
         "enabled=1".into(),
         "gpgcheck=1".into(),
         "repo_gpgcheck=1".into(),
-        format!("gpgkey={repo_url}/{}", crate::package::PUBLIC_KEY_NAME),
+        format!("gpgkey={}", kickstart.repo_key_url),
     ]
 }
 
@@ -73,6 +75,7 @@ pub fn hostnet_repo_lines(repo_url: &str) -> Vec<String> {
 struct KickstartContext<'a> {
     install_url: &'a str,
     repo_url: &'a str,
+    repo_key_url: &'a str,
     /// [`hostnet_repo_lines`].
     hostnet_repo: Vec<String>,
     lang: &'a str,
@@ -103,7 +106,8 @@ impl<'a> KickstartContext<'a> {
         KickstartContext {
             install_url: &ks.install_url,
             repo_url: &ks.repo_url,
-            hostnet_repo: hostnet_repo_lines(&ks.repo_url),
+            hostnet_repo: hostnet_repo_lines(ks),
+            repo_key_url: &ks.repo_key_url,
             lang: &ks.lang,
             keyboard: &ks.keyboard,
             timezone: &ks.timezone,

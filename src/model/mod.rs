@@ -45,6 +45,8 @@ pub struct Site {
 pub struct KickstartSettings {
     pub install_url: String,
     pub repo_url: String,
+    /// The key packages and metadata are signed with: `<repo-url>/RPM-GPG-KEY-hostnet` unless set.
+    pub repo_key_url: String,
     pub lang: String,
     pub keyboard: String,
     pub timezone: String,

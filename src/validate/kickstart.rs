@@ -69,6 +69,15 @@ pub fn check_kickstart(
             .unwrap_or_default()
             .trim_end_matches('/')
             .to_string(),
+        repo_key_url: k
+            .repo_key_url
+            .as_ref()
+            .and_then(|_| {
+                c.text(&k.repo_key_url, "repo-key-url", Missing::Default(""), |v| {
+                    urls::check(v, urls::YUM)
+                })
+            })
+            .unwrap_or_default(),
         lang: c
             .text(&k.lang, "lang", default("lang"), locale)
             .unwrap_or_default(),
@@ -136,6 +145,10 @@ pub fn check_kickstart(
         targets: Default::default(),
     };
     let mut settings = settings;
+    if settings.repo_key_url.is_empty() {
+        settings.repo_key_url =
+            format!("{}/{}", settings.repo_url, crate::package::PUBLIC_KEY_NAME);
+    }
     settings.repos = extra_repos(
         &mut c,
         k.repos
