@@ -8,7 +8,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::root::{Root, assert_root, base_stub, dnf_with, mode, tools_path};
+use common::root::{
+    Root, assert_root, base_stub, dnf_with, install_upgrade_downgrade, mode, tools_path,
+};
 use common::{Fleet, build, hostnet_key, package_path, require_tool, run_ok, stderr, stdout};
 
 const EPOCH: &str = "1700000000";
@@ -928,42 +930,9 @@ fn dnf_over_http_against(nginx: &common::Nginx) {
     run_ok("createrepo_c", &["-q", base_repo.to_str().unwrap()]);
     for (host, _) in hosts {
         let root = Root::new(host);
-        let dnf = |args: &[&str]| {
-            let output = dnf_over_http(&root, &work.path().join("cache"), &url, &base_repo)
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "dnf {args:?}: {}{}",
-                stdout(&output),
-                stderr(&output)
-            );
-        };
-        dnf(&["install", &format!("hostnet-{host}-1-1")]);
-        assert_eq!(
-            root.installed(&format!("hostnet-{host}")).as_deref(),
-            Some("1-1")
-        );
-        dnf(&["upgrade", &format!("hostnet-{host}")]);
-        assert_eq!(
-            root.installed(&format!("hostnet-{host}")).as_deref(),
-            Some("2-1")
-        );
-        assert!(
-            root.read("etc/sysctl.d/90-hostnet.conf")
-                .contains("net.core.somaxconn = 4096")
-        );
-        dnf(&["downgrade", &format!("hostnet-{host}")]);
-        assert_eq!(
-            root.installed(&format!("hostnet-{host}")).as_deref(),
-            Some("1-1")
-        );
-        assert!(
-            !root
-                .read("etc/sysctl.d/90-hostnet.conf")
-                .contains("somaxconn")
-        );
+        install_upgrade_downgrade(&root, host, || {
+            dnf_over_http(&root, &work.path().join("cache"), &url, &base_repo)
+        });
         // The el9 host's profiles are NetworkManager keyfiles, root-only.
         let keyfile = root.file("etc/NetworkManager/system-connections/bond0.51.nmconnection");
         assert_eq!(host == "dockerhost-04", keyfile.exists(), "{host}");

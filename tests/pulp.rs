@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::root::{Root, assert_root, base_stub, dnf_with};
+use common::root::{Root, assert_root, base_stub, dnf_with, install_upgrade_downgrade};
 use common::{Fleet, build, hostnet_key, repo_root, require_tool, run_ok, stderr, stdout};
 
 const ADMIN: &str = "admin";
@@ -237,8 +237,8 @@ fn publish_to_pulp_then_dnf_installs_upgrades_and_downgrades_from_it() {
     run_ok("createrepo_c", &["-q", base_repo.to_str().unwrap()]);
     let served = pulp.served();
     let root = Root::new("dockerhost-04");
-    let dnf = |args: &[&str]| {
-        let output = dnf_with(
+    install_upgrade_downgrade(&root, "dockerhost-04", || {
+        dnf_with(
             &root,
             &work.path().join("cache"),
             &served,
@@ -246,29 +246,5 @@ fn publish_to_pulp_then_dnf_installs_upgrades_and_downgrades_from_it() {
             &base_repo,
             &["repo_gpgcheck=1", "metadata_expire=0"],
         )
-        .args(args)
-        .output()
-        .unwrap();
-        assert!(
-            output.status.success(),
-            "dnf {args:?}: {}{}",
-            stdout(&output),
-            stderr(&output)
-        );
-    };
-    dnf(&["install", "hostnet-dockerhost-04-1-1"]);
-    assert_eq!(
-        root.installed("hostnet-dockerhost-04").as_deref(),
-        Some("1-1")
-    );
-    dnf(&["upgrade", "hostnet-dockerhost-04"]);
-    assert_eq!(
-        root.installed("hostnet-dockerhost-04").as_deref(),
-        Some("2-1")
-    );
-    dnf(&["downgrade", "hostnet-dockerhost-04"]);
-    assert_eq!(
-        root.installed("hostnet-dockerhost-04").as_deref(),
-        Some("1-1")
-    );
+    });
 }

@@ -199,3 +199,29 @@ pub fn dnf_with(
     }
     command
 }
+
+/// Runs `dnf` (args appended) on `root`, which must succeed.
+pub fn dnf_ok(mut dnf: Command, args: &[&str]) {
+    let output = dnf.args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "dnf {args:?}: {}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+}
+
+/// `dnf install` of version 1 of `hostnet-<host>`, `upgrade` to version 2 (which sets
+/// `net.core.somaxconn`), `downgrade` back to 1: `dnf` gives the command for each step.
+pub fn install_upgrade_downgrade(root: &Root, host: &str, dnf: impl Fn() -> Command) {
+    let package = format!("hostnet-{host}");
+    let sysctl = || root.read("etc/sysctl.d/90-hostnet.conf");
+    dnf_ok(dnf(), &["install", &format!("{package}-1-1")]);
+    assert_eq!(root.installed(&package).as_deref(), Some("1-1"));
+    dnf_ok(dnf(), &["upgrade", &package]);
+    assert_eq!(root.installed(&package).as_deref(), Some("2-1"));
+    assert!(sysctl().contains("net.core.somaxconn = 4096"));
+    dnf_ok(dnf(), &["downgrade", &package]);
+    assert_eq!(root.installed(&package).as_deref(), Some("1-1"));
+    assert!(!sysctl().contains("somaxconn"));
+}
