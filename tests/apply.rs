@@ -105,16 +105,7 @@ install_version() {
     cp -a "/test/$1/etc/." /etc/
     cp -a "/test/$1/usr/." /usr/
 }
-same_files() {
-    local file status=0
-    for file in $(cd "/test/$1" && find etc usr/share/hostnet -type f); do
-        cmp -s "/test/$1/$file" "/$file" || { echo "differs from $1: /$file"; status=1; }
-    done
-    for file in /etc/sysconfig/network-scripts/*; do
-        [ -f "/test/$1$file" ] || { echo "not in $1: $file"; status=1; }
-    done
-    return $status
-}
+profile_dir=/etc/sysconfig/network-scripts
 . /test/helpers.sh
 
 # Version 1 was installed at kickstart time and runs.

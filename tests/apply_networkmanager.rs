@@ -51,6 +51,7 @@ cp /test/hostnet-apply /usr/sbin/hostnet-apply
 cp /test/sysctl /usr/sbin/sysctl
 chmod 0755 /usr/sbin/hostnet-apply /usr/sbin/sysctl
 . /test/switch.sh
+profile_dir=/etc/NetworkManager/system-connections
 . /test/helpers.sh
 . /test/network-manager.sh
 
@@ -61,17 +62,6 @@ install_version() {
     cp -a "/test/$1/etc/." /etc/
     cp -a "/test/$1/usr/." /usr/
     chmod 0600 /etc/NetworkManager/system-connections/*
-}
-# Byte for byte the files of version $1, and no other profile.
-same_files() {
-    local file status=0
-    for file in $(cd "/test/$1" && find etc usr/share/hostnet -type f); do
-        cmp -s "/test/$1/$file" "/$file" || { echo "differs from $1: /$file"; status=1; }
-    done
-    for file in /etc/NetworkManager/system-connections/*; do
-        [ -f "/test/$1$file" ] || { echo "not in $1: $file"; status=1; }
-    done
-    return $status
 }
 checkpoints() {
     busctl get-property org.freedesktop.NetworkManager /org/freedesktop/NetworkManager org.freedesktop.NetworkManager Checkpoints

@@ -28,12 +28,7 @@ fn install_upgrade_conflict_identity_and_erase_in_a_debian_root() {
     let v1 = package_path(&out, "dockerhost-01", 1);
     let other_host = package_path(&out, "dockerhost-02", 1);
 
-    let root = Root::new("dockerhost-01");
-    root.rpm_ok(&[
-        "-i",
-        "--nosignature",
-        base_stub(work.path()).to_str().unwrap(),
-    ]);
+    let root = Root::with_base("dockerhost-01", work.path());
     root.chroot("useradd -m apps");
     // An ifcfg file of the operator's for one of our NICs, one for an unrelated device, and one in the
     // way of ours (unowned, as anaconda leaves them).
@@ -298,12 +293,7 @@ fn docker_configuration_that_would_win_over_hostnets_is_refused_before_install()
     let output = build(&fleet, None, &out, EPOCH);
     assert!(output.status.success(), "{}", stderr(&output));
     let package = package_path(&out, "dockerhost-01", 1);
-    let root = Root::new("dockerhost-01");
-    root.rpm_ok(&[
-        "-i",
-        "--nosignature",
-        base_stub(work.path()).to_str().unwrap(),
-    ]);
+    let root = Root::with_base("dockerhost-01", work.path());
     root.rpm_ok(&["-i", "--nosignature", tools_path(&out).to_str().unwrap()]);
     let dropins = root.file("etc/systemd/system/docker.service.d");
     std::fs::create_dir_all(&dropins).unwrap();

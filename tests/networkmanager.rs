@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::root::{Root, assert_root, base_stub, mode, tools_path};
+use common::root::{Root, assert_root, mode, tools_path};
 use common::{Fleet, build, hostnet_key, package_path, require_tool, stderr, stdout};
 
 const CONNECTIONS: &str = "etc/NetworkManager/system-connections";
@@ -65,12 +65,7 @@ fn el9_package_moves_other_profiles_of_its_devices_aside_and_erase_gives_them_ba
     let built = build(&fleet, Some(&secret), &out, "1700000000");
     assert!(built.status.success(), "{}", stderr(&built));
 
-    let root = Root::new("dockerhost-01");
-    root.rpm_ok(&[
-        "-i",
-        "--nosignature",
-        base_stub(work.path()).to_str().unwrap(),
-    ]);
+    let root = Root::with_base("dockerhost-01", work.path());
     root.chroot("useradd -m apps");
     let profiles = existing_profiles(&root);
     root.rpm_ok(&[

@@ -260,19 +260,21 @@ impl Pulp {
         }
     }
 
-    /// The href of the package whose sha256 is `pkgid`, uploading `bytes` if Pulp lacks it.
-    fn package(
+    /// The href of the package whose sha256 is `pkgid`, if Pulp has it.
+    fn package(&self, pkgid: &str) -> Result<Option<String>, PublishError> {
+        let query = format!("{API}content/rpm/packages/?sha256={pkgid}&fields=pulp_href");
+        Ok(self
+            .find(&query)?
+            .and_then(|found| found["pulp_href"].as_str().map(String::from)))
+    }
+
+    /// Uploads the package `bytes` (sha256 `pkgid`); the href of the package it made.
+    fn upload(
         &self,
         pkgid: &str,
-        upload: Option<(&str, &[u8])>,
+        file_name: &str,
+        bytes: &[u8],
     ) -> Result<Option<String>, PublishError> {
-        let query = format!("{API}content/rpm/packages/?sha256={pkgid}&fields=pulp_href");
-        if let Some(found) = self.find(&query)? {
-            return Ok(found["pulp_href"].as_str().map(String::from));
-        }
-        let Some((file_name, bytes)) = upload else {
-            return Ok(None);
-        };
         // One part, the file; a boundary made of the content's own digest cannot occur in it.
         let boundary = format!("hostnet-{pkgid}");
         let mut body = format!(
@@ -329,7 +331,7 @@ pub(super) fn publish(
             )));
         }
         let file_name = location.rsplit('/').next().unwrap_or(location);
-        let known = pulp.package(&package.pkgid, None)?;
+        let known = pulp.package(&package.pkgid)?;
         let href = match (known, &local_bytes) {
             (Some(href), _) => {
                 report.already_there.push(location.to_string());
@@ -337,7 +339,7 @@ pub(super) fn publish(
             }
             (None, Some(bytes)) => {
                 progress(&format!("uploading {location}"));
-                let href = pulp.package(&package.pkgid, Some((file_name, bytes)))?;
+                let href = pulp.upload(&package.pkgid, file_name, bytes)?;
                 report
                     .uploaded
                     .push((location.to_string(), bytes.len() as u64));

@@ -20,24 +20,20 @@ pub fn render(
     host: &Host,
     files: &[RenderedFile],
 ) -> Result<Scriptlets, RenderError> {
-    let ifcfg_files: Vec<String> = files
-        .iter()
-        .filter_map(|f| {
-            f.path
-                .strip_prefix(NETWORK_SCRIPTS)?
-                .strip_prefix('/')
-                .map(String::from)
-        })
-        .collect();
-    let keyfiles: Vec<String> = files
-        .iter()
-        .filter_map(|f| {
-            f.path
-                .strip_prefix(keyfile::SYSTEM_CONNECTIONS)?
-                .strip_prefix('/')
-                .map(String::from)
-        })
-        .collect();
+    // The names of the package's files in `dir`.
+    let names_in = |dir: &str| -> Vec<String> {
+        files
+            .iter()
+            .filter_map(|f| {
+                f.path
+                    .strip_prefix(dir)?
+                    .strip_prefix('/')
+                    .map(String::from)
+            })
+            .collect()
+    };
+    let ifcfg_files = names_in(NETWORK_SCRIPTS);
+    let keyfiles = names_in(keyfile::SYSTEM_CONNECTIONS);
     let context = context! {
         target => host.target.name(),
         keyfiles => keyfiles,

@@ -53,6 +53,13 @@ pub fn check_kickstart(
     }
     let required = |key| Missing::Required(required_hint(key));
     let default = |key| Missing::Default(settings::default_text(KICKSTART, key));
+    let repo_url = c
+        .text(&k.repo_url, "repo-url", required("repo-url"), |v| {
+            urls::check(v, urls::YUM)
+        })
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_string();
     let settings = KickstartSettings {
         install_url: c
             .text(
@@ -62,13 +69,6 @@ pub fn check_kickstart(
                 |v| urls::check(v, urls::INSTALL_TREE),
             )
             .unwrap_or_default(),
-        repo_url: c
-            .text(&k.repo_url, "repo-url", required("repo-url"), |v| {
-                urls::check(v, urls::YUM)
-            })
-            .unwrap_or_default()
-            .trim_end_matches('/')
-            .to_string(),
         repo_key_url: k
             .repo_key_url
             .as_ref()
@@ -77,7 +77,8 @@ pub fn check_kickstart(
                     urls::check(v, urls::YUM)
                 })
             })
-            .unwrap_or_default(),
+            .unwrap_or_else(|| format!("{repo_url}/{}", crate::package::PUBLIC_KEY_NAME)),
+        repo_url,
         lang: c
             .text(&k.lang, "lang", default("lang"), locale)
             .unwrap_or_default(),
@@ -145,10 +146,6 @@ pub fn check_kickstart(
         targets: Default::default(),
     };
     let mut settings = settings;
-    if settings.repo_key_url.is_empty() {
-        settings.repo_key_url =
-            format!("{}/{}", settings.repo_url, crate::package::PUBLIC_KEY_NAME);
-    }
     settings.repos = extra_repos(
         &mut c,
         k.repos

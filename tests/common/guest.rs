@@ -112,7 +112,9 @@ exit "$status"
 /// Shell helpers a payload's run.sh sources: `show` prints the devices, addresses and routes and
 /// what hostnet-verify says of the expected state but dockerd (none runs in the guest); `run NAME
 /// COMMAND...` frames a command's output as a section ([`section`]); `wait_for SECONDS COMMAND...`
-/// polls, bounded; `has_address DEVICE ADDRESS`, `has_default_route GATEWAY`.
+/// polls, bounded; `has_address DEVICE ADDRESS`, `has_default_route GATEWAY`; `same_files
+/// VERSION`: the files are byte for byte those of /test/VERSION, and `$profile_dir` (where the
+/// network's profiles are) holds no file that version lacks.
 pub const HELPERS: &str = r#"
 show() {
     echo "links: $(ls /sys/class/net | grep -v -e '^lo$' -e '^bonding_masters$' | sort | tr '\n' ' ')"
@@ -139,6 +141,16 @@ wait_for() {
 }
 has_address() { ip -4 -o addr show dev "$1" 2>/dev/null | grep -q " $2/"; }
 has_default_route() { ip -4 route show default | grep -q "via $1 "; }
+same_files() {
+    local file status=0
+    for file in $(cd "/test/$1" && find etc usr/share/hostnet -type f); do
+        cmp -s "/test/$1/$file" "/$file" || { echo "differs from $1: /$file"; status=1; }
+    done
+    for file in "${profile_dir:?}"/*; do
+        [ -f "/test/$1$file" ] || { echo "not in $1: $file"; status=1; }
+    done
+    return $status
+}
 "#;
 
 /// The "switch": a network namespace joined to the bond's two NICs (`enp2s0f0`, `enp2s0f1`) by

@@ -68,6 +68,14 @@ impl Root {
         root
     }
 
+    /// [`Root::new`] with the target's base system ([`base_stub`], written into `dir`)
+    /// installed, as every host has it.
+    pub fn with_base(hostname: &str, dir: &Path) -> Root {
+        let root = Root::new(hostname);
+        root.rpm_ok(&["-i", "--nosignature", base_stub(dir).to_str().unwrap()]);
+        root
+    }
+
     pub fn rpm(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new("rpm")
             .arg("--root")
